@@ -1,0 +1,2 @@
+/* peerscope-worker entry point (placeholder while the worker is written). */
+int main(void) { return 0; }

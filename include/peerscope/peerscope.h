@@ -1,0 +1,269 @@
+/* peerscope: which GPUs can really talk peer-to-peer, over which links.
+ *
+ * The one public header of libpeerscope.
+ *
+ * Error rule: every function that can fail returns a ps_status. PS_OK is 0; anything else
+ * is a failure whose one-line detail (file:line, GPU, driver error name) is in
+ * ps_ctx_error(). The library never prints and never exits.
+ *
+ * Ownership: a pointer returned through an out-parameter belongs to the caller and is
+ * released with the matching *_free function. Pointers passed in are borrowed for the
+ * duration of the call only.
+ *
+ * Invalid fields: a value the driver could not supply has its bit clear in the struct's
+ * `valid` mask (PS_GPU_* / PS_PAIR_* bits) and must be shown as n/a or null, never 0. */
+#ifndef PEERSCOPE_H
+#define PEERSCOPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(PS_BUILDING_LIBRARY)
+#define PS_API __attribute__((visibility("default")))
+#else
+#define PS_API
+#endif
+
+#define PS_VERSION_MAJOR 0
+#define PS_VERSION_MINOR 1
+#define PS_VERSION_PATCH 0
+/* Bumped whenever a public struct changes layout; the Python package checks it. */
+#define PS_ABI_VERSION 1
+
+/* Status codes. Numbers are fixed forever: append new ones before the end only. */
+#define PS_STATUS_MAP(XX)                                                                  \
+  XX(OK, 0, "success")                                                                     \
+  XX(ERR_INVALID_ARG, 1, "invalid argument")                                               \
+  XX(ERR_NO_MEMORY, 2, "out of memory")                                                    \
+  XX(ERR_DRIVER_UNAVAILABLE, 3, "GPU driver unavailable")                                  \
+  XX(ERR_DRIVER, 4, "GPU driver call failed")                                              \
+  XX(ERR_BAD_INPUT, 5, "malformed input")                                                  \
+  XX(ERR_IO, 6, "input/output error")                                                      \
+  XX(ERR_WORKER, 7, "worker process failed")                                               \
+  XX(ERR_NOT_FOUND, 8, "not found")                                                        \
+  XX(ERR_INTERNAL, 9, "internal error")
+
+typedef enum ps_status {
+#define PS_STATUS_ENUM(name, num, text) PS_##name = num,
+  PS_STATUS_MAP(PS_STATUS_ENUM)
+#undef PS_STATUS_ENUM
+      PS_STATUS_LAST
+} ps_status;
+
+PS_API const char *ps_status_name(ps_status st); /* "ERR_BAD_INPUT" */
+PS_API const char *ps_status_str(ps_status st);  /* "malformed input" */
+PS_API const char *ps_version(void);             /* "0.1.0" */
+PS_API int ps_abi_version(void);                 /* PS_ABI_VERSION */
+
+/* ---- context ---------------------------------------------------------------------- */
+
+typedef struct ps_ctx ps_ctx;
+
+/* Returns NULL only when out of memory. */
+PS_API ps_ctx *ps_ctx_new(void);
+PS_API void ps_ctx_free(ps_ctx *ctx);
+/* The one-line detail of the last failure, "" if none. Owned by ctx. */
+PS_API const char *ps_ctx_error(const ps_ctx *ctx);
+
+/* ---- the topology report ------------------------------------------------------------ */
+
+/* How two GPUs are connected (nvidia-smi topo -m vocabulary). */
+typedef enum ps_link_class {
+  PS_LINK_UNKNOWN = 0,
+  PS_LINK_SELF = 1, /* X */
+  PS_LINK_NVLINK = 2, /* NV# */
+  PS_LINK_PIX = 3,  /* at most one PCIe bridge */
+  PS_LINK_PXB = 4,  /* several PCIe bridges, no host bridge */
+  PS_LINK_PHB = 5,  /* through a PCIe host bridge (the CPU) */
+  PS_LINK_NODE = 6, /* across host bridges within one NUMA node */
+  PS_LINK_SYS = 7,  /* across the inter-socket link */
+  PS_LINK_INTERNAL = 8 /* same board (e.g. K80) */
+} ps_link_class;
+
+/* The driver's P2P claim (nvidia-smi topo -p2p vocabulary). */
+typedef enum ps_claim {
+  PS_CLAIM_UNKNOWN = 0, /* not read */
+  PS_CLAIM_OK = 1,
+  PS_CLAIM_CNS = 2, /* chipset not supported */
+  PS_CLAIM_GNS = 3, /* GPU not supported */
+  PS_CLAIM_TNS = 4, /* topology not supported */
+  PS_CLAIM_DISABLED = 5, /* disabled by regkey */
+  PS_CLAIM_NS = 6, /* not supported */
+  PS_CLAIM_U = 7   /* unknown */
+} ps_claim;
+
+/* What a real transfer showed. */
+typedef enum ps_verdict {
+  PS_VERDICT_NOT_RUN = 0,     /* no test made (e.g. --no-verify, imported topology) */
+  PS_VERDICT_OK = 1,          /* bytes arrived intact both ways */
+  PS_VERDICT_CORRUPT = 2,     /* the copy completed but delivered wrong bytes */
+  PS_VERDICT_ERROR = 3,       /* a driver call failed (error_name says which) */
+  PS_VERDICT_HANG = 4,        /* a step passed its deadline; the worker was killed */
+  PS_VERDICT_UNSUPPORTED = 5, /* the driver refused to enable peer access */
+  PS_VERDICT_SKIPPED = 6      /* not tested (GPU lost, filtered out, ...) */
+} ps_verdict;
+
+enum {
+  PS_GPU_NAME = 1u << 0,
+  PS_GPU_UUID = 1u << 1,
+  PS_GPU_PCI_BUS_ID = 1u << 2,
+  PS_GPU_MEMORY_TOTAL = 1u << 3,
+  PS_GPU_MEMORY_FREE = 1u << 4,
+  PS_GPU_COMPUTE_CAP = 1u << 5,
+  PS_GPU_NUMA_NODE = 1u << 6,
+  PS_GPU_CPU_AFFINITY = 1u << 7,
+  PS_GPU_PCIE_CURRENT = 1u << 8, /* gen and width */
+  PS_GPU_PCIE_MAX = 1u << 9,
+  PS_GPU_BAR1 = 1u << 10,
+  PS_GPU_CUDA_ORDINAL = 1u << 11
+};
+
+typedef struct ps_gpu {
+  uint32_t valid; /* PS_GPU_* bits */
+  int index;      /* NVML index: PCI bus order, as nvidia-smi numbers them */
+  char name[96];
+  char uuid[96];
+  char pci_bus_id[32]; /* "00000000:18:00.0" */
+  uint64_t memory_total_bytes;
+  uint64_t memory_free_bytes;
+  int cc_major, cc_minor;
+  int numa_node;
+  char cpu_affinity[256]; /* cpulist, "0-55,112-167" */
+  int pcie_gen_current, pcie_width_current;
+  int pcie_gen_max, pcie_width_max;
+  uint64_t bar1_total_bytes;
+  int cuda_ordinal; /* the device's number in the worker's CUDA (PCI_BUS_ID order) */
+  ps_verdict local_verdict; /* control copy within this GPU */
+  char local_reason[160];
+} ps_gpu;
+
+enum {
+  PS_PAIR_LINK = 1u << 0,
+  PS_PAIR_NVLINK = 1u << 1, /* nvlink_count, nvlink_version, nvswitch */
+  PS_PAIR_CLAIMS = 1u << 2,
+  PS_PAIR_CUDA_CLAIM = 1u << 3,
+  PS_PAIR_COPY_TIME = 1u << 4,
+  PS_PAIR_CORRUPT_DETAIL = 1u << 5
+};
+
+/* One directed pair: `from` copies to `to` and reads back. */
+typedef struct ps_pair {
+  uint32_t valid; /* PS_PAIR_* bits */
+  int from, to;   /* ps_gpu.index values */
+  ps_link_class link;
+  int nvlink_count;   /* links from `from` that end at `to` (or at NVSwitches) */
+  int nvlink_version; /* NVML's version number of those links */
+  bool nvswitch;      /* the links go through NVSwitch */
+  ps_claim claim_read, claim_write, claim_nvlink, claim_atomics; /* NVML */
+  bool cuda_can_access; /* cuDeviceCanAccessPeer(from, to) */
+  ps_verdict verdict;
+  bool from_cache; /* verdict read from the verification cache */
+  char reason[160]; /* one line: why it failed, "" when ok */
+  char error_name[48]; /* driver error name for PS_VERDICT_ERROR */
+  uint64_t corrupt_offset;
+  uint8_t corrupt_expected, corrupt_seen;
+  double copy_us; /* wall time of the out-and-back copy */
+} ps_pair;
+
+typedef enum ps_source { PS_SOURCE_LIVE = 0, PS_SOURCE_FIXTURE = 1, PS_SOURCE_FILE = 2 } ps_source;
+
+/* Where time went, in milliseconds; negative = not measured. */
+typedef struct ps_timings {
+  double driver_init_ms;  /* dlopen + nvmlInit */
+  double probe_ms;        /* NVML queries */
+  double worker_spawn_ms; /* posix_spawn until the worker's hello */
+  double cuda_init_ms;    /* cuInit in the worker */
+  double contexts_ms;     /* primary contexts, all GPUs */
+  double copies_ms;       /* all pair tests */
+  double total_ms;
+} ps_timings;
+
+typedef struct ps_report {
+  ps_source source;
+  char origin[512];          /* fixture or file path for non-live reports, else "" */
+  char machine[128];         /* fixture's machine description, or hostname */
+  char hostname[128];
+  char boot_id[64];
+  char driver_version[80];   /* "550.54.15", "" if unknown */
+  int cuda_driver_version;   /* 12040; 0 if unknown */
+  char nvml_version[80];
+  int gpu_count;
+  ps_gpu *gpus;              /* gpu_count entries, by index */
+  int pair_count;            /* gpu_count * (gpu_count - 1) */
+  ps_pair *pairs;            /* directed pairs, from-major order */
+  bool verified;             /* verification ran (or came from the cache) */
+  bool cache_used;           /* at least one verdict came from the cache */
+  int hang_workers;          /* workers killed at a deadline */
+  ps_timings timings;
+  char cuda_visible_devices[256]; /* the caller's CUDA_VISIBLE_DEVICES, "" if unset */
+} ps_report;
+
+PS_API void ps_report_free(ps_report *report);
+/* The pair from -> to, or NULL. */
+PS_API const ps_pair *ps_report_pair(const ps_report *report, int from, int to);
+
+/* ---- probe: devices and links from NVML (in process, read-only) ---------------------- */
+
+typedef struct ps_probe_opts {
+  const char *driver_dir; /* look for the driver libraries here first; NULL = default */
+} ps_probe_opts;
+
+/* Loads the driver (PEERSCOPE_DRIVER_DIR, then opts->driver_dir, then the system) and reads
+ * every GPU and pair. PS_ERR_DRIVER_UNAVAILABLE when no driver library can be loaded or
+ * NVML cannot start. */
+PS_API ps_status ps_probe(ps_ctx *ctx, const ps_probe_opts *opts, ps_report **out);
+
+/* ---- verify: a real transfer per directed pair, in a worker process ------------------- */
+
+typedef struct ps_verify_opts {
+  int timeout_ms;       /* deadline per step; 0 = default (2000) */
+  size_t copy_bytes;    /* per copy; 0 = default (1 MiB) */
+  bool refresh;         /* ignore the cache */
+  const char *cache_dir;/* NULL = $PEERSCOPE_CACHE_DIR, $XDG_CACHE_HOME/peerscope, ~/.cache/peerscope */
+  const char *worker_path; /* NULL = $PEERSCOPE_WORKER, then next to the library */
+  const int *gpus;      /* test only pairs within these indexes; NULL = all */
+  int gpu_count;
+} ps_verify_opts;
+
+/* Fills verdicts, claims from CUDA and timings in `report`. A failing pair is not an error
+ * of this call: PS_OK means every pair has a verdict. */
+PS_API ps_status ps_verify(ps_ctx *ctx, ps_report *report, const ps_verify_opts *opts);
+
+/* ---- groups ------------------------------------------------------------------------ */
+
+/* Largest set of GPUs (within `allowed`, NULL = all) whose every directed pair verified ok
+ * (or, when the report was not verified, is claimed OK for read and write). Writes up to
+ * `cap` indexes to `out` in ascending order and returns the group's size. Ties go to the
+ * group with the best links (NVLink, then PIX, ...), then to the lowest indexes. */
+PS_API int ps_best_group(const ps_report *report, const int *allowed, int allowed_count,
+                         int size, int *out, int cap);
+
+/* Largest TP size (a power of two, see docs/user-guide.md) for which such a group exists. */
+PS_API int ps_recommend_tp(const ps_report *report, const int *allowed, int allowed_count);
+
+/* ---- JSON ("peerscope.topology/1", docs/topology.schema.json) ------------------------ */
+
+/* Writes the report as JSON; *out is NUL-terminated, free with ps_free. */
+PS_API ps_status ps_report_to_json(ps_ctx *ctx, const ps_report *report, char **out);
+/* Reads a report; errors name the file, line and column. */
+PS_API ps_status ps_report_read_json(ps_ctx *ctx, const char *path, ps_report **out);
+PS_API ps_status ps_report_parse_json(ps_ctx *ctx, const char *text, size_t len,
+                                      const char *name, ps_report **out);
+
+/* ---- names ------------------------------------------------------------------------- */
+
+PS_API const char *ps_link_name(ps_link_class link, int nvlink_count, char *buf, size_t len);
+PS_API const char *ps_claim_name(ps_claim claim);     /* "OK", "CNS", ... */
+PS_API const char *ps_verdict_name(ps_verdict verdict); /* "ok", "corrupt", ... */
+
+PS_API void ps_free(void *ptr);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs every Debian package that building and testing peerscope needs. Idempotent:
+# packages already present are skipped, and the package lists are refreshed only when
+# something must be installed.
+set -euo pipefail
+
+packages=(
+  build-essential   # gcc, make, libc headers
+  cmake ninja-build pkg-config
+  libjansson-dev    # JSON reading and writing (topology reports)
+  libcmocka-dev     # unit-test framework
+  python3 python3-jsonschema  # JSON Schema validation of every report the CLI writes
+  clang-format      # style check in CI
+  clang             # fuzz targets (libFuzzer) and sanitizer builds
+  procps            # pgrep/ps, used by the tests that check no worker is left behind
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,103 @@
+/* Minimal declarations of the CUDA driver API that peerscope uses.
+ *
+ * Written from the public driver API documentation so that the build needs no CUDA
+ * toolkit. Every function type is the one of the ABI version named beside it: the
+ * loader resolves entry points through cuGetProcAddress with PS_CUDA_ABI_VERSION, or by
+ * their explicit _v2 names, never by the legacy 32-bit-size names (cuMemAlloc,
+ * cuDeviceTotalMem, ...), which would truncate sizes above 4 GiB.
+ *
+ * Shared by the real driver binding (src/drv/cuda.c) and the fake libcuda.so.1
+ * (tests/fake/), which must export exactly these signatures. */
+#ifndef PS_DRV_CUDA_ABI_H
+#define PS_DRV_CUDA_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ABI version passed to cuGetProcAddress: the CUDA 12.0 signatures below. */
+#define PS_CUDA_ABI_VERSION 12000
+
+typedef int CUresult;
+typedef int CUdevice;
+typedef struct CUctx_st *CUcontext;
+typedef struct CUstream_st *CUstream;
+typedef unsigned long long CUdeviceptr;
+typedef uint64_t cuuint64_t;
+
+typedef struct CUuuid_st {
+  char bytes[16];
+} CUuuid;
+
+enum {
+  CUDA_SUCCESS = 0,
+  CUDA_ERROR_INVALID_VALUE = 1,
+  CUDA_ERROR_OUT_OF_MEMORY = 2,
+  CUDA_ERROR_NOT_INITIALIZED = 3,
+  CUDA_ERROR_DEINITIALIZED = 4,
+  CUDA_ERROR_DEVICE_UNAVAILABLE = 46,
+  CUDA_ERROR_NO_DEVICE = 100,
+  CUDA_ERROR_INVALID_DEVICE = 101,
+  CUDA_ERROR_INVALID_CONTEXT = 201,
+  CUDA_ERROR_PEER_ACCESS_UNSUPPORTED = 217,
+  CUDA_ERROR_NOT_FOUND = 500,
+  CUDA_ERROR_NOT_READY = 600,
+  CUDA_ERROR_ILLEGAL_ADDRESS = 700,
+  CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED = 704,
+  CUDA_ERROR_PEER_ACCESS_NOT_ENABLED = 705,
+  CUDA_ERROR_LAUNCH_FAILED = 719,
+  CUDA_ERROR_SYSTEM_DRIVER_MISMATCH = 803,
+  CUDA_ERROR_UNKNOWN = 999
+};
+
+typedef enum {
+  CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16,
+  CU_DEVICE_ATTRIBUTE_PCI_BUS_ID = 33,
+  CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID = 34,
+  CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING = 41,
+  CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID = 50,
+  CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75,
+  CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76
+} CUdevice_attribute;
+
+typedef enum {
+  CU_GET_PROC_ADDRESS_SUCCESS = 0,
+  CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND = 1,
+  CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT = 2
+} CUdriverProcAddressQueryResult;
+
+#define CU_GET_PROC_ADDRESS_DEFAULT 0
+#define CU_STREAM_NON_BLOCKING 0x1
+
+/* cuGetProcAddress_v2 (CUDA >= 12.0) and cuGetProcAddress (11.3 .. 11.8). */
+typedef CUresult (*PFN_cuGetProcAddress_v2)(const char *symbol, void **pfn, int cuda_version,
+                                            cuuint64_t flags,
+                                            CUdriverProcAddressQueryResult *status);
+typedef CUresult (*PFN_cuGetProcAddress_v1)(const char *symbol, void **pfn, int cuda_version,
+                                            cuuint64_t flags);
+
+typedef CUresult (*PFN_cuInit)(unsigned int flags);
+typedef CUresult (*PFN_cuDriverGetVersion)(int *version);
+typedef CUresult (*PFN_cuGetErrorName)(CUresult error, const char **name);
+typedef CUresult (*PFN_cuDeviceGetCount)(int *count);
+typedef CUresult (*PFN_cuDeviceGet)(CUdevice *device, int ordinal);
+typedef CUresult (*PFN_cuDeviceGetName)(char *name, int len, CUdevice dev);
+typedef CUresult (*PFN_cuDeviceGetPCIBusId)(char *bus_id, int len, CUdevice dev);
+typedef CUresult (*PFN_cuDeviceGetAttribute)(int *value, CUdevice_attribute attrib,
+                                             CUdevice dev);
+typedef CUresult (*PFN_cuDeviceTotalMem_v2)(size_t *bytes, CUdevice dev);
+typedef CUresult (*PFN_cuDeviceCanAccessPeer)(int *can_access, CUdevice dev, CUdevice peer);
+typedef CUresult (*PFN_cuDevicePrimaryCtxRetain)(CUcontext *ctx, CUdevice dev);
+typedef CUresult (*PFN_cuDevicePrimaryCtxRelease_v2)(CUdevice dev);
+typedef CUresult (*PFN_cuCtxSetCurrent)(CUcontext ctx);
+typedef CUresult (*PFN_cuCtxSynchronize)(void);
+typedef CUresult (*PFN_cuCtxEnablePeerAccess)(CUcontext peer, unsigned int flags);
+typedef CUresult (*PFN_cuMemAlloc_v2)(CUdeviceptr *dptr, size_t bytes);
+typedef CUresult (*PFN_cuMemFree_v2)(CUdeviceptr dptr);
+typedef CUresult (*PFN_cuMemGetInfo_v2)(size_t *free_bytes, size_t *total_bytes);
+typedef CUresult (*PFN_cuMemcpyHtoD_v2)(CUdeviceptr dst, const void *src, size_t bytes);
+typedef CUresult (*PFN_cuMemcpyDtoH_v2)(void *dst, CUdeviceptr src, size_t bytes);
+typedef CUresult (*PFN_cuMemcpyPeer)(CUdeviceptr dst, CUcontext dst_ctx, CUdeviceptr src,
+                                     CUcontext src_ctx, size_t bytes);
+typedef CUresult (*PFN_cuMemcpyDtoD_v2)(CUdeviceptr dst, CUdeviceptr src, size_t bytes);
+
+#endif
