@@ -1,6 +1,6 @@
 /* Helpers shared by the unit tests: cmocka, paths to the fake drivers and fixtures. */
-#ifndef PS_TEST_SUPPORT_H
-#define PS_TEST_SUPPORT_H
+#ifndef PS_UNIT_SUPPORT_H
+#define PS_UNIT_SUPPORT_H
 
 #include <setjmp.h>
 #include <stdarg.h>
