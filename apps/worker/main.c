@@ -1,2 +1,4 @@
-/* peerscope-worker entry point (placeholder while the worker is written). */
-int main(void) { return 0; }
+/* peerscope-worker: runs the CUDA side of verification in its own process (protocol.h). */
+#include "verify/protocol.h"
+
+int main(int argc, char **argv) { return ps__worker_main(argc, argv); }

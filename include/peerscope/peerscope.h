@@ -226,6 +226,7 @@ typedef struct ps_verify_opts {
   bool refresh;         /* ignore the cache */
   const char *cache_dir;/* NULL = $PEERSCOPE_CACHE_DIR, $XDG_CACHE_HOME/peerscope, ~/.cache/peerscope */
   const char *worker_path; /* NULL = $PEERSCOPE_WORKER, then next to the library */
+  const char *driver_dir; /* as ps_probe_opts.driver_dir, passed on to the worker */
   const int *gpus;      /* test only pairs within these indexes; NULL = all */
   int gpu_count;
 } ps_verify_opts;
@@ -254,6 +255,18 @@ PS_API ps_status ps_report_to_json(ps_ctx *ctx, const ps_report *report, char **
 PS_API ps_status ps_report_read_json(ps_ctx *ctx, const char *path, ps_report **out);
 PS_API ps_status ps_report_parse_json(ps_ctx *ctx, const char *text, size_t len,
                                       const char *name, ps_report **out);
+
+/* ---- files shipped with peerscope ------------------------------------------------- */
+
+typedef enum ps_bundled {
+  PS_BUNDLED_WORKER = 0,     /* the peerscope-worker executable */
+  PS_BUNDLED_FAKE_DRIVERS = 1, /* directory of the fake libcuda.so.1 / libnvidia-ml.so.1 */
+  PS_BUNDLED_FIXTURES = 2    /* directory of the example machines (*.topo) */
+} ps_bundled;
+
+/* Finds a shipped file or directory next to libpeerscope (build tree or install tree).
+ * PS_ERR_NOT_FOUND when it is not there. */
+PS_API ps_status ps_bundled_path(ps_ctx *ctx, ps_bundled what, char *out, size_t len);
 
 /* ---- names ------------------------------------------------------------------------- */
 

@@ -1,0 +1,55 @@
+/* Where the files shipped with peerscope are: looked up relative to the binary that holds
+ * this code (libpeerscope.so, or the executable that linked it statically), so the build
+ * tree and any install prefix work without configuration. */
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+
+#ifndef PS_INSTALL_LIBDIR
+#define PS_INSTALL_LIBDIR "lib"
+#endif
+
+static bool self_dir(char *out, size_t len) {
+  Dl_info info;
+  if (!dladdr((void *)&ps_bundled_path, &info) || !info.dli_fname) return false;
+  char resolved[PATH_MAX];
+  if (!realpath(info.dli_fname, resolved)) return false;
+  char *slash = strrchr(resolved, '/');
+  if (!slash) return false;
+  *slash = '\0';
+  ps__strlcpy(out, resolved, len);
+  return true;
+}
+
+ps_status ps_bundled_path(ps_ctx *ctx, ps_bundled what, char *out, size_t len) {
+  static const char *const rel[] = {
+      [PS_BUNDLED_WORKER] = "peerscope/peerscope-worker",
+      [PS_BUNDLED_FAKE_DRIVERS] = "peerscope/fake",
+      [PS_BUNDLED_FIXTURES] = "peerscope/fixtures",
+  };
+  if ((unsigned)what >= PS_ARRAY_LEN(rel))
+    return ps__fail(ctx, PS_ERR_INVALID_ARG, "unknown bundled item %d", (int)what);
+  char dir[PATH_MAX];
+  if (!self_dir(dir, sizeof(dir)))
+    return ps__fail(ctx, PS_ERR_NOT_FOUND, "cannot tell where libpeerscope is installed");
+  /* The library's directory (lib/), or the executable's (bin/) with lib/ and share/ beside. */
+  bool data = what == PS_BUNDLED_FIXTURES;
+  const char *bases[] = {data ? "%s/../share/%s" : "%s/%s",
+                         data ? "%s/../../share/%s" : "%s/../lib/%s",
+                         data ? "%s/../../../share/%s" : "%s/../" PS_INSTALL_LIBDIR "/%s"};
+  for (size_t i = 0; i < PS_ARRAY_LEN(bases); i++) {
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof(path), bases[i], dir, rel[what]);
+    if (access(path, what == PS_BUNDLED_WORKER ? X_OK : R_OK) == 0) {
+      char resolved[PATH_MAX];
+      ps__strlcpy(out, realpath(path, resolved) ? resolved : path, len);
+      return PS_OK;
+    }
+  }
+  return ps__fail(ctx, PS_ERR_NOT_FOUND, "%s not found near %s", rel[what], dir);
+}

@@ -1,0 +1,55 @@
+/* The worker protocol, version 1: the parent starts `peerscope-worker` with the job in argv
+ * and reads one text line per event from its stdout.
+ *
+ *   argv:  --protocol 1 --bytes N --nonce X [--driver-dir D] --gpus BUS0,BUS1,...
+ *          --jobs L0,L1,P0.1,P1.0,...        (L<g>: local control copy, P<a>.<b>: pair a->b)
+ *   lines: hello 1 <pid>
+ *          init ok version=<cuda driver version> count=<cuda devices> ms=<cuInit ms>
+ *          init fail <error name> <message>             (fatal: the worker exits 3)
+ *          map <gpu> <cuda ordinal|-1>
+ *          step ctx <gpu>            ctx <gpu> ok ms=<ms> | ctx <gpu> fail <error name>
+ *          step local <gpu>          result local <gpu> <verdict> <fields...>
+ *          step pair <a> <b>         result pair <a> <b> <verdict> <fields...>
+ *          done
+ *   fields: access=0|1 us=<copy us> offset=<n> expected=<n> seen=<n> error=<name>
+ *           reason=<text to the end of the line>  (always last)
+ * Every `step` line starts a deadline that the matching result must meet. GPU numbers are
+ * positions in --gpus, which the parent fills with NVML indexes' bus ids. */
+#ifndef PS_VERIFY_PROTOCOL_H
+#define PS_VERIFY_PROTOCOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "peerscope/peerscope.h"
+
+#define PS_WORKER_PROTOCOL 1
+#define PS_WORKER_EXIT_INIT_FAILED 3
+
+typedef struct ps__job {
+  bool local; /* control copy within gpu a */
+  int a, b;
+} ps__job;
+
+/* The outcome of one job, as carried by a `result` line. */
+typedef struct ps__job_result {
+  ps_verdict verdict;
+  int access; /* cuDeviceCanAccessPeer, -1 unknown */
+  double copy_us; /* < 0 unknown */
+  bool has_corrupt;
+  uint64_t offset;
+  unsigned expected, seen;
+  char error[48];
+  char reason[160];
+} ps__job_result;
+
+/* Parses "L3" or "P0.1". */
+bool ps__job_parse(const char *text, ps__job *job);
+/* Parses the fields after the verdict of a result line. */
+bool ps__result_parse(const char *verdict, const char *fields, ps__job_result *out);
+
+/* The worker's entry point (apps/worker/main.c). */
+int ps__worker_main(int argc, char **argv);
+
+#endif

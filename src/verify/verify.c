@@ -1,0 +1,472 @@
+/* ps_verify: runs every pair test in a worker process under a watchdog. A step that passes
+ * its deadline gets the verdict `hang`, the worker is killed, and a fresh worker carries on
+ * with the jobs that are left. */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+#include "report/report_internal.h"
+#include "verify/cache.h"
+#include "verify/protocol.h"
+#include "verify/spawn.h"
+
+#define DEFAULT_TIMEOUT_MS 2000
+#define DEFAULT_COPY_BYTES (1u << 20)
+/* cuInit and a first context can take seconds on a big machine without persistence mode. */
+#define MIN_SETUP_DEADLINE_MS 15000
+
+typedef struct job_slot {
+  ps__job job;
+  bool done;
+} job_slot;
+
+typedef struct session {
+  ps_ctx *ctx;
+  ps_report *report;
+  const ps_verify_opts *opts;
+  job_slot *jobs;
+  int job_count, remaining;
+  int timeout_ms, setup_deadline_ms;
+  size_t bytes;
+  uint64_t nonce;
+  char worker[1024];
+  bool fatal;        /* no further worker can help (CUDA unusable) */
+  ps_status status;  /* what ps_verify returns */
+  bool first_spawn_timed;
+} session;
+
+/* What the current worker is doing, for the watchdog. */
+typedef enum phase { PHASE_SETUP, PHASE_IDLE, PHASE_CTX, PHASE_JOB } phase;
+
+typedef struct worker_run {
+  ps__child child;
+  phase phase;
+  int ctx_gpu;
+  int job;           /* slot index in PHASE_JOB */
+  double deadline_ms;
+  double step_start_ms;
+  double spawn_ms;
+  int completed;
+  char line[1024];
+  size_t line_len;
+  char err_tail[256];
+  bool finished;     /* `done` seen */
+} worker_run;
+
+static int find_job(const session *s, bool local, int a, int b) {
+  for (int i = 0; i < s->job_count; i++) {
+    const ps__job *j = &s->jobs[i].job;
+    if (!s->jobs[i].done && j->local == local && j->a == a && (local || j->b == b)) return i;
+  }
+  return -1;
+}
+
+static void finish_job(session *s, int slot, ps_verdict verdict, const char *error,
+                       const char *reason) {
+  job_slot *js = &s->jobs[slot];
+  if (js->done) return;
+  js->done = true;
+  s->remaining--;
+  if (js->job.local) {
+    ps_gpu *gpu = &s->report->gpus[js->job.a];
+    gpu->local_verdict = verdict;
+    ps__strlcpy(gpu->local_reason, reason, sizeof(gpu->local_reason));
+    return;
+  }
+  ps_pair *pair = (ps_pair *)ps_report_pair(s->report, js->job.a, js->job.b);
+  pair->verdict = verdict;
+  ps__strlcpy(pair->error_name, error ? error : "", sizeof(pair->error_name));
+  ps__strlcpy(pair->reason, reason, sizeof(pair->reason));
+}
+
+/* Every job left that involves gpu (or all, when gpu < 0) gets this verdict. */
+static void finish_involving(session *s, int gpu, ps_verdict verdict, const char *error,
+                             const char *reason) {
+  for (int i = 0; i < s->job_count; i++) {
+    const ps__job *j = &s->jobs[i].job;
+    if (!s->jobs[i].done && (gpu < 0 || j->a == gpu || j->b == gpu))
+      finish_job(s, i, verdict, error, reason);
+  }
+}
+
+static void apply_result(session *s, worker_run *w, bool local, int a, int b,
+                         const ps__job_result *r) {
+  int slot = find_job(s, local, a, b);
+  if (slot < 0) return; /* a result we did not ask for: ignore */
+  s->report->timings.copies_ms += ps__now_ms() - w->step_start_ms;
+  if (!local) {
+    ps_pair *pair = (ps_pair *)ps_report_pair(s->report, a, b);
+    if (r->access >= 0) {
+      pair->cuda_can_access = r->access != 0;
+      pair->valid |= PS_PAIR_CUDA_CLAIM;
+    }
+    if (r->copy_us >= 0) {
+      pair->copy_us = r->copy_us;
+      pair->valid |= PS_PAIR_COPY_TIME;
+    }
+    if (r->has_corrupt) {
+      pair->corrupt_offset = r->offset;
+      pair->corrupt_expected = (uint8_t)r->expected;
+      pair->corrupt_seen = (uint8_t)r->seen;
+      pair->valid |= PS_PAIR_CORRUPT_DETAIL;
+    }
+  }
+  finish_job(s, slot, r->verdict, r->error, r->reason);
+  w->completed++;
+}
+
+static double field_ms(const char *line) {
+  const char *ms = strstr(line, "ms=");
+  return ms ? strtod(ms + 3, NULL) : 0;
+}
+
+/* Handles one line from the worker. */
+static void handle_line(session *s, worker_run *w, const char *line) {
+  int a = -1, b = -1, n = 0;
+  char verdict[32];
+  double now = ps__now_ms();
+  if (strncmp(line, "hello ", 6) == 0) {
+    if (!s->first_spawn_timed) s->report->timings.worker_spawn_ms = now - w->spawn_ms;
+    s->first_spawn_timed = true;
+  } else if (strncmp(line, "init ok", 7) == 0) {
+    if (s->report->timings.cuda_init_ms < 0) s->report->timings.cuda_init_ms = field_ms(line);
+    w->phase = PHASE_IDLE;
+    w->deadline_ms = now + s->setup_deadline_ms;
+  } else if (strncmp(line, "init fail ", 10) == 0) {
+    char error[48] = "";
+    sscanf(line + 10, "%47s", error);
+    const char *detail = line + 10 + strlen(error);
+    while (*detail == ' ') detail++;
+    s->status = ps__fail(s->ctx, PS_ERR_DRIVER_UNAVAILABLE, "CUDA unusable in the worker: %s%s%s",
+                         detail, *error ? " " : "", error);
+    char reason[160];
+    snprintf(reason, sizeof(reason), "CUDA unusable: %s (%s)", detail, error);
+    finish_involving(s, -1, PS_VERDICT_ERROR, error, reason);
+    s->fatal = true;
+  } else if (sscanf(line, "map %d %d", &a, &b) == 2) {
+    if (a >= 0 && a < s->report->gpu_count && b >= 0) {
+      s->report->gpus[a].cuda_ordinal = b;
+      s->report->gpus[a].valid |= PS_GPU_CUDA_ORDINAL;
+    }
+  } else if (sscanf(line, "step ctx %d", &a) == 1) {
+    w->phase = PHASE_CTX;
+    w->ctx_gpu = a;
+    w->deadline_ms = now + s->setup_deadline_ms;
+  } else if (sscanf(line, "ctx %d %31s", &a, verdict) == 2) {
+    if (strcmp(verdict, "ok") == 0) {
+      if (s->report->timings.contexts_ms < 0) s->report->timings.contexts_ms = 0;
+      s->report->timings.contexts_ms += field_ms(line);
+    }
+    w->phase = PHASE_IDLE;
+    w->deadline_ms = now + s->setup_deadline_ms;
+  } else if (sscanf(line, "step local %d", &a) == 1 || sscanf(line, "step pair %d %d", &a, &b) == 2) {
+    bool local = line[5] == 'l';
+    w->phase = PHASE_JOB;
+    w->job = find_job(s, local, a, local ? a : b);
+    w->step_start_ms = now;
+    w->deadline_ms = now + s->timeout_ms;
+  } else if (sscanf(line, "result local %d %d %31s %n", &a, &b, verdict, &n) == 3 ||
+             sscanf(line, "result pair %d %d %31s %n", &a, &b, verdict, &n) == 3) {
+    ps__job_result r;
+    bool local = line[7] == 'l';
+    if (n > 0 && ps__result_parse(verdict, line + n, &r)) apply_result(s, w, local, a, b, &r);
+    w->phase = PHASE_IDLE;
+    w->deadline_ms = now + s->timeout_ms;
+  } else if (strcmp(line, "done") == 0) {
+    w->finished = true;
+  }
+}
+
+static void drain_stderr(worker_run *w) {
+  char buf[512];
+  ssize_t got = read(w->child.err_fd, buf, sizeof(buf) - 1);
+  if (got <= 0) return;
+  buf[got] = '\0';
+  /* keep the last line-ish tail for "worker died" messages */
+  char *last = buf;
+  for (char *p = buf; *p; p++)
+    if (*p == '\n' && p[1]) last = p + 1;
+  last[strcspn(last, "\n")] = '\0';
+  if (*last) ps__strlcpy(w->err_tail, last, sizeof(w->err_tail));
+}
+
+/* Reads what is available on stdout; false at end of file. */
+static bool read_lines(session *s, worker_run *w) {
+  char buf[4096];
+  ssize_t got = read(w->child.out_fd, buf, sizeof(buf));
+  if (got < 0) return errno == EINTR || errno == EAGAIN;
+  if (got == 0) return false;
+  for (ssize_t i = 0; i < got; i++) {
+    if (buf[i] == '\n') {
+      w->line[w->line_len] = '\0';
+      handle_line(s, w, w->line);
+      w->line_len = 0;
+    } else if (w->line_len + 1 < sizeof(w->line)) {
+      w->line[w->line_len++] = buf[i];
+    }
+  }
+  return true;
+}
+
+/* The worker passed a deadline: record what hung, kill it. */
+static void on_deadline(session *s, worker_run *w) {
+  char reason[160];
+  int limit = w->phase == PHASE_JOB ? s->timeout_ms : s->setup_deadline_ms;
+  switch (w->phase) {
+  case PHASE_JOB:
+    if (w->job >= 0) {
+      const ps__job *j = &s->jobs[w->job].job;
+      if (j->local)
+        snprintf(reason, sizeof(reason), "local copy on GPU %d did not finish within %d ms", j->a,
+                 limit);
+      else
+        snprintf(reason, sizeof(reason),
+                 "copy GPU%d->GPU%d did not finish within %d ms; worker killed", j->a, j->b, limit);
+      finish_job(s, w->job, PS_VERDICT_HANG, NULL, reason);
+    }
+    break;
+  case PHASE_CTX:
+    snprintf(reason, sizeof(reason), "context creation on GPU %d did not finish within %d ms",
+             w->ctx_gpu, limit);
+    finish_involving(s, w->ctx_gpu, PS_VERDICT_HANG, NULL, reason);
+    break;
+  case PHASE_SETUP:
+  case PHASE_IDLE:
+    snprintf(reason, sizeof(reason), "the worker stopped answering within %d ms (CUDA setup)",
+             limit);
+    finish_involving(s, -1, PS_VERDICT_HANG, NULL, reason);
+    s->fatal = true;
+    break;
+  }
+  ps__child_kill(&w->child);
+  s->report->hang_workers++;
+}
+
+/* The worker exited before `done`. */
+static void on_early_exit(session *s, worker_run *w, int status) {
+  char how[96], reason[512];
+  ps__wait_status_text(status, how, sizeof(how));
+  if (s->fatal) return; /* init fail already explained it */
+  if (w->phase == PHASE_JOB && w->job >= 0) {
+    snprintf(reason, sizeof(reason), "the worker died during this test (%s)%s%s", how,
+             w->err_tail[0] ? ": " : "", w->err_tail);
+    finish_job(s, w->job, PS_VERDICT_ERROR, NULL, reason);
+  } else if (w->phase == PHASE_CTX) {
+    snprintf(reason, sizeof(reason), "the worker died creating a context on GPU %d (%s)",
+             w->ctx_gpu, how);
+    finish_involving(s, w->ctx_gpu, PS_VERDICT_ERROR, NULL, reason);
+  } else {
+    s->status = ps__fail(s->ctx, PS_ERR_WORKER, "%s exited before its work was done (%s)%s%s",
+                         s->worker, how, w->err_tail[0] ? ": " : "", w->err_tail);
+    snprintf(reason, sizeof(reason), "the worker exited early (%s)", how);
+    finish_involving(s, -1, PS_VERDICT_ERROR, NULL, reason);
+    s->fatal = true;
+  }
+}
+
+static char *build_list(session *s, bool jobs) {
+  size_t cap = 64, len = 0;
+  int count = jobs ? s->job_count : s->report->gpu_count;
+  char *out = ps__calloc(1, cap);
+  for (int i = 0; out && i < count; i++) {
+    char item[64];
+    if (jobs) {
+      if (s->jobs[i].done) continue;
+      const ps__job *j = &s->jobs[i].job;
+      if (j->local)
+        snprintf(item, sizeof(item), "L%d", j->a);
+      else
+        snprintf(item, sizeof(item), "P%d.%d", j->a, j->b);
+    } else {
+      const ps_gpu *g = &s->report->gpus[i];
+      ps__strlcpy(item, (g->valid & PS_GPU_PCI_BUS_ID) ? g->pci_bus_id : "none", sizeof(item));
+    }
+    size_t need = len + strlen(item) + 2;
+    if (need > cap) {
+      while (cap < need) cap *= 2;
+      char *grown = ps__realloc(out, cap);
+      if (!grown) {
+        ps__free(out);
+        return NULL;
+      }
+      out = grown;
+    }
+    len += (size_t)sprintf(out + len, "%s%s", len ? "," : "", item);
+  }
+  return out;
+}
+
+/* Runs one worker over the jobs left. */
+static void run_worker(session *s) {
+  worker_run w;
+  memset(&w, 0, sizeof(w));
+  w.job = -1;
+  char *gpus = build_list(s, false), *jobs = build_list(s, true);
+  char bytes[32], nonce[32];
+  snprintf(bytes, sizeof(bytes), "%zu", s->bytes);
+  snprintf(nonce, sizeof(nonce), "%" PRIx64, s->nonce);
+  if (!gpus || !jobs) {
+    s->status = ps__fail(s->ctx, PS_ERR_NO_MEMORY, "out of memory building the worker's job list");
+    s->fatal = true;
+    goto out;
+  }
+  char *argv[16];
+  int argc = 0;
+  argv[argc++] = s->worker;
+  argv[argc++] = "--protocol";
+  argv[argc++] = "1";
+  argv[argc++] = "--bytes";
+  argv[argc++] = bytes;
+  argv[argc++] = "--nonce";
+  argv[argc++] = nonce;
+  if (s->opts->driver_dir) {
+    argv[argc++] = "--driver-dir";
+    argv[argc++] = (char *)s->opts->driver_dir;
+  }
+  argv[argc++] = "--gpus";
+  argv[argc++] = gpus;
+  argv[argc++] = "--jobs";
+  argv[argc++] = jobs;
+  argv[argc] = NULL;
+
+  w.spawn_ms = ps__now_ms();
+  int rc = ps__child_spawn(&w.child, argv);
+  if (rc != 0) {
+    s->status = ps__fail(s->ctx, PS_ERR_WORKER, "cannot start %s: %s", s->worker, strerror(rc));
+    finish_involving(s, -1, PS_VERDICT_ERROR, NULL, "the worker could not be started");
+    s->fatal = true;
+    goto out;
+  }
+  w.phase = PHASE_SETUP;
+  w.deadline_ms = w.spawn_ms + s->setup_deadline_ms;
+  for (;;) {
+    struct pollfd fds[2] = {{w.child.out_fd, POLLIN, 0}, {w.child.err_fd, POLLIN, 0}};
+    double left = w.deadline_ms - ps__now_ms();
+    int ready = left > 0 ? poll(fds, 2, (int)left + 1) : 0;
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) {
+      on_deadline(s, &w);
+      break;
+    }
+    if (fds[1].revents) drain_stderr(&w);
+    if (fds[0].revents && !read_lines(s, &w)) {
+      drain_stderr(&w);
+      int status = ps__child_reap(&w.child);
+      if (!w.finished) on_early_exit(s, &w, status);
+      break;
+    }
+    if (s->fatal) {
+      ps__child_kill(&w.child);
+      break;
+    }
+  }
+  /* A worker that ended without finishing anything and without saying why must not be
+   * restarted forever. */
+  if (w.completed == 0 && s->remaining > 0 && !s->fatal && w.phase != PHASE_JOB &&
+      w.phase != PHASE_CTX) {
+    finish_involving(s, -1, PS_VERDICT_ERROR, NULL, "the worker made no progress");
+    s->fatal = true;
+  }
+out:
+  ps__free(gpus);
+  ps__free(jobs);
+}
+
+static bool in_selection(const ps_verify_opts *opts, int gpu) {
+  if (!opts->gpus) return true;
+  for (int i = 0; i < opts->gpu_count; i++)
+    if (opts->gpus[i] == gpu) return true;
+  return false;
+}
+
+static ps_status make_jobs(session *s) {
+  ps_report *r = s->report;
+  for (int i = 0; s->opts->gpus && i < s->opts->gpu_count; i++)
+    if (s->opts->gpus[i] < 0 || s->opts->gpus[i] >= r->gpu_count)
+      return ps__fail(s->ctx, PS_ERR_INVALID_ARG, "GPU %d does not exist (this machine has %d)",
+                      s->opts->gpus[i], r->gpu_count);
+  s->jobs = ps__calloc((size_t)r->gpu_count * (size_t)r->gpu_count + 1, sizeof(*s->jobs));
+  if (!s->jobs) return ps__fail(s->ctx, PS_ERR_NO_MEMORY, "out of memory for the job list");
+  for (int a = 0; a < r->gpu_count; a++)
+    if (in_selection(s->opts, a)) s->jobs[s->job_count++].job = (ps__job){true, a, a};
+  for (int a = 0; a < r->gpu_count; a++)
+    for (int b = 0; b < r->gpu_count; b++)
+      if (a != b && in_selection(s->opts, a) && in_selection(s->opts, b))
+        s->jobs[s->job_count++].job = (ps__job){false, a, b};
+  s->remaining = s->job_count;
+  /* GPUs NVML could not identify cannot be matched to CUDA devices: skip them honestly. */
+  for (int g = 0; g < r->gpu_count; g++)
+    if (!(r->gpus[g].valid & PS_GPU_PCI_BUS_ID))
+      finish_involving(s, g, PS_VERDICT_SKIPPED, NULL,
+                       "NVML could not read this GPU's PCI bus id (GPU lost?)");
+  return PS_OK;
+}
+
+static ps_status find_worker(session *s) {
+  const char *path = s->opts->worker_path;
+  if (!path || !*path) path = getenv("PEERSCOPE_WORKER");
+  if (path && *path) {
+    ps__strlcpy(s->worker, path, sizeof(s->worker));
+    if (access(s->worker, X_OK) != 0)
+      return ps__fail(s->ctx, PS_ERR_WORKER, "worker %s: %s", s->worker, strerror(errno));
+    return PS_OK;
+  }
+  return ps_bundled_path(s->ctx, PS_BUNDLED_WORKER, s->worker, sizeof(s->worker)) == PS_OK
+             ? PS_OK
+             : ps__fail(s->ctx, PS_ERR_WORKER, "peerscope-worker not found next to libpeerscope "
+                                               "(set PEERSCOPE_WORKER)");
+}
+
+ps_status ps_verify(ps_ctx *ctx, ps_report *report, const ps_verify_opts *opts) {
+  static const ps_verify_opts defaults;
+  session s;
+  memset(&s, 0, sizeof(s));
+  s.ctx = ctx;
+  s.report = report;
+  s.opts = opts ? opts : &defaults;
+  s.timeout_ms = s.opts->timeout_ms > 0 ? s.opts->timeout_ms : DEFAULT_TIMEOUT_MS;
+  s.setup_deadline_ms =
+      s.timeout_ms * 4 > MIN_SETUP_DEADLINE_MS ? s.timeout_ms * 4 : MIN_SETUP_DEADLINE_MS;
+  s.bytes = s.opts->copy_bytes ? s.opts->copy_bytes : DEFAULT_COPY_BYTES;
+  s.nonce = (uint64_t)getpid() * 0x9E3779B97F4A7C15ull ^ (uint64_t)time(NULL);
+  s.status = PS_OK;
+  double t0 = ps__now_ms();
+
+  ps_status st = make_jobs(&s);
+  if (st != PS_OK) goto out;
+  ps__cache cache;
+  ps__cache_open(&cache, report, s.opts, s.bytes);
+  for (int i = 0; i < s.job_count && !s.opts->refresh; i++) {
+    const ps__job *j = &s.jobs[i].job;
+    if (!s.jobs[i].done && ps__cache_lookup(&cache, report, j->local, j->a, j->b)) {
+      s.jobs[i].done = true;
+      s.remaining--;
+      report->cache_used = true;
+    }
+  }
+  if (s.remaining > 0) {
+    st = find_worker(&s);
+    if (st != PS_OK) {
+      ps__cache_close(&cache);
+      goto out;
+    }
+    if (report->timings.copies_ms < 0) report->timings.copies_ms = 0;
+    while (s.remaining > 0 && !s.fatal) run_worker(&s);
+  }
+  if (s.status == PS_OK) ps__cache_store(&cache, report);
+  ps__cache_close(&cache);
+  report->verified = true;
+  st = s.status;
+out:
+  report->timings.total_ms = (report->timings.driver_init_ms > 0 ? report->timings.driver_init_ms : 0) +
+                             (report->timings.probe_ms > 0 ? report->timings.probe_ms : 0) +
+                             (ps__now_ms() - t0);
+  ps__free(s.jobs);
+  return st;
+}
