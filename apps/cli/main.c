@@ -1,9 +1,35 @@
-/* peerscope CLI entry point (placeholder while the commands are written). */
+/* peerscope: command dispatch. Each command lives in its own cmd_*.c. */
 #include <stdio.h>
+#include <string.h>
 
-#include "peerscope/peerscope.h"
+#include "cli.h"
 
-int main(void) {
-  printf("peerscope %s\n", ps_version());
-  return 0;
+static const char usage[] =
+    "usage: peerscope <command> [options]\n"
+    "\n"
+    "Commands:\n"
+    "  check     which GPUs really talk peer-to-peer, and the tensor-parallel size they allow\n"
+    "  topo      the link matrix (like nvidia-smi topo -m) with driver claims and verdicts\n"
+    "\n"
+    "Run 'peerscope <command> --help' for a command's options.\n"
+    "Exit codes: 0 verified, 1 a pair failed verification, 2 usage error, 3 bad input file,\n"
+    "4 driver unavailable, 5 internal error.\n";
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fputs(usage, stderr);
+    return EXIT_USAGE;
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+    fputs(usage, stdout);
+    return EXIT_VERIFIED;
+  }
+  if (strcmp(cmd, "--version") == 0) {
+    printf("peerscope %s\n", ps_version());
+    return EXIT_VERIFIED;
+  }
+  if (strcmp(cmd, "check") == 0) return cmd_check(argc - 1, argv + 1);
+  if (strcmp(cmd, "topo") == 0) return cmd_topo(argc - 1, argv + 1);
+  return cli_fail(NULL, EXIT_USAGE, "unknown command '%s' (see peerscope --help)", cmd);
 }

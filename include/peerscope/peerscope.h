@@ -46,7 +46,8 @@ extern "C" {
   XX(ERR_IO, 6, "input/output error")                                                      \
   XX(ERR_WORKER, 7, "worker process failed")                                               \
   XX(ERR_NOT_FOUND, 8, "not found")                                                        \
-  XX(ERR_INTERNAL, 9, "internal error")
+  XX(ERR_INTERNAL, 9, "internal error")                                                    \
+  XX(ERR_NO_DRIVER, 10, "no GPU driver installed")
 
 typedef enum ps_status {
 #define PS_STATUS_ENUM(name, num, text) PS_##name = num,
@@ -214,8 +215,8 @@ typedef struct ps_probe_opts {
 } ps_probe_opts;
 
 /* Loads the driver (PEERSCOPE_DRIVER_DIR, then opts->driver_dir, then the system) and reads
- * every GPU and pair. PS_ERR_DRIVER_UNAVAILABLE when no driver library can be loaded or
- * NVML cannot start. */
+ * every GPU and pair. PS_ERR_NO_DRIVER when no driver library is installed;
+ * PS_ERR_DRIVER_UNAVAILABLE when one is but lacks a required symbol or NVML cannot start. */
 PS_API ps_status ps_probe(ps_ctx *ctx, const ps_probe_opts *opts, ps_report **out);
 
 /* ---- verify: a real transfer per directed pair, in a worker process ------------------- */

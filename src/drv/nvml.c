@@ -64,7 +64,7 @@ ps_status ps__nvml_open(ps_ctx *ctx, ps__nvml *nvml, const char *dir) {
   char err[PS_ERRBUF_LEN];
   memset(nvml, 0, sizeof(*nvml));
   if (!ps__lib_open(&nvml->lib, sonames, dir, err, sizeof(err)))
-    return ps__fail(ctx, PS_ERR_DRIVER_UNAVAILABLE, "no NVIDIA driver: %s", err);
+    return ps__fail(ctx, PS_ERR_NO_DRIVER, "no NVIDIA driver: %s", err);
 
   ps__sym table[32];
   size_t count = build_table(nvml, table);

@@ -1,0 +1,66 @@
+/* Shared parts of the peerscope commands: exit codes, option helpers, and getting a
+ * verified report (live, from a fixture, or from the bundled example machine). */
+#ifndef PS_CLI_H
+#define PS_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "peerscope/peerscope.h"
+
+/* Stable exit codes (documented in --help and the README). */
+enum {
+  EXIT_VERIFIED = 0,     /* every pair verified, or no P2P claimed and none found */
+  EXIT_FINDING = 1,      /* a pair failed verification */
+  EXIT_USAGE = 2,        /* bad command line */
+  EXIT_BAD_INPUT = 3,    /* a file given to peerscope is malformed */
+  EXIT_NO_DRIVER = 4,    /* the GPU driver is unavailable */
+  EXIT_INTERNAL = 5      /* anything else */
+};
+
+#define CLI_MAX_GPUS 1024
+
+typedef struct cli_source {
+  const char *fixture;   /* --fixture FILE */
+  bool live;             /* --live: never fall back to the bundled example */
+  bool verify;           /* run the worker */
+  bool refresh;
+  int timeout_ms;
+  bool quiet;
+} cli_source;
+
+typedef struct cli_selection {
+  const char *text;      /* --gpus as given */
+  int gpus[CLI_MAX_GPUS];
+  int count;             /* 0 = all */
+} cli_selection;
+
+/* Prints "peerscope <cmd>: message" to stderr and returns code. */
+int cli_fail(const char *cmd, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Parses a non-negative integer option value; false if not one. */
+bool cli_parse_int(const char *text, int min, int max, int *out);
+
+/* Probes and (unless source->verify is false) verifies. On success *out is the report and
+ * *notice may hold a line to print first (bundled example). Returns an exit code. */
+int cli_load_report(const char *cmd, const cli_source *source, const cli_selection *sel,
+                    ps_report **out, char *notice, size_t notice_len);
+
+/* Resolves --gpus (indexes, ranges, UUIDs) against the report; exit code. */
+int cli_resolve_gpus(const char *cmd, const ps_report *report, cli_selection *sel);
+
+bool cli_selected(const cli_selection *sel, int gpu);
+
+/* True when a verdict counts as a failure of verification (see docs/user-guide.md):
+ * corrupt, error, hang, or unsupported while the driver claimed P2P. */
+bool cli_pair_failed(const ps_pair *pair);
+
+/* Terminal symbols: ✓/✗ or, with --ascii, OK/FAIL. */
+typedef struct cli_style {
+  bool ascii;
+} cli_style;
+
+int cmd_check(int argc, char **argv);
+int cmd_topo(int argc, char **argv);
+
+#endif

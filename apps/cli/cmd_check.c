@@ -1,0 +1,280 @@
+/* peerscope check: the origin project's test report, line for line, then what it never
+ * showed: link class, driver claim against the verified result, why a pair failed, and
+ * where the time went. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char check_usage[] =
+    "usage: peerscope check [--gpus LIST] [--tp N] [--json] [--refresh] [--timeout-ms N]\n"
+    "                       [--ascii] [--fixture FILE] [--live]\n"
+    "\n"
+    "Finds which GPUs can really exchange data peer-to-peer: every directed pair copies a\n"
+    "pattern to its peer and back and compares it byte for byte, in a worker process that\n"
+    "is killed if a copy hangs. Prints the recommended tensor-parallel size.\n"
+    "\n"
+    "  --gpus LIST       only these GPUs: indexes (0,2,4-7) or UUIDs (GPU-...)\n"
+    "  --tp N            check that a fully verified group of N GPUs exists\n"
+    "  --json            write the topology report (peerscope.topology/1) instead\n"
+    "  --refresh         ignore cached verdicts and test again\n"
+    "  --timeout-ms N    deadline for each copy step (default 2000)\n"
+    "  --ascii           OK/FAIL instead of check marks\n"
+    "  --fixture FILE    play back a described machine through the fake drivers\n"
+    "  --live            use this machine's driver or fail; never the bundled example\n"
+    "\n"
+    "Exit codes: 0 all pairs verified (or no P2P claimed and none found), 1 a pair failed\n"
+    "verification, 2 usage error, 3 bad input file, 4 driver unavailable, 5 internal error.\n";
+
+typedef struct check_opts {
+  cli_source source;
+  cli_selection sel;
+  int tp;
+  bool json, ascii;
+} check_opts;
+
+static const char *mark(const check_opts *o, bool ok) {
+  if (o->ascii) return ok ? "OK" : "FAIL";
+  return ok ? "\u2713" : "\u2717";
+}
+
+static const char *tf(bool v) { return v ? "True" : "False"; }
+
+static bool usable(const ps_report *r, const ps_pair *p) {
+  if (r->verified) return p->verdict == PS_VERDICT_OK;
+  return (p->valid & PS_PAIR_CLAIMS) && p->claim_read == PS_CLAIM_OK &&
+         p->claim_write == PS_CLAIM_OK;
+}
+
+static bool group_connected(const ps_report *r, const int *g, int n) {
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < n; j++)
+      if (i != j && !usable(r, ps_report_pair(r, g[i], g[j]))) return false;
+  return true;
+}
+
+static void print_memory(const ps_gpu *g) {
+  if (g->valid & PS_GPU_MEMORY_TOTAL)
+    printf("(%lluMB)", (unsigned long long)(g->memory_total_bytes / (1024 * 1024)));
+  else
+    printf("(n/a)");
+}
+
+static void print_origin_block(const check_opts *o, const ps_report *r, int tp, bool connected,
+                               bool any_p2p) {
+  int selected = o->sel.count ? o->sel.count : r->gpu_count;
+  printf("Testing P2P Connectivity Detection\n");
+  printf("============================================================\n");
+  printf("Detected %d GPU%s:\n", selected, selected == 1 ? "" : "s");
+  for (int g = 0; g < r->gpu_count; g++) {
+    if (!cli_selected(&o->sel, g)) continue;
+    printf("  GPU %d: %s ", g, (r->gpus[g].valid & PS_GPU_NAME) ? r->gpus[g].name : "n/a");
+    print_memory(&r->gpus[g]);
+    printf("\n");
+  }
+  printf("\nP2P Enabled: %s\n", tf(any_p2p));
+  printf("Tensor Parallel Group Connected: %s\n", tf(connected));
+  printf("\nP2P Connectivity Matrix:\n");
+  for (int i = 0; i < r->pair_count; i++) {
+    const ps_pair *p = &r->pairs[i];
+    if (!cli_selected(&o->sel, p->from) || !cli_selected(&o->sel, p->to)) continue;
+    printf("  GPU%d->GPU%d: %s\n", p->from, p->to, mark(o, usable(r, p)));
+  }
+  printf("\nRecommended Tensor Parallel Size: %d\n", tp);
+  printf("P2P Optimized: %s\n", tf(tp > 1));
+}
+
+static const char *verdict_word(const ps_pair *p) {
+  switch (p->verdict) {
+  case PS_VERDICT_OK: return "ok";
+  case PS_VERDICT_CORRUPT: return "CORRUPT";
+  case PS_VERDICT_ERROR: return "ERROR";
+  case PS_VERDICT_HANG: return "HANG";
+  case PS_VERDICT_UNSUPPORTED: return "unsupported";
+  case PS_VERDICT_SKIPPED: return "skipped";
+  default: return "not verified";
+  }
+}
+
+/* Failed pairs plus failed local control copies within the selection. */
+static int count_failures(const check_opts *o, const ps_report *r) {
+  int failed = 0;
+  for (int i = 0; i < r->pair_count; i++)
+    if (cli_selected(&o->sel, r->pairs[i].from) && cli_selected(&o->sel, r->pairs[i].to) &&
+        cli_pair_failed(&r->pairs[i]))
+      failed++;
+  for (int g = 0; r->verified && g < r->gpu_count; g++)
+    if (cli_selected(&o->sel, g) && r->gpus[g].local_verdict != PS_VERDICT_OK) failed++;
+  return failed;
+}
+
+static void print_details(const check_opts *o, const ps_report *r) {
+  int lies = 0;
+  printf("\nLinks (driver claim vs verified):\n");
+  for (int i = 0; i < r->pair_count; i++) {
+    const ps_pair *p = &r->pairs[i];
+    if (!cli_selected(&o->sel, p->from) || !cli_selected(&o->sel, p->to)) continue;
+    char link[16], claim[8], time[24] = "";
+    ps_link_name(p->link, p->nvlink_count, link, sizeof(link));
+    snprintf(claim, sizeof(claim), "%s",
+             (p->valid & PS_PAIR_CLAIMS) ? ps_claim_name(p->claim_read) : "n/a");
+    if (p->valid & PS_PAIR_COPY_TIME) snprintf(time, sizeof(time), "%8.1f us", p->copy_us);
+    printf("  GPU%d->GPU%d  %-5s claim %-4s verified %-12s%s%s%s%s\n", p->from, p->to, link,
+           claim, verdict_word(p), time, p->reason[0] ? "  " : "", p->reason,
+           p->from_cache ? " (cached)" : "");
+    if (cli_pair_failed(p) && (p->valid & PS_PAIR_CLAIMS) && p->claim_read == PS_CLAIM_OK)
+      lies++;
+  }
+  int local_bad = 0;
+  for (int g = 0; g < r->gpu_count; g++) {
+    const ps_gpu *gpu = &r->gpus[g];
+    if (!cli_selected(&o->sel, g) || !r->verified) continue;
+    if (gpu->local_verdict != PS_VERDICT_OK) {
+      local_bad++;
+      printf("  GPU%d local copy: %s%s%s\n", g, ps_verdict_name(gpu->local_verdict),
+             gpu->local_reason[0] ? ": " : "", gpu->local_reason);
+    }
+  }
+  if (r->verified && !local_bad) printf("  Local control copies: all ok\n");
+  if (lies)
+    printf("\nFinding: the driver claims P2P for %d pair%s that failed a real transfer. Do not "
+           "use them for tensor parallelism, or run vLLM with NCCL_P2P_DISABLE=1 and "
+           "--disable-custom-all-reduce.\n",
+           lies, lies == 1 ? "" : "s");
+}
+
+static void print_group(const check_opts *o, const ps_report *r, int tp) {
+  int group[CLI_MAX_GPUS];
+  int n = ps_best_group(r, o->sel.count ? o->sel.gpus : NULL, o->sel.count, tp, group,
+                        CLI_MAX_GPUS);
+  if (n <= 1) {
+    printf("Tensor parallel group: none with verified P2P; TP=1 per GPU (or TP over NCCL's "
+           "shared-memory path with NCCL_P2P_DISABLE=1).\n");
+    return;
+  }
+  printf("Tensor parallel group: GPUs ");
+  for (int i = 0; i < n; i++) printf("%s%d", i ? "," : "", group[i]);
+  printf(" (CUDA_DEVICE_ORDER=PCI_BUS_ID CUDA_VISIBLE_DEVICES=");
+  for (int i = 0; i < n; i++) printf("%s%d", i ? "," : "", group[i]);
+  printf(")\n");
+}
+
+static void print_timing(const ps_report *r) {
+  const ps_timings *t = &r->timings;
+  int pairs = 0, cached = 0;
+  for (int i = 0; i < r->pair_count; i++)
+    if (r->pairs[i].verdict != PS_VERDICT_NOT_RUN) {
+      pairs++;
+      cached += r->pairs[i].from_cache;
+    }
+  printf("Checked %d directed pair%s in %.1f ms", pairs, pairs == 1 ? "" : "s", t->total_ms);
+  if (cached) printf(" (%d from the cache; --refresh tests again)", cached);
+  printf(": driver %.1f ms, probe %.1f ms", t->driver_init_ms, t->probe_ms);
+  if (t->worker_spawn_ms >= 0) printf(", worker spawn %.1f ms", t->worker_spawn_ms);
+  if (t->cuda_init_ms >= 0) printf(", CUDA init %.1f ms", t->cuda_init_ms);
+  if (t->contexts_ms >= 0) printf(", contexts %.1f ms", t->contexts_ms);
+  if (t->copies_ms >= 0) printf(", copies %.1f ms", t->copies_ms);
+  printf(".\n");
+}
+
+static int parse(int argc, char **argv, check_opts *o) {
+  static const struct option longs[] = {
+      {"gpus", required_argument, 0, 'g'},  {"tp", required_argument, 0, 't'},
+      {"json", no_argument, 0, 'j'},        {"refresh", no_argument, 0, 'r'},
+      {"timeout-ms", required_argument, 0, 'T'}, {"ascii", no_argument, 0, 'a'},
+      {"fixture", required_argument, 0, 'f'}, {"live", no_argument, 0, 'l'},
+      {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+  memset(o, 0, sizeof(*o));
+  o->source.verify = true;
+  opterr = 0;
+  optind = 1;
+  int c;
+  while ((c = getopt_long(argc, argv, "+h", longs, NULL)) != -1) {
+    switch (c) {
+    case 'g': o->sel.text = optarg; break;
+    case 't':
+      if (!cli_parse_int(optarg, 1, CLI_MAX_GPUS, &o->tp))
+        return cli_fail("check", EXIT_USAGE, "--tp: '%s' is not a positive integer", optarg);
+      break;
+    case 'j': o->json = true; break;
+    case 'r': o->source.refresh = true; break;
+    case 'T':
+      if (!cli_parse_int(optarg, 1, 3600000, &o->source.timeout_ms))
+        return cli_fail("check", EXIT_USAGE, "--timeout-ms: '%s' is not a positive integer",
+                        optarg);
+      break;
+    case 'a': o->ascii = true; break;
+    case 'f': o->source.fixture = optarg; break;
+    case 'l': o->source.live = true; break;
+    case 'h': fputs(check_usage, stdout); return -1;
+    default:
+      return cli_fail("check", EXIT_USAGE, "unknown option '%s' (see peerscope check --help)",
+                      argv[optind - 1]);
+    }
+  }
+  if (optind < argc)
+    return cli_fail("check", EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+  return EXIT_VERIFIED;
+}
+
+int cmd_check(int argc, char **argv) {
+  check_opts o;
+  int code = parse(argc, argv, &o);
+  if (code) return code < 0 ? EXIT_VERIFIED : code;
+
+  ps_report *r = NULL;
+  char notice[1024];
+  code = cli_load_report("check", &o.source, &o.sel, &r, notice, sizeof(notice));
+  if (code) return code;
+  int selected = o.sel.count ? o.sel.count : r->gpu_count;
+  if (o.tp > selected) {
+    ps_report_free(r);
+    return cli_fail("check", EXIT_USAGE, "--tp %d is larger than the %d GPU%s selected", o.tp,
+                    selected, selected == 1 ? "" : "s");
+  }
+
+  int failed = count_failures(&o, r);
+
+  if (o.json) {
+    if (notice[0]) fprintf(stderr, "%s\n", notice);
+    ps_ctx *ctx = ps_ctx_new();
+    char *text = NULL;
+    if (!ctx || ps_report_to_json(ctx, r, &text) != PS_OK) {
+      code = cli_fail("check", EXIT_INTERNAL, "%s", ctx ? ps_ctx_error(ctx) : "out of memory");
+    } else {
+      fputs(text, stdout);
+    }
+    ps_free(text);
+    ps_ctx_free(ctx);
+  } else {
+    if (notice[0]) printf("%s\n", notice);
+    const int *allowed = o.sel.count ? o.sel.gpus : NULL;
+    int tp = ps_recommend_tp(r, allowed, o.sel.count);
+    int group[CLI_MAX_GPUS], n;
+    bool connected;
+    if (o.tp) {
+      n = ps_best_group(r, allowed, o.sel.count, o.tp, group, CLI_MAX_GPUS);
+      connected = n == o.tp;
+    } else {
+      n = 0;
+      for (int g = 0; g < r->gpu_count; g++)
+        if (cli_selected(&o.sel, g)) group[n++] = g;
+      connected = n > 0 && group_connected(r, group, n);
+    }
+    bool any = false;
+    for (int i = 0; i < r->pair_count; i++)
+      if (cli_selected(&o.sel, r->pairs[i].from) && cli_selected(&o.sel, r->pairs[i].to))
+        any = any || usable(r, &r->pairs[i]);
+    print_origin_block(&o, r, tp, connected, any);
+    print_details(&o, r);
+    printf("\n");
+    if (o.tp && !connected)
+      printf("No fully verified group of %d GPUs exists; the largest is %d.\n", o.tp, tp);
+    print_group(&o, r, o.tp && connected ? o.tp : tp);
+    print_timing(r);
+  }
+  if (!code) code = failed ? EXIT_FINDING : EXIT_VERIFIED;
+  ps_report_free(r);
+  return code;
+}

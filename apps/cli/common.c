@@ -1,0 +1,194 @@
+/* Getting a report for a command: choosing the driver (live, --fixture, bundled example),
+ * probing, verifying, and mapping library statuses to exit codes. */
+#include <ctype.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "fixture/fixture.h"
+
+#define EXAMPLE_FIXTURE "example-4x-a100.topo"
+
+int cli_fail(const char *cmd, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "peerscope%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  return code;
+}
+
+bool cli_parse_int(const char *text, int min, int max, int *out) {
+  char *end = NULL;
+  if (!text || !*text || !isdigit((unsigned char)text[0])) return false;
+  long v = strtol(text, &end, 10);
+  if (*end || v < min || v > max) return false;
+  *out = (int)v;
+  return true;
+}
+
+static int status_exit(ps_status st) {
+  switch (st) {
+  case PS_OK: return EXIT_VERIFIED;
+  case PS_ERR_INVALID_ARG: return EXIT_USAGE;
+  case PS_ERR_BAD_INPUT:
+  case PS_ERR_IO: return EXIT_BAD_INPUT;
+  case PS_ERR_NO_DRIVER:
+  case PS_ERR_DRIVER_UNAVAILABLE:
+  case PS_ERR_DRIVER: return EXIT_NO_DRIVER;
+  default: return EXIT_INTERNAL;
+  }
+}
+
+/* Points the driver layer at the fake drivers playing `fixture`, after checking the
+ * fixture parses (so a typo is reported with its line and column, exit 3). */
+static int use_fixture(const char *cmd, ps_ctx *ctx, const char *fixture) {
+  char err[512];
+  ps_fixture *f = ps__fixture_load(fixture, err, sizeof(err));
+  if (!f) return cli_fail(cmd, EXIT_BAD_INPUT, "%s", err);
+  ps__fixture_free(f);
+  char fake[PATH_MAX];
+  if (!getenv("PEERSCOPE_DRIVER_DIR")) {
+    if (ps_bundled_path(ctx, PS_BUNDLED_FAKE_DRIVERS, fake, sizeof(fake)) != PS_OK)
+      return cli_fail(cmd, EXIT_INTERNAL, "fake drivers missing: %s", ps_ctx_error(ctx));
+    setenv("PEERSCOPE_DRIVER_DIR", fake, 1);
+  }
+  setenv("PEERSCOPE_FIXTURE", fixture, 1);
+  return EXIT_VERIFIED;
+}
+
+static int fall_back_to_example(const char *cmd, ps_ctx *ctx, char *notice, size_t len) {
+  char why[512], dir[PATH_MAX], path[PATH_MAX + 64];
+  snprintf(why, sizeof(why), "%s", ps_ctx_error(ctx));
+  if (ps_bundled_path(ctx, PS_BUNDLED_FIXTURES, dir, sizeof(dir)) != PS_OK)
+    return cli_fail(cmd, EXIT_NO_DRIVER, "%s (and the bundled example is missing: %s)", why,
+                    ps_ctx_error(ctx));
+  snprintf(path, sizeof(path), "%s/%s", dir, EXAMPLE_FIXTURE);
+  int code = use_fixture(cmd, ctx, path);
+  if (code != EXIT_VERIFIED) return code;
+  snprintf(notice, len,
+           "peerscope: %s. Showing the bundled example machine through peerscope's fake "
+           "drivers (not this computer's hardware); use --live to refuse this.",
+           why);
+  return EXIT_VERIFIED;
+}
+
+int cli_load_report(const char *cmd, const cli_source *source, const cli_selection *sel,
+                    ps_report **out, char *notice, size_t notice_len) {
+  ps_ctx *ctx = ps_ctx_new();
+  ps_report *report = NULL;
+  int code = EXIT_VERIFIED;
+  *out = NULL;
+  notice[0] = '\0';
+  if (!ctx) return cli_fail(cmd, EXIT_INTERNAL, "out of memory");
+
+  const char *fixture = source->fixture ? source->fixture : getenv("PEERSCOPE_FIXTURE");
+  if (fixture && *fixture && (code = use_fixture(cmd, ctx, fixture)) != EXIT_VERIFIED) goto out;
+
+  ps_status st = ps_probe(ctx, NULL, &report);
+  if (st == PS_ERR_NO_DRIVER && !source->live && !(fixture && *fixture) &&
+      !getenv("PEERSCOPE_DRIVER_DIR")) {
+    if ((code = fall_back_to_example(cmd, ctx, notice, notice_len)) != EXIT_VERIFIED) goto out;
+    st = ps_probe(ctx, NULL, &report);
+  }
+  if (st != PS_OK) {
+    code = cli_fail(cmd, status_exit(st), "%s", ps_ctx_error(ctx));
+    goto out;
+  }
+  if ((code = cli_resolve_gpus(cmd, report, (cli_selection *)sel)) != EXIT_VERIFIED) goto out;
+  if (source->verify) {
+    ps_verify_opts vo = {0};
+    vo.timeout_ms = source->timeout_ms;
+    vo.refresh = source->refresh;
+    vo.gpus = sel->count ? sel->gpus : NULL;
+    vo.gpu_count = sel->count;
+    st = ps_verify(ctx, report, &vo);
+    if (st != PS_OK) {
+      code = cli_fail(cmd, status_exit(st), "%s", ps_ctx_error(ctx));
+      goto out;
+    }
+  }
+  *out = report;
+  report = NULL;
+out:
+  ps_report_free(report);
+  ps_ctx_free(ctx);
+  return code;
+}
+
+static int find_uuid(const ps_report *r, const char *text, size_t len) {
+  for (int g = 0; g < r->gpu_count; g++)
+    if ((r->gpus[g].valid & PS_GPU_UUID) && strlen(r->gpus[g].uuid) == len &&
+        strncmp(r->gpus[g].uuid, text, len) == 0)
+      return g;
+  return -1;
+}
+
+static int add_gpu(const char *cmd, const ps_report *r, cli_selection *sel, int g) {
+  if (g < 0 || g >= r->gpu_count)
+    return cli_fail(cmd, EXIT_USAGE, "--gpus: GPU %d does not exist (this machine has %d GPU%s%s)",
+                    g, r->gpu_count, r->gpu_count == 1 ? "" : "s",
+                    r->gpu_count ? ", numbered from 0" : "");
+  for (int i = 0; i < sel->count; i++)
+    if (sel->gpus[i] == g) return EXIT_VERIFIED; /* listed twice: harmless */
+  sel->gpus[sel->count++] = g;
+  return EXIT_VERIFIED;
+}
+
+int cli_resolve_gpus(const char *cmd, const ps_report *r, cli_selection *sel) {
+  sel->count = 0;
+  if (!sel->text) return EXIT_VERIFIED;
+  const char *p = sel->text;
+  if (!*p) return cli_fail(cmd, EXIT_USAGE, "--gpus: empty list");
+  while (*p) {
+    size_t len = strcspn(p, ",");
+    char item[128];
+    if (len == 0 || len >= sizeof(item))
+      return cli_fail(cmd, EXIT_USAGE, "--gpus: bad list '%s'", sel->text);
+    memcpy(item, p, len);
+    item[len] = '\0';
+    int lo, hi, code;
+    char *dash = strchr(item, '-');
+    if (strncmp(item, "GPU-", 4) == 0 || strncmp(item, "MIG-", 4) == 0) {
+      int g = find_uuid(r, item, len);
+      if (g < 0) return cli_fail(cmd, EXIT_USAGE, "--gpus: no GPU has UUID %s", item);
+      if ((code = add_gpu(cmd, r, sel, g)) != EXIT_VERIFIED) return code;
+    } else if (dash) {
+      *dash = '\0';
+      if (!cli_parse_int(item, 0, INT_MAX, &lo) || !cli_parse_int(dash + 1, 0, INT_MAX, &hi) ||
+          hi < lo)
+        return cli_fail(cmd, EXIT_USAGE, "--gpus: bad range '%.*s'", (int)len, p);
+      for (int g = lo; g <= hi; g++)
+        if ((code = add_gpu(cmd, r, sel, g)) != EXIT_VERIFIED) return code;
+    } else {
+      if (!cli_parse_int(item, 0, INT_MAX, &lo))
+        return cli_fail(cmd, EXIT_USAGE, "--gpus: '%s' is not a GPU index or UUID", item);
+      if ((code = add_gpu(cmd, r, sel, lo)) != EXIT_VERIFIED) return code;
+    }
+    p += len;
+    if (*p == ',') p++;
+  }
+  return EXIT_VERIFIED;
+}
+
+bool cli_selected(const cli_selection *sel, int gpu) {
+  if (sel->count == 0) return true;
+  for (int i = 0; i < sel->count; i++)
+    if (sel->gpus[i] == gpu) return true;
+  return false;
+}
+
+bool cli_pair_failed(const ps_pair *p) {
+  switch (p->verdict) {
+  case PS_VERDICT_CORRUPT:
+  case PS_VERDICT_ERROR:
+  case PS_VERDICT_HANG: return true;
+  case PS_VERDICT_UNSUPPORTED:
+    return (p->valid & PS_PAIR_CLAIMS) && p->claim_read == PS_CLAIM_OK &&
+           p->claim_write == PS_CLAIM_OK;
+  default: return false;
+  }
+}
