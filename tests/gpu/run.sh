@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Real-driver check on a GPU machine (run through the `device` tool; see tests/gpu/README.md).
+# Builds peerscope (no tests, no toolkit needed), runs check/topo on the live driver,
+# compares device facts with nvidia-smi, times the check, and leaves everything in $OUT.
+set -uo pipefail
+OUT=${OUT:-/tmp/peerscope-gpu}
+mkdir -p "$OUT"
+export NCCL_NVLS_ENABLE=0
+cd "$(dirname "$0")/../.."
+log() { echo "== $*" | tee -a "$OUT/summary.txt"; }
+
+log "machine"
+nvidia-smi --query-gpu=index,name,uuid,pci.bus_id,memory.total,driver_version --format=csv \
+  | tee -a "$OUT/summary.txt"
+nvidia-smi --query-gpu=name,uuid,pci.bus_id,memory.total --format=csv,noheader > "$OUT/smi.csv"
+{ nvidia-smi topo -m; echo; nvidia-smi topo -p2p r; } > "$OUT/smi-topo.txt" 2>&1
+
+# jansson from its Debian packages, carried in .deps/ when the machine lacks it.
+prefix_args=()
+if ! echo '#include <jansson.h>' | cc -E - >/dev/null 2>&1 && ls .deps/*.deb >/dev/null 2>&1; then
+  mkdir -p .deps/root
+  for deb in .deps/*.deb; do dpkg -x "$deb" .deps/root; done
+  prefix_args=(-DCMAKE_PREFIX_PATH="$PWD/.deps/root/usr")
+  export LD_LIBRARY_PATH="$PWD/.deps/root/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
+fi
+log "build"
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DPS_BUILD_TESTS=OFF \
+  "${prefix_args[@]}" > "$OUT/build.txt" 2>&1 && ninja -C build-gpu >> "$OUT/build.txt" 2>&1
+if [ $? -ne 0 ]; then tail -30 "$OUT/build.txt"; exit 1; fi
+ps=build-gpu/bin/peerscope
+export PEERSCOPE_CACHE_DIR="$OUT/cache"
+
+log "peerscope check --live --refresh"
+$ps check --live --refresh 2>&1 | tee "$OUT/check.txt"
+echo "exit code: ${PIPESTATUS[0]}" | tee -a "$OUT/summary.txt"
+$ps check --live --refresh --json > "$OUT/check.json" 2> "$OUT/check-json.err"
+echo "json exit code: $?" | tee -a "$OUT/summary.txt"
+$ps topo --live > "$OUT/topo.txt" 2>&1; echo "topo exit code: $?" >> "$OUT/summary.txt"
+cat "$OUT/topo.txt"
+
+log "device facts vs nvidia-smi"
+python3 tests/gpu/compare_smi.py "$OUT/check.json" "$OUT/smi.csv" | tee -a "$OUT/summary.txt"
+
+log "timing: 10 runs of check --live --refresh --json (wall, ms), then 10 cached"
+for mode in --refresh ""; do
+  for i in $(seq 1 10); do
+    t0=$(date +%s%N)
+    $ps check --live $mode --json > "$OUT/run.json" 2>/dev/null
+    t1=$(date +%s%N)
+    python3 - "$OUT/run.json" $(( (t1 - t0) / 1000 )) "${mode:-cached}" <<'PY' >> "$OUT/timing.txt"
+import json, sys
+r = json.load(open(sys.argv[1])); t = r["timings_ms"]
+print(sys.argv[3], "wall_ms=%.1f" % (int(sys.argv[2]) / 1000),
+      " ".join("%s=%s" % (k, "null" if v is None else "%.2f" % v) for k, v in t.items()),
+      "local_copy_us=" + ",".join(str(g.get("local_copy", {}).get("verdict")) for g in r["gpus"]))
+PY
+  done
+done
+cat "$OUT/timing.txt" | tee -a "$OUT/summary.txt"
