@@ -7,12 +7,13 @@
 
 #include "core/internal.h"
 
+/* Keeps the first failure's text: it names the versioned soname users need to have. */
 static bool try_open(ps__lib *lib, const char *path, char *err, size_t err_len) {
   dlerror(); /* clear a stale message */
   void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!handle) {
     const char *why = dlerror();
-    snprintf(err, err_len, "%s", why ? why : path);
+    if (!err[0]) snprintf(err, err_len, "%s", why ? why : path);
     return false;
   }
   lib->handle = handle;
@@ -33,6 +34,7 @@ static bool open_in_dir(ps__lib *lib, const char *dir, const char *const *soname
 bool ps__lib_open(ps__lib *lib, const char *const *sonames, const char *dir, char *err,
                   size_t err_len) {
   memset(lib, 0, sizeof(*lib));
+  if (err_len) err[0] = '\0';
   /* An explicit directory is a promise: if it is set and the library is not there, say so
    * rather than silently picking up whatever the system has. */
   const char *env_dir = getenv("PEERSCOPE_DRIVER_DIR");
