@@ -20,7 +20,8 @@ prefix_args=()
 if ! echo '#include <jansson.h>' | cc -E - >/dev/null 2>&1 && ls .deps/*.deb >/dev/null 2>&1; then
   mkdir -p .deps/root
   for deb in .deps/*.deb; do dpkg -x "$deb" .deps/root; done
-  prefix_args=(-DCMAKE_PREFIX_PATH="$PWD/.deps/root/usr")
+  # Its .pc file names /usr as the prefix: search the unpacked tree directly instead.
+  prefix_args=(-DCMAKE_PREFIX_PATH="$PWD/.deps/root/usr" -DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=ON)
   export LD_LIBRARY_PATH="$PWD/.deps/root/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
 fi
 log "build"
