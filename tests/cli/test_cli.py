@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the peerscope CLI over the fake drivers: golden output per fixture,
+JSON Schema validation of every report, the fault-injection matrix (verdict, exit code,
+deadline, no worker left behind) and the bad-input cases. Run by ctest (tests/CMakeLists.txt);
+PEERSCOPE_UPDATE_GOLDEN=1 rewrites the golden files for review."""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+import schema_check  # noqa: E402
+
+CLI = os.environ["PEERSCOPE_CLI"]
+FIXTURES = os.environ["PEERSCOPE_FIXTURES"]
+SOURCE = os.environ["PEERSCOPE_SOURCE_DIR"]
+GOLDEN = os.path.join(SOURCE, "tests", "golden")
+UPDATE = os.environ.get("PEERSCOPE_UPDATE_GOLDEN") == "1"
+
+results = {"passed": 0, "failed": 0}
+
+
+def check(name, condition, detail=""):
+    if condition:
+        results["passed"] += 1
+    else:
+        results["failed"] += 1
+        print("FAIL %s %s" % (name, detail))
+
+
+def run(args, timeout=60, env_extra=None):
+    env = dict(os.environ)
+    env.pop("PEERSCOPE_FIXTURE", None)
+    env.pop("PEERSCOPE_DRIVER_DIR", None)
+    env["PEERSCOPE_CACHE_DIR"] = tempfile.mkdtemp(prefix="ps-cache-")
+    env.update(env_extra or {})
+    t0 = time.monotonic()
+    proc = subprocess.run([CLI] + args, capture_output=True, text=True, timeout=timeout, env=env)
+    return proc, time.monotonic() - t0
+
+
+def normalise(text):
+    """Masks what changes from run to run: timings, paths to this checkout."""
+    text = text.replace(SOURCE, "<src>")
+    text = re.sub(r"\d+(\.\d+)? (ms|us)", "N \\2", text)
+    return text
+
+
+def fixture(name):
+    return os.path.join(FIXTURES, name)
+
+
+def golden_compare(name, actual):
+    path = os.path.join(GOLDEN, name)
+    if UPDATE:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(actual)
+    expected = open(path).read() if os.path.exists(path) else None
+    check("golden " + name, expected == actual,
+          "(differs from %s; PEERSCOPE_UPDATE_GOLDEN=1 to review a change)" % path)
+
+
+def workers_left():
+    out = subprocess.run(["pgrep", "-f", "peerscope-worker"], capture_output=True, text=True)
+    return [p for p in out.stdout.split() if p]
+
+
+def normalise_json(doc):
+    for key in doc["timings_ms"]:
+        doc["timings_ms"][key] = None
+    doc["host"] = {"hostname": "<host>", "boot_id": "<boot>"}
+    doc["source"]["origin"] = normalise(doc["source"]["origin"] or "")
+    for pair in doc["pairs"]:
+        pair["copy_us"] = None
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+
+# ---- every shipped fixture: golden text, schema-valid JSON ------------------------------
+def test_fixtures():
+    names = sorted(f for f in os.listdir(FIXTURES) if f.endswith(".topo"))
+    check("fixtures present", len(names) >= 7, str(names))
+    for name in names:
+        if name.startswith("fault-nvml") or name.startswith("fault-cuda-init") or \
+                name.startswith("fault-missing"):
+            continue  # driver-level faults: see test_driver_faults
+        proc, _ = run(["check", "--fixture", fixture(name)])
+        check("check %s exit code" % name, proc.returncode in (0, 1), proc.stderr)
+        golden_compare("check/%s.txt" % name[:-5], normalise(proc.stdout))
+        proc, _ = run(["topo", "--fixture", fixture(name)])
+        golden_compare("topo/%s.txt" % name[:-5], normalise(proc.stdout))
+        proc, _ = run(["check", "--json", "--fixture", fixture(name)])
+        try:
+            doc = json.loads(proc.stdout)
+        except ValueError as e:
+            check("json %s parses" % name, False, str(e))
+            continue
+        errors = schema_check.errors(doc)
+        check("json %s matches the schema" % name, not errors, "; ".join(errors[:3]))
+        golden_compare("json/%s.json" % name[:-5], normalise_json(doc))
+
+
+def pair(doc, a, b):
+    return next(p for p in doc["pairs"] if p["from"] == a and p["to"] == b)
+
+
+# ---- the fault-injection matrix ---------------------------------------------------------
+def test_faults():
+    before = set(workers_left())
+    proc, _ = run(["check", "--json", "--fixture", fixture("fault-corrupt.topo")])
+    doc = json.loads(proc.stdout)
+    p = pair(doc, 1, 2)
+    check("corrupt verdict", p["verdict"] == "corrupt", p)
+    check("corrupt detail", p["corrupt"] is not None and p["corrupt"]["expected"] !=
+          p["corrupt"]["seen"], p)
+    check("corrupt claimed OK", p["claims"]["read"] == "OK", p)
+    check("corrupt exit 1", proc.returncode == 1, proc.returncode)
+    check("other pairs ok", pair(doc, 0, 1)["verdict"] == "ok", pair(doc, 0, 1))
+
+    proc, took = run(["check", "--json", "--timeout-ms", "300", "--fixture",
+                      fixture("fault-hang.topo")])
+    doc = json.loads(proc.stdout)
+    p = pair(doc, 0, 3)
+    check("hang verdict", p["verdict"] == "hang", p)
+    check("hang exit 1", proc.returncode == 1, proc.returncode)
+    check("hang workers counted", doc["verification"]["hang_workers"] >= 1, doc["verification"])
+    check("pairs after the hang still verified", pair(doc, 3, 0)["verdict"] == "ok",
+          pair(doc, 3, 0))
+    check("hang within deadline", took < 5.0, "%.2fs" % took)
+
+    proc, _ = run(["check", "--json", "--fixture", fixture("fault-copy-error.topo")])
+    doc = json.loads(proc.stdout)
+    errs = [p for p in doc["pairs"] if p["verdict"] == "error"]
+    check("copy error verdict", len(errs) == 1 and errs[0]["error_name"], errs)
+
+    proc, _ = run(["check", "--json", "--fixture", fixture("fault-unsupported.topo")])
+    doc = json.loads(proc.stdout)
+    uns = [p for p in doc["pairs"] if p["verdict"] == "unsupported"]
+    check("unsupported verdict", len(uns) >= 1, [p["verdict"] for p in doc["pairs"]])
+    check("unsupported while not claimed is not a failure", proc.returncode == 0,
+          proc.returncode)
+
+    proc, _ = run(["check", "--json", "--fixture", fixture("fault-gpu-lost.topo")])
+    doc = json.loads(proc.stdout) if proc.stdout else None
+    lost = [p for p in doc["pairs"] if p["verdict"] in ("error", "skipped")] if doc else []
+    check("gpu lost gives error verdicts", len(lost) >= 1, proc.stderr)
+    check("gpu lost exit 1", proc.returncode == 1, proc.returncode)
+
+    proc, _ = run(["check", "--json", "--fixture", fixture("fault-local-corrupt.topo")])
+    doc = json.loads(proc.stdout)
+    check("local corrupt", doc["gpus"][1]["local_copy"]["verdict"] == "corrupt", doc["gpus"][1])
+    check("local corrupt exit 1", proc.returncode == 1, proc.returncode)
+
+    time.sleep(0.2)
+    check("no worker left behind", set(workers_left()) <= before, workers_left())
+
+
+def test_driver_faults():
+    proc, _ = run(["check", "--fixture", fixture("fault-nvml-init.topo")])
+    check("nvml init fails: exit 4", proc.returncode == 4, proc.returncode)
+    check("nvml init fails: one line", proc.stderr.count("\n") == 1 and "nvmlInit" in
+          proc.stderr, proc.stderr)
+    proc, _ = run(["check", "--fixture", fixture("fault-cuda-init.topo")])
+    check("cuda init fails: exit 4", proc.returncode == 4, proc.returncode)
+    check("cuda init fails: says CUDA", "CUDA" in proc.stderr, proc.stderr)
+    proc, _ = run(["check", "--fixture", fixture("fault-missing-symbol.topo")])
+    check("missing symbol: exit 4", proc.returncode == 4, proc.returncode)
+    check("missing symbol: named", "cuCtxEnablePeerAccess" in proc.stderr, proc.stderr)
+    fake = os.path.join(os.environ["PEERSCOPE_FAKE_DIR"], "..", "fake-broken")
+    proc, _ = run(["check"], env_extra={"PEERSCOPE_DRIVER_DIR": fake,
+                                        "PEERSCOPE_FIXTURE": fixture("example-4x-a100.topo")})
+    check("required NVML symbol missing: exit 4", proc.returncode == 4, proc.stderr)
+    check("required NVML symbol missing: named", "nvmlDeviceGetHandleByIndex" in proc.stderr,
+          proc.stderr)
+    legacy = os.path.join(os.environ["PEERSCOPE_FAKE_DIR"], "..", "fake-legacy")
+    proc, _ = run(["check", "--json"], env_extra={
+        "PEERSCOPE_DRIVER_DIR": legacy, "PEERSCOPE_FIXTURE": fixture("example-4x-a100.topo")})
+    check("legacy driver (no cuGetProcAddress, old NVML names) works", proc.returncode == 0,
+          proc.stderr)
+    proc, _ = run(["check", "--live"], env_extra={"PEERSCOPE_DRIVER_DIR": "/nonexistent"})
+    check("no driver, --live: exit 4", proc.returncode == 4, proc.returncode)
+    check("no driver, --live: message", "libnvidia-ml.so.1" in proc.stderr, proc.stderr)
+
+
+def test_bundled_example():
+    proc, _ = run(["check"], env_extra={"LD_LIBRARY_PATH": "/nonexistent"})
+    if "no NVIDIA driver" not in proc.stdout.split("\n")[0]:
+        check("bundled example (skipped: a driver is installed here)", True)
+        return
+    check("bundled example: first line says so", "bundled example" in proc.stdout.split("\n")[0],
+          proc.stdout[:200])
+    check("bundled example: origin format", "Detected 4 GPUs:" in proc.stdout and
+          "GPU 0: NVIDIA A100-SXM4-40GB (40960MB)" in proc.stdout and
+          "Recommended Tensor Parallel Size: 4" in proc.stdout, proc.stdout)
+    check("bundled example: exit 0", proc.returncode == 0, proc.returncode)
+
+
+def test_usage_errors():
+    ex = fixture("example-4x-a100.topo")
+    for args, needle in ((["check", "--frobnicate"], "unknown option"),
+                         (["check", "--fixture", ex, "--gpus", "9"], "GPU 9 does not exist"),
+                         (["check", "--fixture", ex, "--gpus", "x"], "not a GPU index"),
+                         (["check", "--fixture", ex, "--tp", "8"], "larger than"),
+                         (["check", "--tp", "0"], "positive integer"),
+                         (["frob"], "unknown command"),
+                         (["topo", "--bogus"], "unknown option")):
+        proc, _ = run(args)
+        check("usage %s exit 2" % " ".join(args[-2:]), proc.returncode == 2, proc.returncode)
+        check("usage %s message" % " ".join(args[-2:]),
+              needle in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr)
+    bad_dir = os.path.join(FIXTURES, "bad")
+    for name in sorted(os.listdir(bad_dir)) if os.path.isdir(bad_dir) else []:
+        proc, _ = run(["check", "--fixture", os.path.join(bad_dir, name)])
+        check("bad fixture %s exit 3" % name, proc.returncode == 3, proc.returncode)
+        check("bad fixture %s names file:line:col" % name,
+              re.search(re.escape(name) + r":\d+:\d+: ", proc.stderr) is not None, proc.stderr)
+    proc, _ = run(["check", "--fixture", "/nonexistent.topo"])
+    check("missing fixture exit 3", proc.returncode == 3, proc.returncode)
+
+
+def test_cache():
+    env = {"PEERSCOPE_CACHE_DIR": tempfile.mkdtemp(prefix="ps-cache-")}
+    ex = fixture("example-4x-a100.topo")
+    first, _ = run(["check", "--json", "--fixture", ex], env_extra=env)
+    second, _ = run(["check", "--json", "--fixture", ex], env_extra=env)
+    third, _ = run(["check", "--json", "--refresh", "--fixture", ex], env_extra=env)
+    d1, d2, d3 = (json.loads(p.stdout) for p in (first, second, third))
+    check("cache: first run fresh", not d1["verification"]["cache_used"])
+    check("cache: second run cached", d2["verification"]["cache_used"] and
+          all(p["from_cache"] for p in d2["pairs"]))
+    check("cache: --refresh tests again", not d3["verification"]["cache_used"])
+
+
+def main():
+    for test in (test_fixtures, test_faults, test_driver_faults, test_bundled_example,
+                 test_usage_errors, test_cache):
+        try:
+            test()
+        except Exception as e:  # a crash in one group must not hide the others
+            check(test.__name__, False, "raised %r" % e)
+    print("%d passed, %d failed" % (results["passed"], results["failed"]))
+    return 1 if results["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
