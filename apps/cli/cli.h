@@ -10,29 +10,29 @@
 
 /* Stable exit codes (documented in --help and the README). */
 enum {
-  EXIT_VERIFIED = 0,     /* every pair verified, or no P2P claimed and none found */
-  EXIT_FINDING = 1,      /* a pair failed verification */
-  EXIT_USAGE = 2,        /* bad command line */
-  EXIT_BAD_INPUT = 3,    /* a file given to peerscope is malformed */
-  EXIT_NO_DRIVER = 4,    /* the GPU driver is unavailable */
-  EXIT_INTERNAL = 5      /* anything else */
+  EXIT_VERIFIED = 0,  /* every pair verified, or no P2P claimed and none found */
+  EXIT_FINDING = 1,   /* a pair failed verification */
+  EXIT_USAGE = 2,     /* bad command line */
+  EXIT_BAD_INPUT = 3, /* a file given to peerscope is malformed */
+  EXIT_NO_DRIVER = 4, /* the GPU driver is unavailable */
+  EXIT_INTERNAL = 5   /* anything else */
 };
 
 #define CLI_MAX_GPUS 1024
 
 typedef struct cli_source {
-  const char *fixture;   /* --fixture FILE */
-  bool live;             /* --live: never fall back to the bundled example */
-  bool verify;           /* run the worker */
+  const char *fixture; /* --fixture FILE */
+  bool live;           /* --live: never fall back to the bundled example */
+  bool verify;         /* run the worker */
   bool refresh;
   int timeout_ms;
   bool quiet;
 } cli_source;
 
 typedef struct cli_selection {
-  const char *text;      /* --gpus as given */
+  const char *text; /* --gpus as given */
   int gpus[CLI_MAX_GPUS];
-  int count;             /* 0 = all */
+  int count; /* 0 = all */
 } cli_selection;
 
 /* Prints "peerscope <cmd>: message" to stderr and returns code. */

@@ -120,11 +120,10 @@ static void print_details(const check_opts *o, const ps_report *r) {
     snprintf(claim, sizeof(claim), "%s",
              (p->valid & PS_PAIR_CLAIMS) ? ps_claim_name(p->claim_read) : "n/a");
     if (p->valid & PS_PAIR_COPY_TIME) snprintf(time, sizeof(time), "%8.1f us", p->copy_us);
-    printf("  GPU%d->GPU%d  %-5s claim %-4s verified %-12s%s%s%s%s\n", p->from, p->to, link,
-           claim, verdict_word(p), time, p->reason[0] ? "  " : "", p->reason,
+    printf("  GPU%d->GPU%d  %-5s claim %-4s verified %-12s%s%s%s%s\n", p->from, p->to, link, claim,
+           verdict_word(p), time, p->reason[0] ? "  " : "", p->reason,
            p->from_cache ? " (cached)" : "");
-    if (cli_pair_failed(p) && (p->valid & PS_PAIR_CLAIMS) && p->claim_read == PS_CLAIM_OK)
-      lies++;
+    if (cli_pair_failed(p) && (p->valid & PS_PAIR_CLAIMS) && p->claim_read == PS_CLAIM_OK) lies++;
   }
   int local_bad = 0;
   for (int g = 0; g < r->gpu_count; g++) {
@@ -146,17 +145,19 @@ static void print_details(const check_opts *o, const ps_report *r) {
 
 static void print_group(const check_opts *o, const ps_report *r, int tp) {
   int group[CLI_MAX_GPUS];
-  int n = ps_best_group(r, o->sel.count ? o->sel.gpus : NULL, o->sel.count, tp, group,
-                        CLI_MAX_GPUS);
+  int n =
+      ps_best_group(r, o->sel.count ? o->sel.gpus : NULL, o->sel.count, tp, group, CLI_MAX_GPUS);
   if (n <= 1) {
     printf("Tensor parallel group: none with verified P2P; TP=1 per GPU (or TP over NCCL's "
            "shared-memory path with NCCL_P2P_DISABLE=1).\n");
     return;
   }
   printf("Tensor parallel group: GPUs ");
-  for (int i = 0; i < n; i++) printf("%s%d", i ? "," : "", group[i]);
+  for (int i = 0; i < n; i++)
+    printf("%s%d", i ? "," : "", group[i]);
   printf(" (CUDA_DEVICE_ORDER=PCI_BUS_ID CUDA_VISIBLE_DEVICES=");
-  for (int i = 0; i < n; i++) printf("%s%d", i ? "," : "", group[i]);
+  for (int i = 0; i < n; i++)
+    printf("%s%d", i ? "," : "", group[i]);
   printf(")\n");
 }
 
@@ -179,12 +180,16 @@ static void print_timing(const ps_report *r) {
 }
 
 static int parse(int argc, char **argv, check_opts *o) {
-  static const struct option longs[] = {
-      {"gpus", required_argument, 0, 'g'},  {"tp", required_argument, 0, 't'},
-      {"json", no_argument, 0, 'j'},        {"refresh", no_argument, 0, 'r'},
-      {"timeout-ms", required_argument, 0, 'T'}, {"ascii", no_argument, 0, 'a'},
-      {"fixture", required_argument, 0, 'f'}, {"live", no_argument, 0, 'l'},
-      {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+  static const struct option longs[] = {{"gpus", required_argument, 0, 'g'},
+                                        {"tp", required_argument, 0, 't'},
+                                        {"json", no_argument, 0, 'j'},
+                                        {"refresh", no_argument, 0, 'r'},
+                                        {"timeout-ms", required_argument, 0, 'T'},
+                                        {"ascii", no_argument, 0, 'a'},
+                                        {"fixture", required_argument, 0, 'f'},
+                                        {"live", no_argument, 0, 'l'},
+                                        {"help", no_argument, 0, 'h'},
+                                        {0, 0, 0, 0}};
   memset(o, 0, sizeof(*o));
   o->source.verify = true;
   opterr = 0;
@@ -213,8 +218,7 @@ static int parse(int argc, char **argv, check_opts *o) {
                       argv[optind - 1]);
     }
   }
-  if (optind < argc)
-    return cli_fail("check", EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+  if (optind < argc) return cli_fail("check", EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
   return EXIT_VERIFIED;
 }
 

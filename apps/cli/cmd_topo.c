@@ -34,7 +34,8 @@ static const char *short_verdict(ps_verdict v) {
 
 static void print_links(const ps_report *r) {
   printf("      ");
-  for (int g = 0; g < r->gpu_count; g++) printf("  GPU%-3d", g);
+  for (int g = 0; g < r->gpu_count; g++)
+    printf("  GPU%-3d", g);
   printf("  CPU Affinity      NUMA Affinity\n");
   for (int a = 0; a < r->gpu_count; a++) {
     printf("GPU%-3d", a);
@@ -62,7 +63,8 @@ static void print_claims(const ps_report *r) {
   printf("\nP2P, driver claim / verified (%s):\n",
          r->verified ? "a real copy, byte for byte" : "not verified: --no-verify");
   printf("      ");
-  for (int g = 0; g < r->gpu_count; g++) printf("  GPU%-6d", g);
+  for (int g = 0; g < r->gpu_count; g++)
+    printf("  GPU%-6d", g);
   printf("\n");
   for (int a = 0; a < r->gpu_count; a++) {
     printf("GPU%-3d", a);
@@ -96,12 +98,15 @@ static void print_claims(const ps_report *r) {
 }
 
 int cmd_topo(int argc, char **argv) {
-  static const struct option longs[] = {
-      {"json", no_argument, 0, 'j'},      {"no-verify", no_argument, 0, 'n'},
-      {"gpus", required_argument, 0, 'g'}, {"refresh", no_argument, 0, 'r'},
-      {"timeout-ms", required_argument, 0, 'T'}, {"fixture", required_argument, 0, 'f'},
-      {"live", no_argument, 0, 'l'},      {"help", no_argument, 0, 'h'},
-      {0, 0, 0, 0}};
+  static const struct option longs[] = {{"json", no_argument, 0, 'j'},
+                                        {"no-verify", no_argument, 0, 'n'},
+                                        {"gpus", required_argument, 0, 'g'},
+                                        {"refresh", no_argument, 0, 'r'},
+                                        {"timeout-ms", required_argument, 0, 'T'},
+                                        {"fixture", required_argument, 0, 'f'},
+                                        {"live", no_argument, 0, 'l'},
+                                        {"help", no_argument, 0, 'h'},
+                                        {0, 0, 0, 0}};
   cli_source source = {.verify = true};
   cli_selection sel;
   memset(&sel, 0, sizeof(sel));
@@ -117,8 +122,7 @@ int cmd_topo(int argc, char **argv) {
     case 'r': source.refresh = true; break;
     case 'T':
       if (!cli_parse_int(optarg, 1, 3600000, &source.timeout_ms))
-        return cli_fail("topo", EXIT_USAGE, "--timeout-ms: '%s' is not a positive integer",
-                        optarg);
+        return cli_fail("topo", EXIT_USAGE, "--timeout-ms: '%s' is not a positive integer", optarg);
       break;
     case 'f': source.fixture = optarg; break;
     case 'l': source.live = true; break;

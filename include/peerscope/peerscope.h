@@ -36,17 +36,17 @@ extern "C" {
 #define PS_ABI_VERSION 1
 
 /* Status codes. Numbers are fixed forever: append new ones before the end only. */
-#define PS_STATUS_MAP(XX)                                                                  \
-  XX(OK, 0, "success")                                                                     \
-  XX(ERR_INVALID_ARG, 1, "invalid argument")                                               \
-  XX(ERR_NO_MEMORY, 2, "out of memory")                                                    \
-  XX(ERR_DRIVER_UNAVAILABLE, 3, "GPU driver unavailable")                                  \
-  XX(ERR_DRIVER, 4, "GPU driver call failed")                                              \
-  XX(ERR_BAD_INPUT, 5, "malformed input")                                                  \
-  XX(ERR_IO, 6, "input/output error")                                                      \
-  XX(ERR_WORKER, 7, "worker process failed")                                               \
-  XX(ERR_NOT_FOUND, 8, "not found")                                                        \
-  XX(ERR_INTERNAL, 9, "internal error")                                                    \
+#define PS_STATUS_MAP(XX)                                                                          \
+  XX(OK, 0, "success")                                                                             \
+  XX(ERR_INVALID_ARG, 1, "invalid argument")                                                       \
+  XX(ERR_NO_MEMORY, 2, "out of memory")                                                            \
+  XX(ERR_DRIVER_UNAVAILABLE, 3, "GPU driver unavailable")                                          \
+  XX(ERR_DRIVER, 4, "GPU driver call failed")                                                      \
+  XX(ERR_BAD_INPUT, 5, "malformed input")                                                          \
+  XX(ERR_IO, 6, "input/output error")                                                              \
+  XX(ERR_WORKER, 7, "worker process failed")                                                       \
+  XX(ERR_NOT_FOUND, 8, "not found")                                                                \
+  XX(ERR_INTERNAL, 9, "internal error")                                                            \
   XX(ERR_NO_DRIVER, 10, "no GPU driver installed")
 
 typedef enum ps_status {
@@ -76,13 +76,13 @@ PS_API const char *ps_ctx_error(const ps_ctx *ctx);
 /* How two GPUs are connected (nvidia-smi topo -m vocabulary). */
 typedef enum ps_link_class {
   PS_LINK_UNKNOWN = 0,
-  PS_LINK_SELF = 1, /* X */
-  PS_LINK_NVLINK = 2, /* NV# */
-  PS_LINK_PIX = 3,  /* at most one PCIe bridge */
-  PS_LINK_PXB = 4,  /* several PCIe bridges, no host bridge */
-  PS_LINK_PHB = 5,  /* through a PCIe host bridge (the CPU) */
-  PS_LINK_NODE = 6, /* across host bridges within one NUMA node */
-  PS_LINK_SYS = 7,  /* across the inter-socket link */
+  PS_LINK_SELF = 1,    /* X */
+  PS_LINK_NVLINK = 2,  /* NV# */
+  PS_LINK_PIX = 3,     /* at most one PCIe bridge */
+  PS_LINK_PXB = 4,     /* several PCIe bridges, no host bridge */
+  PS_LINK_PHB = 5,     /* through a PCIe host bridge (the CPU) */
+  PS_LINK_NODE = 6,    /* across host bridges within one NUMA node */
+  PS_LINK_SYS = 7,     /* across the inter-socket link */
   PS_LINK_INTERNAL = 8 /* same board (e.g. K80) */
 } ps_link_class;
 
@@ -90,12 +90,12 @@ typedef enum ps_link_class {
 typedef enum ps_claim {
   PS_CLAIM_UNKNOWN = 0, /* not read */
   PS_CLAIM_OK = 1,
-  PS_CLAIM_CNS = 2, /* chipset not supported */
-  PS_CLAIM_GNS = 3, /* GPU not supported */
-  PS_CLAIM_TNS = 4, /* topology not supported */
+  PS_CLAIM_CNS = 2,      /* chipset not supported */
+  PS_CLAIM_GNS = 3,      /* GPU not supported */
+  PS_CLAIM_TNS = 4,      /* topology not supported */
   PS_CLAIM_DISABLED = 5, /* disabled by regkey */
-  PS_CLAIM_NS = 6, /* not supported */
-  PS_CLAIM_U = 7   /* unknown */
+  PS_CLAIM_NS = 6,       /* not supported */
+  PS_CLAIM_U = 7         /* unknown */
 } ps_claim;
 
 /* What a real transfer showed. */
@@ -138,7 +138,7 @@ typedef struct ps_gpu {
   int pcie_gen_current, pcie_width_current;
   int pcie_gen_max, pcie_width_max;
   uint64_t bar1_total_bytes;
-  int cuda_ordinal; /* the device's number in the worker's CUDA (PCI_BUS_ID order) */
+  int cuda_ordinal;         /* the device's number in the worker's CUDA (PCI_BUS_ID order) */
   ps_verdict local_verdict; /* control copy within this GPU */
   char local_reason[160];
 } ps_gpu;
@@ -163,8 +163,8 @@ typedef struct ps_pair {
   ps_claim claim_read, claim_write, claim_nvlink, claim_atomics; /* NVML */
   bool cuda_can_access; /* cuDeviceCanAccessPeer(from, to) */
   ps_verdict verdict;
-  bool from_cache; /* verdict read from the verification cache */
-  char reason[160]; /* one line: why it failed, "" when ok */
+  bool from_cache;     /* verdict read from the verification cache */
+  char reason[160];    /* one line: why it failed, "" when ok */
   char error_name[48]; /* driver error name for PS_VERDICT_ERROR */
   uint64_t corrupt_offset;
   uint8_t corrupt_expected, corrupt_seen;
@@ -186,20 +186,20 @@ typedef struct ps_timings {
 
 typedef struct ps_report {
   ps_source source;
-  char origin[512];          /* fixture or file path for non-live reports, else "" */
-  char machine[128];         /* fixture's machine description, or hostname */
+  char origin[512];  /* fixture or file path for non-live reports, else "" */
+  char machine[128]; /* fixture's machine description, or hostname */
   char hostname[128];
   char boot_id[64];
-  char driver_version[80];   /* "550.54.15", "" if unknown */
-  int cuda_driver_version;   /* 12040; 0 if unknown */
+  char driver_version[80]; /* "550.54.15", "" if unknown */
+  int cuda_driver_version; /* 12040; 0 if unknown */
   char nvml_version[80];
   int gpu_count;
-  ps_gpu *gpus;              /* gpu_count entries, by index */
-  int pair_count;            /* gpu_count * (gpu_count - 1) */
-  ps_pair *pairs;            /* directed pairs, from-major order */
-  bool verified;             /* verification ran (or came from the cache) */
-  bool cache_used;           /* at least one verdict came from the cache */
-  int hang_workers;          /* workers killed at a deadline */
+  ps_gpu *gpus;     /* gpu_count entries, by index */
+  int pair_count;   /* gpu_count * (gpu_count - 1) */
+  ps_pair *pairs;   /* directed pairs, from-major order */
+  bool verified;    /* verification ran (or came from the cache) */
+  bool cache_used;  /* at least one verdict came from the cache */
+  int hang_workers; /* workers killed at a deadline */
   ps_timings timings;
   char cuda_visible_devices[256]; /* the caller's CUDA_VISIBLE_DEVICES, "" if unset */
 } ps_report;
@@ -222,13 +222,14 @@ PS_API ps_status ps_probe(ps_ctx *ctx, const ps_probe_opts *opts, ps_report **ou
 /* ---- verify: a real transfer per directed pair, in a worker process ------------------- */
 
 typedef struct ps_verify_opts {
-  int timeout_ms;       /* deadline per step; 0 = default (2000) */
-  size_t copy_bytes;    /* per copy; 0 = default (1 MiB) */
-  bool refresh;         /* ignore the cache */
-  const char *cache_dir;/* NULL = $PEERSCOPE_CACHE_DIR, $XDG_CACHE_HOME/peerscope, ~/.cache/peerscope */
+  int timeout_ms;    /* deadline per step; 0 = default (2000) */
+  size_t copy_bytes; /* per copy; 0 = default (1 MiB) */
+  bool refresh;      /* ignore the cache */
+  const char
+      *cache_dir; /* NULL = $PEERSCOPE_CACHE_DIR, $XDG_CACHE_HOME/peerscope, ~/.cache/peerscope */
   const char *worker_path; /* NULL = $PEERSCOPE_WORKER, then next to the library */
-  const char *driver_dir; /* as ps_probe_opts.driver_dir, passed on to the worker */
-  const int *gpus;      /* test only pairs within these indexes; NULL = all */
+  const char *driver_dir;  /* as ps_probe_opts.driver_dir, passed on to the worker */
+  const int *gpus;         /* test only pairs within these indexes; NULL = all */
   int gpu_count;
 } ps_verify_opts;
 
@@ -242,8 +243,8 @@ PS_API ps_status ps_verify(ps_ctx *ctx, ps_report *report, const ps_verify_opts 
  * (or, when the report was not verified, is claimed OK for read and write). Writes up to
  * `cap` indexes to `out` in ascending order and returns the group's size. Ties go to the
  * group with the best links (NVLink, then PIX, ...), then to the lowest indexes. */
-PS_API int ps_best_group(const ps_report *report, const int *allowed, int allowed_count,
-                         int size, int *out, int cap);
+PS_API int ps_best_group(const ps_report *report, const int *allowed, int allowed_count, int size,
+                         int *out, int cap);
 
 /* Largest TP size (a power of two, see docs/user-guide.md) for which such a group exists. */
 PS_API int ps_recommend_tp(const ps_report *report, const int *allowed, int allowed_count);
@@ -254,15 +255,15 @@ PS_API int ps_recommend_tp(const ps_report *report, const int *allowed, int allo
 PS_API ps_status ps_report_to_json(ps_ctx *ctx, const ps_report *report, char **out);
 /* Reads a report; errors name the file, line and column. */
 PS_API ps_status ps_report_read_json(ps_ctx *ctx, const char *path, ps_report **out);
-PS_API ps_status ps_report_parse_json(ps_ctx *ctx, const char *text, size_t len,
-                                      const char *name, ps_report **out);
+PS_API ps_status ps_report_parse_json(ps_ctx *ctx, const char *text, size_t len, const char *name,
+                                      ps_report **out);
 
 /* ---- files shipped with peerscope ------------------------------------------------- */
 
 typedef enum ps_bundled {
-  PS_BUNDLED_WORKER = 0,     /* the peerscope-worker executable */
+  PS_BUNDLED_WORKER = 0,       /* the peerscope-worker executable */
   PS_BUNDLED_FAKE_DRIVERS = 1, /* directory of the fake libcuda.so.1 / libnvidia-ml.so.1 */
-  PS_BUNDLED_FIXTURES = 2    /* directory of the example machines (*.topo) */
+  PS_BUNDLED_FIXTURES = 2      /* directory of the example machines (*.topo) */
 } ps_bundled;
 
 /* Finds a shipped file or directory next to libpeerscope (build tree or install tree).
@@ -272,7 +273,7 @@ PS_API ps_status ps_bundled_path(ps_ctx *ctx, ps_bundled what, char *out, size_t
 /* ---- names ------------------------------------------------------------------------- */
 
 PS_API const char *ps_link_name(ps_link_class link, int nvlink_count, char *buf, size_t len);
-PS_API const char *ps_claim_name(ps_claim claim);     /* "OK", "CNS", ... */
+PS_API const char *ps_claim_name(ps_claim claim);       /* "OK", "CNS", ... */
 PS_API const char *ps_verdict_name(ps_verdict verdict); /* "ok", "corrupt", ... */
 
 PS_API void ps_free(void *ptr);

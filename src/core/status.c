@@ -3,25 +3,21 @@
 
 const char *ps_status_name(ps_status st) {
   switch (st) {
-#define PS_STATUS_NAME(name, num, text) \
-  case PS_##name:                       \
-    return #name;
+#define PS_STATUS_NAME(name, num, text)                                                            \
+  case PS_##name: return #name;
     PS_STATUS_MAP(PS_STATUS_NAME)
 #undef PS_STATUS_NAME
-  default:
-    return "UNKNOWN_STATUS";
+  default: return "UNKNOWN_STATUS";
   }
 }
 
 const char *ps_status_str(ps_status st) {
   switch (st) {
-#define PS_STATUS_TEXT(name, num, text) \
-  case PS_##name:                       \
-    return text;
+#define PS_STATUS_TEXT(name, num, text)                                                            \
+  case PS_##name: return text;
     PS_STATUS_MAP(PS_STATUS_TEXT)
 #undef PS_STATUS_TEXT
-  default:
-    return "unknown status";
+  default: return "unknown status";
   }
 }
 

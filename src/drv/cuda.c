@@ -15,7 +15,8 @@ typedef struct cuda_entry {
   const char *versioned;
 } cuda_entry;
 
-#define E(field, base, versioned) {(void **)&c->field, base, versioned}
+#define E(field, base, versioned)                                                                  \
+  { (void **)&c->field, base, versioned }
 
 static size_t build_table(ps__cuda *c, cuda_entry *t) {
   cuda_entry table[] = {

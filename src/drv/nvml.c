@@ -10,7 +10,8 @@ static pthread_mutex_t nvml_mutex = PTHREAD_MUTEX_INITIALIZER;
 void ps__nvml_lock(void) { pthread_mutex_lock(&nvml_mutex); }
 void ps__nvml_unlock(void) { pthread_mutex_unlock(&nvml_mutex); }
 
-#define SYM(field, req, ...) {(void **)&n->field, {__VA_ARGS__}, req, NULL}
+#define SYM(field, req, ...)                                                                       \
+  { (void **)&n->field, {__VA_ARGS__}, req, NULL }
 
 static size_t build_table(ps__nvml *n, ps__sym *t) {
   ps__sym table[] = {

@@ -17,14 +17,13 @@ void ps__cpulist_format(const unsigned long *mask, unsigned words, char *out, si
     if (!(mask[cpu / (8 * sizeof(unsigned long))] >> (cpu % (8 * sizeof(unsigned long))) & 1))
       continue;
     unsigned last = cpu;
-    while (last + 1 < bits &&
-           (mask[(last + 1) / (8 * sizeof(unsigned long))] >>
-                ((last + 1) % (8 * sizeof(unsigned long))) &
-            1))
+    while (last + 1 < bits && (mask[(last + 1) / (8 * sizeof(unsigned long))] >>
+                                   ((last + 1) % (8 * sizeof(unsigned long))) &
+                               1))
       last++;
-    int n = last == cpu ? snprintf(out + used, out_len - used, "%s%u", used ? "," : "", cpu)
-                        : snprintf(out + used, out_len - used, "%s%u-%u", used ? "," : "", cpu,
-                                   last);
+    int n = last == cpu
+                ? snprintf(out + used, out_len - used, "%s%u", used ? "," : "", cpu)
+                : snprintf(out + used, out_len - used, "%s%u-%u", used ? "," : "", cpu, last);
     if (n < 0 || (size_t)n >= out_len - used) return; /* truncated: keep what fits */
     used += (size_t)n;
     cpu = last;

@@ -9,8 +9,8 @@
 /* What one GPU's NVLinks end at. */
 typedef struct nvlink_ends {
   int to_gpu[PS_PROBE_MAX_NVLINK_PEERS]; /* links ending directly at each GPU */
-  int to_switch;                     /* links ending at NVSwitches */
-  int version;                       /* NVML version number of the first active link */
+  int to_switch;                         /* links ending at NVSwitches */
+  int version;                           /* NVML version number of the first active link */
 } nvlink_ends;
 
 static ps_link_class level_to_class(nvmlGpuTopologyLevel_t level) {
@@ -97,7 +97,8 @@ void ps__probe_links(const ps__nvml *nvml, ps_report *report, const nvmlDevice_t
   int n = report->gpu_count;
   nvlink_ends *ends = ps__calloc((size_t)(n ? n : 1), sizeof(*ends));
   if (!ends) return; /* links stay unknown; the report says so */
-  for (int g = 0; g < n; g++) read_nvlinks(nvml, report, handles[g], &ends[g]);
+  for (int g = 0; g < n; g++)
+    read_nvlinks(nvml, report, handles[g], &ends[g]);
 
   for (int i = 0; i < report->pair_count; i++) {
     ps_pair *pair = &report->pairs[i];

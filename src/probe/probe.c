@@ -67,13 +67,12 @@ ps_status ps_probe(ps_ctx *ctx, const ps_probe_opts *opts, ps_report **out) {
   unsigned count = 0;
   nvmlReturn_t rc = nvml.DeviceGetCount(&count);
   if (rc != NVML_SUCCESS) {
-    st = ps__fail(ctx, PS_ERR_DRIVER, "nvmlDeviceGetCount failed: %s",
-                  ps__nvml_error(&nvml, rc));
+    st = ps__fail(ctx, PS_ERR_DRIVER, "nvmlDeviceGetCount failed: %s", ps__nvml_error(&nvml, rc));
     goto out;
   }
   if (count > PS_PROBE_MAX_GPUS) {
-    st = ps__fail(ctx, PS_ERR_DRIVER, "NVML reports %u GPUs; peerscope handles at most %d",
-                  count, PS_PROBE_MAX_GPUS);
+    st = ps__fail(ctx, PS_ERR_DRIVER, "NVML reports %u GPUs; peerscope handles at most %d", count,
+                  PS_PROBE_MAX_GPUS);
     goto out;
   }
   report = ps__report_new((int)count);
@@ -83,7 +82,8 @@ ps_status ps_probe(ps_ctx *ctx, const ps_probe_opts *opts, ps_report **out) {
     goto out;
   }
   read_host(&nvml, report);
-  for (unsigned g = 0; g < count; g++) ps__probe_gpu(&nvml, (int)g, &report->gpus[g], &handles[g]);
+  for (unsigned g = 0; g < count; g++)
+    ps__probe_gpu(&nvml, (int)g, &report->gpus[g], &handles[g]);
   ps__probe_links(&nvml, report, handles);
 
   report->timings.driver_init_ms = t_init - t0;

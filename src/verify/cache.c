@@ -35,7 +35,8 @@ static uint64_t hash_file(uint64_t h, const char *path) {
   if (!f) return hash_str(h, path);
   char buf[4096];
   size_t got;
-  while ((got = fread(buf, 1, sizeof(buf), f)) > 0) h = fnv1a(h, buf, got);
+  while ((got = fread(buf, 1, sizeof(buf), f)) > 0)
+    h = fnv1a(h, buf, got);
   fclose(f);
   return h;
 }
@@ -50,9 +51,11 @@ static uint64_t cache_key(const ps_report *r, size_t bytes) {
   h = hash_str(h, r->boot_id);
   const char **uuids = ps__calloc((size_t)r->gpu_count + 1, sizeof(*uuids));
   if (uuids) {
-    for (int g = 0; g < r->gpu_count; g++) uuids[g] = r->gpus[g].uuid;
+    for (int g = 0; g < r->gpu_count; g++)
+      uuids[g] = r->gpus[g].uuid;
     qsort(uuids, (size_t)r->gpu_count, sizeof(*uuids), cmp_str);
-    for (int g = 0; g < r->gpu_count; g++) h = hash_str(h, uuids[g]);
+    for (int g = 0; g < r->gpu_count; g++)
+      h = hash_str(h, uuids[g]);
     ps__free(uuids);
   }
   if (r->source == PS_SOURCE_FIXTURE) h = hash_file(h, r->origin);
@@ -157,7 +160,8 @@ static json_t *pair_entry(const ps_pair *p) {
   json_t *e = json_pack("{s:s, s:s, s:s}", "verdict", ps_verdict_name(p->verdict), "reason",
                         p->reason, "error", p->error_name);
   if (!e) return NULL;
-  if (p->valid & PS_PAIR_CUDA_CLAIM) json_object_set_new(e, "access", json_boolean(p->cuda_can_access));
+  if (p->valid & PS_PAIR_CUDA_CLAIM)
+    json_object_set_new(e, "access", json_boolean(p->cuda_can_access));
   if (p->valid & PS_PAIR_COPY_TIME) json_object_set_new(e, "copy_us", json_real(p->copy_us));
   if (p->valid & PS_PAIR_CORRUPT_DETAIL) {
     json_object_set_new(e, "offset", json_integer((json_int_t)p->corrupt_offset));
@@ -181,9 +185,9 @@ void ps__cache_store(ps__cache *cache, const ps_report *report) {
     if (gpu->local_verdict == PS_VERDICT_NOT_RUN || gpu->local_verdict == PS_VERDICT_SKIPPED)
       continue;
     pair_key(report, true, g, g, key, sizeof(key));
-    json_object_set_new(locals, key, json_pack("{s:s, s:s}", "verdict",
-                                               ps_verdict_name(gpu->local_verdict), "reason",
-                                               gpu->local_reason));
+    json_object_set_new(locals, key,
+                        json_pack("{s:s, s:s}", "verdict", ps_verdict_name(gpu->local_verdict),
+                                  "reason", gpu->local_reason));
   }
   for (int i = 0; i < report->pair_count; i++) {
     const ps_pair *p = &report->pairs[i];

@@ -31,7 +31,8 @@ bool ps__result_parse(const char *verdict, const char *fields, ps__job_result *o
   if (!ps__verdict_parse(verdict, &out->verdict)) return false;
   const char *p = fields;
   while (*p) {
-    while (*p == ' ') p++;
+    while (*p == ' ')
+      p++;
     if (!*p) break;
     if (strncmp(p, "reason=", 7) == 0) { /* the rest of the line */
       ps__strlcpy(out->reason, p + 7, sizeof(out->reason));

@@ -35,7 +35,7 @@ typedef struct ps__job {
 /* The outcome of one job, as carried by a `result` line. */
 typedef struct ps__job_result {
   ps_verdict verdict;
-  int access; /* cuDeviceCanAccessPeer, -1 unknown */
+  int access;     /* cuDeviceCanAccessPeer, -1 unknown */
   double copy_us; /* < 0 unknown */
   bool has_corrupt;
   uint64_t offset;

@@ -16,7 +16,8 @@ extern char **environ;
 
 static char **worker_environment(void) {
   size_t count = 0;
-  while (environ[count]) count++;
+  while (environ[count])
+    count++;
   char **envp = ps__calloc(count + 2, sizeof(*envp));
   if (!envp) return NULL;
   size_t n = 0;
@@ -67,8 +68,8 @@ int ps__child_spawn(ps__child *child, char *const argv[]) {
   posix_spawnattr_setsigdefault(&attr, &defaults);
   posix_spawnattr_setsigmask(&attr, &empty);
   posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
-                                      POSIX_SPAWN_SETSIGMASK);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
   rc = posix_spawn(&child->pid, argv[0], &actions, &attr, argv, envp);
   if (rc != 0) goto fail;
   close(out[1]);

@@ -36,8 +36,8 @@ typedef struct session {
   size_t bytes;
   uint64_t nonce;
   char worker[1024];
-  bool fatal;        /* no further worker can help (CUDA unusable) */
-  ps_status status;  /* what ps_verify returns */
+  bool fatal;       /* no further worker can help (CUDA unusable) */
+  ps_status status; /* what ps_verify returns */
   bool first_spawn_timed;
 } session;
 
@@ -48,7 +48,7 @@ typedef struct worker_run {
   ps__child child;
   phase phase;
   int ctx_gpu;
-  int job;           /* slot index in PHASE_JOB */
+  int job; /* slot index in PHASE_JOB */
   double deadline_ms;
   double step_start_ms;
   double spawn_ms;
@@ -56,7 +56,7 @@ typedef struct worker_run {
   char line[1024];
   size_t line_len;
   char err_tail[256];
-  bool finished;     /* `done` seen */
+  bool finished; /* `done` seen */
 } worker_run;
 
 static int find_job(const session *s, bool local, int a, int b) {
@@ -142,7 +142,8 @@ static void handle_line(session *s, worker_run *w, const char *line) {
     char error[48] = "";
     sscanf(line + 10, "%47s", error);
     const char *detail = line + 10 + strlen(error);
-    while (*detail == ' ') detail++;
+    while (*detail == ' ')
+      detail++;
     s->status = ps__fail(s->ctx, PS_ERR_DRIVER_UNAVAILABLE, "CUDA unusable in the worker: %s%s%s",
                          detail, *error ? " " : "", error);
     char reason[160];
@@ -165,7 +166,8 @@ static void handle_line(session *s, worker_run *w, const char *line) {
     }
     w->phase = PHASE_IDLE;
     w->deadline_ms = now + s->setup_deadline_ms;
-  } else if (sscanf(line, "step local %d", &a) == 1 || sscanf(line, "step pair %d %d", &a, &b) == 2) {
+  } else if (sscanf(line, "step local %d", &a) == 1 ||
+             sscanf(line, "step pair %d %d", &a, &b) == 2) {
     bool local = line[5] == 'l';
     w->phase = PHASE_JOB;
     w->job = find_job(s, local, a, local ? a : b);
@@ -289,7 +291,8 @@ static char *build_list(session *s, bool jobs) {
     }
     size_t need = len + strlen(item) + 2;
     if (need > cap) {
-      while (cap < need) cap *= 2;
+      while (cap < need)
+        cap *= 2;
       char *grown = ps__realloc(out, cap);
       if (!grown) {
         ps__free(out);
@@ -419,8 +422,9 @@ static ps_status find_worker(session *s) {
   }
   return ps_bundled_path(s->ctx, PS_BUNDLED_WORKER, s->worker, sizeof(s->worker)) == PS_OK
              ? PS_OK
-             : ps__fail(s->ctx, PS_ERR_WORKER, "peerscope-worker not found next to libpeerscope "
-                                               "(set PEERSCOPE_WORKER)");
+             : ps__fail(s->ctx, PS_ERR_WORKER,
+                        "peerscope-worker not found next to libpeerscope "
+                        "(set PEERSCOPE_WORKER)");
 }
 
 ps_status ps_verify(ps_ctx *ctx, ps_report *report, const ps_verify_opts *opts) {
@@ -457,16 +461,17 @@ ps_status ps_verify(ps_ctx *ctx, ps_report *report, const ps_verify_opts *opts) 
       goto out;
     }
     if (report->timings.copies_ms < 0) report->timings.copies_ms = 0;
-    while (s.remaining > 0 && !s.fatal) run_worker(&s);
+    while (s.remaining > 0 && !s.fatal)
+      run_worker(&s);
   }
   if (s.status == PS_OK) ps__cache_store(&cache, report);
   ps__cache_close(&cache);
   report->verified = true;
   st = s.status;
 out:
-  report->timings.total_ms = (report->timings.driver_init_ms > 0 ? report->timings.driver_init_ms : 0) +
-                             (report->timings.probe_ms > 0 ? report->timings.probe_ms : 0) +
-                             (ps__now_ms() - t0);
+  report->timings.total_ms =
+      (report->timings.driver_init_ms > 0 ? report->timings.driver_init_ms : 0) +
+      (report->timings.probe_ms > 0 ? report->timings.probe_ms : 0) + (ps__now_ms() - t0);
   ps__free(s.jobs);
   return st;
 }

@@ -122,8 +122,8 @@ static CUresult copy_leg(worker *w, int from, CUdeviceptr src, int to, CUdevicep
   return rc;
 }
 
-static void report_corrupt(const char *kind, int a, int b, worker *w, long long off,
-                           double us, int access, const char *leg) {
+static void report_corrupt(const char *kind, int a, int b, worker *w, long long off, double us,
+                           int access, const char *leg) {
   emit("result %s %d %d corrupt access=%d us=%.3f offset=%lld expected=%u seen=%u "
        "reason=%s: bytes differ at offset %lld (expected 0x%02x, saw 0x%02x)",
        kind, a, b, access, us, off, w->pattern[off], w->seen[off], leg, off, w->pattern[off],
@@ -251,11 +251,16 @@ int ps__worker_main(int argc, char **argv) {
   const char *driver_dir = NULL;
   char *gpu_list = NULL, *job_list = NULL;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (strcmp(argv[i], "--bytes") == 0) w.bytes = strtoull(argv[i + 1], NULL, 10);
-    else if (strcmp(argv[i], "--nonce") == 0) w.nonce = strtoull(argv[i + 1], NULL, 16);
-    else if (strcmp(argv[i], "--driver-dir") == 0) driver_dir = argv[i + 1];
-    else if (strcmp(argv[i], "--gpus") == 0) gpu_list = argv[i + 1];
-    else if (strcmp(argv[i], "--jobs") == 0) job_list = argv[i + 1];
+    if (strcmp(argv[i], "--bytes") == 0)
+      w.bytes = strtoull(argv[i + 1], NULL, 10);
+    else if (strcmp(argv[i], "--nonce") == 0)
+      w.nonce = strtoull(argv[i + 1], NULL, 16);
+    else if (strcmp(argv[i], "--driver-dir") == 0)
+      driver_dir = argv[i + 1];
+    else if (strcmp(argv[i], "--gpus") == 0)
+      gpu_list = argv[i + 1];
+    else if (strcmp(argv[i], "--jobs") == 0)
+      job_list = argv[i + 1];
     else if (strcmp(argv[i], "--protocol") == 0 && atoi(argv[i + 1]) != PS_WORKER_PROTOCOL) {
       fprintf(stderr, "peerscope-worker: protocol %s unsupported (speaks %d)\n", argv[i + 1],
               PS_WORKER_PROTOCOL);
