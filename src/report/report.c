@@ -1,0 +1,175 @@
+/* The topology report: allocation, pair lookup and the names of its enums. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "report/report_internal.h"
+
+ps_report *ps__report_new(int gpu_count) {
+  if (gpu_count < 0 || gpu_count > PS_REPORT_MAX_GPUS) return NULL;
+  ps_report *report = ps__calloc(1, sizeof(*report));
+  if (!report) return NULL;
+  int pair_count = gpu_count * (gpu_count - 1);
+  /* calloc(0) may return NULL; keep the arrays NULL for an empty report instead. */
+  if (gpu_count > 0) report->gpus = ps__calloc((size_t)gpu_count, sizeof(ps_gpu));
+  if (pair_count > 0) report->pairs = ps__calloc((size_t)pair_count, sizeof(ps_pair));
+  if ((gpu_count > 0 && !report->gpus) || (pair_count > 0 && !report->pairs)) {
+    ps_report_free(report);
+    return NULL;
+  }
+  report->gpu_count = gpu_count;
+  report->pair_count = pair_count;
+  report->timings = (ps_timings){-1, -1, -1, -1, -1, -1, -1};
+  for (int g = 0; g < gpu_count; g++) {
+    ps_gpu *gpu = &report->gpus[g];
+    gpu->index = g;
+    gpu->numa_node = -1;
+    gpu->cuda_ordinal = -1;
+    gpu->local_verdict = PS_VERDICT_NOT_RUN;
+  }
+  for (int from = 0; from < gpu_count; from++) {
+    for (int to = 0; to < gpu_count; to++) {
+      if (from == to) continue;
+      ps_pair *pair = &report->pairs[ps__pair_slot(gpu_count, from, to)];
+      pair->from = from;
+      pair->to = to;
+      pair->link = PS_LINK_UNKNOWN;
+      pair->verdict = PS_VERDICT_NOT_RUN;
+      pair->copy_us = -1;
+    }
+  }
+  return report;
+}
+
+void ps_report_free(ps_report *report) {
+  if (!report) return;
+  ps__free(report->gpus);
+  ps__free(report->pairs);
+  ps__free(report);
+}
+
+const ps_pair *ps_report_pair(const ps_report *report, int from, int to) {
+  if (!report || from == to || from < 0 || to < 0 || from >= report->gpu_count ||
+      to >= report->gpu_count || !report->pairs)
+    return NULL;
+  int slot = ps__pair_slot(report->gpu_count, from, to);
+  if (slot < report->pair_count) {
+    const ps_pair *pair = &report->pairs[slot];
+    if (pair->from == from && pair->to == to) return pair;
+  }
+  /* A report assembled by hand may not be in from-major order. */
+  for (int i = 0; i < report->pair_count; i++)
+    if (report->pairs[i].from == from && report->pairs[i].to == to) return &report->pairs[i];
+  return NULL;
+}
+
+/* ---- names ---------------------------------------------------------------------------- */
+
+static const char *const link_short[] = {
+    [PS_LINK_UNKNOWN] = "?", [PS_LINK_SELF] = "X",   [PS_LINK_NVLINK] = "NV",
+    [PS_LINK_PIX] = "PIX",   [PS_LINK_PXB] = "PXB",  [PS_LINK_PHB] = "PHB",
+    [PS_LINK_NODE] = "NODE", [PS_LINK_SYS] = "SYS",  [PS_LINK_INTERNAL] = "INT"};
+
+static const char *const link_class_names[] = {
+    [PS_LINK_UNKNOWN] = "unknown", [PS_LINK_SELF] = "self", [PS_LINK_NVLINK] = "nvlink",
+    [PS_LINK_PIX] = "pix",         [PS_LINK_PXB] = "pxb",   [PS_LINK_PHB] = "phb",
+    [PS_LINK_NODE] = "node",       [PS_LINK_SYS] = "sys",   [PS_LINK_INTERNAL] = "internal"};
+
+static const char *const claim_names[] = {
+    [PS_CLAIM_UNKNOWN] = "n/a", [PS_CLAIM_OK] = "OK",        [PS_CLAIM_CNS] = "CNS",
+    [PS_CLAIM_GNS] = "GNS",     [PS_CLAIM_TNS] = "TNS",      [PS_CLAIM_DISABLED] = "DIS",
+    [PS_CLAIM_NS] = "NS",       [PS_CLAIM_U] = "U"};
+
+static const char *const verdict_names[] = {
+    [PS_VERDICT_NOT_RUN] = "not_run", [PS_VERDICT_OK] = "ok",
+    [PS_VERDICT_CORRUPT] = "corrupt", [PS_VERDICT_ERROR] = "error",
+    [PS_VERDICT_HANG] = "hang",       [PS_VERDICT_UNSUPPORTED] = "unsupported",
+    [PS_VERDICT_SKIPPED] = "skipped"};
+
+static const char *const source_names[] = {
+    [PS_SOURCE_LIVE] = "live", [PS_SOURCE_FIXTURE] = "fixture", [PS_SOURCE_FILE] = "file"};
+
+/* Index of name in table, or -1. */
+static int find_name(const char *const *table, size_t count, const char *name) {
+  if (!name) return -1;
+  for (size_t i = 0; i < count; i++)
+    if (table[i] && strcmp(table[i], name) == 0) return (int)i;
+  return -1;
+}
+
+const char *ps_link_name(ps_link_class link, int nvlink_count, char *buf, size_t len) {
+  const char *name = (unsigned)link < PS_ARRAY_LEN(link_short) ? link_short[link] : "?";
+  if (!buf || len == 0) return name; /* a static string, without the NVLink count */
+  if (link == PS_LINK_NVLINK && nvlink_count > 0)
+    snprintf(buf, len, "NV%d", nvlink_count);
+  else
+    ps__strlcpy(buf, name, len);
+  return buf;
+}
+
+const char *ps_claim_name(ps_claim claim) {
+  return (unsigned)claim < PS_ARRAY_LEN(claim_names) ? claim_names[claim] : "n/a";
+}
+
+const char *ps_verdict_name(ps_verdict verdict) {
+  return (unsigned)verdict < PS_ARRAY_LEN(verdict_names) ? verdict_names[verdict] : "?";
+}
+
+const char *ps__link_class_name(ps_link_class link) {
+  return (unsigned)link < PS_ARRAY_LEN(link_class_names) ? link_class_names[link] : "unknown";
+}
+
+const char *ps__source_name(ps_source source) {
+  return (unsigned)source < PS_ARRAY_LEN(source_names) ? source_names[source] : "?";
+}
+
+bool ps__link_class_parse(const char *name, ps_link_class *out) {
+  int i = find_name(link_class_names, PS_ARRAY_LEN(link_class_names), name);
+  if (i < 0) return false;
+  *out = (ps_link_class)i;
+  return true;
+}
+
+bool ps__link_parse(const char *text, ps_link_class *link, int *nvlink_count) {
+  if (!text) return false;
+  if (strncmp(text, "NV", 2) == 0 && text[2] != '\0') {
+    /* Digits only, no sign or spaces, no leading zero: "NV18" is the one spelling of 18. */
+    const char *p = text + 2;
+    if (*p == '0') return false;
+    long count = 0;
+    for (; *p; p++) {
+      if (*p < '0' || *p > '9' || count > 100000) return false;
+      count = count * 10 + (*p - '0');
+    }
+    *link = PS_LINK_NVLINK;
+    *nvlink_count = (int)count;
+    return true;
+  }
+  int i = find_name(link_short, PS_ARRAY_LEN(link_short), text);
+  if (i < 0) return false;
+  *link = (ps_link_class)i;
+  *nvlink_count = 0;
+  return true;
+}
+
+bool ps__claim_parse(const char *name, ps_claim *out) {
+  int i = find_name(claim_names, PS_ARRAY_LEN(claim_names), name);
+  if (i <= PS_CLAIM_UNKNOWN) return false;
+  *out = (ps_claim)i;
+  return true;
+}
+
+bool ps__verdict_parse(const char *name, ps_verdict *out) {
+  int i = find_name(verdict_names, PS_ARRAY_LEN(verdict_names), name);
+  if (i < 0) return false;
+  *out = (ps_verdict)i;
+  return true;
+}
+
+bool ps__source_parse(const char *name, ps_source *out) {
+  int i = find_name(source_names, PS_ARRAY_LEN(source_names), name);
+  if (i < 0) return false;
+  *out = (ps_source)i;
+  return true;
+}

@@ -1,0 +1,35 @@
+/* Report internals shared by the probe, verify, the JSON reader/writer and the planner. */
+#ifndef PS_REPORT_INTERNAL_H
+#define PS_REPORT_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "peerscope/peerscope.h"
+
+/* The JSON document's "schema" value; bumped only for incompatible format changes. */
+#define PS_REPORT_SCHEMA "peerscope.topology/1"
+/* Most GPUs a report may hold (the reader rejects more, ps__report_new refuses more). */
+#define PS_REPORT_MAX_GPUS 1024
+
+/* A report for gpu_count GPUs (0..PS_REPORT_MAX_GPUS): gpus[i].index = i, pairs from-major
+ * with from != to, every verdict PS_VERDICT_NOT_RUN, every valid mask clear, timings -1.
+ * NULL when out of memory or gpu_count is out of range. Free with ps_report_free. */
+ps_report *ps__report_new(int gpu_count);
+
+/* Position of the pair from -> to in a from-major pair array (from != to, both in range). */
+static inline int ps__pair_slot(int gpu_count, int from, int to) {
+  return from * (gpu_count - 1) + (to < from ? to : to - 1);
+}
+
+/* Link class as a lower-case word ("nvlink", "pix", ..., "unknown"); the JSON link_class. */
+const char *ps__link_class_name(ps_link_class link);
+bool ps__link_class_parse(const char *name, ps_link_class *out);
+/* The inverse of ps_link_name: "NV18" -> NVLINK, 18; "PIX" -> PIX, 0; "NV" -> NVLINK, 0. */
+bool ps__link_parse(const char *text, ps_link_class *link, int *nvlink_count);
+/* ps_claim_name's inverse for the known claims ("n/a" does not parse). */
+bool ps__claim_parse(const char *name, ps_claim *out);
+bool ps__verdict_parse(const char *name, ps_verdict *out);
+const char *ps__source_name(ps_source source); /* "live", "fixture", "file" */
+bool ps__source_parse(const char *name, ps_source *out);
+
+#endif
