@@ -67,9 +67,9 @@ const ps_pair *ps_report_pair(const ps_report *report, int from, int to) {
 /* ---- names ---------------------------------------------------------------------------- */
 
 static const char *const link_short[] = {
-    [PS_LINK_UNKNOWN] = "?", [PS_LINK_SELF] = "X",   [PS_LINK_NVLINK] = "NV",
-    [PS_LINK_PIX] = "PIX",   [PS_LINK_PXB] = "PXB",  [PS_LINK_PHB] = "PHB",
-    [PS_LINK_NODE] = "NODE", [PS_LINK_SYS] = "SYS",  [PS_LINK_INTERNAL] = "INT"};
+    [PS_LINK_UNKNOWN] = "?", [PS_LINK_SELF] = "X",  [PS_LINK_NVLINK] = "NV",
+    [PS_LINK_PIX] = "PIX",   [PS_LINK_PXB] = "PXB", [PS_LINK_PHB] = "PHB",
+    [PS_LINK_NODE] = "NODE", [PS_LINK_SYS] = "SYS", [PS_LINK_INTERNAL] = "INT"};
 
 static const char *const link_class_names[] = {
     [PS_LINK_UNKNOWN] = "unknown", [PS_LINK_SELF] = "self", [PS_LINK_NVLINK] = "nvlink",
@@ -77,8 +77,8 @@ static const char *const link_class_names[] = {
     [PS_LINK_NODE] = "node",       [PS_LINK_SYS] = "sys",   [PS_LINK_INTERNAL] = "internal"};
 
 static const char *const claim_names[] = {
-    [PS_CLAIM_UNKNOWN] = "n/a", [PS_CLAIM_OK] = "OK",        [PS_CLAIM_CNS] = "CNS",
-    [PS_CLAIM_GNS] = "GNS",     [PS_CLAIM_TNS] = "TNS",      [PS_CLAIM_DISABLED] = "DIS",
+    [PS_CLAIM_UNKNOWN] = "n/a", [PS_CLAIM_OK] = "OK",   [PS_CLAIM_CNS] = "CNS",
+    [PS_CLAIM_GNS] = "GNS",     [PS_CLAIM_TNS] = "TNS", [PS_CLAIM_DISABLED] = "DIS",
     [PS_CLAIM_NS] = "NS",       [PS_CLAIM_U] = "U"};
 
 static const char *const verdict_names[] = {

@@ -79,10 +79,11 @@ static void test_link_names(void **state) {
     ps_link_class link;
     int count;
     const char *name;
-  } cases[] = {{PS_LINK_NVLINK, 18, "NV18"}, {PS_LINK_NVLINK, 0, "NV"}, {PS_LINK_PIX, 3, "PIX"},
-               {PS_LINK_PXB, 0, "PXB"},      {PS_LINK_PHB, 0, "PHB"}, {PS_LINK_NODE, 0, "NODE"},
-               {PS_LINK_SYS, 0, "SYS"},      {PS_LINK_SELF, 0, "X"},  {PS_LINK_INTERNAL, 0, "INT"},
-               {PS_LINK_UNKNOWN, 0, "?"},    {(ps_link_class)99, 0, "?"}};
+  } cases[] = {
+      {PS_LINK_NVLINK, 18, "NV18"}, {PS_LINK_NVLINK, 0, "NV"},  {PS_LINK_PIX, 3, "PIX"},
+      {PS_LINK_PXB, 0, "PXB"},      {PS_LINK_PHB, 0, "PHB"},    {PS_LINK_NODE, 0, "NODE"},
+      {PS_LINK_SYS, 0, "SYS"},      {PS_LINK_SELF, 0, "X"},     {PS_LINK_INTERNAL, 0, "INT"},
+      {PS_LINK_UNKNOWN, 0, "?"},    {(ps_link_class)99, 0, "?"}};
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     assert_string_equal(ps_link_name(cases[i].link, cases[i].count, buf, sizeof(buf)),
                         cases[i].name);
@@ -102,8 +103,8 @@ static void test_link_names(void **state) {
   assert_false(ps__link_parse("pix", &link, &count));
   assert_false(ps__link_parse(NULL, &link, &count));
 
-  static const char *const classes[] = {"unknown", "self", "nvlink",   "pix", "pxb",
-                                        "phb",     "node", "sys",      "internal"};
+  static const char *const classes[] = {"unknown", "self", "nvlink", "pix",     "pxb",
+                                        "phb",     "node", "sys",    "internal"};
   for (int c = 0; c < 9; c++) {
     assert_string_equal(ps__link_class_name((ps_link_class)c), classes[c]);
     assert_true(ps__link_class_parse(classes[c], &link));
@@ -146,8 +147,10 @@ static void test_claim_and_verdict_names(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_new_defaults),  cmocka_unit_test(test_new_limits),
-      cmocka_unit_test(test_pair_lookup),   cmocka_unit_test(test_link_names),
+      cmocka_unit_test(test_new_defaults),
+      cmocka_unit_test(test_new_limits),
+      cmocka_unit_test(test_pair_lookup),
+      cmocka_unit_test(test_link_names),
       cmocka_unit_test(test_claim_and_verdict_names),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
