@@ -139,16 +139,17 @@ static void handle_line(session *s, worker_run *w, const char *line) {
     w->phase = PHASE_IDLE;
     w->deadline_ms = now + s->setup_deadline_ms;
   } else if (strncmp(line, "init fail ", 10) == 0) {
-    char error[48] = "";
+    char error[48] = "", reason[512];
     sscanf(line + 10, "%47s", error);
     const char *detail = line + 10 + strlen(error);
-    while (*detail == ' ')
-      detail++;
-    s->status = ps__fail(s->ctx, PS_ERR_DRIVER_UNAVAILABLE, "CUDA unusable in the worker: %s%s%s",
-                         detail, *error ? " " : "", error);
-    char reason[160];
-    snprintf(reason, sizeof(reason), "CUDA unusable: %s (%s)", detail, error);
-    finish_involving(s, -1, PS_VERDICT_ERROR, error, reason);
+    while (*detail == ' ') detail++;
+    /* A CUDA error name adds to the detail; the worker's own words (DRIVER_UNAVAILABLE...) do
+     * not. */
+    bool cuda_error = strncmp(error, "CUDA_", 5) == 0;
+    snprintf(reason, sizeof(reason), "CUDA unusable in the worker: %s%s%s%s", detail,
+             cuda_error ? " (" : "", cuda_error ? error : "", cuda_error ? ")" : "");
+    s->status = ps__fail(s->ctx, PS_ERR_DRIVER_UNAVAILABLE, "%s", reason);
+    finish_involving(s, -1, PS_VERDICT_ERROR, cuda_error ? error : NULL, reason);
     s->fatal = true;
   } else if (sscanf(line, "map %d %d", &a, &b) == 2) {
     if (a >= 0 && a < s->report->gpu_count && b >= 0) {
