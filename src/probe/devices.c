@@ -76,6 +76,16 @@ static void read_pcie(const ps__nvml *nvml, nvmlDevice_t dev, ps_gpu *gpu) {
     gpu->valid |= PS_GPU_PCIE_MAX;
 }
 
+/* The v3 call fills busId; the legacy one only the first 16 bytes (busIdLegacy here). */
+static bool read_bus_id(const ps__nvml *nvml, nvmlDevice_t dev, char *out, size_t len) {
+  nvmlPciInfo_t pci;
+  memset(&pci, 0, sizeof(pci));
+  if (nvml->DeviceGetPciInfo(dev, &pci) != NVML_SUCCESS) return false;
+  pci.busIdLegacy[sizeof(pci.busIdLegacy) - 1] = '\0';
+  pci.busId[sizeof(pci.busId) - 1] = '\0';
+  return ps__busid_canonical(pci.busId, out, len) || ps__busid_canonical(pci.busIdLegacy, out, len);
+}
+
 void ps__probe_gpu(const ps__nvml *nvml, int index, ps_gpu *gpu, nvmlDevice_t *handle) {
   nvmlDevice_t dev = NULL;
   *handle = NULL;
@@ -87,10 +97,7 @@ void ps__probe_gpu(const ps__nvml *nvml, int index, ps_gpu *gpu, nvmlDevice_t *h
     gpu->valid |= PS_GPU_NAME;
   if (nvml->DeviceGetUUID(dev, gpu->uuid, sizeof(gpu->uuid)) == NVML_SUCCESS)
     gpu->valid |= PS_GPU_UUID;
-  nvmlPciInfo_t pci;
-  memset(&pci, 0, sizeof(pci));
-  if (nvml->DeviceGetPciInfo(dev, &pci) == NVML_SUCCESS &&
-      ps__busid_canonical(pci.busId, gpu->pci_bus_id, sizeof(gpu->pci_bus_id)))
+  if (read_bus_id(nvml, dev, gpu->pci_bus_id, sizeof(gpu->pci_bus_id)))
     gpu->valid |= PS_GPU_PCI_BUS_ID;
   int major, minor;
   if (nvml->DeviceGetCudaComputeCapability &&

@@ -62,10 +62,13 @@ static void read_nvlinks(const ps__nvml *nvml, const ps_report *report, nvmlDevi
     nvmlPciInfo_t remote;
     memset(&remote, 0, sizeof(remote));
     if (nvml->DeviceGetNvLinkRemotePciInfo(dev, link, &remote) != NVML_SUCCESS) continue;
+    remote.busIdLegacy[sizeof(remote.busIdLegacy) - 1] = '\0'; /* v1 fills only these 16 */
+    remote.busId[sizeof(remote.busId) - 1] = '\0';
     int peer = -1;
     for (int g = 0; g < report->gpu_count && g < PS_PROBE_MAX_NVLINK_PEERS; g++)
       if ((report->gpus[g].valid & PS_GPU_PCI_BUS_ID) &&
-          ps__busid_equal(remote.busId, report->gpus[g].pci_bus_id))
+          (ps__busid_equal(remote.busId, report->gpus[g].pci_bus_id) ||
+           ps__busid_equal(remote.busIdLegacy, report->gpus[g].pci_bus_id)))
         peer = g;
     /* Without the remote-type query (old NVML), a link to no known GPU is a switch. */
     if (peer >= 0)

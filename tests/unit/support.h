@@ -9,6 +9,8 @@
 /* cmocka needs the includes above first. */
 #include <cmocka.h>
 
+#include "peerscope/peerscope.h"
+
 /* Points the library at the fake drivers (variant "fake", "fake-legacy", ...) driven by
  * tests/fixtures/<fixture>; returns the fixture's full path (static buffer). */
 const char *ps_test_use_fixture(const char *variant, const char *fixture);
