@@ -66,6 +66,8 @@ typedef enum {
 } CUdriverProcAddressQueryResult;
 
 #define CU_GET_PROC_ADDRESS_DEFAULT 0
+#define CU_GET_PROC_ADDRESS_LEGACY_STREAM (1ULL << 0)
+#define CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM (1ULL << 1)
 #define CU_STREAM_NON_BLOCKING 0x1
 
 /* cuGetProcAddress_v2 (CUDA >= 12.0) and cuGetProcAddress (11.3 .. 11.8). */
@@ -78,12 +80,12 @@ typedef CUresult (*PFN_cuGetProcAddress_v1)(const char *symbol, void **pfn, int 
 typedef CUresult (*PFN_cuInit)(unsigned int flags);
 typedef CUresult (*PFN_cuDriverGetVersion)(int *version);
 typedef CUresult (*PFN_cuGetErrorName)(CUresult error, const char **name);
+typedef CUresult (*PFN_cuGetErrorString)(CUresult error, const char **str);
 typedef CUresult (*PFN_cuDeviceGetCount)(int *count);
 typedef CUresult (*PFN_cuDeviceGet)(CUdevice *device, int ordinal);
 typedef CUresult (*PFN_cuDeviceGetName)(char *name, int len, CUdevice dev);
 typedef CUresult (*PFN_cuDeviceGetPCIBusId)(char *bus_id, int len, CUdevice dev);
-typedef CUresult (*PFN_cuDeviceGetAttribute)(int *value, CUdevice_attribute attrib,
-                                             CUdevice dev);
+typedef CUresult (*PFN_cuDeviceGetAttribute)(int *value, CUdevice_attribute attrib, CUdevice dev);
 typedef CUresult (*PFN_cuDeviceTotalMem_v2)(size_t *bytes, CUdevice dev);
 typedef CUresult (*PFN_cuDeviceCanAccessPeer)(int *can_access, CUdevice dev, CUdevice peer);
 typedef CUresult (*PFN_cuDevicePrimaryCtxRetain)(CUcontext *ctx, CUdevice dev);

@@ -113,6 +113,14 @@ typedef nvmlReturn_t (*PFN_nvmlDeviceGetCudaComputeCapability)(nvmlDevice_t dev,
 typedef nvmlReturn_t (*PFN_nvmlDeviceGetNumaNodeId)(nvmlDevice_t dev, unsigned int *node);
 typedef nvmlReturn_t (*PFN_nvmlDeviceGetCpuAffinity)(nvmlDevice_t dev, unsigned int cpu_set_size,
                                                      unsigned long *cpu_set);
+/* NUMA node(s) closest to the GPU's memory (nvmlDeviceGetMemoryAffinity, NVML >= 11). */
+typedef unsigned int nvmlAffinityScope_t;
+#define NVML_AFFINITY_SCOPE_NODE 0
+#define NVML_AFFINITY_SCOPE_SOCKET 1
+typedef nvmlReturn_t (*PFN_nvmlDeviceGetMemoryAffinity)(nvmlDevice_t dev,
+                                                        unsigned int node_set_size,
+                                                        unsigned long *node_set,
+                                                        nvmlAffinityScope_t scope);
 typedef nvmlReturn_t (*PFN_nvmlDeviceGetUint)(nvmlDevice_t dev, unsigned int *value);
 typedef nvmlReturn_t (*PFN_nvmlDeviceGetTopologyCommonAncestor)(nvmlDevice_t a, nvmlDevice_t b,
                                                                 nvmlGpuTopologyLevel_t *level);
@@ -125,8 +133,7 @@ typedef nvmlReturn_t (*PFN_nvmlDeviceGetNvLinkVersion)(nvmlDevice_t dev, unsigne
                                                        unsigned int *version);
 typedef nvmlReturn_t (*PFN_nvmlDeviceGetNvLinkRemotePciInfo)(nvmlDevice_t dev, unsigned int link,
                                                              nvmlPciInfo_t *pci);
-typedef nvmlReturn_t (*PFN_nvmlDeviceGetNvLinkRemoteDeviceType)(nvmlDevice_t dev,
-                                                                unsigned int link,
+typedef nvmlReturn_t (*PFN_nvmlDeviceGetNvLinkRemoteDeviceType)(nvmlDevice_t dev, unsigned int link,
                                                                 nvmlIntNvLinkDeviceType_t *type);
 
 #endif
