@@ -1,0 +1,620 @@
+/* Fake libcuda.so.1: plays the fixture back through the CUDA driver entry points peerscope
+ * uses. Device memory is host memory; copies between GPUs are memcpy with the fixture's
+ * faults applied. PS_FAKE_LEGACY builds an old driver without cuGetProcAddress. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "drv/cuda_abi.h"
+#include "fake_core.h"
+
+#define MIB (1024ull * 1024ull)
+
+struct CUctx_st {
+  int gpu;  /* fixture index */
+  int refs; /* primary context retains; 0 = not alive */
+  bool peer[PS_FIX_MAX_GPUS];
+};
+
+typedef struct alloc {
+  uintptr_t base;
+  size_t size;
+  int gpu;
+  struct alloc *next;
+} alloc;
+
+static bool initialized;
+static int visible[PS_FIX_MAX_GPUS]; /* CUDA ordinal -> fixture index */
+static int visible_count;
+static struct CUctx_st contexts[PS_FIX_MAX_GPUS];
+static alloc *allocs;
+static uint64_t used[PS_FIX_MAX_GPUS];
+static _Thread_local struct CUctx_st *current;
+
+void ps__fake_reset_hook(void) {
+  while (allocs) {
+    alloc *next = allocs->next;
+    free((void *)allocs->base);
+    free(allocs);
+    allocs = next;
+  }
+  memset(used, 0, sizeof(used));
+  memset(contexts, 0, sizeof(contexts));
+  initialized = false;
+  visible_count = 0;
+}
+
+/* ---- helpers (lock held) ----------------------------------------------------------- */
+
+static const ps_fixture *fix(void) { return ps__fake_fixture(false); }
+
+/* Counts the call and checks cuInit succeeded. */
+static CUresult enter(void) {
+  ps__fake_count_call();
+  return initialized ? CUDA_SUCCESS : CUDA_ERROR_NOT_INITIALIZED;
+}
+
+/* Ordinal -> fixture index; checks the device is not lost. */
+static CUresult device_gpu(CUdevice dev, int *gpu) {
+  if (dev < 0 || dev >= visible_count) return CUDA_ERROR_INVALID_DEVICE;
+  if (ps__fake_gpu_lost(visible[dev])) return CUDA_ERROR_DEVICE_UNAVAILABLE;
+  *gpu = visible[dev];
+  return CUDA_SUCCESS;
+}
+
+static CUresult enter_device(CUdevice dev, int *gpu) {
+  CUresult r = enter();
+  return r == CUDA_SUCCESS ? device_gpu(dev, gpu) : r;
+}
+
+static CUresult check_ctx(const struct CUctx_st *ctx) {
+  if (!ctx || ctx < contexts || ctx >= contexts + PS_FIX_MAX_GPUS || ctx->refs == 0)
+    return CUDA_ERROR_INVALID_CONTEXT;
+  if (ps__fake_gpu_lost(ctx->gpu)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
+  return CUDA_SUCCESS;
+}
+
+/* Counts the call; needs a live current context. */
+static CUresult enter_current(void) {
+  CUresult r = enter();
+  return r == CUDA_SUCCESS ? check_ctx(current) : r;
+}
+
+/* The allocation holding [ptr, ptr + n), or NULL. */
+static alloc *find(CUdeviceptr ptr, size_t n) {
+  for (alloc *a = allocs; a; a = a->next)
+    if (ptr >= a->base && ptr - a->base <= a->size && n <= a->size - (ptr - a->base)) return a;
+  return NULL;
+}
+
+/* Checks a device range; gpu < 0 accepts any owner. */
+static CUresult check_range(CUdeviceptr ptr, size_t n, int gpu, const alloc **out) {
+  const alloc *a = find(ptr, n);
+  if (!a || (gpu >= 0 && a->gpu != gpu)) return CUDA_ERROR_INVALID_VALUE;
+  if (ps__fake_gpu_lost(a->gpu)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
+  *out = a;
+  return CUDA_SUCCESS;
+}
+
+/* A device-to-device copy from GPU src_gpu into dst_gpu with the fixture's faults. May
+ * drop the lock and never return (fault hang). */
+static CUresult copy(CUdeviceptr dst, int dst_gpu, CUdeviceptr src, int src_gpu, size_t n) {
+  if (ps__fake_fault(PS_FAULT_HANG, src_gpu, dst_gpu)) {
+    ps__fake_unlock();
+    for (;;)
+      pause(); /* the parent kills us */
+  }
+  const ps_fix_fault *ft = ps__fake_fault(PS_FAULT_COPY_ERROR, src_gpu, dst_gpu);
+  if (ft) return ft->code;
+  if (n) memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, n);
+  ft = ps__fake_fault(PS_FAULT_CORRUPT, src_gpu, dst_gpu);
+  if (ft && ft->offset < n) ((unsigned char *)(uintptr_t)dst)[ft->offset] ^= ft->xor_mask;
+  return CUDA_SUCCESS;
+}
+
+/* CUDA_VISIBLE_DEVICES as an integer list: like CUDA, an invalid or repeated entry ends
+ * the list. Unset means every GPU. */
+static void parse_visible(const ps_fixture *f) {
+  const char *env = getenv("CUDA_VISIBLE_DEVICES");
+  visible_count = 0;
+  if (!env) {
+    for (int i = 0; i < f->gpu_count; i++)
+      visible[visible_count++] = i;
+    return;
+  }
+  bool seen[PS_FIX_MAX_GPUS] = {false};
+  const char *s = env;
+  while (*s && visible_count < f->gpu_count) {
+    while (*s == ' ')
+      s++;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end == s || v < 0 || v >= f->gpu_count || seen[v]) break;
+    while (*end == ' ')
+      end++;
+    if (*end && *end != ',') break;
+    seen[v] = true;
+    visible[visible_count++] = (int)v;
+    s = *end ? end + 1 : end;
+  }
+}
+
+/* ---- init, version, errors --------------------------------------------------------- */
+
+PS_FAKE_EXPORT CUresult cuInit(unsigned int flags) {
+  ps__fake_lock();
+  const ps_fixture *f = ps__fake_fixture(true); /* before counting: a reload resets */
+  ps__fake_count_call();
+  CUresult r = CUDA_SUCCESS;
+  const ps_fix_fault *ft = ps__fake_fault(PS_FAULT_CUDA_INIT_FAILS, -1, -1);
+  if (flags != 0)
+    r = CUDA_ERROR_INVALID_VALUE;
+  else if (!f)
+    r = CUDA_ERROR_NO_DEVICE;
+  else if (ft)
+    r = ft->code;
+  else if (!initialized) {
+    parse_visible(f);
+    if (visible_count == 0)
+      r = CUDA_ERROR_NO_DEVICE;
+    else
+      initialized = true;
+  }
+  ps__fake_unlock();
+  return r;
+}
+
+PS_FAKE_EXPORT CUresult cuDriverGetVersion(int *version) {
+  ps__fake_lock();
+  ps__fake_count_call();
+  CUresult r = CUDA_SUCCESS;
+  if (!version)
+    r = CUDA_ERROR_INVALID_VALUE;
+  else if (!fix())
+    r = CUDA_ERROR_NO_DEVICE;
+  else
+    *version = fix()->cuda_version;
+  ps__fake_unlock();
+  return r;
+}
+
+static const struct {
+  CUresult code;
+  const char *name, *text;
+} errors[] = {
+    {CUDA_SUCCESS, "CUDA_SUCCESS", "no error"},
+    {CUDA_ERROR_INVALID_VALUE, "CUDA_ERROR_INVALID_VALUE", "invalid argument"},
+    {CUDA_ERROR_OUT_OF_MEMORY, "CUDA_ERROR_OUT_OF_MEMORY", "out of memory"},
+    {CUDA_ERROR_NOT_INITIALIZED, "CUDA_ERROR_NOT_INITIALIZED", "initialization error"},
+    {CUDA_ERROR_DEINITIALIZED, "CUDA_ERROR_DEINITIALIZED", "driver shutting down"},
+    {CUDA_ERROR_DEVICE_UNAVAILABLE, "CUDA_ERROR_DEVICE_UNAVAILABLE",
+     "CUDA-capable device(s) is/are busy or unavailable"},
+    {CUDA_ERROR_NO_DEVICE, "CUDA_ERROR_NO_DEVICE", "no CUDA-capable device is detected"},
+    {CUDA_ERROR_INVALID_DEVICE, "CUDA_ERROR_INVALID_DEVICE", "invalid device ordinal"},
+    {CUDA_ERROR_INVALID_CONTEXT, "CUDA_ERROR_INVALID_CONTEXT", "invalid device context"},
+    {CUDA_ERROR_PEER_ACCESS_UNSUPPORTED, "CUDA_ERROR_PEER_ACCESS_UNSUPPORTED",
+     "peer access is not supported between these two devices"},
+    {CUDA_ERROR_NOT_FOUND, "CUDA_ERROR_NOT_FOUND", "named symbol not found"},
+    {CUDA_ERROR_NOT_READY, "CUDA_ERROR_NOT_READY", "device not ready"},
+    {CUDA_ERROR_ILLEGAL_ADDRESS, "CUDA_ERROR_ILLEGAL_ADDRESS",
+     "an illegal memory access was encountered"},
+    {CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED, "CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED",
+     "peer access is already enabled"},
+    {CUDA_ERROR_PEER_ACCESS_NOT_ENABLED, "CUDA_ERROR_PEER_ACCESS_NOT_ENABLED",
+     "peer access has not been enabled"},
+    {CUDA_ERROR_LAUNCH_FAILED, "CUDA_ERROR_LAUNCH_FAILED", "unspecified launch failure"},
+    {CUDA_ERROR_SYSTEM_DRIVER_MISMATCH, "CUDA_ERROR_SYSTEM_DRIVER_MISMATCH",
+     "system has unsupported display driver / cuda driver combination"},
+    {CUDA_ERROR_UNKNOWN, "CUDA_ERROR_UNKNOWN", "unknown error"},
+};
+
+static CUresult error_text(CUresult error, const char **out, bool name) {
+  if (!out) return CUDA_ERROR_INVALID_VALUE;
+  for (size_t i = 0; i < sizeof(errors) / sizeof(errors[0]); i++) {
+    if (errors[i].code == error) {
+      *out = name ? errors[i].name : errors[i].text;
+      return CUDA_SUCCESS;
+    }
+  }
+  *out = NULL;
+  return CUDA_ERROR_INVALID_VALUE;
+}
+
+PS_FAKE_EXPORT CUresult cuGetErrorName(CUresult error, const char **name) {
+  return error_text(error, name, true);
+}
+
+PS_FAKE_EXPORT CUresult cuGetErrorString(CUresult error, const char **str) {
+  return error_text(error, str, false);
+}
+
+/* ---- devices ----------------------------------------------------------------------- */
+
+PS_FAKE_EXPORT CUresult cuDeviceGetCount(int *count) {
+  ps__fake_lock();
+  CUresult r = enter();
+  if (r == CUDA_SUCCESS && !count) r = CUDA_ERROR_INVALID_VALUE;
+  if (r == CUDA_SUCCESS) *count = visible_count;
+  ps__fake_unlock();
+  return r;
+}
+
+PS_FAKE_EXPORT CUresult cuDeviceGet(CUdevice *device, int ordinal) {
+  ps__fake_lock();
+  int gpu = 0;
+  CUresult r = enter_device(ordinal, &gpu);
+  if (r == CUDA_SUCCESS && !device) r = CUDA_ERROR_INVALID_VALUE;
+  if (r == CUDA_SUCCESS) *device = ordinal;
+  ps__fake_unlock();
+  return r;
+}
+
+PS_FAKE_EXPORT CUresult cuDeviceGetName(char *name, int len, CUdevice dev) {
+  ps__fake_lock();
+  int gpu = 0;
+  CUresult r = enter_device(dev, &gpu);
+  if (r == CUDA_SUCCESS && (!name || len <= 0)) r = CUDA_ERROR_INVALID_VALUE;
+  if (r == CUDA_SUCCESS) snprintf(name, (size_t)len, "%s", fix()->gpus[gpu].name);
+  ps__fake_unlock();
+  return r;
+}
+
+PS_FAKE_EXPORT CUresult cuDeviceGetPCIBusId(char *bus_id, int len, CUdevice dev) {
+  ps__fake_lock();
+  int gpu = 0;
+  CUresult r = enter_device(dev, &gpu);
+  if (r == CUDA_SUCCESS && (!bus_id || len <= 0)) r = CUDA_ERROR_INVALID_VALUE;
+  if (r == CUDA_SUCCESS) {
+    const ps_fix_gpu *g = &fix()->gpus[gpu];
+    /* CUDA's short form: 4-digit domain, upper-case hex. */
+    snprintf(bus_id, (size_t)len, "%04X:%02X:%02X.%X", g->pci_domain & 0xffff, g->pci_bus,
+             g->pci_device, g->pci_function);
+  }
+  ps__fake_unlock();
+  return r;
+}
+
+PS_FAKE_EXPORT CUresult cuDeviceGetAttribute(int *value, CUdevice_attribute attrib, CUdevice dev) {
+  ps__fake_lock();
+  int gpu = 0;
+  CUresult r = enter_device(dev, &gpu);
+  if (r == CUDA_SUCCESS && !value) r = CUDA_ERROR_INVALID_VALUE;
+  if (r == CUDA_SUCCESS) {
+    const ps_fix_gpu *g = &fix()->gpus[gpu];
+    switch (attrib) {
+    case CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT: *value = g->sm_count ? g->sm_count : 1; break;
+    case CU_DEVICE_ATTRIBUTE_PCI_BUS_ID: *value = (int)g->pci_bus; break;
+    case CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID: *value = (int)g->pci_device; break;
+    case CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID: *value = (int)g->pci_domain; break;
+    case CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING: *value = 1; break;
+    case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR: *value = g->cc_major; break;
+    case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: *value = g->cc_minor; break;
+    default: r = CUDA_ERROR_INVALID_VALUE; break;
+    }
+  }
+  ps__fake_unlock();
+  return r;
+}
+
+PS_FAKE_EXPORT CUresult cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev) {
+  ps__fake_lock();
+  int gpu = 0;
+  CUresult r = enter_device(dev, &gpu);
+  if (r == CUDA_SUCCESS && !bytes) r = CUDA_ERROR_INVALID_VALUE;
+  if (r == CUDA_SUCCESS) *bytes = (size_t)(fix()->gpus[gpu].mem_total_mib * MIB);
+  ps__fake_unlock();
+  return r;
+}
+
+PS_FAKE_EXPORT CUresult cuDeviceCanAccessPeer(int *can_access, CUdevice dev, CUdevice peer) {
+  ps__fake_lock();
+  int a = 0, b = 0;
+  CUresult r = enter_device(dev, &a);
+  if (r == CUDA_SUCCESS) r = device_gpu(peer, &b);
+  if (r == CUDA_SUCCESS && !can_access) r = CUDA_ERROR_INVALID_VALUE;
+  if (r == CUDA_SUCCESS) *can_access = a != b && ps__fixture_pair(fix(), a, b)->cuda_peer;
+  ps__fake_unlock();
+  return r;
+}
+
+/* ---- contexts ---------------------------------------------------------------------- */
+
+PS_FAKE_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *ctx, CUdevice dev) {
+  ps__fake_lock();
+  int gpu = 0;
+  CUresult r = enter_device(dev, &gpu);
+  if (r == CUDA_SUCCESS && !ctx) r = CUDA_ERROR_INVALID_VALUE;
+  if (r == CUDA_SUCCESS) {
+    contexts[gpu].gpu = gpu;
+    contexts[gpu].refs++;
+    *ctx = &contexts[gpu];
+  }
+  ps__fake_unlock();
+  return r;
+}
+
+/* The last release destroys the primary context: its memory and peer mappings go. */
+static void destroy_context(int gpu) {
+  for (alloc **p = &allocs; *p;) {
+    alloc *a = *p;
+    if (a->gpu != gpu) {
+      p = &a->next;
+      continue;
+    }
+    *p = a->next;
+    used[gpu] -= a->size;
+    free((void *)a->base);
+    free(a);
+  }
+  memset(contexts[gpu].peer, 0, sizeof(contexts[gpu].peer));
+  for (int i = 0; i < PS_FIX_MAX_GPUS; i++)
+    contexts[i].peer[gpu] = false;
+  if (current == &contexts[gpu]) current = NULL;
+}
+
+PS_FAKE_EXPORT CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev) {
+  ps__fake_lock();
+  int gpu = 0;
+  CUresult r = enter_device(dev, &gpu);
+  if (r == CUDA_SUCCESS && contexts[gpu].refs == 0) r = CUDA_ERROR_INVALID_CONTEXT;
+  if (r == CUDA_SUCCESS && --contexts[gpu].refs == 0) destroy_context(gpu);
+  ps__fake_unlock();
+  return r;
+}
+
+PS_FAKE_EXPORT CUresult cuCtxSetCurrent(CUcontext ctx) {
+  ps__fake_lock();
+  CUresult r = enter();
+  if (r == CUDA_SUCCESS && ctx) r = check_ctx(ctx);
+  if (r == CUDA_SUCCESS) current = ctx;
+  ps__fake_unlock();
+  return r;
+}
+
+PS_FAKE_EXPORT CUresult cuCtxSynchronize(void) {
+  ps__fake_lock();
+  CUresult r = enter_current();
+  ps__fake_unlock();
+  return r;
+}
+
+PS_FAKE_EXPORT CUresult cuCtxEnablePeerAccess(CUcontext peer, unsigned int flags) {
+  ps__fake_lock();
+  CUresult r = enter_current();
+  if (r == CUDA_SUCCESS) r = check_ctx(peer);
+  if (r == CUDA_SUCCESS && flags != 0) r = CUDA_ERROR_INVALID_VALUE;
+  if (r == CUDA_SUCCESS && peer->gpu == current->gpu) r = CUDA_ERROR_INVALID_DEVICE;
+  if (r == CUDA_SUCCESS && !ps__fixture_pair(fix(), current->gpu, peer->gpu)->cuda_peer)
+    r = CUDA_ERROR_PEER_ACCESS_UNSUPPORTED;
+  if (r == CUDA_SUCCESS && current->peer[peer->gpu]) r = CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED;
+  if (r == CUDA_SUCCESS) current->peer[peer->gpu] = true;
+  ps__fake_unlock();
+  return r;
+}
+
+/* ---- memory ------------------------------------------------------------------------ */
+
+PS_FAKE_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes) {
+  ps__fake_lock();
+  CUresult r = enter_current();
+  alloc *a = NULL;
+  void *mem = NULL;
+  if (r == CUDA_SUCCESS && (!dptr || bytes == 0)) r = CUDA_ERROR_INVALID_VALUE;
+  if (r == CUDA_SUCCESS) {
+    int gpu = current->gpu;
+    uint64_t limit = fix()->gpus[gpu].mem_free_mib * MIB;
+    if (bytes > limit - used[gpu]) r = CUDA_ERROR_OUT_OF_MEMORY;
+    if (r == CUDA_SUCCESS && (!(a = calloc(1, sizeof(*a))) || !(mem = malloc(bytes))))
+      r = CUDA_ERROR_OUT_OF_MEMORY;
+    if (r == CUDA_SUCCESS) {
+      *a = (alloc){.base = (uintptr_t)mem, .size = bytes, .gpu = gpu, .next = allocs};
+      allocs = a;
+      used[gpu] += bytes;
+      *dptr = (CUdeviceptr)(uintptr_t)mem;
+      a = NULL;
+      mem = NULL;
+    }
+  }
+  free(a);
+  free(mem);
+  ps__fake_unlock();
+  return r;
+}
+
+PS_FAKE_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr) {
+  ps__fake_lock();
+  CUresult r = enter_current();
+  alloc **p = &allocs;
+  while (r == CUDA_SUCCESS && *p && (*p)->base != dptr)
+    p = &(*p)->next;
+  if (r == CUDA_SUCCESS && !*p) r = CUDA_ERROR_INVALID_VALUE;
+  if (r == CUDA_SUCCESS && ps__fake_gpu_lost((*p)->gpu)) r = CUDA_ERROR_DEVICE_UNAVAILABLE;
+  if (r == CUDA_SUCCESS) {
+    alloc *a = *p;
+    *p = a->next;
+    used[a->gpu] -= a->size;
+    free((void *)a->base);
+    free(a);
+  }
+  ps__fake_unlock();
+  return r;
+}
+
+PS_FAKE_EXPORT CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total_bytes) {
+  ps__fake_lock();
+  CUresult r = enter_current();
+  if (r == CUDA_SUCCESS && (!free_bytes || !total_bytes)) r = CUDA_ERROR_INVALID_VALUE;
+  if (r == CUDA_SUCCESS) {
+    const ps_fix_gpu *g = &fix()->gpus[current->gpu];
+    *free_bytes = (size_t)(g->mem_free_mib * MIB - used[current->gpu]);
+    *total_bytes = (size_t)(g->mem_total_mib * MIB);
+  }
+  ps__fake_unlock();
+  return r;
+}
+
+PS_FAKE_EXPORT CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t bytes) {
+  ps__fake_lock();
+  const alloc *a = NULL;
+  CUresult r = enter_current();
+  if (r == CUDA_SUCCESS && !src && bytes) r = CUDA_ERROR_INVALID_VALUE;
+  if (r == CUDA_SUCCESS) r = check_range(dst, bytes, -1, &a);
+  if (r == CUDA_SUCCESS && bytes) memmove((void *)(uintptr_t)dst, src, bytes);
+  ps__fake_unlock();
+  return r;
+}
+
+PS_FAKE_EXPORT CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t bytes) {
+  ps__fake_lock();
+  const alloc *a = NULL;
+  CUresult r = enter_current();
+  if (r == CUDA_SUCCESS && !dst && bytes) r = CUDA_ERROR_INVALID_VALUE;
+  if (r == CUDA_SUCCESS) r = check_range(src, bytes, -1, &a);
+  if (r == CUDA_SUCCESS && bytes) memmove(dst, (const void *)(uintptr_t)src, bytes);
+  ps__fake_unlock();
+  return r;
+}
+
+PS_FAKE_EXPORT CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t bytes) {
+  ps__fake_lock();
+  const alloc *d = NULL, *s = NULL;
+  CUresult r = enter_current();
+  if (r == CUDA_SUCCESS) r = check_range(src, bytes, -1, &s);
+  if (r == CUDA_SUCCESS) r = check_range(dst, bytes, -1, &d);
+  if (r == CUDA_SUCCESS) r = copy(dst, d->gpu, src, s->gpu, bytes);
+  ps__fake_unlock();
+  return r;
+}
+
+/* Works without peer access, staged through the host like the real driver. */
+PS_FAKE_EXPORT CUresult cuMemcpyPeer(CUdeviceptr dst, CUcontext dst_ctx, CUdeviceptr src,
+                                     CUcontext src_ctx, size_t bytes) {
+  ps__fake_lock();
+  const alloc *d = NULL, *s = NULL;
+  CUresult r = enter();
+  if (r == CUDA_SUCCESS) r = check_ctx(dst_ctx);
+  if (r == CUDA_SUCCESS) r = check_ctx(src_ctx);
+  if (r == CUDA_SUCCESS) r = check_range(src, bytes, src_ctx->gpu, &s);
+  if (r == CUDA_SUCCESS) r = check_range(dst, bytes, dst_ctx->gpu, &d);
+  if (r == CUDA_SUCCESS) r = copy(dst, d->gpu, src, s->gpu, bytes);
+  ps__fake_unlock();
+  return r;
+}
+
+/* ---- legacy 32-bit entry points: reaching them is a bug in the caller ---------------- */
+
+static void legacy(const char *name) {
+  fprintf(stderr, "peerscope fake driver: legacy entry point %s called\n", name);
+  abort();
+}
+
+PS_FAKE_EXPORT CUresult cuMemAlloc(unsigned int *dptr, unsigned int bytes) {
+  (void)dptr;
+  (void)bytes;
+  legacy("cuMemAlloc");
+  return CUDA_ERROR_UNKNOWN;
+}
+
+PS_FAKE_EXPORT CUresult cuDeviceTotalMem(unsigned int *bytes, CUdevice dev) {
+  (void)bytes;
+  (void)dev;
+  legacy("cuDeviceTotalMem");
+  return CUDA_ERROR_UNKNOWN;
+}
+
+/* ---- cuGetProcAddress -------------------------------------------------------------- */
+
+#ifndef PS_FAKE_LEGACY
+PS_FAKE_EXPORT CUresult cuGetProcAddress(const char *symbol, void **pfn, int cuda_version,
+                                         cuuint64_t flags);
+PS_FAKE_EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cuda_version,
+                                            cuuint64_t flags,
+                                            CUdriverProcAddressQueryResult *status);
+
+#define FN(f) ((void *)(f))
+
+/* Base name -> entry point; `v2` from CUDA version `since` (`v1` before, NULL = none). */
+static const struct {
+  const char *name;
+  void *v1;
+  void *v2;
+  int since;
+} procs[] = {
+    {"cuInit", FN(cuInit), NULL, 0},
+    {"cuDriverGetVersion", FN(cuDriverGetVersion), NULL, 0},
+    {"cuGetErrorName", FN(cuGetErrorName), NULL, 0},
+    {"cuGetErrorString", FN(cuGetErrorString), NULL, 0},
+    {"cuGetProcAddress", FN(cuGetProcAddress), FN(cuGetProcAddress_v2), 12000},
+    {"cuDeviceGetCount", FN(cuDeviceGetCount), NULL, 0},
+    {"cuDeviceGet", FN(cuDeviceGet), NULL, 0},
+    {"cuDeviceGetName", FN(cuDeviceGetName), NULL, 0},
+    {"cuDeviceGetPCIBusId", FN(cuDeviceGetPCIBusId), NULL, 0},
+    {"cuDeviceGetAttribute", FN(cuDeviceGetAttribute), NULL, 0},
+    {"cuDeviceTotalMem", FN(cuDeviceTotalMem), FN(cuDeviceTotalMem_v2), 3020},
+    {"cuDeviceCanAccessPeer", FN(cuDeviceCanAccessPeer), NULL, 0},
+    {"cuDevicePrimaryCtxRetain", FN(cuDevicePrimaryCtxRetain), NULL, 0},
+    /* Same ABI before and after 11.0: the old name maps to the same body. */
+    {"cuDevicePrimaryCtxRelease", FN(cuDevicePrimaryCtxRelease_v2),
+     FN(cuDevicePrimaryCtxRelease_v2), 11000},
+    {"cuCtxSetCurrent", FN(cuCtxSetCurrent), NULL, 0},
+    {"cuCtxSynchronize", FN(cuCtxSynchronize), NULL, 0},
+    {"cuCtxEnablePeerAccess", FN(cuCtxEnablePeerAccess), NULL, 0},
+    {"cuMemAlloc", FN(cuMemAlloc), FN(cuMemAlloc_v2), 3020},
+    {"cuMemFree", NULL, FN(cuMemFree_v2), 3020},
+    {"cuMemGetInfo", NULL, FN(cuMemGetInfo_v2), 3020},
+    {"cuMemcpyHtoD", NULL, FN(cuMemcpyHtoD_v2), 3020},
+    {"cuMemcpyDtoH", NULL, FN(cuMemcpyDtoH_v2), 3020},
+    {"cuMemcpyDtoD", NULL, FN(cuMemcpyDtoD_v2), 3020},
+    {"cuMemcpyPeer", FN(cuMemcpyPeer), NULL, 0},
+};
+
+static CUresult get_proc(const char *symbol, void **pfn, int cuda_version, cuuint64_t flags,
+                         CUdriverProcAddressQueryResult *status) {
+  CUdriverProcAddressQueryResult st = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
+  CUresult r = CUDA_ERROR_NOT_FOUND;
+  const cuuint64_t known =
+      CU_GET_PROC_ADDRESS_LEGACY_STREAM | CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM;
+  if (!symbol || !pfn || (flags & ~known)) {
+    r = CUDA_ERROR_INVALID_VALUE;
+    goto done;
+  }
+  *pfn = NULL;
+  ps__fake_lock();
+  bool missing = false;
+  const ps_fixture *f = fix();
+  for (int i = 0; f && i < f->fault_count; i++)
+    missing = missing || (f->faults[i].kind == PS_FAULT_MISSING_SYMBOL &&
+                          !strcmp(f->faults[i].symbol, symbol));
+  ps__fake_unlock();
+  if (missing) goto done;
+  for (size_t i = 0; i < sizeof(procs) / sizeof(procs[0]); i++) {
+    if (strcmp(procs[i].name, symbol) != 0) continue;
+    void *fn = procs[i].v2 && cuda_version >= procs[i].since ? procs[i].v2 : procs[i].v1;
+    if (!fn) {
+      st = CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT;
+      break;
+    }
+    *pfn = fn;
+    st = CU_GET_PROC_ADDRESS_SUCCESS;
+    r = CUDA_SUCCESS;
+    break;
+  }
+
+done:
+  if (status) *status = st;
+  return r;
+}
+
+PS_FAKE_EXPORT CUresult cuGetProcAddress(const char *symbol, void **pfn, int cuda_version,
+                                         cuuint64_t flags) {
+  return get_proc(symbol, pfn, cuda_version, flags, NULL);
+}
+
+PS_FAKE_EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cuda_version,
+                                            cuuint64_t flags,
+                                            CUdriverProcAddressQueryResult *status) {
+  return get_proc(symbol, pfn, cuda_version, flags, status);
+}
+#endif
