@@ -42,7 +42,7 @@ static void test_cpulist(void **state) {
   char out[64];
   ps__cpulist_format(mask, 4, out, sizeof(out));
   assert_string_equal(out, "");
-  mask[0] = 0xffffUL;        /* 0-15 */
+  mask[0] = 0xffffUL;         /* 0-15 */
   mask[1] = 1UL | (1UL << 2); /* 64, 66 */
   ps__cpulist_format(mask, 4, out, sizeof(out));
   assert_string_equal(out, "0-15,64,66");

@@ -1,0 +1,183 @@
+/* Verification through the real worker against the fake CUDA: each injected fault gives its
+ * verdict, a hang is cut at the deadline, no worker is left behind, and the cache works. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "support.h"
+
+static char cache_dir[256];
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Probes and verifies `fixture`; returns the report, status in *st. */
+static ps_report *verify(const char *fixture, int timeout_ms, bool refresh, ps_status *st) {
+  ps_test_use_fixture("fake", fixture);
+  ps_ctx *ctx = ps_ctx_new();
+  ps_report *r = NULL;
+  if (ps_probe(ctx, NULL, &r) != PS_OK) fail_msg("probe %s: %s", fixture, ps_ctx_error(ctx));
+  ps_verify_opts opts = {0};
+  opts.timeout_ms = timeout_ms;
+  opts.refresh = refresh;
+  opts.cache_dir = cache_dir;
+  *st = ps_verify(ctx, r, &opts);
+  ps_ctx_free(ctx);
+  return r;
+}
+
+static void assert_no_children(void) {
+  /* every worker was reaped: nothing left to wait for */
+  assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+  assert_int_equal(errno, ECHILD);
+}
+
+static void test_all_ok(void **state) {
+  (void)state;
+  ps_status st;
+  ps_report *r = verify("example-4x-a100.topo", 0, true, &st);
+  assert_int_equal(st, PS_OK);
+  assert_true(r->verified);
+  for (int i = 0; i < r->pair_count; i++) {
+    assert_int_equal(r->pairs[i].verdict, PS_VERDICT_OK);
+    assert_true(r->pairs[i].valid & PS_PAIR_CUDA_CLAIM);
+    assert_true(r->pairs[i].cuda_can_access);
+    assert_true(r->pairs[i].valid & PS_PAIR_COPY_TIME);
+  }
+  for (int g = 0; g < r->gpu_count; g++) {
+    assert_int_equal(r->gpus[g].local_verdict, PS_VERDICT_OK);
+    assert_int_equal(r->gpus[g].cuda_ordinal, g);
+  }
+  assert_int_equal(ps_recommend_tp(r, NULL, 0), 4);
+  assert_no_children();
+  ps_report_free(r);
+}
+
+static void test_corrupt(void **state) {
+  (void)state;
+  ps_status st;
+  ps_report *r = verify("fault-corrupt.topo", 0, true, &st);
+  assert_int_equal(st, PS_OK);
+  const ps_pair *p = ps_report_pair(r, 1, 2);
+  assert_int_equal(p->verdict, PS_VERDICT_CORRUPT);
+  assert_int_equal(p->claim_read, PS_CLAIM_OK); /* the driver's claim was a lie */
+  assert_true(p->valid & PS_PAIR_CORRUPT_DETAIL);
+  assert_int_not_equal(p->corrupt_expected, p->corrupt_seen);
+  assert_non_null(strstr(p->reason, "GPU1->GPU2"));
+  assert_int_equal(ps_report_pair(r, 0, 1)->verdict, PS_VERDICT_OK);
+  ps_report_free(r);
+}
+
+static void test_hang(void **state) {
+  (void)state;
+  ps_status st;
+  double t0 = now_ms();
+  ps_report *r = verify("fault-hang.topo", 200, true, &st);
+  double took = now_ms() - t0;
+  assert_int_equal(st, PS_OK);
+  assert_int_equal(ps_report_pair(r, 0, 3)->verdict, PS_VERDICT_HANG);
+  assert_true(r->hang_workers >= 1);
+  /* a fresh worker finished the rest */
+  assert_int_equal(ps_report_pair(r, 1, 2)->verdict, PS_VERDICT_OK);
+  assert_int_equal(ps_report_pair(r, 2, 1)->verdict, PS_VERDICT_OK);
+  /* each hung step costs its deadline and little more */
+  assert_true(took < 200.0 * (r->hang_workers + 1) + 2000.0);
+  assert_no_children();
+  ps_report_free(r);
+}
+
+static void test_other_faults(void **state) {
+  (void)state;
+  ps_status st;
+  ps_report *r = verify("fault-unsupported.topo", 0, true, &st);
+  assert_int_equal(st, PS_OK);
+  int unsupported = 0;
+  for (int i = 0; i < r->pair_count; i++)
+    unsupported += r->pairs[i].verdict == PS_VERDICT_UNSUPPORTED;
+  assert_true(unsupported >= 1);
+  ps_report_free(r);
+
+  r = verify("fault-copy-error.topo", 0, true, &st);
+  int errors = 0;
+  for (int i = 0; i < r->pair_count; i++)
+    if (r->pairs[i].verdict == PS_VERDICT_ERROR) {
+      errors++;
+      assert_string_equal(r->pairs[i].error_name, "CUDA_ERROR_LAUNCH_FAILED");
+    }
+  assert_true(errors >= 1);
+  ps_report_free(r);
+
+  r = verify("fault-local-corrupt.topo", 0, true, &st);
+  assert_int_equal(r->gpus[1].local_verdict, PS_VERDICT_CORRUPT);
+  assert_int_equal(r->gpus[0].local_verdict, PS_VERDICT_OK);
+  ps_report_free(r);
+
+  r = verify("fault-gpu-lost.topo", 0, true, &st);
+  assert_int_equal(st, PS_OK);
+  assert_int_equal(ps_report_pair(r, 0, 2)->verdict, PS_VERDICT_ERROR);
+  assert_int_equal(ps_report_pair(r, 0, 1)->verdict, PS_VERDICT_OK);
+  ps_report_free(r);
+
+  r = verify("fault-cuda-init.topo", 0, true, &st);
+  assert_int_equal(st, PS_ERR_DRIVER_UNAVAILABLE);
+  assert_int_equal(r->pairs[0].verdict, PS_VERDICT_ERROR);
+  ps_report_free(r);
+
+  r = verify("fault-missing-symbol.topo", 0, true, &st);
+  assert_int_equal(st, PS_ERR_DRIVER_UNAVAILABLE);
+  ps_report_free(r);
+  assert_no_children();
+}
+
+static void test_cache(void **state) {
+  (void)state;
+  ps_status st;
+  ps_report *r = verify("rtx3090-2-nvlink.topo", 0, true, &st);
+  assert_false(r->cache_used);
+  ps_report_free(r);
+  r = verify("rtx3090-2-nvlink.topo", 0, false, &st);
+  assert_true(r->cache_used);
+  assert_true(r->pairs[0].from_cache);
+  assert_int_equal(r->pairs[0].verdict, PS_VERDICT_OK);
+  assert_true(r->timings.worker_spawn_ms < 0); /* no worker was needed */
+  ps_report_free(r);
+}
+
+static void test_bad_selection(void **state) {
+  (void)state;
+  ps_test_use_fixture("fake", "example-4x-a100.topo");
+  ps_ctx *ctx = ps_ctx_new();
+  ps_report *r = NULL;
+  assert_int_equal(ps_probe(ctx, NULL, &r), PS_OK);
+  int gpus[] = {0, 7};
+  ps_verify_opts opts = {.gpus = gpus, .gpu_count = 2, .cache_dir = cache_dir};
+  assert_int_equal(ps_verify(ctx, r, &opts), PS_ERR_INVALID_ARG);
+  assert_non_null(strstr(ps_ctx_error(ctx), "GPU 7"));
+  opts.worker_path = "/nonexistent/peerscope-worker";
+  gpus[1] = 1;
+  opts.refresh = true;
+  assert_int_equal(ps_verify(ctx, r, &opts), PS_ERR_WORKER);
+  ps_report_free(r);
+  ps_ctx_free(ctx);
+}
+
+int main(void) {
+  snprintf(cache_dir, sizeof(cache_dir), "/tmp/peerscope-test-cache-%d", (int)getpid());
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_all_ok), cmocka_unit_test(test_corrupt),
+      cmocka_unit_test(test_hang),   cmocka_unit_test(test_other_faults),
+      cmocka_unit_test(test_cache),  cmocka_unit_test(test_bad_selection),
+  };
+  int failed = cmocka_run_group_tests(tests, NULL, NULL);
+  char cmd[300];
+  snprintf(cmd, sizeof(cmd), "rm -rf %s", cache_dir);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", cache_dir);
+  return failed;
+}
