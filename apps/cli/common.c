@@ -69,10 +69,13 @@ static int fall_back_to_example(const char *cmd, ps_ctx *ctx, char *notice, size
   snprintf(path, sizeof(path), "%s/%s", dir, EXAMPLE_FIXTURE);
   int code = use_fixture(cmd, ctx, path);
   if (code != EXIT_VERIFIED) return code;
+  /* "no NVIDIA driver: libnvidia-ml.so.1: cannot open..." -> the part after the colon */
+  const char *detail = strstr(why, ": ");
   snprintf(notice, len,
-           "peerscope: %s. Showing the bundled example machine through peerscope's fake "
-           "drivers (not this computer's hardware); use --live to refuse this.",
-           why);
+           "peerscope: no NVIDIA driver on this machine (%s); running on the bundled example "
+           "machine through peerscope's fake drivers, not on this computer's GPUs (--live "
+           "refuses this).",
+           detail ? detail + 2 : why);
   return EXIT_VERIFIED;
 }
 
