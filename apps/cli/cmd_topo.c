@@ -32,6 +32,14 @@ static const char *short_verdict(ps_verdict v) {
   }
 }
 
+/* Matrix rows are padded to columns; the last cell must not leave trailing blanks. */
+static void put_row(char *line) {
+  size_t len = strlen(line);
+  while (len && line[len - 1] == ' ')
+    line[--len] = '\0';
+  puts(line);
+}
+
 static void print_links(const ps_report *r) {
   printf("      ");
   for (int g = 0; g < r->gpu_count; g++)
@@ -62,13 +70,14 @@ static void print_links(const ps_report *r) {
 static void print_claims(const ps_report *r) {
   printf("\nP2P, driver claim / verified (%s):\n",
          r->verified ? "a real copy, byte for byte" : "not verified: --no-verify");
-  printf("      ");
-  for (int g = 0; g < r->gpu_count; g++)
-    printf("  GPU%-6d", g);
-  printf("\n");
+  static char line[16 * 1024];
+  size_t used = (size_t)snprintf(line, sizeof(line), "      ");
+  for (int g = 0; g < r->gpu_count && used < sizeof(line); g++)
+    used += (size_t)snprintf(line + used, sizeof(line) - used, "  GPU%-6d", g);
+  put_row(line);
   for (int a = 0; a < r->gpu_count; a++) {
-    printf("GPU%-3d", a);
-    for (int b = 0; b < r->gpu_count; b++) {
+    used = (size_t)snprintf(line, sizeof(line), "GPU%-3d", a);
+    for (int b = 0; b < r->gpu_count && used < sizeof(line); b++) {
       char cell[24] = "X";
       if (a != b) {
         const ps_pair *p = ps_report_pair(r, a, b);
@@ -76,9 +85,9 @@ static void print_claims(const ps_report *r) {
                  (p->valid & PS_PAIR_CLAIMS) ? ps_claim_name(p->claim_read) : "n/a",
                  short_verdict(p->verdict));
       }
-      printf("  %-9s", cell);
+      used += (size_t)snprintf(line + used, sizeof(line) - used, "  %-9s", cell);
     }
-    printf("\n");
+    put_row(line);
   }
   printf("\nLegend:\n"
          "  X    = Self\n"
