@@ -3,9 +3,11 @@
 JSON Schema validation of every report, the fault-injection matrix (verdict, exit code,
 deadline, no worker left behind) and the bad-input cases. Run by ctest (tests/CMakeLists.txt);
 PEERSCOPE_UPDATE_GOLDEN=1 rewrites the golden files for review."""
+import atexit
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,6 +23,8 @@ GOLDEN = os.path.join(SOURCE, "tests", "golden")
 UPDATE = os.environ.get("PEERSCOPE_UPDATE_GOLDEN") == "1"
 
 results = {"passed": 0, "failed": 0}
+TMP = tempfile.mkdtemp(prefix="peerscope-cli-test-")
+atexit.register(shutil.rmtree, TMP, True)
 
 
 def check(name, condition, detail=""):
@@ -35,7 +39,9 @@ def run(args, timeout=60, env_extra=None):
     env = dict(os.environ)
     env.pop("PEERSCOPE_FIXTURE", None)
     env.pop("PEERSCOPE_DRIVER_DIR", None)
-    env["PEERSCOPE_CACHE_DIR"] = tempfile.mkdtemp(prefix="ps-cache-")
+    env["PEERSCOPE_CACHE_DIR"] = tempfile.mkdtemp(dir=TMP)
+    key, value = MARKER.split("=")
+    env[key] = value
     env.update(env_extra or {})
     t0 = time.monotonic()
     proc = subprocess.run([CLI] + args, capture_output=True, text=True, timeout=timeout, env=env)
@@ -64,9 +70,21 @@ def golden_compare(name, actual):
           "(differs from %s; PEERSCOPE_UPDATE_GOLDEN=1 to review a change)" % path)
 
 
+MARKER = "PEERSCOPE_TEST_MARKER=%d-%d" % (os.getpid(), int(time.time()))
+
+
 def workers_left():
+    """Processes started by this test run (they inherit MARKER), other tests' excluded."""
     out = subprocess.run(["pgrep", "-f", "peerscope-worker"], capture_output=True, text=True)
-    return [p for p in out.stdout.split() if p]
+    left = []
+    for pid in out.stdout.split():
+        try:
+            with open("/proc/%s/environ" % pid, "rb") as f:
+                if MARKER.encode() in f.read().split(b"\0"):
+                    left.append(pid)
+        except OSError:
+            pass  # gone already
+    return left
 
 
 def normalise_json(doc):
@@ -109,7 +127,6 @@ def pair(doc, a, b):
 
 # ---- the fault-injection matrix ---------------------------------------------------------
 def test_faults():
-    before = set(workers_left())
     proc, _ = run(["check", "--json", "--fixture", fixture("fault-corrupt.topo")])
     doc = json.loads(proc.stdout)
     p = pair(doc, 1, 2)
@@ -158,7 +175,7 @@ def test_faults():
     check("local corrupt exit 1", proc.returncode == 1, proc.returncode)
 
     time.sleep(0.2)
-    check("no worker left behind", set(workers_left()) <= before, workers_left())
+    check("no worker left behind", not workers_left(), workers_left())
 
 
 def test_driver_faults():
@@ -225,7 +242,7 @@ def test_usage_errors():
 
 
 def test_cache():
-    env = {"PEERSCOPE_CACHE_DIR": tempfile.mkdtemp(prefix="ps-cache-")}
+    env = {"PEERSCOPE_CACHE_DIR": tempfile.mkdtemp(dir=TMP)}
     ex = fixture("example-4x-a100.topo")
     first, _ = run(["check", "--json", "--fixture", ex], env_extra=env)
     second, _ = run(["check", "--json", "--fixture", ex], env_extra=env)
