@@ -33,6 +33,7 @@ static size_t build_table(ps__nvml *n, ps__sym *t) {
       SYM(DeviceGetBAR1MemoryInfo, false, "nvmlDeviceGetBAR1MemoryInfo"),
       SYM(DeviceGetCudaComputeCapability, false, "nvmlDeviceGetCudaComputeCapability"),
       SYM(DeviceGetNumaNodeId, false, "nvmlDeviceGetNumaNodeId"),
+      SYM(DeviceGetMemoryAffinity, false, "nvmlDeviceGetMemoryAffinity"),
       SYM(DeviceGetCpuAffinity, false, "nvmlDeviceGetCpuAffinity"),
       SYM(DeviceGetCurrPcieLinkGeneration, false, "nvmlDeviceGetCurrPcieLinkGeneration"),
       SYM(DeviceGetMaxPcieLinkGeneration, false, "nvmlDeviceGetMaxPcieLinkGeneration"),

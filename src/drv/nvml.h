@@ -29,6 +29,7 @@ typedef struct ps__nvml {
   PFN_nvmlDeviceGetBAR1MemoryInfo DeviceGetBAR1MemoryInfo;
   PFN_nvmlDeviceGetCudaComputeCapability DeviceGetCudaComputeCapability;
   PFN_nvmlDeviceGetNumaNodeId DeviceGetNumaNodeId;
+  PFN_nvmlDeviceGetMemoryAffinity DeviceGetMemoryAffinity;
   PFN_nvmlDeviceGetCpuAffinity DeviceGetCpuAffinity;
   PFN_nvmlDeviceGetUint DeviceGetCurrPcieLinkGeneration;
   PFN_nvmlDeviceGetUint DeviceGetMaxPcieLinkGeneration;

@@ -8,6 +8,7 @@
 #include "probe/probe_internal.h"
 
 #define CPUSET_WORDS 64 /* 4096 CPUs */
+#define NUMA_WORDS 16   /* 1024 NUMA nodes */
 
 void ps__cpulist_format(const unsigned long *mask, unsigned words, char *out, size_t out_len) {
   size_t used = 0;
@@ -44,12 +45,30 @@ static void read_memory(const ps__nvml *nvml, nvmlDevice_t dev, ps_gpu *gpu) {
   }
 }
 
-static void read_locality(const ps__nvml *nvml, nvmlDevice_t dev, ps_gpu *gpu) {
-  unsigned node;
-  if (nvml->DeviceGetNumaNodeId && nvml->DeviceGetNumaNodeId(dev, &node) == NVML_SUCCESS) {
-    gpu->numa_node = (int)node;
-    gpu->valid |= PS_GPU_NUMA_NODE;
+/* The NUMA node nearest the GPU's memory: nvidia-smi topo -m's "NUMA Affinity". The GPU's own
+ * NUMA id (nvmlDeviceGetNumaNodeId) exists only where the GPU memory is a node itself
+ * (Grace Hopper); elsewhere it is "not supported", so it is the fallback. */
+static bool read_numa_node(const ps__nvml *nvml, nvmlDevice_t dev, int *node) {
+  unsigned long nodes[NUMA_WORDS] = {0};
+  if (nvml->DeviceGetMemoryAffinity &&
+      nvml->DeviceGetMemoryAffinity(dev, NUMA_WORDS, nodes, NVML_AFFINITY_SCOPE_NODE) ==
+          NVML_SUCCESS) {
+    for (unsigned bit = 0; bit < NUMA_WORDS * 8 * sizeof(unsigned long); bit++)
+      if (nodes[bit / (8 * sizeof(unsigned long))] >> (bit % (8 * sizeof(unsigned long))) & 1) {
+        *node = (int)bit;
+        return true;
+      }
   }
+  unsigned id;
+  if (nvml->DeviceGetNumaNodeId && nvml->DeviceGetNumaNodeId(dev, &id) == NVML_SUCCESS) {
+    *node = (int)id;
+    return true;
+  }
+  return false;
+}
+
+static void read_locality(const ps__nvml *nvml, nvmlDevice_t dev, ps_gpu *gpu) {
+  if (read_numa_node(nvml, dev, &gpu->numa_node)) gpu->valid |= PS_GPU_NUMA_NODE;
   unsigned long mask[CPUSET_WORDS] = {0};
   if (nvml->DeviceGetCpuAffinity &&
       nvml->DeviceGetCpuAffinity(dev, CPUSET_WORDS, mask) == NVML_SUCCESS) {

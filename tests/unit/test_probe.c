@@ -1,6 +1,7 @@
 /* The probe against the fake NVML: device facts, link classes, NVLink through NVSwitch and
  * direct, claims, invalid fields, and the driver-loading failures. */
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "support.h"
@@ -77,7 +78,7 @@ static void test_legacy_names(void **state) {
   ps_report *r = probe("fake-legacy", "hgx-h100-8.topo", PS_OK);
   assert_int_equal(r->gpu_count, 8);
   assert_true(r->gpus[0].valid & PS_GPU_PCI_BUS_ID);
-  assert_false(r->gpus[0].valid & PS_GPU_NUMA_NODE); /* marked invalid, not 0 */
+  assert_true(r->gpus[0].valid & PS_GPU_NUMA_NODE); /* from nvmlDeviceGetMemoryAffinity */
   assert_int_equal(ps_report_pair(r, 0, 1)->link, PS_LINK_NVLINK);
   ps_report_free(r);
   /* direct NVLinks matched by the legacy remote bus id */
@@ -85,6 +86,36 @@ static void test_legacy_names(void **state) {
   assert_int_equal(ps_report_pair(r, 0, 3)->nvlink_count, 2);
   assert_int_equal(ps_report_pair(r, 0, 5)->nvlink_count, 0);
   ps_report_free(r);
+}
+
+/* A GPU the driver tells little about: every unknown field is marked invalid, not 0. */
+static void test_unknown_fields(void **state) {
+  (void)state;
+  char path[] = "/tmp/peerscope-probe-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  static const char text[] =
+      "peerscope-fixture 1\nmachine \"one T4, little known\"\ndriver version=535.1 cuda=12.2\n"
+      "gpu 0 name=\"NVIDIA T4\" uuid=GPU-0000aaaa-0000-0000-0000-000000000000 "
+      "bus=00000000:3b:00.0 mem_mib=15360 cc=7.5\n";
+  assert_int_equal(write(fd, text, sizeof(text) - 1), (ssize_t)(sizeof(text) - 1));
+  close(fd);
+  setenv("PEERSCOPE_DRIVER_DIR", ps_test_env("PEERSCOPE_FAKE_DIR"), 1);
+  setenv("PEERSCOPE_FIXTURE", path, 1);
+  ps_ctx *ctx = ps_ctx_new();
+  ps_report *r = NULL;
+  assert_int_equal(ps_probe(ctx, NULL, &r), PS_OK);
+  const ps_gpu *g = &r->gpus[0];
+  assert_true(g->valid & PS_GPU_NAME);
+  assert_string_equal(g->pci_bus_id, "00000000:3B:00.0");
+  assert_false(g->valid & PS_GPU_NUMA_NODE);
+  assert_false(g->valid & PS_GPU_CPU_AFFINITY);
+  assert_false(g->valid & PS_GPU_PCIE_CURRENT);
+  assert_false(g->valid & PS_GPU_BAR1);
+  assert_int_equal(r->pair_count, 0);
+  ps_report_free(r);
+  ps_ctx_free(ctx);
+  unlink(path);
 }
 
 static void test_driver_failures(void **state) {
@@ -109,9 +140,9 @@ static void test_driver_failures(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_hgx_h100),        cmocka_unit_test(test_dgx1_mesh),
-      cmocka_unit_test(test_pcie_levels),     cmocka_unit_test(test_legacy_names),
-      cmocka_unit_test(test_driver_failures),
+      cmocka_unit_test(test_hgx_h100),       cmocka_unit_test(test_dgx1_mesh),
+      cmocka_unit_test(test_pcie_levels),    cmocka_unit_test(test_legacy_names),
+      cmocka_unit_test(test_unknown_fields), cmocka_unit_test(test_driver_failures),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
