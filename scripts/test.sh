@@ -14,5 +14,15 @@ echo "== build and test under ASan/UBSan"
 ./scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DPS_SANITIZE=address,undefined
 ctest --test-dir build-asan --output-on-failure --no-tests=error -j2
 
+echo "== fuzz smoke: every parser of untrusted input, ${PS_FUZZ_SECONDS:-20} s each (libFuzzer)"
+CC=clang ./scripts/build.sh build-fuzz -DPS_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug
+for target in fixture report protocol; do
+  scratch=$(mktemp -d)
+  dict=tests/fuzz/$target.dict
+  ./build-fuzz/bin/fuzz_$target -max_total_time="${PS_FUZZ_SECONDS:-20}" -print_final_stats=0 \
+    $( [ -f "$dict" ] && echo "-dict=$dict" ) "$scratch" "tests/fuzz/corpus/$target" 2>&1 | tail -1
+  rm -rf "$scratch"
+done
+
 echo "== formatting"
 ./scripts/check-format.sh
