@@ -258,6 +258,91 @@ PS_API ps_status ps_report_read_json(ps_ctx *ctx, const char *path, ps_report **
 PS_API ps_status ps_report_parse_json(ps_ctx *ctx, const char *text, size_t len, const char *name,
                                       ps_report **out);
 
+/* ---- import: topologies from other machines (pure parsers, no driver) --------------- */
+
+/* Reads a topology from `path`, detecting its kind: a peerscope report (JSON), or the text of
+ * `nvidia-smi topo -m` / `topo -mp` (tabs or spaces, NIC rows and legend, affinity columns,
+ * ANSI codes, with or without legend). Text imports carry links and (from a -p2p section in
+ * the same file) the driver's claims only: every verdict is PS_VERDICT_NOT_RUN, `verified`
+ * is false, source PS_SOURCE_FILE, origin = path. GPU names and memory are unknown until
+ * ps_import_gpu_info or ps_report_set_gpu_memory. Errors name the file, line and column. */
+PS_API ps_status ps_import_topology(ps_ctx *ctx, const char *path, ps_report **out);
+PS_API ps_status ps_import_topology_text(ps_ctx *ctx, const char *text, size_t len,
+                                         const char *name, ps_report **out);
+/* Adds the claims of `nvidia-smi topo -p2p r|w|n|a|p` text (OK, CNS, GNS, TNS, NS, U) to an
+ * imported report: r -> claim_read, w -> claim_write, n -> claim_nvlink, a -> claim_atomics
+ * (p, the PCIe claim, fills read and write when they are unknown). */
+PS_API ps_status ps_import_p2p_claims(ps_ctx *ctx, ps_report *report, const char *path);
+/* Fills names, memory and bus ids from `nvidia-smi --query-gpu=index,name,memory.total,
+ * pci.bus_id --format=csv` output (header optional, any column order given by the header). */
+PS_API ps_status ps_import_gpu_info(ps_ctx *ctx, ps_report *report, const char *path);
+/* Sets every GPU's total memory (count == 1) or each one's (count == gpu_count), in GiB. */
+PS_API ps_status ps_report_set_gpu_memory(ps_ctx *ctx, ps_report *report, const double *gib,
+                                          int count);
+
+/* ---- model facts (pure parsers of a Hugging Face directory) ---------------------------- */
+
+typedef enum ps_attention {
+  PS_ATTENTION_FULL = 0,    /* MHA / GQA / MQA: 2 x kv_heads x head_dim per token and layer */
+  PS_ATTENTION_MLA = 1,     /* DeepSeek multi-head latent attention: kv_lora_rank + rope dim */
+  PS_ATTENTION_SLIDING = 2, /* some or all layers attend within a window */
+  PS_ATTENTION_HYBRID = 3   /* attention mixed with linear/state-space layers */
+} ps_attention;
+
+enum {
+  PS_MODEL_WEIGHTS_EXACT = 1u << 0, /* weight_bytes summed from safetensors headers / index */
+  PS_MODEL_PARAMS = 1u << 1,        /* param_count known */
+  PS_MODEL_MAX_POSITIONS = 1u << 2
+};
+
+typedef struct ps_model {
+  uint32_t valid;           /* PS_MODEL_* bits */
+  char name[128];           /* directory name, or "params-70b-bf16" for synthetic models */
+  char architecture[64];    /* config "architectures"[0], "" if none */
+  char model_type[64];
+  int num_layers;           /* num_hidden_layers */
+  int hidden_size;
+  int num_heads;            /* num_attention_heads */
+  int num_kv_heads;         /* num_key_value_heads, default num_heads */
+  int head_dim;             /* config head_dim, else hidden_size / num_heads */
+  int vocab_size;
+  int intermediate_size;
+  int max_position_embeddings;
+  bool tied_embeddings;
+  int num_experts;          /* routed experts, 0 for dense */
+  int experts_per_token;
+  char dtype[16];           /* torch_dtype: "bfloat16", "float16", "float32", ... */
+  int dtype_bytes;          /* of the activations / default KV cache: 2 for bf16/fp16 */
+  char quantization[32];    /* quantization_config.quant_method ("fp8", "awq", ...), "" if none */
+  uint64_t weight_bytes;    /* all weights, experts included */
+  uint64_t param_count;
+  ps_attention attention;
+  int kv_lora_rank, qk_rope_head_dim; /* MLA */
+  int sliding_window;       /* tokens, 0 if none */
+  int sliding_layers;       /* layers that use the window (the rest attend fully) */
+  char estimate_note[256];  /* which KV estimate applies, in one sentence */
+} ps_model;
+
+/* Reads `dir`: config.json (required) plus safetensors headers (8-byte length + JSON; never
+ * the weights) or model.safetensors.index.json's metadata.total_size. A directory holding only
+ * config.json and the index plans too. A directory of GGUF or .bin weights without
+ * safetensors gets PS_ERR_BAD_INPUT saying to use --model-size-gb. Errors name the file and
+ * the line (JSON) or byte offset (safetensors). */
+PS_API ps_status ps_model_load(ps_ctx *ctx, const char *dir, ps_model *out);
+/* A model known only by size: weights from `params_b` billions x the dtype's bytes
+ * ("bf16", "fp16", "fp8", "int4"), or `size_gb` directly (params_b 0). Layers and heads stay
+ * 0: the planner then says that it cannot check TP divisibility or KV size. */
+PS_API ps_status ps_model_synthetic(ps_ctx *ctx, double params_b, const char *dtype,
+                                    double size_gb, ps_model *out);
+/* KV cache bytes that one GPU needs for all the model's layers at tensor-parallel size tp,
+ * for `seqs` sequences of `tokens` tokens each, counted in vLLM's blocks (16 tokens; 64 for
+ * MLA): full-attention layers hold every token, sliding-window layers at most the window;
+ * KV heads per GPU = kv_heads / tp, at least 1 (replicated when tp > kv_heads). KV elements
+ * of kv_dtype_bytes (0 = the model's dtype). 0 when the model's shape is unknown. A pipeline
+ * stage holding L of the layers needs L / num_layers of it. */
+PS_API uint64_t ps_model_kv_bytes(const ps_model *model, int tp, int kv_dtype_bytes,
+                                  uint64_t tokens, int seqs);
+
 /* ---- files shipped with peerscope ------------------------------------------------- */
 
 typedef enum ps_bundled {
