@@ -635,8 +635,8 @@ static int list_json(const char *dir, char names[][128], int cap) {
   int count = 0;
   for (struct dirent *e; (e = readdir(d)) != NULL;) {
     size_t len = strlen(e->d_name);
-    if (len > 5 && strcmp(e->d_name + len - 5, ".json") == 0 && count < cap)
-      snprintf(names[count++], 128, "%s", e->d_name);
+    if (len > 5 && len < 128 && strcmp(e->d_name + len - 5, ".json") == 0 && count < cap)
+      memcpy(names[count++], e->d_name, len + 1);
   }
   closedir(d);
   qsort(names, (size_t)count, 128, (int (*)(const void *, const void *))strcmp);
