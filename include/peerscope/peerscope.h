@@ -296,31 +296,31 @@ enum {
 };
 
 typedef struct ps_model {
-  uint32_t valid;           /* PS_MODEL_* bits */
-  char name[128];           /* directory name, or "params-70b-bf16" for synthetic models */
-  char architecture[64];    /* config "architectures"[0], "" if none */
+  uint32_t valid;        /* PS_MODEL_* bits */
+  char name[128];        /* directory name, or "params-70b-bf16" for synthetic models */
+  char architecture[64]; /* config "architectures"[0], "" if none */
   char model_type[64];
-  int num_layers;           /* num_hidden_layers */
+  int num_layers; /* num_hidden_layers */
   int hidden_size;
-  int num_heads;            /* num_attention_heads */
-  int num_kv_heads;         /* num_key_value_heads, default num_heads */
-  int head_dim;             /* config head_dim, else hidden_size / num_heads */
+  int num_heads;    /* num_attention_heads */
+  int num_kv_heads; /* num_key_value_heads, default num_heads */
+  int head_dim;     /* config head_dim, else hidden_size / num_heads */
   int vocab_size;
   int intermediate_size;
   int max_position_embeddings;
   bool tied_embeddings;
-  int num_experts;          /* routed experts, 0 for dense */
+  int num_experts; /* routed experts, 0 for dense */
   int experts_per_token;
-  char dtype[16];           /* torch_dtype: "bfloat16", "float16", "float32", ... */
-  int dtype_bytes;          /* of the activations / default KV cache: 2 for bf16/fp16 */
-  char quantization[32];    /* quantization_config.quant_method ("fp8", "awq", ...), "" if none */
-  uint64_t weight_bytes;    /* all weights, experts included */
+  char dtype[16];        /* torch_dtype: "bfloat16", "float16", "float32", ... */
+  int dtype_bytes;       /* of the activations / default KV cache: 2 for bf16/fp16 */
+  char quantization[32]; /* quantization_config.quant_method ("fp8", "awq", ...), "" if none */
+  uint64_t weight_bytes; /* all weights, experts included */
   uint64_t param_count;
   ps_attention attention;
   int kv_lora_rank, qk_rope_head_dim; /* MLA */
-  int sliding_window;       /* tokens, 0 if none */
-  int sliding_layers;       /* layers that use the window (the rest attend fully) */
-  char estimate_note[256];  /* which KV estimate applies, in one sentence */
+  int sliding_window;                 /* tokens, 0 if none */
+  int sliding_layers;                 /* layers that use the window (the rest attend fully) */
+  char estimate_note[256];            /* which KV estimate applies, in one sentence */
 } ps_model;
 
 /* Reads `dir`: config.json (required) plus safetensors headers (8-byte length + JSON; never
@@ -332,8 +332,8 @@ PS_API ps_status ps_model_load(ps_ctx *ctx, const char *dir, ps_model *out);
 /* A model known only by size: weights from `params_b` billions x the dtype's bytes
  * ("bf16", "fp16", "fp8", "int4"), or `size_gb` directly (params_b 0). Layers and heads stay
  * 0: the planner then says that it cannot check TP divisibility or KV size. */
-PS_API ps_status ps_model_synthetic(ps_ctx *ctx, double params_b, const char *dtype,
-                                    double size_gb, ps_model *out);
+PS_API ps_status ps_model_synthetic(ps_ctx *ctx, double params_b, const char *dtype, double size_gb,
+                                    ps_model *out);
 /* KV cache bytes that one GPU needs for all the model's layers at tensor-parallel size tp,
  * for `seqs` sequences of `tokens` tokens each, counted in vLLM's blocks (16 tokens; 64 for
  * MLA): full-attention layers hold every token, sliding-window layers at most the window;
@@ -342,6 +342,94 @@ PS_API ps_status ps_model_synthetic(ps_ctx *ctx, double params_b, const char *dt
  * stage holding L of the layers needs L / num_layers of it. */
 PS_API uint64_t ps_model_kv_bytes(const ps_model *model, int tp, int kv_dtype_bytes,
                                   uint64_t tokens, int seqs);
+
+/* ---- plan: GPUs, TP and PP, memory, and the vLLM command (pure, no I/O) -------------- */
+
+typedef enum ps_objective {
+  PS_OBJECTIVE_THROUGHPUT = 0, /* fewest GPUs per replica: TP=1 and replicas when it fits */
+  PS_OBJECTIVE_LATENCY = 1     /* larger TP where the fabric (NVLink) makes it pay */
+} ps_objective;
+
+typedef struct ps_plan_request {
+  const ps_model *model;
+  int tp, pp;      /* 0 = choose */
+  const int *gpus; /* GPUs allowed, as report indexes; NULL = all */
+  int gpu_count;
+  double gpu_memory_utilization; /* 0 = 0.9, vLLM's default */
+  int max_model_len;             /* 0 = the longest that fits, up to the model's maximum */
+  int max_num_seqs;              /* sequences of max_model_len that must fit at once; 0 = 1 */
+  const char *kv_cache_dtype;    /* NULL/"auto" = the model's dtype; "fp8", "fp8_e4m3", ... */
+  double reserve_gib;            /* per GPU, kept free for other processes */
+  ps_objective objective;
+  const char *model_path; /* what `vllm serve` is given; NULL = model->name */
+} ps_plan_request;
+
+#define PS_PLAN_MAX_GPUS 64
+#define PS_PLAN_MAX_ITEMS 24
+#define PS_PLAN_MAX_ALTS 8
+
+/* One environment variable or vLLM argument, with the reason it is there. */
+typedef struct ps_plan_item {
+  char name[64];   /* "NCCL_P2P_DISABLE", "--tensor-parallel-size" */
+  char value[256]; /* "" for a flag without a value */
+  char why[256];
+} ps_plan_item;
+
+/* A configuration that was considered. */
+typedef struct ps_plan_option {
+  int tp, pp;
+  int gpu_count;
+  int gpus[PS_PLAN_MAX_GPUS];
+  bool feasible;
+  char why[256]; /* why it was chosen, or why it lost */
+} ps_plan_option;
+
+typedef struct ps_plan {
+  bool feasible;
+  char summary[512]; /* the verdict in one line, with numbers when infeasible */
+  int tp, pp;
+  int gpu_count;
+  int gpus[PS_PLAN_MAX_GPUS]; /* in rank order: stage 0's TP group first */
+  int replicas;               /* copies of this plan that fit on the allowed GPUs */
+  /* Per GPU, for the GPU with the least room (bytes). */
+  uint64_t budget_bytes; /* total x gpu_memory_utilization - reserve */
+  uint64_t weights_bytes;
+  uint64_t overhead_bytes; /* CUDA context, NCCL, activation peak, CUDA graphs */
+  uint64_t kv_bytes;       /* what is left for the KV cache */
+  uint64_t kv_tokens;      /* tokens that KV holds on the tightest stage */
+  int max_model_len;
+  int max_num_seqs;
+  double gpu_memory_utilization;
+  bool custom_all_reduce;
+  char pp_layer_partition[256]; /* VLLM_PP_LAYER_PARTITION value, "" for vLLM's default */
+  int env_count;
+  ps_plan_item env[PS_PLAN_MAX_ITEMS];
+  int arg_count;
+  ps_plan_item args[PS_PLAN_MAX_ITEMS]; /* after `vllm serve <model>` */
+  char model_arg[512];
+  int reason_count;
+  char reasons[PS_PLAN_MAX_ITEMS][256]; /* each choice explained in one line */
+  int alt_count;
+  ps_plan_option alts[PS_PLAN_MAX_ALTS]; /* ranked; the first is the chosen one */
+} ps_plan;
+
+/* Plans `req` on one machine (`report`: live, fixture, saved or imported). PS_OK also when
+ * nothing fits: then plan->feasible is false and summary says why, with numbers, and alts
+ * holds the nearest alternatives. PS_ERR_INVALID_ARG for impossible requests (tp larger than
+ * the GPUs allowed, ...). Deterministic: the same inputs give the same plan. */
+PS_API ps_status ps_plan_make(ps_ctx *ctx, const ps_report *report, const ps_plan_request *req,
+                              ps_plan *plan);
+
+typedef enum ps_plan_format {
+  PS_PLAN_TEXT = 0,  /* for people: the plan, each choice explained, alternatives */
+  PS_PLAN_JSON = 1,  /* "peerscope.plan/1", docs/plan.schema.json */
+  PS_PLAN_SHELL = 2, /* export lines, then the vllm serve command */
+  PS_PLAN_ARGS = 3,  /* the vllm serve arguments on one line */
+  PS_PLAN_YAML = 4   /* a file for `vllm serve --config` (environment as comments) */
+} ps_plan_format;
+
+/* Writes the plan in `format`; *out is NUL-terminated, free with ps_free. */
+PS_API ps_status ps_plan_write(ps_ctx *ctx, const ps_plan *plan, ps_plan_format format, char **out);
 
 /* ---- files shipped with peerscope ------------------------------------------------- */
 
