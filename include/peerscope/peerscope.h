@@ -297,7 +297,8 @@ enum {
 
 typedef struct ps_model {
   uint32_t valid;        /* PS_MODEL_* bits */
-  char name[128];        /* directory name, or "params-70b-bf16" for synthetic models */
+  char name[128];        /* directory name ("org/name" for an HF cache snapshot), or
+                            "70B bf16" / "140 GB" for synthetic models */
   char architecture[64]; /* config "architectures"[0], "" if none */
   char model_type[64];
   int num_layers; /* num_hidden_layers */
@@ -321,6 +322,8 @@ typedef struct ps_model {
   int sliding_window;                 /* tokens, 0 if none */
   int sliding_layers;                 /* layers that use the window (the rest attend fully) */
   char estimate_note[256];            /* which KV estimate applies, in one sentence */
+  int attention_layers; /* layers holding a KV cache: num_layers less a hybrid's linear-attention
+                           and state-space layers */
 } ps_model;
 
 /* Reads `dir`: config.json (required) plus safetensors headers (8-byte length + JSON; never
