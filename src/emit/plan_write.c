@@ -1,0 +1,252 @@
+/* ps_plan_write: a plan as text, JSON ("peerscope.plan/1"), shell, vLLM arguments or a
+ * `vllm serve --config` YAML file. */
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+
+#define PLAN_SCHEMA "peerscope.plan/1"
+
+typedef struct buf {
+  char *data;
+  size_t len, cap;
+  bool failed;
+} buf;
+
+static void put(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(buf *b, const char *fmt, ...) {
+  if (b->failed) return;
+  for (;;) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b->data ? b->data + b->len : NULL, b->data ? b->cap - b->len : 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+      b->failed = true;
+      return;
+    }
+    if (b->data && b->len + (size_t)n < b->cap) {
+      b->len += (size_t)n;
+      return;
+    }
+    size_t cap = b->cap ? b->cap : 1024;
+    while (cap <= b->len + (size_t)n)
+      cap *= 2;
+    char *grown = ps__realloc(b->data, cap);
+    if (!grown) {
+      b->failed = true;
+      return;
+    }
+    b->data = grown;
+    b->cap = cap;
+  }
+}
+
+/* Single-quoted for POSIX shells unless plainly safe. */
+static void put_quoted(buf *b, const char *s) {
+  bool plain = *s != '\0';
+  for (const char *p = s; *p; p++)
+    if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.,/:=+@%", *p))
+      plain = false;
+  if (plain) {
+    put(b, "%s", s);
+    return;
+  }
+  put(b, "'");
+  for (const char *p = s; *p; p++) {
+    if (*p == '\'')
+      put(b, "'\\''");
+    else
+      put(b, "%c", *p);
+  }
+  put(b, "'");
+}
+
+static double gib(uint64_t v) { return (double)v / (1024.0 * 1024.0 * 1024.0); }
+
+static void put_command(buf *b, const ps_plan *p, const char *sep) {
+  put(b, "vllm serve ");
+  put_quoted(b, p->model_arg);
+  for (int i = 0; i < p->arg_count; i++) {
+    put(b, "%s%s", sep, p->args[i].name);
+    if (p->args[i].value[0]) {
+      put(b, " ");
+      put_quoted(b, p->args[i].value);
+    }
+  }
+}
+
+static void put_gpus(buf *b, const int *gpus, int n) {
+  for (int i = 0; i < n; i++)
+    put(b, "%s%d", i ? "," : "", gpus[i]);
+}
+
+static void write_text(buf *b, const ps_plan *p) {
+  put(b, "%s: %s\n", p->feasible ? "Plan" : "No plan", p->summary);
+  if (p->feasible) {
+    put(b,
+        "\nMemory per GPU (tightest GPU): budget %.1f GiB = weights %.1f + overhead %.1f + KV "
+        "%.1f GiB (%llu tokens)\n",
+        gib(p->budget_bytes), gib(p->weights_bytes), gib(p->overhead_bytes), gib(p->kv_bytes),
+        (unsigned long long)p->kv_tokens);
+    if (p->env_count) {
+      put(b, "\nEnvironment:\n");
+      for (int i = 0; i < p->env_count; i++)
+        put(b, "  %s=%s\n      %s\n", p->env[i].name, p->env[i].value, p->env[i].why);
+    }
+    put(b, "\nCommand:\n  ");
+    put_command(b, p, " ");
+    put(b, "\n\nArguments:\n");
+    for (int i = 0; i < p->arg_count; i++)
+      put(b, "  %s%s%s\n      %s\n", p->args[i].name, p->args[i].value[0] ? " " : "",
+          p->args[i].value, p->args[i].why);
+    put(b, "\nWhy:\n");
+    for (int i = 0; i < p->reason_count; i++)
+      put(b, "  - %s\n", p->reasons[i]);
+  }
+  if (p->alt_count) {
+    put(b, "\nConsidered:\n");
+    for (int i = 0; i < p->alt_count; i++) {
+      const ps_plan_option *o = &p->alts[i];
+      put(b, "  %d. TP=%d PP=%d", i + 1, o->tp, o->pp);
+      if (o->gpu_count) {
+        put(b, " on GPUs ");
+        put_gpus(b, o->gpus, o->gpu_count);
+      }
+      put(b, ": %s\n", o->why);
+    }
+  }
+}
+
+static void write_shell(buf *b, const ps_plan *p) {
+  put(b, "# peerscope plan: %s\n", p->summary);
+  if (!p->feasible) {
+    put(b, "echo 'peerscope: no plan fits' >&2; exit 1\n");
+    return;
+  }
+  for (int i = 0; i < p->env_count; i++) {
+    put(b, "# %s\nexport %s=", p->env[i].why, p->env[i].name);
+    put_quoted(b, p->env[i].value);
+    put(b, "\n");
+  }
+  put_command(b, p, " \\\n    ");
+  put(b, "\n");
+}
+
+static void write_args(buf *b, const ps_plan *p) {
+  for (int i = 0; i < p->arg_count; i++) {
+    put(b, "%s%s", i ? " " : "", p->args[i].name);
+    if (p->args[i].value[0]) {
+      put(b, " ");
+      put_quoted(b, p->args[i].value);
+    }
+  }
+  put(b, "\n");
+}
+
+static void write_yaml(buf *b, const ps_plan *p) {
+  put(b, "# peerscope plan: %s\n# Use: ", p->summary);
+  for (int i = 0; i < p->env_count; i++)
+    put(b, "%s=%s ", p->env[i].name, p->env[i].value);
+  put(b, "vllm serve ");
+  put_quoted(b, p->model_arg);
+  put(b, " --config this-file.yaml\n");
+  for (int i = 0; i < p->arg_count; i++) {
+    const ps_plan_item *it = &p->args[i];
+    put(b, "# %s\n%s: ", it->why, it->name + 2);
+    if (!it->value[0]) {
+      put(b, "true\n");
+      continue;
+    }
+    /* numbers bare, everything else double-quoted with JSON escapes (valid YAML) */
+    const char *v = it->value;
+    bool number = strspn(v, "0123456789.") == strlen(v) && strchr("0123456789", v[0]);
+    if (number) {
+      put(b, "%s\n", v);
+    } else {
+      json_t *str = json_string(v);
+      char *quoted = str ? json_dumps(str, JSON_ENCODE_ANY) : NULL;
+      put(b, "%s\n", quoted ? quoted : "\"\"");
+      free(quoted);
+      json_decref(str);
+    }
+  }
+}
+
+static json_t *items_json(const ps_plan_item *items, int n) {
+  json_t *arr = json_array();
+  for (int i = 0; i < n; i++)
+    json_array_append_new(arr, json_pack("{s:s, s:s?, s:s}", "name", items[i].name, "value",
+                                         items[i].value[0] ? items[i].value : NULL, "why",
+                                         items[i].why));
+  return arr;
+}
+
+static json_t *gpus_json(const int *gpus, int n) {
+  json_t *arr = json_array();
+  for (int i = 0; i < n; i++)
+    json_array_append_new(arr, json_integer(gpus[i]));
+  return arr;
+}
+
+static char *write_json(const ps_plan *p) {
+  buf cmd = {0};
+  if (p->feasible) put_command(&cmd, p, " ");
+  json_t *reasons = json_array(), *alts = json_array();
+  for (int i = 0; i < p->reason_count; i++)
+    json_array_append_new(reasons, json_string(p->reasons[i]));
+  for (int i = 0; i < p->alt_count; i++) {
+    const ps_plan_option *o = &p->alts[i];
+    json_array_append_new(alts, json_pack("{s:i, s:i, s:o, s:b, s:s}", "tp", o->tp, "pp", o->pp,
+                                          "gpus", gpus_json(o->gpus, o->gpu_count), "feasible",
+                                          o->feasible, "why", o->why));
+  }
+  json_t *memory = json_pack(
+      "{s:I, s:I, s:I, s:I, s:I}", "budget_bytes", (json_int_t)p->budget_bytes, "weights_bytes",
+      (json_int_t)p->weights_bytes, "overhead_bytes", (json_int_t)p->overhead_bytes, "kv_bytes",
+      (json_int_t)p->kv_bytes, "kv_tokens", (json_int_t)p->kv_tokens);
+  json_t *doc = json_pack(
+      "{s:s, s:b, s:s, s:i, s:i, s:o, s:i, s:o, s:o, s:i, s:f, s:b, s:s?, s:s, s:o, s:o, s:s?, "
+      "s:o, s:o}",
+      "schema", PLAN_SCHEMA, "feasible", p->feasible, "summary", p->summary, "tp", p->tp, "pp",
+      p->pp, "gpus", gpus_json(p->gpus, p->gpu_count), "replicas", p->replicas, "memory", memory,
+      "max_model_len", p->max_model_len > 0 ? json_integer(p->max_model_len) : json_null(),
+      "max_num_seqs", p->max_num_seqs, "gpu_memory_utilization", p->gpu_memory_utilization,
+      "custom_all_reduce", p->custom_all_reduce, "pp_layer_partition",
+      p->pp_layer_partition[0] ? p->pp_layer_partition : NULL, "model", p->model_arg, "env",
+      items_json(p->env, p->env_count), "args", items_json(p->args, p->arg_count), "command",
+      p->feasible && cmd.data ? cmd.data : NULL, "reasons", reasons, "alternatives", alts);
+  char *text =
+      doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(4)) : NULL;
+  json_decref(doc);
+  ps__free(cmd.data);
+  return text;
+}
+
+ps_status ps_plan_write(ps_ctx *ctx, const ps_plan *plan, ps_plan_format format, char **out) {
+  *out = NULL;
+  buf b = {0};
+  switch (format) {
+  case PS_PLAN_TEXT: write_text(&b, plan); break;
+  case PS_PLAN_SHELL: write_shell(&b, plan); break;
+  case PS_PLAN_ARGS: write_args(&b, plan); break;
+  case PS_PLAN_YAML: write_yaml(&b, plan); break;
+  case PS_PLAN_JSON: {
+    char *text = write_json(plan);
+    if (!text) return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory writing the plan");
+    put(&b, "%s\n", text);
+    free(text);
+    break;
+  }
+  default: return ps__fail(ctx, PS_ERR_INVALID_ARG, "unknown plan format %d", (int)format);
+  }
+  if (b.failed || !b.data) {
+    ps__free(b.data);
+    return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory writing the plan");
+  }
+  *out = b.data;
+  return PS_OK;
+}

@@ -1,0 +1,50 @@
+/* One candidate configuration (TP x PP on chosen GPUs) and how it fares. */
+#ifndef PS_PLAN_CANDIDATES_H
+#define PS_PLAN_CANDIDATES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "peerscope/peerscope.h"
+
+/* The request, resolved: defaults filled in, the allowed GPUs listed. */
+typedef struct ps__plan_input {
+  const ps_model *model;
+  int allowed[1024];
+  int allowed_count;
+  double util;
+  double reserve_bytes;
+  int kv_dtype_bytes; /* 0 = the model's dtype */
+  int seqs;
+  int max_model_len; /* 0 = find the longest */
+  ps_objective objective;
+} ps__plan_input;
+
+typedef struct ps__candidate {
+  int tp, pp, count;
+  int gpus[PS_PLAN_MAX_GPUS]; /* rank order, stage-major */
+  bool feasible;
+  bool invalid; /* not a configuration vLLM accepts (TP vs heads, too few GPUs) */
+  bool memory_unknown;
+  bool p2p;          /* every TP group is a verified (or claimed) P2P clique */
+  bool free_limited; /* a live GPU's free memory is below total x util */
+  int worst_link;    /* 0 NVLink ... 7 unknown, within the TP groups */
+  int layers[PS_PLAN_MAX_GPUS];
+  bool custom_partition;
+  uint64_t budget[PS_PLAN_MAX_GPUS];  /* per stage, per GPU */
+  uint64_t weights[PS_PLAN_MAX_GPUS]; /* per stage, per GPU */
+  uint64_t kv_room[PS_PLAN_MAX_GPUS]; /* per stage, per GPU */
+  uint64_t overhead;
+  char overhead_why[256];
+  bool kv_known;
+  uint64_t kv_tokens; /* the longest single sequence the tightest stage holds */
+  int max_model_len;
+  bool full_context;  /* max_model_len reaches the model's maximum (or the request) */
+  uint64_t shortfall; /* infeasible: bytes per GPU missing on the tightest stage */
+  char why[256];      /* why it is infeasible */
+} ps__candidate;
+
+void ps__candidate_build(const ps_report *report, const ps__plan_input *in, int tp, int pp,
+                         ps__candidate *c);
+
+#endif

@@ -1,0 +1,441 @@
+/* ps_plan_make: every (TP, PP) vLLM would accept on the allowed GPUs, ranked for the
+ * objective; the best becomes the plan, with its vLLM arguments, environment and reasons. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/internal.h"
+#include "plan/candidates.h"
+#include "plan/plan_internal.h"
+
+static double gib(uint64_t b) { return (double)b / PS_GIB; }
+
+static void reason(ps_plan *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reason(ps_plan *p, const char *fmt, ...) {
+  if (p->reason_count >= PS_PLAN_MAX_ITEMS) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(p->reasons[p->reason_count++], sizeof(p->reasons[0]), fmt, ap);
+  va_end(ap);
+}
+
+static void item(ps_plan_item *items, int *count, const char *name, const char *value,
+                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void item(ps_plan_item *items, int *count, const char *name, const char *value,
+                 const char *fmt, ...) {
+  if (*count >= PS_PLAN_MAX_ITEMS) return;
+  ps_plan_item *it = &items[(*count)++];
+  ps__strlcpy(it->name, name, sizeof(it->name));
+  ps__strlcpy(it->value, value, sizeof(it->value));
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(it->why, sizeof(it->why), fmt, ap);
+  va_end(ap);
+}
+
+static ps_status resolve(ps_ctx *ctx, const ps_report *r, const ps_plan_request *req,
+                         ps__plan_input *in) {
+  memset(in, 0, sizeof(*in));
+  in->model = req->model;
+  if (!req->model || !r)
+    return ps__fail(ctx, PS_ERR_INVALID_ARG, "plan needs a model and a report");
+  if (r->gpu_count == 0) return ps__fail(ctx, PS_ERR_INVALID_ARG, "the topology has no GPUs");
+  for (int i = 0; i < (req->gpus ? req->gpu_count : r->gpu_count); i++) {
+    int g = req->gpus ? req->gpus[i] : i;
+    if (g < 0 || g >= r->gpu_count)
+      return ps__fail(ctx, PS_ERR_INVALID_ARG, "GPU %d does not exist (the topology has %d)", g,
+                      r->gpu_count);
+    /* A GPU whose own memory copy failed is not used at all. */
+    ps_verdict local = r->gpus[g].local_verdict;
+    if (local == PS_VERDICT_CORRUPT || local == PS_VERDICT_ERROR || local == PS_VERDICT_HANG)
+      continue;
+    if (in->allowed_count < (int)PS_ARRAY_LEN(in->allowed)) in->allowed[in->allowed_count++] = g;
+  }
+  if (in->allowed_count == 0)
+    return ps__fail(ctx, PS_ERR_INVALID_ARG, "no usable GPU among those allowed");
+  in->util = req->gpu_memory_utilization > 0 ? req->gpu_memory_utilization : 0.9;
+  if (in->util > 1.0)
+    return ps__fail(ctx, PS_ERR_INVALID_ARG, "gpu_memory_utilization %.2f is above 1", in->util);
+  if (req->reserve_gib < 0)
+    return ps__fail(ctx, PS_ERR_INVALID_ARG, "reserve %.1f GiB is negative", req->reserve_gib);
+  in->reserve_bytes = req->reserve_gib * PS_GIB;
+  in->seqs = req->max_num_seqs > 0 ? req->max_num_seqs : 1;
+  in->max_model_len = req->max_model_len > 0 ? req->max_model_len : 0;
+  in->objective = req->objective;
+  const char *kv = req->kv_cache_dtype;
+  if (!kv || !*kv || strcmp(kv, "auto") == 0)
+    in->kv_dtype_bytes = 0;
+  else if (strncmp(kv, "fp8", 3) == 0)
+    in->kv_dtype_bytes = 1;
+  else if (strcmp(kv, "bfloat16") == 0 || strcmp(kv, "float16") == 0)
+    in->kv_dtype_bytes = 2;
+  else
+    return ps__fail(ctx, PS_ERR_INVALID_ARG,
+                    "kv-cache-dtype '%s' unknown (auto, fp8, fp8_e4m3, fp8_e5m2, bfloat16)", kv);
+  int n = in->allowed_count;
+  if (req->tp > n || req->pp > n || (req->tp > 0 && req->pp > 0 && req->tp * req->pp > n))
+    return ps__fail(ctx, PS_ERR_INVALID_ARG, "TP=%d x PP=%d needs more than the %d GPU%s allowed",
+                    req->tp > 0 ? req->tp : 1, req->pp > 0 ? req->pp : 1, n, n == 1 ? "" : "s");
+  return PS_OK;
+}
+
+/* Whether this TP group is all NVLink and usable: where larger TP pays for latency. */
+static bool nvlink_group(const ps__candidate *c) {
+  return c->tp > 1 && c->p2p && c->worst_link == 0;
+}
+
+/* Ranking key: negative when a is better. */
+static int compare(const ps__candidate *a, const ps__candidate *b, ps_objective objective) {
+#define BETTER(cond_a, cond_b)                                                                     \
+  do {                                                                                             \
+    if ((cond_a) != (cond_b)) return (cond_a) ? -1 : 1;                                            \
+  } while (0)
+  BETTER(a->feasible, b->feasible);
+  if (!a->feasible) { /* nearest infeasible: valid ones, the least memory missing */
+    BETTER(!a->invalid, !b->invalid);
+    BETTER(!a->memory_unknown, !b->memory_unknown);
+    if (a->shortfall != b->shortfall) return a->shortfall < b->shortfall ? -1 : 1;
+  }
+  /* A plan that reaches the model's whole context beats one that cuts it short. */
+  BETTER(a->full_context, b->full_context);
+  if (objective == PS_OBJECTIVE_LATENCY && a->feasible) {
+    BETTER(nvlink_group(a), nvlink_group(b));
+    if (nvlink_group(a) && a->tp != b->tp) return a->tp > b->tp ? -1 : 1;
+  }
+  /* One node: tensor parallelism when any TP-only plan fits (vLLM's advice: TP inside a
+   * node, PP across nodes or where GPUs differ). */
+  BETTER(a->pp == 1, b->pp == 1);
+  if (a->count != b->count) return a->count < b->count ? -1 : 1;
+  BETTER(a->p2p, b->p2p);
+  if (a->pp != b->pp) return a->pp < b->pp ? -1 : 1;
+  if (a->worst_link != b->worst_link) return a->worst_link < b->worst_link ? -1 : 1;
+  if (a->kv_tokens != b->kv_tokens) return a->kv_tokens > b->kv_tokens ? -1 : 1;
+  return memcmp(a->gpus, b->gpus, (size_t)a->count * sizeof(int));
+#undef BETTER
+}
+
+static ps_objective sort_objective;
+static int compare_qsort(const void *a, const void *b) { return compare(a, b, sort_objective); }
+
+static void list_gpus(const int *gpus, int n, char *out, size_t len) {
+  size_t used = 0;
+  out[0] = '\0';
+  for (int i = 0; i < n && used < len; i++)
+    used += (size_t)snprintf(out + used, len - used, "%s%d", i ? "," : "", gpus[i]);
+}
+
+static void lost_because(const ps__candidate *best, const ps__candidate *c, ps_objective obj,
+                         char *out, size_t len) {
+  if (!c->feasible) {
+    snprintf(out, len, "%s", c->why);
+  } else if (obj == PS_OBJECTIVE_LATENCY && nvlink_group(best) && !nvlink_group(c)) {
+    snprintf(out, len, "TP group not all-NVLink: a larger NVLink TP answers faster");
+  } else if (obj == PS_OBJECTIVE_LATENCY && nvlink_group(best) && c->tp < best->tp) {
+    snprintf(out, len, "smaller TP: the NVLink group of %d answers faster", best->tp);
+  } else if (best->full_context && !c->full_context) {
+    snprintf(out, len, "context cut to %d tokens; the model's full context needs more room",
+             c->max_model_len);
+  } else if (c->pp > 1 && best->pp == 1) {
+    snprintf(out, len, "pipeline stages add latency where tensor parallelism fits");
+  } else if (c->count > best->count) {
+    snprintf(out, len, "uses %d GPUs where %d suffice%s", c->count, best->count,
+             obj == PS_OBJECTIVE_THROUGHPUT ? " (for throughput, run replicas instead)" : "");
+  } else if (!c->p2p && best->p2p) {
+    snprintf(out, len, "its TP group has no verified P2P (NCCL would go through host memory)");
+  } else if (c->pp > best->pp) {
+    snprintf(out, len, "pipeline stages add latency where tensor parallelism fits");
+  } else if (c->worst_link > best->worst_link) {
+    snprintf(out, len, "slower links inside the TP group");
+  } else {
+    snprintf(out, len, "less room for KV (%llu tokens vs %llu)", (unsigned long long)c->kv_tokens,
+             (unsigned long long)best->kv_tokens);
+  }
+}
+
+static bool gpus_mixed(const ps_report *r) {
+  for (int g = 1; g < r->gpu_count; g++)
+    if (strcmp(r->gpus[g].name, r->gpus[0].name) != 0) return true;
+  return false;
+}
+
+static void emit_environment(const ps_report *r, const ps__candidate *c, ps_plan *p) {
+  char list[512];
+  list_gpus(c->gpus, c->count, list, sizeof(list));
+  bool all_in_order = c->count == r->gpu_count;
+  for (int i = 0; all_in_order && i < c->count; i++)
+    all_in_order = c->gpus[i] == i;
+  if (!all_in_order || gpus_mixed(r)) {
+    item(p->env, &p->env_count, "CUDA_DEVICE_ORDER", "PCI_BUS_ID",
+         "number GPUs as nvidia-smi and NVML do; CUDA's default is fastest-first");
+    item(p->env, &p->env_count, "CUDA_VISIBLE_DEVICES", list,
+         "the planned GPUs as integer indexes in rank order (vLLM reads them with int())");
+  }
+  /* NCCL: only where verification failed; NCCL notices an honest "not supported" itself. */
+  bool broken = false, broken_nvlink = false, nvlink_used = false;
+  for (int i = 0; i < c->count; i++)
+    for (int j = 0; j < c->count; j++) {
+      if (i == j) continue;
+      const ps_pair *pair = ps_report_pair(r, c->gpus[i], c->gpus[j]);
+      bool nv = pair && pair->link == PS_LINK_NVLINK;
+      nvlink_used = nvlink_used || nv;
+      if (ps__pair_broken(r, c->gpus[i], c->gpus[j])) {
+        broken = true;
+        broken_nvlink = broken_nvlink || nv;
+      }
+    }
+  if (broken && nvlink_used && !broken_nvlink)
+    item(p->env, &p->env_count, "NCCL_P2P_LEVEL", "NVL",
+         "PCIe P2P failed verification between planned GPUs; NVL keeps NCCL's P2P on the "
+         "verified NVLinks only");
+  else if (broken)
+    item(p->env, &p->env_count, "NCCL_P2P_DISABLE", "1",
+         "P2P failed verification between planned GPUs; NCCL would use it and hang or corrupt, "
+         "so it goes through shared memory instead");
+  if (c->custom_partition) {
+    size_t used = 0;
+    for (int s = 0; s < c->pp; s++)
+      used += (size_t)snprintf(p->pp_layer_partition + used, sizeof(p->pp_layer_partition) - used,
+                               "%s%d", s ? "," : "", c->layers[s]);
+    item(p->env, &p->env_count, "VLLM_PP_LAYER_PARTITION", p->pp_layer_partition,
+         "stages differ in memory: layers in proportion to each stage's room");
+  }
+}
+
+static void emit_arguments(const ps_report *r, const ps__plan_input *in, const ps__candidate *c,
+                           const ps_plan_request *req, ps_plan *p) {
+  char v[64];
+  snprintf(v, sizeof(v), "%d", c->tp);
+  item(p->args, &p->arg_count, "--tensor-parallel-size", v,
+       c->tp == 1 ? "the model fits one GPU" : "split each layer over %d GPUs", c->tp);
+  if (c->pp > 1) {
+    snprintf(v, sizeof(v), "%d", c->pp);
+    item(p->args, &p->arg_count, "--pipeline-parallel-size", v, "%d stages of layers", c->pp);
+  }
+  snprintf(v, sizeof(v), "%.2f", p->gpu_memory_utilization);
+  item(p->args, &p->arg_count, "--gpu-memory-utilization", v,
+       p->gpu_memory_utilization < in->util ? "lowered: free memory on a GPU is below the "
+                                              "requested budget, and vLLM would refuse to start"
+                                            : "vLLM's budget as a fraction of each GPU's memory");
+  if (c->max_model_len > 0) {
+    snprintf(v, sizeof(v), "%d", c->max_model_len);
+    item(p->args, &p->arg_count, "--max-model-len", v,
+         in->max_model_len ? "as requested; fits the KV budget"
+                           : "the longest context whose KV fits at the requested concurrency");
+  }
+  if (req->max_num_seqs > 0) {
+    snprintf(v, sizeof(v), "%d", req->max_num_seqs);
+    item(p->args, &p->arg_count, "--max-num-seqs", v, "the requested concurrency");
+  }
+  if (in->kv_dtype_bytes == 1)
+    item(p->args, &p->arg_count, "--kv-cache-dtype", req->kv_cache_dtype,
+         "1-byte KV entries: twice the tokens in the same memory");
+  ps__car_decision car;
+  ps__custom_all_reduce(r, c->gpus, c->tp, &car);
+  p->custom_all_reduce = c->tp > 1 && car.enabled;
+  if (c->tp > 1) {
+    if (!car.enabled)
+      item(p->args, &p->arg_count, "--disable-custom-all-reduce", "", "%s", car.why);
+    reason(p, "custom all-reduce %s: %s", car.enabled ? "on" : "off", car.why);
+  }
+  if (c->count > 1)
+    item(p->args, &p->arg_count, "--distributed-executor-backend", "mp",
+         "one node: vLLM's multiprocessing workers (its default; explicit so that a Ray "
+         "cluster in the environment is not picked up)");
+}
+
+static void summarise(const ps_report *r, const ps__plan_input *in, const ps__candidate *c,
+                      ps_plan *p) {
+  char list[512];
+  list_gpus(c->gpus, c->count, list, sizeof(list));
+  if (c->feasible) {
+    char link[16] = "one GPU";
+    if (c->count > 1) {
+      const ps_pair *pair = ps_report_pair(r, c->gpus[0], c->gpus[1]);
+      if (pair) ps_link_name(pair->link, pair->nvlink_count, link, sizeof(link));
+    }
+    if (c->kv_known)
+      snprintf(p->summary, sizeof(p->summary),
+               "TP=%d PP=%d on GPUs %.200s (%s%s): %.1f GiB weights + %.1f GiB overhead per GPU, "
+               "%.1f GiB KV = %llu tokens; max_model_len %d x %d sequence%s",
+               c->tp, c->pp, list, link, c->count > 1 && c->p2p ? ", P2P verified" : "",
+               gib(c->weights[0]), gib(c->overhead), gib(c->kv_room[0]),
+               (unsigned long long)c->kv_tokens, c->max_model_len, in->seqs,
+               in->seqs == 1 ? "" : "s");
+    else
+      snprintf(p->summary, sizeof(p->summary),
+               "TP=%d PP=%d on GPUs %.200s: %.1f GiB weights + %.1f GiB overhead per GPU, %.1f GiB "
+               "left for KV (KV per token unknown without the model's config)",
+               c->tp, c->pp, list, gib(c->weights[0]), gib(c->overhead), gib(c->kv_room[0]));
+    return;
+  }
+  snprintf(p->summary, sizeof(p->summary), "does not fit: %s", c->why);
+}
+
+/* For a request that does not fit as asked: the nearest plan that does, first keeping the
+ * requested context and freeing TP and PP, then freeing the context too. Named in the summary
+ * and added to the alternatives. */
+static void suggest_relaxed(ps_ctx *ctx, const ps_report *r, const ps_plan_request *req,
+                            ps_plan *p) {
+  if (req->tp <= 0 && req->pp <= 0 && req->max_model_len <= 0) return;
+  ps_plan *alt = ps__calloc(1, sizeof(*alt));
+  if (!alt) return;
+  ps_plan_request relaxed = *req;
+  relaxed.tp = relaxed.pp = 0;
+  bool found =
+      (req->tp > 0 || req->pp > 0) && ps_plan_make(ctx, r, &relaxed, alt) == PS_OK && alt->feasible;
+  if (!found && req->max_model_len > 0) {
+    relaxed.max_model_len = 0;
+    found = ps_plan_make(ctx, r, &relaxed, alt) == PS_OK && alt->feasible;
+  }
+  if (found) {
+    size_t used = strlen(p->summary);
+    snprintf(p->summary + used, sizeof(p->summary) - used,
+             "; TP=%d PP=%d fits with %.1f GiB for KV = %llu tokens (max_model_len %d)", alt->tp,
+             alt->pp, gib(alt->kv_bytes), (unsigned long long)alt->kv_tokens, alt->max_model_len);
+    if (p->alt_count < PS_PLAN_MAX_ALTS) {
+      ps_plan_option *o = &p->alts[p->alt_count++];
+      o->tp = alt->tp;
+      o->pp = alt->pp;
+      o->gpu_count = alt->gpu_count;
+      memcpy(o->gpus, alt->gpus, (size_t)alt->gpu_count * sizeof(int));
+      o->feasible = true;
+      snprintf(o->why, sizeof(o->why), "fits without the requested constraints");
+    }
+  }
+  ps__free(alt);
+}
+
+static void fill_plan(const ps_report *r, const ps__plan_input *in, const ps_plan_request *req,
+                      const ps__candidate *c, ps_plan *p) {
+  p->feasible = c->feasible;
+  p->tp = c->tp;
+  p->pp = c->pp;
+  p->gpu_count = c->count;
+  memcpy(p->gpus, c->gpus, (size_t)c->count * sizeof(int));
+  p->replicas = c->feasible ? in->allowed_count / c->count : 0;
+  uint64_t min_room = UINT64_MAX;
+  int tight = 0;
+  for (int s = 0; s < c->pp; s++)
+    if (c->kv_room[s] < min_room) {
+      min_room = c->kv_room[s];
+      tight = s;
+    }
+  p->budget_bytes = c->budget[tight];
+  p->weights_bytes = c->weights[tight];
+  p->overhead_bytes = c->overhead;
+  p->kv_bytes = c->kv_room[tight];
+  p->kv_tokens = c->kv_tokens;
+  p->max_model_len = c->max_model_len;
+  p->max_num_seqs = in->seqs;
+  p->gpu_memory_utilization = in->util;
+  if (c->free_limited) {
+    double lowest = in->util;
+    for (int i = 0; i < c->count; i++) {
+      const ps_gpu *g = &r->gpus[c->gpus[i]];
+      double u = (double)g->memory_free_bytes / (double)g->memory_total_bytes;
+      if ((g->valid & PS_GPU_MEMORY_FREE) && u < lowest) lowest = u;
+    }
+    p->gpu_memory_utilization = (double)(int)(lowest * 100.0) / 100.0;
+  }
+  ps__strlcpy(p->model_arg, req->model_path ? req->model_path : in->model->name,
+              sizeof(p->model_arg));
+  if (!c->feasible) return;
+  emit_environment(r, c, p);
+  emit_arguments(r, in, c, req, p);
+}
+
+static void explain(const ps_report *r, const ps__plan_input *in, const ps__candidate *c,
+                    ps_plan *p) {
+  const ps_model *m = in->model;
+  if (c->tp == 1 && c->pp == 1)
+    reason(p,
+           "the model fits one GPU: TP=1 is the throughput choice; %d replica%s fit the "
+           "allowed GPUs (one vLLM per GPU behind a load balancer)",
+           p->replicas, p->replicas == 1 ? "" : "s");
+  else if (in->objective == PS_OBJECTIVE_THROUGHPUT)
+    reason(p, "the smallest group that holds the model: %d GPU%s", c->count,
+           c->count == 1 ? "" : "s");
+  else
+    reason(p, "latency objective: %s",
+           nvlink_group(c) ? "the largest verified NVLink TP group"
+                           : "no NVLink group, so the smallest "
+                             "group that fits");
+  if (c->tp > 1)
+    reason(p, "TP group %s",
+           c->p2p ? (r->verified ? "verified P2P between every pair"
+                                 : "claimed P2P between every pair (not "
+                                   "verified: imported topology)")
+                  : "has no P2P between every pair: NCCL uses host memory");
+  if (m->num_heads > 0 && c->tp > 1)
+    reason(p, "TP=%d divides the %d attention heads and %s the %d KV heads", c->tp, m->num_heads,
+           c->tp >= m->num_kv_heads ? "is divided by" : "divides", m->num_kv_heads);
+  reason(p, "overhead per GPU %s", c->overhead_why);
+  if (c->kv_known)
+    reason(p, "KV: %s", m->estimate_note[0] ? m->estimate_note : "full attention");
+  else
+    reason(p, "KV size per token unknown (model given by size only): --max-model-len %s",
+           in->max_model_len ? "as requested, not checked" : "left to vLLM");
+  if (c->free_limited)
+    reason(p, "a GPU has less free memory than total x %.2f (other processes?)", in->util);
+  if (in->allowed_count == 3 && m->num_heads > 0 && m->num_heads % 3 != 0)
+    reason(p,
+           "3 GPUs: TP=3 does not divide %d heads (most models' head counts are powers of "
+           "two); use TP=2 and the third GPU for a replica or another model, or PP=3",
+           m->num_heads);
+  if (c->pp > 1)
+    reason(p, "pipeline parallel: layers per stage %s",
+           c->custom_partition ? p->pp_layer_partition : "vLLM's default split");
+}
+
+ps_status ps_plan_make(ps_ctx *ctx, const ps_report *report, const ps_plan_request *req,
+                       ps_plan *plan) {
+  memset(plan, 0, sizeof(*plan));
+  ps__plan_input *in = ps__calloc(1, sizeof(*in));
+  if (!in) return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
+  ps_status st = resolve(ctx, report, req, in);
+  if (st != PS_OK) {
+    ps__free(in);
+    return st;
+  }
+  int n = in->allowed_count < PS_PLAN_MAX_GPUS ? in->allowed_count : PS_PLAN_MAX_GPUS;
+  ps__candidate *cands = ps__calloc((size_t)n * (size_t)n + 1, sizeof(*cands));
+  if (!cands) {
+    ps__free(in);
+    return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
+  }
+  int count = 0;
+  for (int tp = 1; tp <= n; tp++)
+    for (int pp = 1; tp * pp <= n; pp++) {
+      if ((req->tp > 0 && tp != req->tp) || (req->pp > 0 && pp != req->pp)) continue;
+      ps__candidate_build(report, in, tp, pp, &cands[count++]);
+    }
+  sort_objective = in->objective;
+  qsort(cands, (size_t)count, sizeof(*cands), compare_qsort);
+
+  const ps__candidate *best = &cands[0];
+  fill_plan(report, in, req, best, plan);
+  summarise(report, in, best, plan);
+  if (best->feasible) explain(report, in, best, plan);
+
+  /* Alternatives: the chosen one, then the nearest others, one per (TP, PP). */
+  for (int i = 0; i < count && plan->alt_count < PS_PLAN_MAX_ALTS; i++) {
+    const ps__candidate *c = &cands[i];
+    if (c->invalid && plan->alt_count >= 4) continue; /* keep room for real options */
+    ps_plan_option *o = &plan->alts[plan->alt_count++];
+    o->tp = c->tp;
+    o->pp = c->pp;
+    o->gpu_count = c->invalid ? 0 : c->count;
+    memcpy(o->gpus, c->gpus, (size_t)o->gpu_count * sizeof(int));
+    o->feasible = c->feasible;
+    if (i == 0)
+      snprintf(o->why, sizeof(o->why), "chosen%s", c->feasible ? "" : " (nearest; does not fit)");
+    else
+      lost_because(best, c, in->objective, o->why, sizeof(o->why));
+  }
+  if (!best->feasible) suggest_relaxed(ctx, report, req, plan);
+  ps__free(cands);
+  ps__free(in);
+  return PS_OK;
+}

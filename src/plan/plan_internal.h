@@ -1,0 +1,56 @@
+/* The planner's parts: vLLM's rules, the memory model, and the candidate search. */
+#ifndef PS_PLAN_INTERNAL_H
+#define PS_PLAN_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "peerscope/peerscope.h"
+
+#define PS_GIB (1024.0 * 1024.0 * 1024.0)
+
+/* --- rules.c: what vLLM accepts and decides (vllm-rules.md, vLLM main of Sept 2026) --- */
+
+/* TP must divide the attention heads (ModelConfig.verify_with_parallel_config), and the KV
+ * heads must divide TP or TP the KV heads (QKVParallelLinear's divide()). Unknown head counts
+ * (synthetic models) accept every TP. Writes why not to `why`. */
+bool ps__tp_valid(const ps_model *model, int tp, char *why, size_t why_len);
+
+/* True when the pair is fit for P2P traffic: verified ok, or, in a report that was not
+ * verified, claimed OK for read and write. */
+bool ps__pair_usable(const ps_report *report, int a, int b);
+/* True when the pair failed a real transfer in a way NCCL would not notice by itself:
+ * corrupt, error, hang, or refused while the driver claimed P2P. */
+bool ps__pair_broken(const ps_report *report, int a, int b);
+
+typedef struct ps__car_decision {
+  bool enabled;
+  bool essential; /* the flag prevents a failure, not only a warning */
+  char why[256];
+} ps__car_decision;
+
+/* Custom all-reduce as vLLM would decide it for this TP group, plus off where peerscope saw
+ * a pair fail (CudaCommunicator / CustomAllreduce.__init__). */
+void ps__custom_all_reduce(const ps_report *report, const int *group, int tp,
+                           ps__car_decision *out);
+
+/* --- memory.c -------------------------------------------------------------------------- */
+
+typedef struct ps__stage_memory {
+  uint64_t budget;   /* per GPU: min over the stage's GPUs of total x util - reserve */
+  uint64_t weights;  /* per GPU */
+  uint64_t overhead; /* per GPU */
+  int layers;        /* layers on this stage */
+} ps__stage_memory;
+
+/* Weights one GPU of a stage holds: its layers' share / tp, embeddings on the first stage,
+ * the LM head on the last, plus KV projections replicated when tp > kv heads. */
+uint64_t ps__stage_weights(const ps_model *model, int tp, int stage, int pp, int layers);
+/* The explained overhead per GPU; `why` gets its parts. */
+uint64_t ps__overhead(const ps_model *model, int tp, int world, char *why, size_t why_len);
+
+/* vLLM's default layer split for pp stages (get_pp_indices): layers / pp each, the remainder
+ * one each to stages -2, -3, ... */
+void ps__pp_default_partition(int layers, int pp, int *out);
+
+#endif

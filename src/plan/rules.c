@@ -1,0 +1,115 @@
+/* vLLM's rules, as of vLLM main in Sept 2026 (see ../docs/plan.md for the sources):
+ * - TP divides num_attention_heads: ModelConfig.verify_with_parallel_config
+ *   (vllm/config/model.py) raises "Total number of attention heads (N) must be divisible by
+ *   tensor parallel size (T)."
+ * - KV heads: QKVParallelLinear (vllm/model_executor/layers/linear.py) replicates them when
+ *   tp >= kv (divide(tp, kv)) and splits them otherwise (divide(kv, tp)); divide() asserts.
+ * - Custom all-reduce (vllm/distributed/device_communicators/custom_all_reduce.py): world
+ *   sizes 2, 4, 6, 8; above 2 GPUs every pair must be NVLink per NVML
+ *   (NvmlCudaPlatform.is_fully_connected); at 2 GPUs the driver's peer-access claim. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "plan/plan_internal.h"
+
+bool ps__tp_valid(const ps_model *model, int tp, char *why, size_t why_len) {
+  why[0] = '\0';
+  if (tp < 1) {
+    snprintf(why, why_len, "TP=%d is not a size", tp);
+    return false;
+  }
+  if (model->num_heads <= 0) return true; /* unknown shape: nothing to check */
+  if (model->num_heads % tp != 0) {
+    snprintf(why, why_len,
+             "TP=%d does not divide the %d attention heads (vLLM refuses: "
+             "\"Total number of attention heads (%d) must be divisible by tensor parallel "
+             "size (%d)\")",
+             tp, model->num_heads, model->num_heads, tp);
+    return false;
+  }
+  int kv = model->num_kv_heads > 0 ? model->num_kv_heads : model->num_heads;
+  if (tp >= kv ? tp % kv != 0 : kv % tp != 0) {
+    snprintf(why, why_len,
+             "TP=%d and the %d KV heads do not divide each other (vLLM fails "
+             "at model load in divide())",
+             tp, kv);
+    return false;
+  }
+  return true;
+}
+
+bool ps__pair_usable(const ps_report *report, int a, int b) {
+  const ps_pair *p = ps_report_pair(report, a, b);
+  if (!p) return false;
+  if (report->verified) return p->verdict == PS_VERDICT_OK;
+  return (p->valid & PS_PAIR_CLAIMS) && p->claim_read == PS_CLAIM_OK &&
+         p->claim_write == PS_CLAIM_OK;
+}
+
+bool ps__pair_broken(const ps_report *report, int a, int b) {
+  const ps_pair *p = ps_report_pair(report, a, b);
+  if (!p || !report->verified) return false;
+  switch (p->verdict) {
+  case PS_VERDICT_CORRUPT:
+  case PS_VERDICT_ERROR:
+  case PS_VERDICT_HANG: return true;
+  case PS_VERDICT_UNSUPPORTED:
+    return (p->valid & PS_PAIR_CLAIMS) && p->claim_read == PS_CLAIM_OK &&
+           p->claim_write == PS_CLAIM_OK;
+  default: return false;
+  }
+}
+
+static bool nvml_nvlink_ok(const ps_report *report, int a, int b) {
+  const ps_pair *p = ps_report_pair(report, a, b);
+  return p && (p->valid & PS_PAIR_CLAIMS) && p->claim_nvlink == PS_CLAIM_OK;
+}
+
+void ps__custom_all_reduce(const ps_report *report, const int *group, int tp,
+                           ps__car_decision *out) {
+  memset(out, 0, sizeof(*out));
+  if (tp <= 1) {
+    out->enabled = true; /* not built at all: nothing to say */
+    return;
+  }
+  for (int i = 0; i < tp; i++)
+    for (int j = 0; j < tp; j++) {
+      int a = group[i], b = group[j];
+      if (i == j || ps__pair_usable(report, a, b)) continue;
+      out->essential = ps__pair_broken(report, a, b);
+      if (out->essential)
+        snprintf(out->why, sizeof(out->why),
+                 "GPU%d->GPU%d failed verification (%s); custom all-reduce writes through P2P "
+                 "and would hang or corrupt results",
+                 a, b, ps_verdict_name(ps_report_pair(report, a, b)->verdict));
+      else
+        snprintf(out->why, sizeof(out->why),
+                 "no P2P between GPU%d and GPU%d%s; vLLM disables custom all-reduce anyway, the "
+                 "flag only silences its warning",
+                 a, b, report->verified ? "" : " (claimed, not verified)");
+      return;
+    }
+  if (tp != 2 && tp != 4 && tp != 6 && tp != 8) {
+    snprintf(out->why, sizeof(out->why),
+             "vLLM disables it anyway at TP=%d (supported world sizes: 2, 4, 6, 8); the flag "
+             "only silences the warning",
+             tp);
+    return;
+  }
+  if (tp > 2)
+    for (int i = 0; i < tp; i++)
+      for (int j = i + 1; j < tp; j++)
+        if (!nvml_nvlink_ok(report, group[i], group[j])) {
+          snprintf(out->why, sizeof(out->why),
+                   "vLLM disables it anyway: GPU%d and GPU%d are not NVLink-connected, and above "
+                   "2 GPUs it needs all pairs on NVLink; the flag only silences the warning",
+                   group[i], group[j]);
+          return;
+        }
+  out->enabled = true;
+  snprintf(out->why, sizeof(out->why),
+           report->verified ? "every pair of the TP group verified: vLLM's custom all-reduce is "
+                              "safe and faster than NCCL for small messages"
+                            : "every pair of the TP group is claimed P2P (not verified)");
+}

@@ -1,0 +1,298 @@
+/* The planner: real model shapes on the fixture machines (probed and verified through the fake
+ * drivers), vLLM's rules, infeasible requests with numbers, and properties over generated
+ * topologies. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support.h"
+
+#include "report/report_internal.h"
+
+#define GB 1000000000ull
+
+/* Shapes from the models' config.json files (tests/fixtures/models/README.md cites them). */
+static ps_model llama8b(void) {
+  ps_model m = {0};
+  snprintf(m.name, sizeof(m.name), "Llama-3.1-8B-Instruct");
+  m.valid = PS_MODEL_WEIGHTS_EXACT | PS_MODEL_MAX_POSITIONS;
+  m.num_layers = 32, m.hidden_size = 4096, m.num_heads = 32, m.num_kv_heads = 8;
+  m.head_dim = 128, m.vocab_size = 128256, m.intermediate_size = 14336;
+  m.max_position_embeddings = 131072, m.dtype_bytes = 2;
+  snprintf(m.dtype, sizeof(m.dtype), "bfloat16");
+  m.weight_bytes = 16060522496ull;
+  return m;
+}
+
+static ps_model llama70b(void) {
+  ps_model m = llama8b();
+  snprintf(m.name, sizeof(m.name), "Llama-3.1-70B-Instruct");
+  m.num_layers = 80, m.hidden_size = 8192, m.num_heads = 64, m.intermediate_size = 28672;
+  m.weight_bytes = 141107412992ull;
+  return m;
+}
+
+static ps_model qwen7b(void) {
+  ps_model m = llama8b();
+  snprintf(m.name, sizeof(m.name), "Qwen2.5-7B-Instruct");
+  m.num_layers = 28, m.hidden_size = 3584, m.num_heads = 28, m.num_kv_heads = 4;
+  m.vocab_size = 152064, m.intermediate_size = 18944, m.max_position_embeddings = 32768;
+  m.weight_bytes = 15231233024ull;
+  return m;
+}
+
+static ps_report *machine(const char *fixture) {
+  ps_test_use_fixture("fake", fixture);
+  ps_ctx *ctx = ps_ctx_new();
+  ps_report *r = NULL;
+  if (ps_probe(ctx, NULL, &r) != PS_OK) fail_msg("probe %s: %s", fixture, ps_ctx_error(ctx));
+  ps_verify_opts vo = {.refresh = true, .cache_dir = "/nonexistent-cache"};
+  if (ps_verify(ctx, r, &vo) != PS_OK) fail_msg("verify %s: %s", fixture, ps_ctx_error(ctx));
+  ps_ctx_free(ctx);
+  return r;
+}
+
+static ps_plan *plan(const ps_report *r, const ps_plan_request *req, ps_status expect) {
+  ps_ctx *ctx = ps_ctx_new();
+  ps_plan *p = calloc(1, sizeof(*p));
+  ps_status st = ps_plan_make(ctx, r, req, p);
+  if (st != expect) fail_msg("plan: %s (%s)", ps_status_name(st), ps_ctx_error(ctx));
+  ps_ctx_free(ctx);
+  return p;
+}
+
+static const ps_plan_item *find(const ps_plan_item *items, int n, const char *name) {
+  for (int i = 0; i < n; i++)
+    if (strcmp(items[i].name, name) == 0) return &items[i];
+  return NULL;
+}
+
+static void test_small_model_is_tp1(void **state) {
+  (void)state;
+  ps_report *r = machine("example-4x-a100.topo");
+  ps_model m = llama8b();
+  ps_plan_request req = {.model = &m};
+  ps_plan *p = plan(r, &req, PS_OK);
+  assert_true(p->feasible);
+  assert_int_equal(p->tp, 1);
+  assert_int_equal(p->pp, 1);
+  assert_int_equal(p->replicas, 4);
+  assert_int_equal(p->max_model_len, 131072); /* 40 GB A100: the full context fits */
+  assert_true(p->weights_bytes + p->overhead_bytes + p->kv_bytes <= p->budget_bytes);
+  assert_null(find(p->args, p->arg_count, "--disable-custom-all-reduce"));
+  free(p);
+  /* latency objective on an NVLink machine: the largest verified TP group */
+  req.objective = PS_OBJECTIVE_LATENCY;
+  p = plan(r, &req, PS_OK);
+  assert_int_equal(p->tp, 4);
+  assert_true(p->custom_all_reduce);
+  free(p);
+  ps_report_free(r);
+}
+
+static void test_70b_needs_four(void **state) {
+  (void)state;
+  ps_report *r = machine("example-4x-a100.topo");
+  ps_model m = llama70b();
+  ps_plan_request req = {.model = &m};
+  ps_plan *p = plan(r, &req, PS_OK);
+  assert_true(p->feasible);
+  assert_int_equal(p->tp * p->pp, 4);
+  assert_int_equal(p->tp, 4);
+  assert_true(p->custom_all_reduce); /* NVLink between all 4, verified */
+  assert_non_null(find(p->args, p->arg_count, "--distributed-executor-backend"));
+  free(p);
+  /* one GPU cannot hold it: a verdict with numbers */
+  int one[] = {0};
+  req.gpus = one;
+  req.gpu_count = 1;
+  p = plan(r, &req, PS_OK);
+  assert_false(p->feasible);
+  assert_non_null(strstr(p->summary, "needs "));
+  assert_non_null(strstr(p->summary, "GiB per GPU at TP=1"));
+  free(p);
+  /* TP=2 cannot hold the weights (65.7 GiB per GPU); four GPUs hold them, with a context
+   * shorter than the 32k asked: the summary names the nearest plan that fits */
+  req.gpus = NULL;
+  req.gpu_count = 0;
+  req.tp = 2;
+  req.max_model_len = 32768;
+  p = plan(r, &req, PS_OK);
+  assert_false(p->feasible);
+  assert_non_null(strstr(p->summary, "at TP=2"));
+  assert_non_null(strstr(p->summary, "TP=4 PP=1 fits"));
+  free(p);
+  ps_report_free(r);
+}
+
+static void test_heads_rule(void **state) {
+  (void)state;
+  ps_report *r = machine("hgx-h100-8.topo");
+  ps_model m = qwen7b();
+  ps_plan_request req = {.model = &m, .tp = 8};
+  ps_plan *p = plan(r, &req, PS_OK);
+  assert_false(p->feasible);
+  assert_non_null(strstr(p->summary, "28 attention heads"));
+  free(p);
+  req.tp = 0;
+  req.objective = PS_OBJECTIVE_LATENCY;
+  p = plan(r, &req, PS_OK);
+  assert_true(p->feasible);
+  assert_int_equal(28 % p->tp, 0);
+  assert_int_equal(p->tp, 4); /* 7 and 14 GPUs aside, 4 is the largest divisor that fits 8 */
+  free(p);
+  ps_report_free(r);
+}
+
+static void test_broken_pair_environment(void **state) {
+  (void)state;
+  ps_report *r = machine("fault-corrupt.topo"); /* 1->2 corrupt while claimed OK */
+  ps_model m = llama70b();
+  ps_plan_request req = {.model = &m, .tp = 4};
+  ps_plan *p = plan(r, &req, PS_OK);
+  if (p->feasible) {
+    assert_non_null(find(p->args, p->arg_count, "--disable-custom-all-reduce"));
+    const ps_plan_item *nccl = find(p->env, p->env_count, "NCCL_P2P_DISABLE");
+    assert_non_null(nccl);
+    assert_string_equal(nccl->value, "1");
+  }
+  free(p);
+  /* without the constraint the planner avoids the pair for TP groups */
+  ps_model small = llama8b();
+  req.model = &small;
+  req.tp = 2;
+  p = plan(r, &req, PS_OK);
+  assert_true(p->feasible);
+  assert_false((p->gpus[0] == 1 && p->gpus[1] == 2) || (p->gpus[0] == 2 && p->gpus[1] == 1));
+  assert_null(find(p->env, p->env_count, "NCCL_P2P_DISABLE"));
+  free(p);
+  ps_report_free(r);
+}
+
+static void test_bad_requests(void **state) {
+  (void)state;
+  ps_report *r = machine("rtx3090-2-nvlink.topo");
+  ps_model m = llama8b();
+  ps_plan_request req = {.model = &m, .tp = 4};
+  free(plan(r, &req, PS_ERR_INVALID_ARG));
+  req.tp = 0;
+  req.kv_cache_dtype = "int3";
+  free(plan(r, &req, PS_ERR_INVALID_ARG));
+  req.kv_cache_dtype = NULL;
+  int bad[] = {5};
+  req.gpus = bad;
+  req.gpu_count = 1;
+  free(plan(r, &req, PS_ERR_INVALID_ARG));
+  ps_report_free(r);
+}
+
+static void test_formats(void **state) {
+  (void)state;
+  ps_report *r = machine("example-4x-a100.topo");
+  ps_model m = llama70b();
+  ps_plan_request req = {.model = &m, .model_path = "/models/it's 70B"};
+  ps_plan *p = plan(r, &req, PS_OK);
+  ps_ctx *ctx = ps_ctx_new();
+  for (int f = PS_PLAN_TEXT; f <= PS_PLAN_YAML; f++) {
+    char *text = NULL;
+    assert_int_equal(ps_plan_write(ctx, p, (ps_plan_format)f, &text), PS_OK);
+    assert_non_null(text);
+    if (f == PS_PLAN_SHELL) assert_non_null(strstr(text, "vllm serve '/models/it'\\''s 70B'"));
+    if (f == PS_PLAN_ARGS) assert_non_null(strstr(text, "--tensor-parallel-size 4"));
+    if (f == PS_PLAN_YAML) assert_non_null(strstr(text, "tensor-parallel-size: 4"));
+    if (f == PS_PLAN_JSON) assert_non_null(strstr(text, "\"schema\": \"peerscope.plan/1\""));
+    ps_free(text);
+  }
+  char *text = NULL;
+  assert_int_equal(ps_plan_write(ctx, p, (ps_plan_format)42, &text), PS_ERR_INVALID_ARG);
+  ps_ctx_free(ctx);
+  free(p);
+  ps_report_free(r);
+}
+
+/* ---- properties over generated topologies ------------------------------------------- */
+
+static unsigned rng_state = 12345;
+static unsigned rnd(unsigned n) {
+  rng_state = rng_state * 1103515245u + 12345u;
+  return (rng_state >> 8) % n;
+}
+
+static ps_report *random_report(int n) {
+  ps_report *r = ps__report_new(n);
+  r->verified = true;
+  static const uint64_t sizes[] = {16, 24, 40, 48, 80};
+  for (int g = 0; g < n; g++) {
+    ps_gpu *gpu = &r->gpus[g];
+    gpu->valid |= PS_GPU_MEMORY_TOTAL | PS_GPU_NAME;
+    gpu->memory_total_bytes = sizes[rnd(5)] * GB;
+    snprintf(gpu->name, sizeof(gpu->name), "GPU model %d", (int)rnd(2));
+    gpu->local_verdict = PS_VERDICT_OK;
+  }
+  static const ps_verdict verdicts[] = {PS_VERDICT_OK, PS_VERDICT_OK, PS_VERDICT_OK,
+                                        PS_VERDICT_CORRUPT, PS_VERDICT_UNSUPPORTED};
+  for (int a = 0; a < n; a++)
+    for (int b = a + 1; b < n; b++) {
+      ps_verdict v = verdicts[rnd(5)];
+      ps_link_class link = rnd(3) == 0 ? PS_LINK_NVLINK : PS_LINK_PHB;
+      for (int k = 0; k < 2; k++) {
+        ps_pair *p = (ps_pair *)ps_report_pair(r, k ? b : a, k ? a : b);
+        p->valid |= PS_PAIR_LINK | PS_PAIR_CLAIMS;
+        p->link = link;
+        p->nvlink_count = link == PS_LINK_NVLINK ? 4 : 0;
+        p->claim_read = p->claim_write = PS_CLAIM_OK;
+        p->claim_nvlink = link == PS_LINK_NVLINK ? PS_CLAIM_OK : PS_CLAIM_NS;
+        p->verdict = v;
+      }
+    }
+  return r;
+}
+
+static void test_properties(void **state) {
+  (void)state;
+  ps_model models[] = {llama8b(), llama70b(), qwen7b()};
+  for (int trial = 0; trial < 150; trial++) {
+    int n = 1 + (int)rnd(8);
+    ps_report *r = random_report(n);
+    ps_model *m = &models[rnd(3)];
+    ps_plan_request req = {
+        .model = m, .objective = (ps_objective)rnd(2), .max_num_seqs = 1 + (int)rnd(4)};
+    ps_plan *p = plan(r, &req, PS_OK);
+    ps_plan *again = plan(r, &req, PS_OK);
+    assert_memory_equal(p, again, sizeof(*p)); /* deterministic */
+    if (p->feasible) {
+      assert_int_equal(m->num_heads % p->tp, 0);
+      assert_true(p->weights_bytes + p->overhead_bytes + p->kv_bytes <= p->budget_bytes);
+      for (int i = 0; i < p->gpu_count; i++)
+        assert_in_range(p->gpus[i], 0, n - 1);
+      /* a broken pair inside the plan always comes with NCCL kept off it */
+      bool broken = false;
+      for (int i = 0; i < p->gpu_count; i++)
+        for (int j = 0; j < p->gpu_count; j++)
+          if (i != j && ps_report_pair(r, p->gpus[i], p->gpus[j])->verdict == PS_VERDICT_CORRUPT)
+            broken = true;
+      if (broken)
+        assert_true(find(p->env, p->env_count, "NCCL_P2P_DISABLE") ||
+                    find(p->env, p->env_count, "NCCL_P2P_LEVEL"));
+      /* custom all-reduce only on a fully verified TP group */
+      if (p->custom_all_reduce)
+        for (int i = 0; i < p->tp; i++)
+          for (int j = 0; j < p->tp; j++)
+            if (i != j)
+              assert_int_equal(ps_report_pair(r, p->gpus[i], p->gpus[j])->verdict, PS_VERDICT_OK);
+    }
+    free(p);
+    free(again);
+    ps_report_free(r);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_small_model_is_tp1), cmocka_unit_test(test_70b_needs_four),
+      cmocka_unit_test(test_heads_rule),         cmocka_unit_test(test_broken_pair_environment),
+      cmocka_unit_test(test_bad_requests),       cmocka_unit_test(test_formats),
+      cmocka_unit_test(test_properties),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
