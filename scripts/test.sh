@@ -16,7 +16,7 @@ ctest --test-dir build-asan --output-on-failure --no-tests=error -j2
 
 echo "== fuzz smoke: every parser of untrusted input, ${PS_FUZZ_SECONDS:-20} s each (libFuzzer)"
 CC=clang ./scripts/build.sh build-fuzz -DPS_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug
-for target in fixture report protocol; do
+for target in fixture report protocol import safetensors config; do
   scratch=$(mktemp -d)
   dict=tests/fuzz/$target.dict
   ./build-fuzz/bin/fuzz_$target -max_total_time="${PS_FUZZ_SECONDS:-20}" -print_final_stats=0 \

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""peerscope plan end to end: golden plans for every model config in tests/fixtures/models on
+the fixture machines (through the fake drivers) and on imported topologies, JSON plans valid
+against docs/plan.schema.json, every output format, and the bad-input cases.
+PEERSCOPE_UPDATE_GOLDEN=1 rewrites the golden files for review."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from jsonschema import Draft202012Validator
+
+CLI = os.environ["PEERSCOPE_CLI"]
+SOURCE = os.environ["PEERSCOPE_SOURCE_DIR"]
+FIXTURES = os.path.join(SOURCE, "tests", "fixtures")
+MODELS = os.path.join(FIXTURES, "models")
+GOLDEN = os.path.join(SOURCE, "tests", "golden", "plan")
+UPDATE = os.environ.get("PEERSCOPE_UPDATE_GOLDEN") == "1"
+SCHEMA = Draft202012Validator(json.load(open(os.path.join(SOURCE, "docs", "plan.schema.json"))))
+TMP = tempfile.mkdtemp(prefix="peerscope-plan-test-")
+
+MACHINES = ["example-4x-a100", "hgx-h100-8", "dgx1-v100-8", "pcie-4-consumer-cns",
+            "mixed-gpus", "fault-corrupt"]
+results = {"passed": 0, "failed": 0}
+
+
+def check(name, condition, detail=""):
+    results["passed" if condition else "failed"] += 1
+    if not condition:
+        print("FAIL %s %s" % (name, str(detail)[:2000]))
+
+
+def run(args):
+    env = dict(os.environ)
+    env.pop("PEERSCOPE_FIXTURE", None)
+    env.pop("PEERSCOPE_DRIVER_DIR", None)
+    env["PEERSCOPE_CACHE_DIR"] = tempfile.mkdtemp(dir=TMP)
+    env["PEERSCOPE_VERIFY_SEED"] = "5eed"
+    return subprocess.run([CLI, "plan"] + args, capture_output=True, text=True, timeout=120,
+                          env=env)
+
+
+def golden_compare(name, actual):
+    actual = actual.replace(SOURCE, "<src>")
+    path = os.path.join(GOLDEN, name)
+    if UPDATE:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(actual)
+    expected = open(path).read() if os.path.exists(path) else None
+    check("golden " + name, expected == actual, "(differs from %s)" % path)
+
+
+def models():
+    if not os.path.isdir(MODELS):
+        return []
+    return sorted(d for d in os.listdir(MODELS) if os.path.isfile(
+        os.path.join(MODELS, d, "config.json")))
+
+
+def test_golden_plans():
+    names = models()
+    check("model configs present", len(names) >= 6, names)
+    for model in names:
+        for machine in MACHINES:
+            args = ["--model", os.path.join(MODELS, model), "--fixture",
+                    os.path.join(FIXTURES, machine + ".topo")]
+            proc = run(args)
+            check("plan %s on %s exit" % (model, machine), proc.returncode in (0, 1), proc.stderr)
+            golden_compare("%s/%s.txt" % (model, machine), proc.stdout)
+            proc = run(args + ["--json"])
+            try:
+                doc = json.loads(proc.stdout)
+            except ValueError as e:
+                check("plan json %s %s" % (model, machine), False, e)
+                continue
+            errors = [e.message for e in SCHEMA.iter_errors(doc)]
+            check("plan json %s on %s matches the schema" % (model, machine), not errors, errors)
+            check("plan json feasible matches exit code", doc["feasible"] == (proc.returncode == 0))
+
+
+def test_formats():
+    model = os.path.join(MODELS, "Llama-3.1-8B-Instruct")
+    base = ["--model", model, "--fixture", os.path.join(FIXTURES, "hgx-h100-8.topo")]
+    shell = run(base + ["--format", "shell"])
+    check("shell format", shell.returncode == 0 and "vllm serve" in shell.stdout, shell.stdout)
+    check("shell is valid sh", subprocess.run(["sh", "-n"], input=shell.stdout,
+                                              text=True).returncode == 0)
+    args = run(base + ["--format", "args"])
+    check("args format", args.stdout.startswith("--tensor-parallel-size"), args.stdout)
+    yaml = run(base + ["--format", "yaml"])
+    check("yaml format", "tensor-parallel-size:" in yaml.stdout, yaml.stdout)
+
+
+def test_imported_topology():
+    topo_dir = os.path.join(FIXTURES, "topo")
+    if not os.path.isdir(topo_dir):
+        return
+    model = os.path.join(MODELS, "Llama-3.1-70B-Instruct")
+    for name in sorted(f for f in os.listdir(topo_dir) if f.endswith(".txt"))[:4]:
+        proc = run(["--model", model, "--topology", os.path.join(topo_dir, name),
+                    "--gpu-mem", "80"])
+        check("plan on imported %s" % name, proc.returncode in (0, 1), proc.stderr)
+        check("imported says not verified", "not verified" in proc.stdout, proc.stdout[:300])
+
+
+def test_bad_inputs():
+    empty = tempfile.mkdtemp(dir=TMP)
+    proc = run(["--model", empty, "--fixture", os.path.join(FIXTURES, "example-4x-a100.topo")])
+    check("model dir without config.json: exit 3", proc.returncode == 3, proc.returncode)
+    check("model dir without config.json: names it", "config.json" in proc.stderr and
+          proc.stderr.count("\n") == 1, proc.stderr)
+    broken = tempfile.mkdtemp(dir=TMP)
+    with open(os.path.join(broken, "config.json"), "w") as f:
+        f.write('{"num_hidden_layers": 32,\n  "hidden_size": }\n')
+    proc = run(["--model", broken, "--fixture", os.path.join(FIXTURES, "example-4x-a100.topo")])
+    check("broken config.json: exit 3", proc.returncode == 3, proc.returncode)
+    check("broken config.json: line and column",
+          re.search(r"config\.json:2:\d+", proc.stderr) is not None, proc.stderr)
+    for args, needle in ((["--model-size-gb", "10", "--frob"], "unknown option"),
+                         (["--model-size-gb", "x"], "not a size"),
+                         ([], "exactly one of"),
+                         (["--params-b", "7", "--dtype", "int3", "--fixture",
+                           os.path.join(FIXTURES, "example-4x-a100.topo")], "int3"),
+                         (["--model-size-gb", "10", "--gpus", "9", "--fixture",
+                           os.path.join(FIXTURES, "example-4x-a100.topo")], "GPU 9"),
+                         (["--model-size-gb", "10", "--tp", "8", "--fixture",
+                           os.path.join(FIXTURES, "example-4x-a100.topo")], "TP=8")):
+        proc = run(args)
+        label = " ".join(args[:2]) or "(no model)"
+        check("usage %s: exit 2" % label, proc.returncode == 2, (proc.returncode, proc.stderr))
+        check("usage %s: message" % label, needle in proc.stderr and
+              proc.stderr.count("\n") == 1, proc.stderr)
+    proc = run(["--model-size-gb", "900", "--fixture",
+                os.path.join(FIXTURES, "example-4x-a100.topo")])
+    check("too big: exit 1", proc.returncode == 1, proc.returncode)
+    check("too big: numbers", "GiB" in proc.stdout.split("\n")[0], proc.stdout[:300])
+
+
+def main():
+    try:
+        for test in (test_golden_plans, test_formats, test_imported_topology, test_bad_inputs):
+            try:
+                test()
+            except Exception as e:  # one broken group must not hide the others
+                check(test.__name__, False, "raised %r" % e)
+    finally:
+        shutil.rmtree(TMP, True)
+    print("%d passed, %d failed" % (results["passed"], results["failed"]))
+    return 1 if results["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
