@@ -6,7 +6,30 @@ import json
 import sys
 
 
-def main(report_path, csv_path):
+def topo_numa(topo_path):
+    """NUMA Affinity per GPU row of `nvidia-smi topo -m` (None when absent or N/A)."""
+    numa = {}
+    try:
+        lines = open(topo_path).read().splitlines()
+    except OSError:
+        return numa
+    header = None
+    for line in lines:
+        clean = line.replace("\x1b[4m", "").replace("\x1b[0m", "")
+        cells = [c.strip() for c in clean.split("\t")]
+        if header is None and "NUMA Affinity" in cells:
+            header = cells
+            continue
+        if header and cells and cells[0].startswith("GPU"):
+            col = header.index("NUMA Affinity")
+            value = cells[col] if col < len(cells) else ""
+            numa[int(cells[0][3:])] = int(value) if value.isdigit() else None
+        elif header and not line.strip():
+            break
+    return numa
+
+
+def main(report_path, csv_path, topo_path=None):
     report = json.load(open(report_path))
     rows = [[c.strip() for c in row] for row in csv.reader(open(csv_path)) if row]
     failures = 0
@@ -23,9 +46,15 @@ def main(report_path, csv_path):
         print("%s GPU %d: peerscope %s | nvidia-smi %s" % ("match" if ok else "MISMATCH",
                                                           gpu["index"], ours, theirs))
         print("  local copy verdict: %s" % gpu["local_copy"]["verdict"])
+        if topo_path:
+            smi_numa = topo_numa(topo_path).get(gpu["index"])
+            same = smi_numa == gpu["numa_node"]
+            failures += not same
+            print("  %s NUMA affinity: peerscope %s | nvidia-smi topo -m %s" % (
+                "match" if same else "MISMATCH", gpu["numa_node"], smi_numa))
     print("%d passed, %d failed" % (len(rows) - failures, failures))
     return 1 if failures else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    sys.exit(main(*sys.argv[1:4]))

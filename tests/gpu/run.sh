@@ -40,7 +40,12 @@ $ps topo --live > "$OUT/topo.txt" 2>&1; echo "topo exit code: $?" >> "$OUT/summa
 cat "$OUT/topo.txt"
 
 log "device facts vs nvidia-smi"
-python3 tests/gpu/compare_smi.py "$OUT/check.json" "$OUT/smi.csv" | tee -a "$OUT/summary.txt"
+python3 tests/gpu/compare_smi.py "$OUT/check.json" "$OUT/smi.csv" "$OUT/smi-topo.txt" | tee -a "$OUT/summary.txt"
+
+log "plan Llama-3.1-8B-Instruct (config only) on the live, verified GPU"
+$ps plan --live --model tests/fixtures/models/Llama-3.1-8B-Instruct 2>&1 | tee "$OUT/plan.txt" | head -30
+$ps plan --live --model tests/fixtures/models/Llama-3.1-8B-Instruct --json > "$OUT/plan.json" 2>&1
+echo "plan exit code: $?" | tee -a "$OUT/summary.txt"
 
 log "timing: 10 runs of check --live --refresh --json (wall, ms), then 10 cached"
 for mode in --refresh ""; do
