@@ -9,7 +9,7 @@
 
 static const char plan_usage[] =
     "usage: peerscope plan (--model DIR | --model-size-gb X | --params-b N [--dtype D])\n"
-    "                      [--topology FILE] [--p2p-claims FILE] [--gpu-mem GB[,GB...]]\n"
+    "                      [--topology FILE]... [--p2p-claims FILE] [--gpu-mem GB[,GB...]]\n"
     "                      [--gpu-info FILE] [--tp N] [--pp N] [--gpus LIST]\n"
     "                      [--gpu-memory-utilization F] [--max-model-len N] [--max-num-seqs N]\n"
     "                      [--kv-cache-dtype D] [--reserve-gb X]\n"
@@ -24,7 +24,8 @@ static const char plan_usage[] =
     "                           (or model.safetensors.index.json); weights are never read\n"
     "  --model-size-gb X        a model known only by its weight size\n"
     "  --params-b N --dtype D   a model known by its parameter count (D: bf16 fp16 fp8 int4)\n"
-    "  --topology FILE          a peerscope report or nvidia-smi topo -m text\n"
+    "  --topology FILE          a peerscope report or nvidia-smi topo -m text; once per node\n"
+    "                           for several nodes (the first is the Ray head)\n"
     "  --p2p-claims FILE        nvidia-smi topo -p2p r (or w, n, a, p) text for --topology\n"
     "  --gpu-mem GB[,GB...]     memory of every GPU, or of each, for a text topology\n"
     "  --gpu-info FILE          nvidia-smi --query-gpu=index,name,memory.total,pci.bus_id\n"
@@ -44,7 +45,9 @@ static const char plan_usage[] =
 typedef struct plan_opts {
   cli_source source;
   cli_selection sel;
-  const char *model_dir, *dtype, *topology, *p2p_claims, *gpu_mem, *gpu_info, *kv_dtype;
+  const char *model_dir, *dtype, *p2p_claims, *gpu_mem, *gpu_info, *kv_dtype;
+  const char *topologies[8]; /* --topology, once per node; node 0 is the head */
+  int topology_count;
   double size_gb, params_b, util, reserve_gb;
   int tp, pp, max_model_len, max_num_seqs;
   ps_objective objective;
@@ -116,7 +119,7 @@ static int parse(int argc, char **argv, plan_opts *o) {
   o->source.verify = true;
   opterr = 0;
   optind = 1;
-  int c, topologies = 0;
+  int c;
   while ((c = getopt_long(argc, argv, "+h", longs, NULL)) != -1) {
     const char *bad = NULL;
     switch (c) {
@@ -129,8 +132,10 @@ static int parse(int argc, char **argv, plan_opts *o) {
       break;
     case O_DTYPE: o->dtype = optarg; break;
     case O_TOPO:
-      o->topology = optarg;
-      topologies++;
+      if (o->topology_count == 8)
+        bad = "one more node: peerscope plans at most 8";
+      else
+        o->topologies[o->topology_count++] = optarg;
       break;
     case O_CLAIMS: o->p2p_claims = optarg; break;
     case O_GPUMEM: o->gpu_mem = optarg; break;
@@ -196,14 +201,14 @@ static int parse(int argc, char **argv, plan_opts *o) {
                     "--params-b N");
   if (o->dtype && o->params_b <= 0)
     return cli_fail("plan", EXIT_USAGE, "--dtype goes with --params-b");
-  if (topologies > 1)
-    return cli_fail("plan", EXIT_USAGE,
-                    "several --topology files (several nodes) are not "
-                    "supported yet; plan one node at a time");
-  if ((o->p2p_claims || o->gpu_mem || o->gpu_info) && !o->topology)
+  if ((o->p2p_claims || o->gpu_mem || o->gpu_info) && !o->topology_count)
     return cli_fail("plan", EXIT_USAGE,
                     "--p2p-claims, --gpu-mem and --gpu-info describe a "
                     "--topology file");
+  if ((o->p2p_claims || o->gpu_info || o->sel.text) && o->topology_count > 1)
+    return cli_fail("plan", EXIT_USAGE,
+                    "--p2p-claims, --gpu-info and --gpus describe one node; "
+                    "with several --topology files, put them in each report");
   return EXIT_VERIFIED;
 }
 
@@ -238,13 +243,11 @@ static int apply_gpu_mem(const char *text, ps_ctx *ctx, ps_report *r) {
   return EXIT_VERIFIED;
 }
 
-static int load_topology(const plan_opts *o, ps_ctx *ctx, ps_report **out, char *notice,
-                         size_t notice_len) {
-  if (!o->topology) return cli_load_report("plan", &o->source, &o->sel, out, notice, notice_len);
-  notice[0] = '\0';
+/* One imported node: the file, then the claims, GPU facts and memory given for it. */
+static int import_node(const plan_opts *o, ps_ctx *ctx, const char *path, ps_report **out) {
   ps_report *r = NULL;
   int code = EXIT_VERIFIED;
-  if (ps_import_topology(ctx, o->topology, &r) != PS_OK)
+  if (ps_import_topology(ctx, path, &r) != PS_OK)
     return cli_fail("plan", EXIT_BAD_INPUT, "%s", ps_ctx_error(ctx));
   if (o->p2p_claims && ps_import_p2p_claims(ctx, r, o->p2p_claims) != PS_OK)
     code = cli_fail("plan", EXIT_BAD_INPUT, "%s", ps_ctx_error(ctx));
@@ -260,6 +263,24 @@ static int load_topology(const plan_opts *o, ps_ctx *ctx, ps_report **out, char 
   return EXIT_VERIFIED;
 }
 
+/* The live (or fixture) machine, or every --topology file; returns the node count in *n. */
+static int load_nodes(const plan_opts *o, ps_ctx *ctx, ps_report **nodes, int *n, char *notice,
+                      size_t notice_len) {
+  *n = 0;
+  notice[0] = '\0';
+  if (!o->topology_count) {
+    int code = cli_load_report("plan", &o->source, &o->sel, &nodes[0], notice, notice_len);
+    *n = code ? 0 : 1;
+    return code;
+  }
+  for (int i = 0; i < o->topology_count; i++) {
+    int code = import_node(o, ctx, o->topologies[i], &nodes[i]);
+    if (code) return code;
+    *n = i + 1;
+  }
+  return EXIT_VERIFIED;
+}
+
 int cmd_plan(int argc, char **argv) {
   plan_opts o;
   int code = parse(argc, argv, &o);
@@ -267,14 +288,15 @@ int cmd_plan(int argc, char **argv) {
   ps_ctx *ctx = ps_ctx_new();
   ps_model *model = calloc(1, sizeof(*model));
   ps_plan *plan = calloc(1, sizeof(*plan));
-  ps_report *report = NULL;
+  ps_report *nodes[8] = {NULL};
+  int node_count = 0;
   char notice[1024] = "", *text = NULL;
   if (!ctx || !model || !plan) {
     code = cli_fail("plan", EXIT_INTERNAL, "out of memory");
     goto out;
   }
   if ((code = load_model(&o, ctx, model))) goto out;
-  if ((code = load_topology(&o, ctx, &report, notice, sizeof(notice)))) goto out;
+  if ((code = load_nodes(&o, ctx, nodes, &node_count, notice, sizeof(notice)))) goto out;
 
   ps_plan_request req = {0};
   req.model = model;
@@ -289,7 +311,7 @@ int cmd_plan(int argc, char **argv) {
   req.reserve_gib = o.reserve_gb;
   req.objective = o.objective;
   req.model_path = o.model_dir;
-  ps_status st = ps_plan_make(ctx, report, &req, plan);
+  ps_status st = ps_plan_make_cluster(ctx, (const ps_report *const *)nodes, node_count, &req, plan);
   if (st != PS_OK) {
     code = cli_fail("plan", st == PS_ERR_INVALID_ARG ? EXIT_USAGE : EXIT_INTERNAL, "%s",
                     ps_ctx_error(ctx));
@@ -300,13 +322,15 @@ int cmd_plan(int argc, char **argv) {
     goto out;
   }
   if (notice[0]) fprintf(o.format == PS_PLAN_TEXT ? stdout : stderr, "%s\n", notice);
-  if (o.format == PS_PLAN_TEXT && !report->verified && report->source == PS_SOURCE_FILE)
-    printf("Topology %s: driver claims only, not verified.\n", report->origin);
+  for (int i = 0; o.format == PS_PLAN_TEXT && i < node_count; i++)
+    if (!nodes[i]->verified && nodes[i]->source == PS_SOURCE_FILE)
+      printf("Topology %s: driver claims only, not verified.\n", nodes[i]->origin);
   fputs(text, stdout);
   code = plan->feasible ? EXIT_VERIFIED : EXIT_FINDING;
 out:
   ps_free(text);
-  ps_report_free(report);
+  for (int i = 0; i < node_count; i++)
+    ps_report_free(nodes[i]);
   free(plan);
   free(model);
   ps_ctx_free(ctx);

@@ -414,6 +414,12 @@ typedef struct ps_plan {
   char reasons[PS_PLAN_MAX_ITEMS][256]; /* each choice explained in one line */
   int alt_count;
   ps_plan_option alts[PS_PLAN_MAX_ALTS]; /* ranked; the first is the chosen one */
+  /* Several nodes (ps_plan_make_cluster): the node of each rank, and the commands to run
+   * on each node (name "head" or "worker N", value the command line, why where to run it). */
+  int node_count;
+  int gpu_node[PS_PLAN_MAX_GPUS];
+  int command_count;
+  ps_plan_item commands[PS_PLAN_MAX_ITEMS];
 } ps_plan;
 
 /* Plans `req` on one machine (`report`: live, fixture, saved or imported). PS_OK also when
@@ -422,6 +428,13 @@ typedef struct ps_plan {
  * the GPUs allowed, ...). Deterministic: the same inputs give the same plan. */
 PS_API ps_status ps_plan_make(ps_ctx *ctx, const ps_report *report, const ps_plan_request *req,
                               ps_plan *plan);
+
+/* Plans over several nodes, one report each (node 0 is the head): TP inside a node, PP across
+ * nodes (each node holds the same number of stages), Ray as the executor, with the `ray
+ * start` commands for every node. Nodes with fewer GPUs limit every node to that count, and
+ * the summary says so. req->gpus must be NULL. */
+PS_API ps_status ps_plan_make_cluster(ps_ctx *ctx, const ps_report *const *reports, int count,
+                                      const ps_plan_request *req, ps_plan *plan);
 
 typedef enum ps_plan_format {
   PS_PLAN_TEXT = 0,  /* for people: the plan, each choice explained, alternatives */

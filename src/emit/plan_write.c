@@ -97,7 +97,13 @@ static void write_text(buf *b, const ps_plan *p) {
       for (int i = 0; i < p->env_count; i++)
         put(b, "  %s=%s\n      %s\n", p->env[i].name, p->env[i].value, p->env[i].why);
     }
-    put(b, "\nCommand:\n  ");
+    if (p->command_count) {
+      put(b, "\nCluster: start Ray on every node first (HEAD_IP = the head's address):\n");
+      for (int i = 0; i < p->command_count; i++)
+        put(b, "  %s: %s\n      %s\n", p->commands[i].name, p->commands[i].value,
+            p->commands[i].why);
+    }
+    put(b, "\nCommand%s:\n  ", p->command_count ? " (on the head)" : "");
     put_command(b, p, " ");
     put(b, "\n\nArguments:\n");
     for (int i = 0; i < p->arg_count; i++)
@@ -127,6 +133,8 @@ static void write_shell(buf *b, const ps_plan *p) {
     put(b, "echo 'peerscope: no plan fits' >&2; exit 1\n");
     return;
   }
+  for (int i = 0; i < p->command_count; i++)
+    put(b, "# %s: %s\n#   %s\n", p->commands[i].name, p->commands[i].value, p->commands[i].why);
   for (int i = 0; i < p->env_count; i++) {
     put(b, "# %s\nexport %s=", p->env[i].why, p->env[i].name);
     put_quoted(b, p->env[i].value);
@@ -210,7 +218,7 @@ static char *write_json(const ps_plan *p) {
       (json_int_t)p->kv_bytes, "kv_tokens", (json_int_t)p->kv_tokens);
   json_t *doc = json_pack(
       "{s:s, s:b, s:s, s:i, s:i, s:o, s:i, s:o, s:o, s:i, s:f, s:b, s:s?, s:s, s:o, s:o, s:s?, "
-      "s:o, s:o}",
+      "s:o, s:o, s:i, s:o, s:o}",
       "schema", PLAN_SCHEMA, "feasible", p->feasible, "summary", p->summary, "tp", p->tp, "pp",
       p->pp, "gpus", gpus_json(p->gpus, p->gpu_count), "replicas", p->replicas, "memory", memory,
       "max_model_len", p->max_model_len > 0 ? json_integer(p->max_model_len) : json_null(),
@@ -218,7 +226,9 @@ static char *write_json(const ps_plan *p) {
       "custom_all_reduce", p->custom_all_reduce, "pp_layer_partition",
       p->pp_layer_partition[0] ? p->pp_layer_partition : NULL, "model", p->model_arg, "env",
       items_json(p->env, p->env_count), "args", items_json(p->args, p->arg_count), "command",
-      p->feasible && cmd.data ? cmd.data : NULL, "reasons", reasons, "alternatives", alts);
+      p->feasible && cmd.data ? cmd.data : NULL, "reasons", reasons, "alternatives", alts, "nodes",
+      p->node_count > 0 ? p->node_count : 1, "gpu_node", gpus_json(p->gpu_node, p->gpu_count),
+      "node_commands", items_json(p->commands, p->command_count));
   char *text =
       doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(4)) : NULL;
   json_decref(doc);

@@ -18,11 +18,11 @@ static bool taken(const int *used, int used_count, int gpu) {
 /* One stage's TP group from the GPUs not yet used: the best verified clique, else (no P2P
  * between enough GPUs) the largest-memory GPUs, which then talk through NCCL's shared-memory
  * path. */
-static bool pick_group(const ps_report *r, const ps__plan_input *in, const int *used, int used_n,
-                       int tp, int *out, bool *p2p) {
+static bool pick_group(const ps_report *r, const int *allowed, int allowed_count, const int *used,
+                       int used_n, int tp, int *out, bool *p2p) {
   int avail[FULL_GROUP_CAP] = {0}, n = 0;
-  for (int i = 0; i < in->allowed_count; i++)
-    if (!taken(used, used_n, in->allowed[i])) avail[n++] = in->allowed[i];
+  for (int i = 0; i < allowed_count; i++)
+    if (!taken(used, used_n, allowed[i])) avail[n++] = allowed[i];
   if (n < tp) return false;
   *p2p = true;
   if (tp == 1) {
@@ -55,7 +55,7 @@ static bool pick_group(const ps_report *r, const ps__plan_input *in, const int *
 }
 
 /* Worst link inside the TP groups, as a rank (0 NVLink ... 7 unknown). */
-static int worst_link(const ps_report *r, const ps__candidate *c) {
+static int worst_link(const ps__plan_input *in, const ps__candidate *c) {
   static const int rank[] = {[PS_LINK_UNKNOWN] = 7,  [PS_LINK_SELF] = 0, [PS_LINK_NVLINK] = 0,
                              [PS_LINK_INTERNAL] = 1, [PS_LINK_PIX] = 2,  [PS_LINK_PXB] = 3,
                              [PS_LINK_PHB] = 4,      [PS_LINK_NODE] = 5, [PS_LINK_SYS] = 6};
@@ -64,6 +64,7 @@ static int worst_link(const ps_report *r, const ps__candidate *c) {
     for (int i = 0; i < c->tp; i++)
       for (int j = 0; j < c->tp; j++) {
         if (i == j) continue;
+        const ps_report *r = in->reports[c->node[s * c->tp]];
         const ps_pair *p = ps_report_pair(r, c->gpus[s * c->tp + i], c->gpus[s * c->tp + j]);
         int k = p && (p->valid & PS_PAIR_LINK) ? rank[p->link] : 7;
         if (k > worst) worst = k;
@@ -194,12 +195,12 @@ static void size_context(const ps__plan_input *in, ps__candidate *c) {
   }
 }
 
-void ps__candidate_build(const ps_report *r, const ps__plan_input *in, int tp, int pp,
-                         ps__candidate *c) {
+void ps__candidate_build(const ps__plan_input *in, int tp, int pp, ps__candidate *c) {
   memset(c, 0, sizeof(*c));
   c->tp = tp;
   c->pp = pp;
   c->count = tp * pp;
+  c->stages = pp / in->nodes;
   c->feasible = true;
   char why[256];
   if (!ps__tp_valid(in->model, tp, why, sizeof(why))) {
@@ -216,17 +217,23 @@ void ps__candidate_build(const ps_report *r, const ps__plan_input *in, int tp, i
     return;
   }
   c->p2p = true;
+  int per_node = pp / in->nodes; /* stages on each node */
   for (int s = 0; s < pp; s++) {
+    int n = s / per_node, first = n * per_node * tp; /* this node's ranks start here */
     bool p2p = true;
-    if (!pick_group(r, in, c->gpus, s * tp, tp, c->gpus + s * tp, &p2p)) {
+    if (!pick_group(in->reports[n], in->allowed[n], in->allowed_count[n], c->gpus + first,
+                    (s - n * per_node) * tp, tp, c->gpus + s * tp, &p2p)) {
       c->feasible = false;
       c->invalid = true;
-      snprintf(c->why, sizeof(c->why), "needs %d GPUs; %d allowed", tp * pp, in->allowed_count);
+      snprintf(c->why, sizeof(c->why), "needs %d GPUs per node; %d allowed", tp * per_node,
+               in->allowed_count[n]);
       return;
     }
+    for (int i = 0; i < tp; i++)
+      c->node[s * tp + i] = n;
     c->p2p = c->p2p && p2p;
   }
-  c->worst_link = worst_link(r, c);
+  c->worst_link = worst_link(in, c);
 
   uint64_t room[PS_PLAN_MAX_GPUS];
   c->overhead = ps__overhead(in->model, tp, tp * pp, c->overhead_why, sizeof(c->overhead_why));
@@ -234,6 +241,7 @@ void ps__candidate_build(const ps_report *r, const ps__plan_input *in, int tp, i
     c->budget[s] = UINT64_MAX;
     for (int i = 0; i < tp; i++) {
       int g = c->gpus[s * tp + i];
+      const ps_report *r = in->reports[c->node[s * tp + i]];
       if (!(r->gpus[g].valid & PS_GPU_MEMORY_TOTAL)) {
         c->feasible = false;
         c->memory_unknown = true;

@@ -7,11 +7,16 @@
 
 #include "peerscope/peerscope.h"
 
-/* The request, resolved: defaults filled in, the allowed GPUs listed. */
+#define PS_PLAN_MAX_NODES 8
+
+/* The request, resolved: defaults filled in, the allowed GPUs of every node listed. */
 typedef struct ps__plan_input {
   const ps_model *model;
-  int allowed[1024];
-  int allowed_count;
+  int nodes;
+  const ps_report *reports[PS_PLAN_MAX_NODES];
+  int allowed[PS_PLAN_MAX_NODES][1024];
+  int allowed_count[PS_PLAN_MAX_NODES];
+  int per_node; /* GPUs every node can give: the smallest node's count */
   double util;
   double reserve_bytes;
   int kv_dtype_bytes; /* 0 = the model's dtype */
@@ -22,7 +27,9 @@ typedef struct ps__plan_input {
 
 typedef struct ps__candidate {
   int tp, pp, count;
-  int gpus[PS_PLAN_MAX_GPUS]; /* rank order, stage-major */
+  int stages;                 /* pipeline stages on each node (pp / nodes) */
+  int gpus[PS_PLAN_MAX_GPUS]; /* rank order, stage-major; indexes within their node */
+  int node[PS_PLAN_MAX_GPUS]; /* the node of each rank */
   bool feasible;
   bool invalid; /* not a configuration vLLM accepts (TP vs heads, too few GPUs) */
   bool memory_unknown;
@@ -44,7 +51,7 @@ typedef struct ps__candidate {
   char why[256];      /* why it is infeasible */
 } ps__candidate;
 
-void ps__candidate_build(const ps_report *report, const ps__plan_input *in, int tp, int pp,
-                         ps__candidate *c);
+/* pp must be a multiple of in->nodes: each node holds pp / nodes consecutive stages. */
+void ps__candidate_build(const ps__plan_input *in, int tp, int pp, ps__candidate *c);
 
 #endif

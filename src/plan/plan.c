@@ -35,13 +35,13 @@ static void item(ps_plan_item *items, int *count, const char *name, const char *
   va_end(ap);
 }
 
-static ps_status resolve(ps_ctx *ctx, const ps_report *r, const ps_plan_request *req,
-                         ps__plan_input *in) {
-  memset(in, 0, sizeof(*in));
-  in->model = req->model;
-  if (!req->model || !r)
-    return ps__fail(ctx, PS_ERR_INVALID_ARG, "plan needs a model and a report");
-  if (r->gpu_count == 0) return ps__fail(ctx, PS_ERR_INVALID_ARG, "the topology has no GPUs");
+/* Fills in->allowed[node] with the node's usable GPUs (all, or req->gpus on one node). */
+static ps_status resolve_node(ps_ctx *ctx, const ps_report *r, const ps_plan_request *req, int node,
+                              ps__plan_input *in) {
+  if (!r) return ps__fail(ctx, PS_ERR_INVALID_ARG, "plan needs a report for every node");
+  if (r->gpu_count == 0)
+    return ps__fail(ctx, PS_ERR_INVALID_ARG,
+                    in->nodes > 1 ? "node %d has no GPUs" : "the topology has no GPUs", node);
   for (int i = 0; i < (req->gpus ? req->gpu_count : r->gpu_count); i++) {
     int g = req->gpus ? req->gpus[i] : i;
     if (g < 0 || g >= r->gpu_count)
@@ -51,10 +51,33 @@ static ps_status resolve(ps_ctx *ctx, const ps_report *r, const ps_plan_request 
     ps_verdict local = r->gpus[g].local_verdict;
     if (local == PS_VERDICT_CORRUPT || local == PS_VERDICT_ERROR || local == PS_VERDICT_HANG)
       continue;
-    if (in->allowed_count < (int)PS_ARRAY_LEN(in->allowed)) in->allowed[in->allowed_count++] = g;
+    if (in->allowed_count[node] < (int)PS_ARRAY_LEN(in->allowed[node]))
+      in->allowed[node][in->allowed_count[node]++] = g;
   }
-  if (in->allowed_count == 0)
-    return ps__fail(ctx, PS_ERR_INVALID_ARG, "no usable GPU among those allowed");
+  if (in->allowed_count[node] == 0)
+    return ps__fail(ctx, PS_ERR_INVALID_ARG, "no usable GPU among those allowed%s",
+                    in->nodes > 1 ? " on a node" : "");
+  return PS_OK;
+}
+
+static ps_status resolve(ps_ctx *ctx, const ps_report *const *reports, int nodes,
+                         const ps_plan_request *req, ps__plan_input *in) {
+  memset(in, 0, sizeof(*in));
+  in->model = req->model;
+  if (!req->model) return ps__fail(ctx, PS_ERR_INVALID_ARG, "plan needs a model");
+  if (nodes < 1 || nodes > PS_PLAN_MAX_NODES)
+    return ps__fail(ctx, PS_ERR_INVALID_ARG, "%d nodes: peerscope plans 1 to %d", nodes,
+                    PS_PLAN_MAX_NODES);
+  if (nodes > 1 && req->gpus)
+    return ps__fail(ctx, PS_ERR_INVALID_ARG, "a GPU list applies to one node only");
+  in->nodes = nodes;
+  in->per_node = 1 << 30;
+  for (int n = 0; n < nodes; n++) {
+    in->reports[n] = reports[n];
+    ps_status st = resolve_node(ctx, reports[n], req, n, in);
+    if (st != PS_OK) return st;
+    if (in->allowed_count[n] < in->per_node) in->per_node = in->allowed_count[n];
+  }
   in->util = req->gpu_memory_utilization > 0 ? req->gpu_memory_utilization : 0.9;
   if (in->util > 1.0)
     return ps__fail(ctx, PS_ERR_INVALID_ARG, "gpu_memory_utilization %.2f is above 1", in->util);
@@ -74,10 +97,21 @@ static ps_status resolve(ps_ctx *ctx, const ps_report *r, const ps_plan_request 
   else
     return ps__fail(ctx, PS_ERR_INVALID_ARG,
                     "kv-cache-dtype '%s' unknown (auto, fp8, fp8_e4m3, fp8_e5m2, bfloat16)", kv);
-  int n = in->allowed_count;
-  if (req->tp > n || req->pp > n || (req->tp > 0 && req->pp > 0 && req->tp * req->pp > n))
+  int n = in->per_node;
+  if (nodes == 1 &&
+      (req->tp > n || req->pp > n || (req->tp > 0 && req->pp > 0 && req->tp * req->pp > n)))
     return ps__fail(ctx, PS_ERR_INVALID_ARG, "TP=%d x PP=%d needs more than the %d GPU%s allowed",
                     req->tp > 0 ? req->tp : 1, req->pp > 0 ? req->pp : 1, n, n == 1 ? "" : "s");
+  if (nodes > 1 && req->tp > n)
+    return ps__fail(ctx, PS_ERR_INVALID_ARG,
+                    "TP=%d is larger than the %d GPUs of the smallest node (TP stays inside a "
+                    "node)",
+                    req->tp, n);
+  if (nodes > 1 && req->pp > 0 && req->pp % nodes != 0)
+    return ps__fail(ctx, PS_ERR_INVALID_ARG,
+                    "PP=%d does not spread evenly over %d nodes (each node holds the same "
+                    "number of stages)",
+                    req->pp, nodes);
   return PS_OK;
 }
 
@@ -104,9 +138,9 @@ static int compare(const ps__candidate *a, const ps__candidate *b, ps_objective 
     BETTER(nvlink_group(a), nvlink_group(b));
     if (nvlink_group(a) && a->tp != b->tp) return a->tp > b->tp ? -1 : 1;
   }
-  /* One node: tensor parallelism when any TP-only plan fits (vLLM's advice: TP inside a
-   * node, PP across nodes or where GPUs differ). */
-  BETTER(a->pp == 1, b->pp == 1);
+  /* One pipeline stage per node when any such plan fits (vLLM's advice: TP inside a node,
+   * PP across nodes or where GPUs differ). */
+  BETTER(a->stages == 1, b->stages == 1);
   if (a->count != b->count) return a->count < b->count ? -1 : 1;
   BETTER(a->p2p, b->p2p);
   if (a->pp != b->pp) return a->pp < b->pp ? -1 : 1;
@@ -137,7 +171,7 @@ static void lost_because(const ps__candidate *best, const ps__candidate *c, ps_o
   } else if (best->full_context && !c->full_context) {
     snprintf(out, len, "context cut to %d tokens; the model's full context needs more room",
              c->max_model_len);
-  } else if (c->pp > 1 && best->pp == 1) {
+  } else if (c->stages > 1 && best->stages == 1) {
     snprintf(out, len, "pipeline stages add latency where tensor parallelism fits");
   } else if (c->count > best->count) {
     snprintf(out, len, "uses %d GPUs where %d suffice%s", c->count, best->count,
@@ -160,13 +194,29 @@ static bool gpus_mixed(const ps_report *r) {
   return false;
 }
 
-static void emit_environment(const ps_report *r, const ps__candidate *c, ps_plan *p) {
+/* The node's ranks' GPUs, in rank order. */
+static int node_gpus(const ps__candidate *c, int node, int *out) {
+  int n = 0;
+  for (int i = 0; i < c->count; i++)
+    if (c->node[i] == node) out[n++] = c->gpus[i];
+  return n;
+}
+
+/* CUDA_DEVICE_ORDER and CUDA_VISIBLE_DEVICES for one node, when its GPUs are a subset, in
+ * another order, or of different models. */
+static bool visible_devices(const ps_report *r, const ps__candidate *c, int node, char *list,
+                            size_t len) {
+  int gpus[PS_PLAN_MAX_GPUS] = {0}, n = node_gpus(c, node, gpus);
+  list_gpus(gpus, n, list, len);
+  bool all_in_order = n == r->gpu_count;
+  for (int i = 0; all_in_order && i < n; i++)
+    all_in_order = gpus[i] == i;
+  return !all_in_order || gpus_mixed(r);
+}
+
+static void emit_environment(const ps__plan_input *in, const ps__candidate *c, ps_plan *p) {
   char list[512];
-  list_gpus(c->gpus, c->count, list, sizeof(list));
-  bool all_in_order = c->count == r->gpu_count;
-  for (int i = 0; all_in_order && i < c->count; i++)
-    all_in_order = c->gpus[i] == i;
-  if (!all_in_order || gpus_mixed(r)) {
+  if (in->nodes == 1 && visible_devices(in->reports[0], c, 0, list, sizeof(list))) {
     item(p->env, &p->env_count, "CUDA_DEVICE_ORDER", "PCI_BUS_ID",
          "number GPUs as nvidia-smi and NVML do; CUDA's default is fastest-first");
     item(p->env, &p->env_count, "CUDA_VISIBLE_DEVICES", list,
@@ -176,7 +226,8 @@ static void emit_environment(const ps_report *r, const ps__candidate *c, ps_plan
   bool broken = false, broken_nvlink = false, nvlink_used = false;
   for (int i = 0; i < c->count; i++)
     for (int j = 0; j < c->count; j++) {
-      if (i == j) continue;
+      if (i == j || c->node[i] != c->node[j]) continue;
+      const ps_report *r = in->reports[c->node[i]];
       const ps_pair *pair = ps_report_pair(r, c->gpus[i], c->gpus[j]);
       bool nv = pair && pair->link == PS_LINK_NVLINK;
       nvlink_used = nvlink_used || nv;
@@ -203,7 +254,7 @@ static void emit_environment(const ps_report *r, const ps__candidate *c, ps_plan
   }
 }
 
-static void emit_arguments(const ps_report *r, const ps__plan_input *in, const ps__candidate *c,
+static void emit_arguments(const ps__plan_input *in, const ps__candidate *c,
                            const ps_plan_request *req, ps_plan *p) {
   char v[64];
   snprintf(v, sizeof(v), "%d", c->tp);
@@ -231,27 +282,66 @@ static void emit_arguments(const ps_report *r, const ps__plan_input *in, const p
   if (in->kv_dtype_bytes == 1)
     item(p->args, &p->arg_count, "--kv-cache-dtype", req->kv_cache_dtype,
          "1-byte KV entries: twice the tokens in the same memory");
+  /* One flag for every TP group: off when any group needs it off. */
   ps__car_decision car;
-  ps__custom_all_reduce(r, c->gpus, c->tp, &car);
+  for (int s = 0; s < c->pp; s++) {
+    ps__custom_all_reduce(in->reports[c->node[s * c->tp]], c->gpus + s * c->tp, c->tp, &car);
+    if (!car.enabled) break;
+  }
   p->custom_all_reduce = c->tp > 1 && car.enabled;
   if (c->tp > 1) {
     if (!car.enabled)
       item(p->args, &p->arg_count, "--disable-custom-all-reduce", "", "%s", car.why);
     reason(p, "custom all-reduce %s: %s", car.enabled ? "on" : "off", car.why);
   }
-  if (c->count > 1)
+  if (in->nodes > 1)
+    item(p->args, &p->arg_count, "--distributed-executor-backend", "ray",
+         "%d nodes: vLLM's workers run on the Ray cluster started below", in->nodes);
+  else if (c->count > 1)
     item(p->args, &p->arg_count, "--distributed-executor-backend", "mp",
          "one node: vLLM's multiprocessing workers (its default; explicit so that a Ray "
          "cluster in the environment is not picked up)");
 }
 
-static void summarise(const ps_report *r, const ps__plan_input *in, const ps__candidate *c,
-                      ps_plan *p) {
+/* `ray start` for every node, with that node's GPUs and the shared environment: Ray workers
+ * inherit the environment of the raylet that `ray start` launches. */
+static void emit_cluster_commands(const ps__plan_input *in, const ps__candidate *c, ps_plan *p) {
+  for (int n = 0; n < in->nodes; n++) {
+    char list[512], cmd[256 + 512], env[256] = "";
+    int gpus[PS_PLAN_MAX_GPUS] = {0}, count = node_gpus(c, n, gpus);
+    size_t used = 0;
+    if (visible_devices(in->reports[n], c, n, list, sizeof(list)))
+      used += (size_t)snprintf(env, sizeof(env),
+                               "CUDA_DEVICE_ORDER=PCI_BUS_ID CUDA_VISIBLE_DEVICES=%s ", list);
+    for (int i = 0; i < p->env_count && used < sizeof(env); i++)
+      used += (size_t)snprintf(env + used, sizeof(env) - used, "%s=%s ", p->env[i].name,
+                               p->env[i].value);
+    if (n == 0)
+      snprintf(cmd, sizeof(cmd), "%sray start --head --port=6379 --num-gpus=%d", env, count);
+    else
+      snprintf(cmd, sizeof(cmd), "%sray start --address=HEAD_IP:6379 --num-gpus=%d", env, count);
+    char name[32];
+    snprintf(name, sizeof(name), n == 0 ? "head" : "worker %d", n);
+    item(p->commands, &p->command_count, name, cmd,
+         "on node %d (%s), before vllm serve; then vllm serve on the head only", n,
+         in->reports[n]->machine[0] ? in->reports[n]->machine : "unnamed");
+  }
+}
+
+static void summarise(const ps__plan_input *in, const ps__candidate *c, ps_plan *p) {
+  const ps_report *r = in->reports[0];
   char list[512];
   list_gpus(c->gpus, c->count, list, sizeof(list));
+  if (in->nodes > 1) { /* "0,1,2,3 on each of 4 nodes" reads better than the rank list */
+    int gpus[PS_PLAN_MAX_GPUS] = {0}, n = node_gpus(c, 0, gpus);
+    list_gpus(gpus, n, list, sizeof(list));
+    size_t used = strlen(list);
+    snprintf(list + used, sizeof(list) - used, " of each of %d nodes", in->nodes);
+  }
   if (c->feasible) {
-    char link[16] = "one GPU";
-    if (c->count > 1) {
+    char link[24] = "one GPU";
+    if (c->tp == 1 && c->count > 1) snprintf(link, sizeof(link), "one GPU per stage");
+    if (c->tp > 1) {
       const ps_pair *pair = ps_report_pair(r, c->gpus[0], c->gpus[1]);
       if (pair) ps_link_name(pair->link, pair->nvlink_count, link, sizeof(link));
     }
@@ -259,7 +349,7 @@ static void summarise(const ps_report *r, const ps__plan_input *in, const ps__ca
       snprintf(p->summary, sizeof(p->summary),
                "TP=%d PP=%d on GPUs %.200s (%s%s): %.1f GiB weights + %.1f GiB overhead per GPU, "
                "%.1f GiB KV = %llu tokens; max_model_len %d x %d sequence%s",
-               c->tp, c->pp, list, link, c->count > 1 && c->p2p ? ", P2P verified" : "",
+               c->tp, c->pp, list, link, c->tp > 1 && c->p2p ? ", P2P verified" : "",
                gib(c->weights[0]), gib(c->overhead), gib(c->kv_room[0]),
                (unsigned long long)c->kv_tokens, c->max_model_len, in->seqs,
                in->seqs == 1 ? "" : "s");
@@ -276,18 +366,18 @@ static void summarise(const ps_report *r, const ps__plan_input *in, const ps__ca
 /* For a request that does not fit as asked: the nearest plan that does, first keeping the
  * requested context and freeing TP and PP, then freeing the context too. Named in the summary
  * and added to the alternatives. */
-static void suggest_relaxed(ps_ctx *ctx, const ps_report *r, const ps_plan_request *req,
-                            ps_plan *p) {
+static void suggest_relaxed(ps_ctx *ctx, const ps_report *const *reports, int nodes,
+                            const ps_plan_request *req, ps_plan *p) {
   if (req->tp <= 0 && req->pp <= 0 && req->max_model_len <= 0) return;
   ps_plan *alt = ps__calloc(1, sizeof(*alt));
   if (!alt) return;
   ps_plan_request relaxed = *req;
   relaxed.tp = relaxed.pp = 0;
-  bool found =
-      (req->tp > 0 || req->pp > 0) && ps_plan_make(ctx, r, &relaxed, alt) == PS_OK && alt->feasible;
+  bool found = (req->tp > 0 || req->pp > 0) &&
+               ps_plan_make_cluster(ctx, reports, nodes, &relaxed, alt) == PS_OK && alt->feasible;
   if (!found && req->max_model_len > 0) {
     relaxed.max_model_len = 0;
-    found = ps_plan_make(ctx, r, &relaxed, alt) == PS_OK && alt->feasible;
+    found = ps_plan_make_cluster(ctx, reports, nodes, &relaxed, alt) == PS_OK && alt->feasible;
   }
   if (found) {
     size_t used = strlen(p->summary);
@@ -307,14 +397,16 @@ static void suggest_relaxed(ps_ctx *ctx, const ps_report *r, const ps_plan_reque
   ps__free(alt);
 }
 
-static void fill_plan(const ps_report *r, const ps__plan_input *in, const ps_plan_request *req,
-                      const ps__candidate *c, ps_plan *p) {
+static void fill_plan(const ps__plan_input *in, const ps_plan_request *req, const ps__candidate *c,
+                      ps_plan *p) {
   p->feasible = c->feasible;
   p->tp = c->tp;
   p->pp = c->pp;
   p->gpu_count = c->count;
+  p->node_count = in->nodes;
   memcpy(p->gpus, c->gpus, (size_t)c->count * sizeof(int));
-  p->replicas = c->feasible ? in->allowed_count / c->count : 0;
+  memcpy(p->gpu_node, c->node, (size_t)c->count * sizeof(int));
+  p->replicas = c->feasible ? in->per_node * in->nodes / c->count : 0;
   uint64_t min_room = UINT64_MAX;
   int tight = 0;
   for (int s = 0; s < c->pp; s++)
@@ -333,7 +425,7 @@ static void fill_plan(const ps_report *r, const ps__plan_input *in, const ps_pla
   if (c->free_limited) {
     double lowest = in->util;
     for (int i = 0; i < c->count; i++) {
-      const ps_gpu *g = &r->gpus[c->gpus[i]];
+      const ps_gpu *g = &in->reports[c->node[i]]->gpus[c->gpus[i]];
       double u = (double)g->memory_free_bytes / (double)g->memory_total_bytes;
       if ((g->valid & PS_GPU_MEMORY_FREE) && u < lowest) lowest = u;
     }
@@ -342,18 +434,54 @@ static void fill_plan(const ps_report *r, const ps__plan_input *in, const ps_pla
   ps__strlcpy(p->model_arg, req->model_path ? req->model_path : in->model->name,
               sizeof(p->model_arg));
   if (!c->feasible) return;
-  emit_environment(r, c, p);
-  emit_arguments(r, in, c, req, p);
+  emit_environment(in, c, p);
+  emit_arguments(in, c, req, p);
+  if (in->nodes > 1) emit_cluster_commands(in, c, p);
 }
 
-static void explain(const ps_report *r, const ps__plan_input *in, const ps__candidate *c,
-                    ps_plan *p) {
+/* What differs between nodes, and what it costs (vLLM runs the same ranks per node). */
+static void explain_nodes(const ps__plan_input *in, ps_plan *p) {
+  if (in->nodes == 1) return;
+  reason(p,
+         "%d nodes: TP inside each node, PP across nodes (vLLM's advice: tensor parallel "
+         "traffic stays on the node's fabric, pipeline traffic is small enough for the "
+         "network)",
+         in->nodes);
+  const ps_report *head = in->reports[0];
+  for (int n = 1; n < in->nodes; n++) {
+    const ps_report *r = in->reports[n];
+    if (in->allowed_count[n] != in->allowed_count[0])
+      reason(p, "node %d has %d usable GPUs and node 0 %d: every node gives %d, the rest idle", n,
+             in->allowed_count[n], in->allowed_count[0], in->per_node);
+    if (r->gpu_count > 0 && head->gpu_count > 0 && strcmp(r->gpus[0].name, head->gpus[0].name) != 0)
+      reason(p,
+             "node %d has %s, node 0 %s: stages are sized by memory, and the slowest stage "
+             "sets the pace",
+             n, r->gpus[0].name[0] ? r->gpus[0].name : "unknown GPUs",
+             head->gpus[0].name[0] ? head->gpus[0].name : "unknown GPUs");
+    if (strcmp(r->driver_version, head->driver_version) != 0)
+      reason(p,
+             "driver versions differ (node %d %s, node 0 %s): fine for vLLM, but keep the "
+             "same vLLM, PyTorch and NCCL on every node",
+             n, r->driver_version[0] ? r->driver_version : "unknown",
+             head->driver_version[0] ? head->driver_version : "unknown");
+  }
+}
+
+static void explain(const ps__plan_input *in, const ps__candidate *c, ps_plan *p) {
+  const ps_report *r = in->reports[0];
   const ps_model *m = in->model;
+  explain_nodes(in, p);
   if (c->tp == 1 && c->pp == 1)
     reason(p,
            "the model fits one GPU: TP=1 is the throughput choice; %d replica%s fit the "
            "allowed GPUs (one vLLM per GPU behind a load balancer)",
            p->replicas, p->replicas == 1 ? "" : "s");
+  else if (in->nodes > 1 && c->stages == 1)
+    reason(p,
+           "one pipeline stage per node, each a TP group of %d GPUs: the smallest such plan "
+           "that holds the model",
+           c->tp);
   else if (in->objective == PS_OBJECTIVE_THROUGHPUT)
     reason(p, "the smallest group that holds the model: %d GPU%s", c->count,
            c->count == 1 ? "" : "s");
@@ -379,7 +507,7 @@ static void explain(const ps_report *r, const ps__plan_input *in, const ps__cand
            in->max_model_len ? "as requested, not checked" : "left to vLLM");
   if (c->free_limited)
     reason(p, "a GPU has less free memory than total x %.2f (other processes?)", in->util);
-  if (in->allowed_count == 3 && m->num_heads > 0 && m->num_heads % 3 != 0)
+  if (in->nodes == 1 && in->allowed_count[0] == 3 && m->num_heads > 0 && m->num_heads % 3 != 0)
     reason(p,
            "3 GPUs: TP=3 does not divide %d heads (most models' head counts are powers of "
            "two); use TP=2 and the third GPU for a replica or another model, or PP=3",
@@ -389,17 +517,18 @@ static void explain(const ps_report *r, const ps__plan_input *in, const ps__cand
            c->custom_partition ? p->pp_layer_partition : "vLLM's default split");
 }
 
-ps_status ps_plan_make(ps_ctx *ctx, const ps_report *report, const ps_plan_request *req,
-                       ps_plan *plan) {
+ps_status ps_plan_make_cluster(ps_ctx *ctx, const ps_report *const *reports, int nodes,
+                               const ps_plan_request *req, ps_plan *plan) {
   memset(plan, 0, sizeof(*plan));
   ps__plan_input *in = ps__calloc(1, sizeof(*in));
   if (!in) return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
-  ps_status st = resolve(ctx, report, req, in);
+  ps_status st = resolve(ctx, reports, nodes, req, in);
   if (st != PS_OK) {
     ps__free(in);
     return st;
   }
-  int n = in->allowed_count < PS_PLAN_MAX_GPUS ? in->allowed_count : PS_PLAN_MAX_GPUS;
+  /* per node at most PS_PLAN_MAX_GPUS / nodes ranks, so a plan's ranks always fit */
+  int n = in->per_node < PS_PLAN_MAX_GPUS / nodes ? in->per_node : PS_PLAN_MAX_GPUS / nodes;
   ps__candidate *cands = ps__calloc((size_t)n * (size_t)n + 1, sizeof(*cands));
   if (!cands) {
     ps__free(in);
@@ -407,17 +536,26 @@ ps_status ps_plan_make(ps_ctx *ctx, const ps_report *report, const ps_plan_reque
   }
   int count = 0;
   for (int tp = 1; tp <= n; tp++)
-    for (int pp = 1; tp * pp <= n; pp++) {
+    for (int stages = 1; tp * stages <= n; stages++) { /* stages per node */
+      int pp = stages * nodes;
       if ((req->tp > 0 && tp != req->tp) || (req->pp > 0 && pp != req->pp)) continue;
-      ps__candidate_build(report, in, tp, pp, &cands[count++]);
+      ps__candidate_build(in, tp, pp, &cands[count++]);
     }
+  if (count == 0) { /* a PP request no configuration matches */
+    ps__free(cands);
+    ps__free(in);
+    return ps__fail(ctx, PS_ERR_INVALID_ARG,
+                    "no configuration with TP=%d and PP=%d fits %d "
+                    "GPUs per node",
+                    req->tp, req->pp, n);
+  }
   sort_objective = in->objective;
   qsort(cands, (size_t)count, sizeof(*cands), compare_qsort);
 
   const ps__candidate *best = &cands[0];
-  fill_plan(report, in, req, best, plan);
-  summarise(report, in, best, plan);
-  if (best->feasible) explain(report, in, best, plan);
+  fill_plan(in, req, best, plan);
+  summarise(in, best, plan);
+  if (best->feasible) explain(in, best, plan);
 
   /* Alternatives: the chosen one, then the nearest others, one per (TP, PP). */
   for (int i = 0; i < count && plan->alt_count < PS_PLAN_MAX_ALTS; i++) {
@@ -434,8 +572,13 @@ ps_status ps_plan_make(ps_ctx *ctx, const ps_report *report, const ps_plan_reque
     else
       lost_because(best, c, in->objective, o->why, sizeof(o->why));
   }
-  if (!best->feasible) suggest_relaxed(ctx, report, req, plan);
+  if (!best->feasible) suggest_relaxed(ctx, reports, nodes, req, plan);
   ps__free(cands);
   ps__free(in);
   return PS_OK;
+}
+
+ps_status ps_plan_make(ps_ctx *ctx, const ps_report *report, const ps_plan_request *req,
+                       ps_plan *plan) {
+  return ps_plan_make_cluster(ctx, &report, 1, req, plan);
 }

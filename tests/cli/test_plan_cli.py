@@ -107,6 +107,24 @@ def test_imported_topology():
         check("imported says not verified", "not verified" in proc.stdout, proc.stdout[:300])
 
 
+def test_cluster():
+    node = os.path.join(SOURCE, "tests", "golden", "json", "hgx-h100-8.json")
+    model = os.path.join(MODELS, "DeepSeek-V3")
+    proc = run(["--model", model, "--topology", node, "--topology", node])
+    check("cluster plan: exit 0", proc.returncode == 0, proc.stderr)
+    check("cluster plan: ray commands", "ray start --head" in proc.stdout and
+          "ray start --address=HEAD_IP:6379" in proc.stdout, proc.stdout[:500])
+    check("cluster plan: TP inside a node", "TP=8 PP=2" in proc.stdout.split("\n")[0],
+          proc.stdout[:300])
+    golden_compare("cluster/DeepSeek-V3-2x-hgx-h100-8.txt", proc.stdout)
+    proc = run(["--model", model, "--topology", node, "--topology", node, "--json"])
+    doc = json.loads(proc.stdout)
+    check("cluster json schema", not [e.message for e in SCHEMA.iter_errors(doc)])
+    check("cluster json nodes", doc["nodes"] == 2 and len(doc["node_commands"]) == 2)
+    proc = run(["--model", model, "--topology", node, "--topology", node, "--gpus", "0"])
+    check("cluster with --gpus: exit 2", proc.returncode == 2, proc.stderr)
+
+
 def test_bad_inputs():
     empty = tempfile.mkdtemp(dir=TMP)
     proc = run(["--model", empty, "--fixture", os.path.join(FIXTURES, "example-4x-a100.topo")])
@@ -142,7 +160,8 @@ def test_bad_inputs():
 
 def main():
     try:
-        for test in (test_golden_plans, test_formats, test_imported_topology, test_bad_inputs):
+        for test in (test_golden_plans, test_formats, test_imported_topology, test_cluster,
+                     test_bad_inputs):
             try:
                 test()
             except Exception as e:  # one broken group must not hide the others
