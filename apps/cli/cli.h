@@ -51,10 +51,6 @@ int cli_resolve_gpus(const char *cmd, const ps_report *report, cli_selection *se
 
 bool cli_selected(const cli_selection *sel, int gpu);
 
-/* True when a verdict counts as a failure of verification (see docs/user-guide.md):
- * corrupt, error, hang, or unsupported while the driver claimed P2P. */
-bool cli_pair_failed(const ps_pair *pair);
-
 /* Terminal symbols: ✓/✗ or, with --ascii, OK/FAIL. */
 typedef struct cli_style {
   bool ascii;

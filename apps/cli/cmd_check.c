@@ -41,16 +41,10 @@ static const char *mark(const check_opts *o, bool ok) {
 
 static const char *tf(bool v) { return v ? "True" : "False"; }
 
-static bool usable(const ps_report *r, const ps_pair *p) {
-  if (r->verified) return p->verdict == PS_VERDICT_OK;
-  return (p->valid & PS_PAIR_CLAIMS) && p->claim_read == PS_CLAIM_OK &&
-         p->claim_write == PS_CLAIM_OK;
-}
-
 static bool group_connected(const ps_report *r, const int *g, int n) {
   for (int i = 0; i < n; i++)
     for (int j = 0; j < n; j++)
-      if (i != j && !usable(r, ps_report_pair(r, g[i], g[j]))) return false;
+      if (i != j && !ps_pair_usable(r, ps_report_pair(r, g[i], g[j]))) return false;
   return true;
 }
 
@@ -79,7 +73,7 @@ static void print_origin_block(const check_opts *o, const ps_report *r, int tp, 
   for (int i = 0; i < r->pair_count; i++) {
     const ps_pair *p = &r->pairs[i];
     if (!cli_selected(&o->sel, p->from) || !cli_selected(&o->sel, p->to)) continue;
-    printf("  GPU%d->GPU%d: %s\n", p->from, p->to, mark(o, usable(r, p)));
+    printf("  GPU%d->GPU%d: %s\n", p->from, p->to, mark(o, ps_pair_usable(r, p)));
   }
   printf("\nRecommended Tensor Parallel Size: %d\n", tp);
   printf("P2P Optimized: %s\n", tf(tp > 1));
@@ -102,7 +96,7 @@ static int count_failures(const check_opts *o, const ps_report *r) {
   int failed = 0;
   for (int i = 0; i < r->pair_count; i++)
     if (cli_selected(&o->sel, r->pairs[i].from) && cli_selected(&o->sel, r->pairs[i].to) &&
-        cli_pair_failed(&r->pairs[i]))
+        ps_pair_failed(r, &r->pairs[i]))
       failed++;
   for (int g = 0; r->verified && g < r->gpu_count; g++)
     if (cli_selected(&o->sel, g) && r->gpus[g].local_verdict != PS_VERDICT_OK) failed++;
@@ -123,7 +117,7 @@ static void print_details(const check_opts *o, const ps_report *r) {
     printf("  GPU%d->GPU%d  %-5s claim %-4s verified %-12s%s%s%s%s\n", p->from, p->to, link, claim,
            verdict_word(p), time, p->reason[0] ? "  " : "", p->reason,
            p->from_cache ? " (cached)" : "");
-    if (cli_pair_failed(p) && (p->valid & PS_PAIR_CLAIMS) && p->claim_read == PS_CLAIM_OK) lies++;
+    if (ps_pair_failed(r, p) && (p->valid & PS_PAIR_CLAIMS) && p->claim_read == PS_CLAIM_OK) lies++;
   }
   int local_bad = 0;
   for (int g = 0; g < r->gpu_count; g++) {
@@ -269,7 +263,7 @@ int cmd_check(int argc, char **argv) {
     bool any = false;
     for (int i = 0; i < r->pair_count; i++)
       if (cli_selected(&o.sel, r->pairs[i].from) && cli_selected(&o.sel, r->pairs[i].to))
-        any = any || usable(r, &r->pairs[i]);
+        any = any || ps_pair_usable(r, &r->pairs[i]);
     print_origin_block(&o, r, tp, connected, any);
     print_details(&o, r);
     printf("\n");

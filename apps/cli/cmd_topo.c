@@ -163,7 +163,7 @@ int cmd_topo(int argc, char **argv) {
     print_claims(r);
   }
   for (int i = 0; !code && i < r->pair_count; i++)
-    if (cli_pair_failed(&r->pairs[i])) code = EXIT_FINDING;
+    if (ps_pair_failed(r, &r->pairs[i])) code = EXIT_FINDING;
   ps_report_free(r);
   return code;
 }

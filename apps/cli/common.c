@@ -183,15 +183,3 @@ bool cli_selected(const cli_selection *sel, int gpu) {
     if (sel->gpus[i] == gpu) return true;
   return false;
 }
-
-bool cli_pair_failed(const ps_pair *p) {
-  switch (p->verdict) {
-  case PS_VERDICT_CORRUPT:
-  case PS_VERDICT_ERROR:
-  case PS_VERDICT_HANG: return true;
-  case PS_VERDICT_UNSUPPORTED:
-    return (p->valid & PS_PAIR_CLAIMS) && p->claim_read == PS_CLAIM_OK &&
-           p->claim_write == PS_CLAIM_OK;
-  default: return false;
-  }
-}

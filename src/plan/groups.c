@@ -68,12 +68,6 @@ static int link_rank(const ps_pair *pair) {
   }
 }
 
-static bool direction_usable(const ps_report *report, const ps_pair *pair) {
-  if (report->verified) return pair->verdict == PS_VERDICT_OK;
-  return (pair->valid & PS_PAIR_CLAIMS) && pair->claim_read == PS_CLAIM_OK &&
-         pair->claim_write == PS_CLAIM_OK;
-}
-
 /* A GPU whose copy within itself failed cannot be trusted with anything. */
 static bool gpu_healthy(const ps_gpu *gpu) {
   return gpu->local_verdict != PS_VERDICT_CORRUPT && gpu->local_verdict != PS_VERDICT_ERROR &&
@@ -144,7 +138,7 @@ static bool planner_init(planner *pl, const ps_report *report, const int *allowe
         pl->nvlinks[a * n + b] = pl->nvlinks[b * n + a] = ca < cb ? ca : cb;
       }
       if (ps__set_has(&pl->eligible, a) && ps__set_has(&pl->eligible, b) &&
-          direction_usable(report, ab) && direction_usable(report, ba)) {
+          ps_pair_usable(report, ab) && ps_pair_usable(report, ba)) {
         ps__set_add(&pl->usable[a], b);
         ps__set_add(&pl->usable[b], a);
       }

@@ -40,25 +40,11 @@ bool ps__tp_valid(const ps_model *model, int tp, char *why, size_t why_len) {
 }
 
 bool ps__pair_usable(const ps_report *report, int a, int b) {
-  const ps_pair *p = ps_report_pair(report, a, b);
-  if (!p) return false;
-  if (report->verified) return p->verdict == PS_VERDICT_OK;
-  return (p->valid & PS_PAIR_CLAIMS) && p->claim_read == PS_CLAIM_OK &&
-         p->claim_write == PS_CLAIM_OK;
+  return ps_pair_usable(report, ps_report_pair(report, a, b));
 }
 
 bool ps__pair_broken(const ps_report *report, int a, int b) {
-  const ps_pair *p = ps_report_pair(report, a, b);
-  if (!p || !report->verified) return false;
-  switch (p->verdict) {
-  case PS_VERDICT_CORRUPT:
-  case PS_VERDICT_ERROR:
-  case PS_VERDICT_HANG: return true;
-  case PS_VERDICT_UNSUPPORTED:
-    return (p->valid & PS_PAIR_CLAIMS) && p->claim_read == PS_CLAIM_OK &&
-           p->claim_write == PS_CLAIM_OK;
-  default: return false;
-  }
+  return ps_pair_failed(report, ps_report_pair(report, a, b));
 }
 
 static bool nvml_nvlink_ok(const ps_report *report, int a, int b) {

@@ -173,3 +173,24 @@ bool ps__source_parse(const char *name, ps_source *out) {
   *out = (ps_source)i;
   return true;
 }
+
+bool ps_pair_usable(const ps_report *report, const ps_pair *pair) {
+  if (!report || !pair) return false;
+  if (report->verified) return pair->verdict == PS_VERDICT_OK;
+  return (pair->valid & PS_PAIR_CLAIMS) && pair->claim_read == PS_CLAIM_OK &&
+         pair->claim_write == PS_CLAIM_OK;
+}
+
+bool ps_pair_failed(const ps_report *report, const ps_pair *pair) {
+  (void)report; /* verdicts exist only in verified reports */
+  if (!pair) return false;
+  switch (pair->verdict) {
+  case PS_VERDICT_CORRUPT:
+  case PS_VERDICT_ERROR:
+  case PS_VERDICT_HANG: return true;
+  case PS_VERDICT_UNSUPPORTED:
+    return (pair->valid & PS_PAIR_CLAIMS) && pair->claim_read == PS_CLAIM_OK &&
+           pair->claim_write == PS_CLAIM_OK;
+  default: return false;
+  }
+}
