@@ -59,5 +59,6 @@ typedef struct cli_style {
 int cmd_check(int argc, char **argv);
 int cmd_topo(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 
 #endif

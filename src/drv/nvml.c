@@ -46,6 +46,9 @@ static size_t build_table(ps__nvml *n, ps__sym *t) {
       SYM(DeviceGetNvLinkRemotePciInfo, false, "nvmlDeviceGetNvLinkRemotePciInfo_v2",
           "nvmlDeviceGetNvLinkRemotePciInfo"),
       SYM(DeviceGetNvLinkRemoteDeviceType, false, "nvmlDeviceGetNvLinkRemoteDeviceType"),
+      SYM(DeviceGetMigMode, false, "nvmlDeviceGetMigMode"),
+      SYM(DeviceGetPersistenceMode, false, "nvmlDeviceGetPersistenceMode"),
+      SYM(DeviceGetDisplayActive, false, "nvmlDeviceGetDisplayActive"),
   };
   memcpy(t, table, sizeof(table));
   return PS_ARRAY_LEN(table);

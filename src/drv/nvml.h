@@ -41,6 +41,10 @@ typedef struct ps__nvml {
   PFN_nvmlDeviceGetNvLinkVersion DeviceGetNvLinkVersion;
   PFN_nvmlDeviceGetNvLinkRemotePciInfo DeviceGetNvLinkRemotePciInfo;
   PFN_nvmlDeviceGetNvLinkRemoteDeviceType DeviceGetNvLinkRemoteDeviceType;
+  /* Optional, for peerscope doctor. */
+  PFN_nvmlDeviceGetMigMode DeviceGetMigMode;
+  PFN_nvmlDeviceGetEnableState DeviceGetPersistenceMode;
+  PFN_nvmlDeviceGetEnableState DeviceGetDisplayActive;
 } ps__nvml;
 
 /* Loads libnvidia-ml and calls nvmlInit. PS_ERR_DRIVER_UNAVAILABLE when the library is

@@ -136,4 +136,10 @@ typedef nvmlReturn_t (*PFN_nvmlDeviceGetNvLinkRemotePciInfo)(nvmlDevice_t dev, u
 typedef nvmlReturn_t (*PFN_nvmlDeviceGetNvLinkRemoteDeviceType)(nvmlDevice_t dev, unsigned int link,
                                                                 nvmlIntNvLinkDeviceType_t *type);
 
+/* Optional, read by peerscope doctor: MIG mode (current and pending, 1 = enabled),
+ * persistence mode, and whether a display is being driven (nvidia-smi "Display Active"). */
+typedef nvmlReturn_t (*PFN_nvmlDeviceGetMigMode)(nvmlDevice_t dev, unsigned int *current,
+                                                 unsigned int *pending);
+typedef nvmlReturn_t (*PFN_nvmlDeviceGetEnableState)(nvmlDevice_t dev, nvmlEnableState_t *state);
+
 #endif

@@ -315,6 +315,49 @@ PS_FAKE_EXPORT nvmlReturn_t nvmlDeviceGetNumaNodeId(nvmlDevice_t dev, unsigned i
 }
 #endif
 
+/* Doctor's optional queries: the gpu's mig=, persistence=, display= (unset: not supported). */
+static nvmlReturn_t gpu_flag(nvmlDevice_t dev, int which, int *value) {
+  ps__fake_lock();
+  const ps_fix_gpu *g = NULL;
+  nvmlReturn_t r = enter_device(dev, &g);
+  if (r == NVML_SUCCESS) {
+    int v = which == 0 ? g->mig : which == 1 ? g->persistence : g->display;
+    if (v < 0)
+      r = NVML_ERROR_NOT_SUPPORTED;
+    else
+      *value = v;
+  }
+  ps__fake_unlock();
+  return r;
+}
+
+PS_FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t dev, unsigned int *current,
+                                                 unsigned int *pending) {
+  if (!current || !pending) return NVML_ERROR_INVALID_ARGUMENT;
+  int v = 0;
+  nvmlReturn_t r = gpu_flag(dev, 0, &v);
+  if (r == NVML_SUCCESS) *current = *pending = (unsigned int)v;
+  return r;
+}
+
+PS_FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPersistenceMode(nvmlDevice_t dev,
+                                                         nvmlEnableState_t *mode) {
+  if (!mode) return NVML_ERROR_INVALID_ARGUMENT;
+  int v = 0;
+  nvmlReturn_t r = gpu_flag(dev, 1, &v);
+  if (r == NVML_SUCCESS) *mode = v ? NVML_FEATURE_ENABLED : NVML_FEATURE_DISABLED;
+  return r;
+}
+
+PS_FAKE_EXPORT nvmlReturn_t nvmlDeviceGetDisplayActive(nvmlDevice_t dev,
+                                                       nvmlEnableState_t *active) {
+  if (!active) return NVML_ERROR_INVALID_ARGUMENT;
+  int v = 0;
+  nvmlReturn_t r = gpu_flag(dev, 2, &v);
+  if (r == NVML_SUCCESS) *active = v ? NVML_FEATURE_ENABLED : NVML_FEATURE_DISABLED;
+  return r;
+}
+
 /* Sets the bits of a Linux cpulist (already validated by the parser) in set. */
 static void set_bits(const char *list, unsigned int words, unsigned long *set) {
   const unsigned bits = (unsigned)sizeof(unsigned long) * 8;

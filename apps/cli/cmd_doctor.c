@@ -1,0 +1,196 @@
+/* peerscope doctor: why P2P is broken on this machine and how to fix it. Each finding has
+ * the evidence read, what it breaks, the fix and a vendor document; exit 1 on an error. */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+static const char doctor_usage[] =
+    "usage: peerscope doctor [--json] [--sysfs-root DIR] [--no-verify] [--refresh]\n"
+    "                        [--timeout-ms N] [--fixture FILE] [--live]\n"
+    "\n"
+    "Says why peer-to-peer is broken or slow, most serious first: ACS on the PCIe bridges\n"
+    "between GPUs, the IOMMU mode, pairs the driver claims but a real transfer failed, driver\n"
+    "refusals and BAR1 size, downtrained links, mixed GPUs, contradicting NCCL/vLLM\n"
+    "variables, MIG, persistence and displays. Each finding shows the evidence read, what it\n"
+    "breaks, the fix (a command or BIOS setting) and a vendor document.\n"
+    "\n"
+    "  --json            write the findings as JSON (peerscope.doctor/1)\n"
+    "  --sysfs-root DIR  read /sys and /proc under DIR (a recorded tree); default\n"
+    "                    $PEERSCOPE_SYSFS_ROOT, else this machine's\n"
+    "  --no-verify       skip the real transfers (the driver-claim check then cannot run)\n"
+    "  --refresh         ignore cached verdicts and test again\n"
+    "  --timeout-ms N    deadline for each copy step (default 2000)\n"
+    "  --fixture FILE    play back a described machine through the fake drivers\n"
+    "  --live            use this machine's driver or fail; never the bundled example\n"
+    "\n"
+    "ACS registers are in PCI extended config space, which only root can read.\n"
+    "\n"
+    "Exit codes: 0 no error found, 1 an error finding, 2 usage error, 3 bad input (fixture,\n"
+    "sysfs root), 4 driver unavailable, 5 internal error.\n";
+
+typedef struct doctor_opts {
+  cli_source source;
+  cli_selection sel;
+  const char *sysfs_root;
+  bool json;
+} doctor_opts;
+
+static int parse(int argc, char **argv, doctor_opts *o) {
+  static const struct option longs[] = {{"json", no_argument, 0, 'j'},
+                                        {"sysfs-root", required_argument, 0, 's'},
+                                        {"no-verify", no_argument, 0, 'n'},
+                                        {"refresh", no_argument, 0, 'r'},
+                                        {"timeout-ms", required_argument, 0, 'T'},
+                                        {"fixture", required_argument, 0, 'f'},
+                                        {"live", no_argument, 0, 'l'},
+                                        {"help", no_argument, 0, 'h'},
+                                        {0, 0, 0, 0}};
+  memset(o, 0, sizeof(*o));
+  o->source.verify = true;
+  opterr = 0;
+  optind = 1;
+  int c;
+  while ((c = getopt_long(argc, argv, "+h", longs, NULL)) != -1) {
+    switch (c) {
+    case 'j': o->json = true; break;
+    case 's': o->sysfs_root = optarg; break;
+    case 'n': o->source.verify = false; break;
+    case 'r': o->source.refresh = true; break;
+    case 'T':
+      if (!cli_parse_int(optarg, 1, 3600000, &o->source.timeout_ms))
+        return cli_fail("doctor", EXIT_USAGE, "--timeout-ms: '%s' is not a positive integer",
+                        optarg);
+      break;
+    case 'f': o->source.fixture = optarg; break;
+    case 'l': o->source.live = true; break;
+    case 'h': fputs(doctor_usage, stdout); return -1;
+    default:
+      return cli_fail("doctor", EXIT_USAGE, "unknown option '%s' (see peerscope doctor --help)",
+                      argv[optind - 1]);
+    }
+  }
+  if (optind < argc)
+    return cli_fail("doctor", EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+  const char *root = o->sysfs_root ? o->sysfs_root : getenv("PEERSCOPE_SYSFS_ROOT");
+  struct stat st;
+  if (root && *root && (stat(root, &st) != 0 || !S_ISDIR(st.st_mode)))
+    return cli_fail("doctor", EXIT_BAD_INPUT, "%s '%s' is not a directory",
+                    o->sysfs_root ? "--sysfs-root" : "PEERSCOPE_SYSFS_ROOT", root);
+  return EXIT_VERIFIED;
+}
+
+static const char *source_name(ps_source s) {
+  return s == PS_SOURCE_LIVE ? "live" : s == PS_SOURCE_FIXTURE ? "fixture" : "file";
+}
+
+static void print_text(const ps_report *r, const ps_doctor_result *res) {
+  printf("peerscope doctor: %s (%s%s%s)\n", r->machine[0] ? r->machine : "this machine",
+         source_name(r->source), r->origin[0] ? " " : "", r->origin);
+  if (res->sysfs_root[0]) printf("sysfs and /proc read under %s\n", res->sysfs_root);
+  if (res->count == 0)
+    printf("\nNo findings.\n");
+  else
+    printf("\n%d finding%s: %d error%s, %d warning%s, %d info\n", res->count,
+           res->count == 1 ? "" : "s", res->errors, res->errors == 1 ? "" : "s", res->warnings,
+           res->warnings == 1 ? "" : "s", res->infos);
+  for (int i = 0; i < res->count; i++) {
+    const ps_finding *f = &res->findings[i];
+    char sev[16];
+    snprintf(sev, sizeof(sev), "%s", ps_severity_name(f->severity));
+    for (char *p = sev; *p; p++)
+      *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+    printf("\n%s %s: %s\n", sev, f->code, f->title);
+    printf("  evidence: %s\n", f->evidence);
+    printf("  breaks:   %s\n", f->breaks);
+    printf("  fix:      %s\n", f->fix);
+    printf("  see:      %s\n", f->link);
+  }
+  printf("\nChecks:\n");
+  for (int i = 0; i < res->check_count; i++)
+    printf("  %-10s %-12s %s\n", res->checks[i].name, ps_check_state_name(res->checks[i].state),
+           res->checks[i].note);
+}
+
+static json_t *gpus_json(const ps_finding *f) {
+  json_t *a = json_array();
+  if (f->gpu_a >= 0) json_array_append_new(a, json_integer(f->gpu_a));
+  if (f->gpu_b >= 0) json_array_append_new(a, json_integer(f->gpu_b));
+  return a;
+}
+
+static int print_json(const ps_report *r, const ps_doctor_result *res) {
+  json_t *doc = json_object(), *findings = json_array(), *checks = json_array();
+  json_object_set_new(doc, "schema", json_string("peerscope.doctor/1"));
+  json_object_set_new(doc, "machine", json_string(r->machine));
+  json_object_set_new(doc, "source", json_string(source_name(r->source)));
+  json_object_set_new(doc, "origin", r->origin[0] ? json_string(r->origin) : json_null());
+  json_object_set_new(doc, "sysfs_root",
+                      res->sysfs_root[0] ? json_string(res->sysfs_root) : json_null());
+  json_object_set_new(doc, "verified", json_boolean(r->verified));
+  json_t *summary = json_object();
+  json_object_set_new(summary, "errors", json_integer(res->errors));
+  json_object_set_new(summary, "warnings", json_integer(res->warnings));
+  json_object_set_new(summary, "infos", json_integer(res->infos));
+  json_object_set_new(doc, "summary", summary);
+  for (int i = 0; i < res->count; i++) {
+    const ps_finding *f = &res->findings[i];
+    json_t *o = json_object();
+    json_object_set_new(o, "severity", json_string(ps_severity_name(f->severity)));
+    json_object_set_new(o, "code", json_string(f->code));
+    json_object_set_new(o, "title", json_string(f->title));
+    json_object_set_new(o, "evidence", json_string(f->evidence));
+    json_object_set_new(o, "breaks", json_string(f->breaks));
+    json_object_set_new(o, "fix", json_string(f->fix));
+    json_object_set_new(o, "link", json_string(f->link));
+    json_object_set_new(o, "gpus", gpus_json(f));
+    json_array_append_new(findings, o);
+  }
+  json_object_set_new(doc, "findings", findings);
+  for (int i = 0; i < res->check_count; i++) {
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(res->checks[i].name));
+    json_object_set_new(o, "state", json_string(ps_check_state_name(res->checks[i].state)));
+    json_object_set_new(o, "note", json_string(res->checks[i].note));
+    json_array_append_new(checks, o);
+  }
+  json_object_set_new(doc, "checks", checks);
+  char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  json_decref(doc);
+  if (!text) return cli_fail("doctor", EXIT_INTERNAL, "out of memory");
+  puts(text);
+  free(text);
+  return EXIT_VERIFIED;
+}
+
+int cmd_doctor(int argc, char **argv) {
+  doctor_opts o;
+  int code = parse(argc, argv, &o);
+  if (code) return code < 0 ? EXIT_VERIFIED : code;
+
+  ps_report *r = NULL;
+  char notice[1024];
+  code = cli_load_report("doctor", &o.source, &o.sel, &r, notice, sizeof(notice));
+  if (code) return code;
+  if (notice[0]) fprintf(o.json ? stderr : stdout, "%s\n", notice);
+
+  ps_ctx *ctx = ps_ctx_new();
+  ps_doctor_result *res = NULL;
+  ps_doctor_opts dopts = {0};
+  dopts.sysfs_root = o.sysfs_root;
+  if (!ctx) {
+    code = cli_fail("doctor", EXIT_INTERNAL, "out of memory");
+  } else if (ps_doctor_run(ctx, r, &dopts, &res) != PS_OK) {
+    code = cli_fail("doctor", EXIT_INTERNAL, "%s", ps_ctx_error(ctx));
+  } else {
+    code = o.json ? print_json(r, res) : (print_text(r, res), EXIT_VERIFIED);
+    if (!code) code = res->errors ? EXIT_FINDING : EXIT_VERIFIED;
+  }
+  ps_doctor_result_free(res);
+  ps_ctx_free(ctx);
+  ps_report_free(r);
+  return code;
+}
