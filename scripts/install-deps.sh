@@ -9,6 +9,7 @@ packages=(
   cmake ninja-build pkg-config
   libjansson-dev    # JSON reading and writing (topology reports)
   libcmocka-dev     # unit-test framework
+  libcurl4-openssl-dev  # peerscope launch: GET /health while vLLM starts (127.0.0.1 only)
   python3 python3-jsonschema  # JSON Schema validation of every report the CLI writes
   clang-format      # style check in CI
   clang             # fuzz targets (libFuzzer) and sanitizer builds

@@ -60,5 +60,6 @@ int cmd_check(int argc, char **argv);
 int cmd_topo(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
+int cmd_launch(int argc, char **argv);
 
 #endif

@@ -1,0 +1,471 @@
+/* peerscope launch: plan, then start `vllm serve` with the plan's arguments and environment,
+ * stream its log, wait for /health, summarise the start-up, and stop it cleanly. */
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+static const char launch_usage[] =
+    "usage: peerscope launch MODEL [plan options] [--port P] [--host H] [--vllm PATH]\n"
+    "                        [--timeout S] [--stop-grace S] [--nccl-debug] [--dry-run] [-- extra "
+    "vllm args]\n"
+    "\n"
+    "Plans vLLM for MODEL on this machine (as `peerscope plan` does), starts `vllm serve` with\n"
+    "the plan, streams its log, waits for GET /health and prints the served URL. Ctrl-C or\n"
+    "SIGTERM stops vLLM and all its workers.\n"
+    "\n"
+    "  MODEL                    a Hugging Face directory, or a model name passed to vLLM as\n"
+    "                           is (then --model-size-gb or --params-b is required)\n"
+    "  --model DIR              the same as MODEL for a directory\n"
+    "  --model-size-gb X, --params-b N [--dtype D]   size of a model given by name\n"
+    "  --tp N, --pp N, --gpus LIST, --gpu-memory-utilization F, --max-model-len N,\n"
+    "  --max-num-seqs N, --kv-cache-dtype D, --reserve-gb X   as for peerscope plan\n"
+    "  --fixture FILE, --live, --topology FILE, --refresh, --timeout-ms N   where to plan\n"
+    "  --port P                 vLLM's port (default 8000), on --host (default 127.0.0.1)\n"
+    "  --vllm PATH              the vllm executable (default: vllm in PATH)\n"
+    "  --timeout S              seconds to wait for /health (default 900)\n"
+    "  --stop-grace S           seconds between SIGTERM and SIGKILL when stopping (default 15)\n"
+    "  --nccl-debug             NCCL_DEBUG=INFO, to report the NCCL transport used\n"
+    "  --dry-run                print the environment and command, start nothing\n"
+    "  -- ARGS                  more vllm serve arguments; where they contradict the plan\n"
+    "                           (--tensor-parallel-size ...) they win, and peerscope says so\n"
+    "\n"
+    "Exit codes: vLLM's exit status when it exited by itself; 0 when it came up and was\n"
+    "stopped (Ctrl-C, SIGTERM) or for --dry-run; 1 nothing fits, /health not answered before\n"
+    "--timeout, or the port is taken; 2 usage error; 3 bad input; 4 driver unavailable;\n"
+    "5 internal error; 127 vLLM not installed; 130 stopped before it came up.\n";
+
+enum { EXIT_NOT_INSTALLED = 127, EXIT_INTERRUPTED = 130 };
+
+typedef struct launch_opts {
+  cli_source source;
+  cli_selection sel;
+  const char *model, *model_dir, *dtype, *kv_dtype, *topology, *vllm, *host;
+  double size_gb, params_b, util, reserve_gb;
+  int tp, pp, max_model_len, max_num_seqs, port, timeout_s, grace_s;
+  bool dry_run, nccl_debug;
+  char **extra;
+  int extra_count;
+} launch_opts;
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig) {
+  (void)sig;
+  stop_requested = 1;
+}
+
+static bool parse_double(const char *text, double min, double max, double *out) {
+  char *end = NULL;
+  double v = strtod(text, &end);
+  if (!text[0] || *end || !isfinite(v) || v < min || v > max) return false;
+  *out = v;
+  return true;
+}
+
+static bool is_dir(const char *path) {
+  struct stat sb;
+  return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static int check_model(launch_opts *o) {
+  if (o->model && o->model_dir)
+    return cli_fail("launch", EXIT_USAGE, "give MODEL or --model DIR, not both");
+  if (o->model && is_dir(o->model)) o->model_dir = o->model;
+  if (!o->model && !o->model_dir)
+    return cli_fail("launch", EXIT_USAGE, "no model (see peerscope launch --help)");
+  int sizes = (o->size_gb > 0) + (o->params_b > 0);
+  if (o->model_dir && sizes)
+    return cli_fail("launch", EXIT_USAGE,
+                    "%s is a model directory: its size comes from its files, drop "
+                    "--model-size-gb / --params-b",
+                    o->model_dir);
+  if (!o->model_dir && sizes != 1)
+    return cli_fail("launch", EXIT_USAGE,
+                    "'%s' is not a directory: it goes to vLLM as a model name, and peerscope "
+                    "needs its size (--model-size-gb X or --params-b N)",
+                    o->model);
+  if (o->dtype && o->params_b <= 0)
+    return cli_fail("launch", EXIT_USAGE, "--dtype goes with --params-b");
+  return EXIT_VERIFIED;
+}
+
+static int parse(int argc, char **argv, launch_opts *o) {
+  enum {
+    O_MODEL = 256,
+    O_SIZE,
+    O_PARAMS,
+    O_DTYPE,
+    O_TP,
+    O_PP,
+    O_GPUS,
+    O_UTIL,
+    O_LEN,
+    O_SEQS,
+    O_KV,
+    O_RESERVE,
+    O_FIXTURE,
+    O_LIVE,
+    O_TOPO,
+    O_REFRESH,
+    O_TIMEOUT_MS,
+    O_PORT,
+    O_HOST,
+    O_VLLM,
+    O_TIMEOUT,
+    O_GRACE,
+    O_NCCL,
+    O_DRY,
+    O_HELP
+  };
+  static const struct option longs[] = {{"model", required_argument, 0, O_MODEL},
+                                        {"model-size-gb", required_argument, 0, O_SIZE},
+                                        {"params-b", required_argument, 0, O_PARAMS},
+                                        {"dtype", required_argument, 0, O_DTYPE},
+                                        {"tp", required_argument, 0, O_TP},
+                                        {"pp", required_argument, 0, O_PP},
+                                        {"gpus", required_argument, 0, O_GPUS},
+                                        {"gpu-memory-utilization", required_argument, 0, O_UTIL},
+                                        {"max-model-len", required_argument, 0, O_LEN},
+                                        {"max-num-seqs", required_argument, 0, O_SEQS},
+                                        {"kv-cache-dtype", required_argument, 0, O_KV},
+                                        {"reserve-gb", required_argument, 0, O_RESERVE},
+                                        {"fixture", required_argument, 0, O_FIXTURE},
+                                        {"live", no_argument, 0, O_LIVE},
+                                        {"topology", required_argument, 0, O_TOPO},
+                                        {"refresh", no_argument, 0, O_REFRESH},
+                                        {"timeout-ms", required_argument, 0, O_TIMEOUT_MS},
+                                        {"port", required_argument, 0, O_PORT},
+                                        {"host", required_argument, 0, O_HOST},
+                                        {"vllm", required_argument, 0, O_VLLM},
+                                        {"timeout", required_argument, 0, O_TIMEOUT},
+                                        {"stop-grace", required_argument, 0, O_GRACE},
+                                        {"nccl-debug", no_argument, 0, O_NCCL},
+                                        {"dry-run", no_argument, 0, O_DRY},
+                                        {"help", no_argument, 0, O_HELP},
+                                        {0, 0, 0, 0}};
+  memset(o, 0, sizeof(*o));
+  o->source.verify = true;
+  /* Everything after "--" belongs to vLLM: cut it off before getopt sees (and permutes) it. */
+  int own = argc;
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "--") == 0) {
+      own = i;
+      o->extra = argv + i + 1;
+      o->extra_count = argc - i - 1;
+      break;
+    }
+  opterr = 0;
+  optind = 1;
+  int c;
+  while ((c = getopt_long(own, argv, "h", longs, NULL)) != -1) {
+    const char *bad = NULL;
+    switch (c) {
+    case O_MODEL: o->model_dir = optarg; break;
+    case O_SIZE:
+      if (!parse_double(optarg, 0.001, 1e6, &o->size_gb)) bad = "a size in GB";
+      break;
+    case O_PARAMS:
+      if (!parse_double(optarg, 0.001, 1e5, &o->params_b)) bad = "billions of parameters";
+      break;
+    case O_DTYPE: o->dtype = optarg; break;
+    case O_TP:
+      if (!cli_parse_int(optarg, 1, CLI_MAX_GPUS, &o->tp)) bad = "a positive integer";
+      break;
+    case O_PP:
+      if (!cli_parse_int(optarg, 1, CLI_MAX_GPUS, &o->pp)) bad = "a positive integer";
+      break;
+    case O_GPUS: o->sel.text = optarg; break;
+    case O_UTIL:
+      if (!parse_double(optarg, 0.01, 1.0, &o->util)) bad = "a fraction in (0, 1]";
+      break;
+    case O_LEN:
+      if (!cli_parse_int(optarg, 1, 1 << 30, &o->max_model_len)) bad = "a positive integer";
+      break;
+    case O_SEQS:
+      if (!cli_parse_int(optarg, 1, 1 << 20, &o->max_num_seqs)) bad = "a positive integer";
+      break;
+    case O_KV: o->kv_dtype = optarg; break;
+    case O_RESERVE:
+      if (!parse_double(optarg, 0, 1e4, &o->reserve_gb)) bad = "GB, 0 or more";
+      break;
+    case O_FIXTURE: o->source.fixture = optarg; break;
+    case O_LIVE: o->source.live = true; break;
+    case O_TOPO: o->topology = optarg; break;
+    case O_REFRESH: o->source.refresh = true; break;
+    case O_TIMEOUT_MS:
+      if (!cli_parse_int(optarg, 1, 3600000, &o->source.timeout_ms)) bad = "a positive integer";
+      break;
+    case O_PORT:
+      if (!cli_parse_int(optarg, 1, 65535, &o->port)) bad = "a port number (1-65535)";
+      break;
+    case O_HOST: o->host = optarg; break;
+    case O_VLLM: o->vllm = optarg; break;
+    case O_TIMEOUT:
+      if (!cli_parse_int(optarg, 1, 86400, &o->timeout_s)) bad = "seconds (1-86400)";
+      break;
+    case O_GRACE:
+      if (!cli_parse_int(optarg, 1, 3600, &o->grace_s)) bad = "seconds (1-3600)";
+      break;
+    case O_NCCL: o->nccl_debug = true; break;
+    case O_DRY: o->dry_run = true; break;
+    case O_HELP: fputs(launch_usage, stdout); return -1;
+    default:
+      return cli_fail("launch", EXIT_USAGE,
+                      "unknown option '%s' (vLLM's own options go after --; see peerscope "
+                      "launch --help)",
+                      argv[optind - 1]);
+    }
+    if (bad)
+      return cli_fail("launch", EXIT_USAGE, "%s: '%s' is not %s", argv[optind - 2], optarg, bad);
+  }
+  if (optind < own) o->model = argv[optind++];
+  if (optind < own)
+    return cli_fail("launch", EXIT_USAGE, "unexpected argument '%s' (vLLM's go after --)",
+                    argv[optind]);
+  return check_model(o);
+}
+
+static int load_model(const launch_opts *o, ps_ctx *ctx, ps_model *model) {
+  ps_status st = o->model_dir ? ps_model_load(ctx, o->model_dir, model)
+                              : ps_model_synthetic(ctx, o->params_b, o->dtype ? o->dtype : "bf16",
+                                                   o->size_gb, model);
+  if (st == PS_OK) return EXIT_VERIFIED;
+  return cli_fail("launch",
+                  st == PS_ERR_INVALID_ARG                    ? EXIT_USAGE
+                  : st == PS_ERR_BAD_INPUT || st == PS_ERR_IO ? EXIT_BAD_INPUT
+                                                              : EXIT_INTERNAL,
+                  "%s", ps_ctx_error(ctx));
+}
+
+static int load_topology(const launch_opts *o, ps_ctx *ctx, ps_report **out, char *notice,
+                         size_t len) {
+  if (!o->topology) return cli_load_report("launch", &o->source, &o->sel, out, notice, len);
+  notice[0] = '\0';
+  ps_report *r = NULL;
+  if (ps_import_topology(ctx, o->topology, &r) != PS_OK)
+    return cli_fail("launch", EXIT_BAD_INPUT, "%s", ps_ctx_error(ctx));
+  int code = cli_resolve_gpus("launch", r, (cli_selection *)&o->sel);
+  if (code) {
+    ps_report_free(r);
+    return code;
+  }
+  *out = r;
+  return EXIT_VERIFIED;
+}
+
+static int make_plan(const launch_opts *o, ps_ctx *ctx, ps_plan *plan) {
+  ps_model *model = calloc(1, sizeof(*model));
+  ps_report *report = NULL;
+  char notice[1024] = "";
+  int code = EXIT_VERIFIED;
+  if (!model) return cli_fail("launch", EXIT_INTERNAL, "out of memory");
+  if ((code = load_model(o, ctx, model))) goto out;
+  if ((code = load_topology(o, ctx, &report, notice, sizeof(notice)))) goto out;
+  if (notice[0]) fprintf(stderr, "%s\n", notice);
+  ps_plan_request req = {0};
+  req.model = model;
+  req.tp = o->tp;
+  req.pp = o->pp;
+  req.gpus = o->sel.count ? o->sel.gpus : NULL;
+  req.gpu_count = o->sel.count;
+  req.gpu_memory_utilization = o->util;
+  req.max_model_len = o->max_model_len;
+  req.max_num_seqs = o->max_num_seqs;
+  req.kv_cache_dtype = o->kv_dtype;
+  req.reserve_gib = o->reserve_gb;
+  req.model_path = o->model_dir ? o->model_dir : o->model;
+  ps_status st = ps_plan_make(ctx, report, &req, plan);
+  if (st != PS_OK)
+    code = cli_fail("launch", st == PS_ERR_INVALID_ARG ? EXIT_USAGE : EXIT_INTERNAL, "%s",
+                    ps_ctx_error(ctx));
+  else if (!plan->feasible)
+    code = cli_fail("launch", EXIT_FINDING, "nothing to launch: %s", plan->summary);
+out:
+  ps_report_free(report);
+  free(model);
+  return code;
+}
+
+/* Shell quoting for display only: the command itself is an argv array, never a shell line. */
+static void print_word(FILE *f, const char *w) {
+  bool plain = *w != '\0';
+  for (const char *p = w; *p && plain; p++)
+    plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=,:+@%",
+                   *p) != NULL;
+  if (plain) {
+    fputs(w, f);
+    return;
+  }
+  fputc('\'', f);
+  for (const char *p = w; *p; p++)
+    if (*p == '\'')
+      fputs("'\\''", f);
+    else
+      fputc(*p, f);
+  fputc('\'', f);
+}
+
+static void print_command(FILE *f, const ps_launch_cmd *cmd) {
+  for (int i = 0; i < cmd->envc; i++) {
+    print_word(f, cmd->env[i]);
+    fputs(" \\\n  ", f);
+  }
+  for (int i = 0; i < cmd->argc; i++) {
+    if (i) fputc(' ', f);
+    print_word(f, cmd->argv[i]);
+  }
+  fputc('\n', f);
+}
+
+static void print_conflicts(const ps_launch_cmd *cmd) {
+  for (int i = 0; i < cmd->conflict_count; i++) {
+    const ps_launch_conflict *c = &cmd->conflicts[i];
+    bool gpus = strcmp(c->flag, "--tensor-parallel-size") == 0 ||
+                strcmp(c->flag, "--pipeline-parallel-size") == 0;
+    fprintf(stderr,
+            "peerscope launch: %s %s (after --) contradicts the plan's %s %s; your value wins%s\n",
+            c->flag, c->user_value, c->flag, c->plan_value,
+            gpus ? " (the plan's GPUs and memory are for its own value: --tp/--pp plan yours)"
+                 : "");
+  }
+}
+
+static void on_line(void *user, int stream, const char *line) {
+  (void)user;
+  printf("%s %s\n", stream == 0 ? "[peerscope]" : "[vllm]", line);
+}
+
+static void print_summary(const ps_launch_result *r, const ps_plan *plan) {
+  const ps_log_summary *s = &r->summary;
+  printf("Start-up summary:\n");
+  if (s->custom_all_reduce < 0)
+    printf("  custom all-reduce: not stated (one GPU, or vLLM did not say)\n");
+  else
+    printf("  custom all-reduce: %s%s%s%s\n", s->custom_all_reduce ? "on" : "off",
+           s->custom_all_reduce_reason[0] ? " (" : "", s->custom_all_reduce_reason,
+           s->custom_all_reduce_reason[0] ? ")" : "");
+  if (s->nccl_transports)
+    printf("  NCCL transport:%s%s%s\n", s->nccl_transports & PS_NCCL_P2P ? " P2P/IPC" : "",
+           s->nccl_transports & PS_NCCL_SHM ? " SHM" : "",
+           s->nccl_transports & PS_NCCL_NET ? " NET" : "");
+  else
+    printf("  NCCL transport: not logged (--nccl-debug sets NCCL_DEBUG=INFO)\n");
+  if (s->kv_cache_tokens >= 0)
+    printf("  KV cache: %lld tokens (planned %llu)\n", (long long)s->kv_cache_tokens,
+           (unsigned long long)plan->kv_tokens);
+  if (s->max_concurrency >= 0)
+    printf("  max concurrency: %.2fx at %lld tokens per request\n", s->max_concurrency,
+           (long long)s->concurrency_tokens);
+  if (s->failure != PS_LOG_FAIL_NONE) {
+    char hint[1024];
+    ps_log_suggest(s, plan, hint, sizeof(hint));
+    printf("  failure: %s\n  suggestion: %s\n", s->failure_line, hint);
+  }
+}
+
+static void on_ready(void *user, const ps_launch_result *r) {
+  const ps_plan *plan = user;
+  print_summary(r, plan);
+  printf("[peerscope] serving %s at %s/v1 (up after %.1f s); Ctrl-C stops it\n", plan->model_arg,
+         r->url, r->up_after_s);
+}
+
+static int run(const launch_opts *o, const ps_plan *plan, ps_launch_opts *lo,
+               const ps_launch_cmd *cmd, ps_ctx *ctx) {
+  struct sigaction sa = {0};
+  sa.sa_handler = on_signal; /* no SA_RESTART: the wait in poll() returns at once */
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
+  lo->stop = (const volatile int *)&stop_requested;
+  lo->on_line = on_line;
+  lo->on_ready = on_ready;
+  lo->user = (void *)plan;
+  printf("[peerscope] plan: %s\n[peerscope] starting: ", plan->summary);
+  print_command(stdout, cmd);
+  fflush(stdout);
+  ps_launch_result *r = calloc(1, sizeof(*r));
+  if (!r) return cli_fail("launch", EXIT_INTERNAL, "out of memory");
+  int code;
+  if (ps_launch_run(ctx, cmd, lo, r) != PS_OK) {
+    code = cli_fail("launch", EXIT_INTERNAL, "%s", ps_ctx_error(ctx));
+    goto out;
+  }
+  switch (r->outcome) {
+  case PS_LAUNCH_NOT_FOUND:
+    code = cli_fail("launch", EXIT_NOT_INSTALLED,
+                    "'%s' not found: install vLLM (pip install vllm, see "
+                    "https://docs.vllm.ai/en/latest/getting_started/installation/) or give "
+                    "--vllm PATH",
+                    cmd->argv[0]);
+    goto out;
+  case PS_LAUNCH_PORT_IN_USE:
+    code =
+        cli_fail("launch", EXIT_FINDING, "%s: choose another with --port", r->summary.failure_line);
+    goto out;
+  case PS_LAUNCH_STOPPED: code = EXIT_VERIFIED; break;
+  case PS_LAUNCH_INTERRUPTED: code = EXIT_INTERRUPTED; break;
+  case PS_LAUNCH_HUNG: code = EXIT_FINDING; break;
+  default: code = r->exit_code; break;
+  }
+  if (!r->came_up || r->summary.failure != PS_LOG_FAIL_NONE) print_summary(r, plan);
+  if (r->came_up)
+    printf("[peerscope] served %s/v1 (%s), up after %.1f s; %s\n", r->url, plan->model_arg,
+           r->up_after_s,
+           r->outcome == PS_LAUNCH_STOPPED ? "stopped on request" : "vLLM has exited");
+  else
+    printf("[peerscope] vLLM %s without answering /health (exit %d)\n",
+           r->outcome == PS_LAUNCH_HUNG ? "was stopped at the deadline" : "ended", code);
+  (void)o;
+out:
+  free(r);
+  return code;
+}
+
+int cmd_launch(int argc, char **argv) {
+  launch_opts o;
+  int code = parse(argc, argv, &o);
+  if (code) return code < 0 ? EXIT_VERIFIED : code;
+  setvbuf(stdout, NULL, _IOLBF, 0); /* the log streams line by line, also into a pipe */
+  ps_ctx *ctx = ps_ctx_new();
+  ps_plan *plan = calloc(1, sizeof(*plan));
+  ps_launch_cmd *cmd = calloc(1, sizeof(*cmd));
+  if (!ctx || !plan || !cmd) {
+    code = cli_fail("launch", EXIT_INTERNAL, "out of memory");
+    goto out;
+  }
+  if ((code = make_plan(&o, ctx, plan))) goto out;
+  ps_launch_opts lo = {0};
+  lo.vllm = o.vllm;
+  lo.host = o.host;
+  lo.port = o.port;
+  lo.extra = (const char *const *)o.extra;
+  lo.extra_count = o.extra_count;
+  lo.health_timeout_s = o.timeout_s;
+  lo.stop_grace_s = o.grace_s;
+  lo.nccl_debug = o.nccl_debug;
+  if (ps_launch_argv(ctx, plan, &lo, cmd) != PS_OK) {
+    code = cli_fail("launch", EXIT_USAGE, "%s", ps_ctx_error(ctx));
+    goto out;
+  }
+  print_conflicts(cmd);
+  if (o.dry_run) {
+    printf("# %s\n", plan->summary);
+    print_command(stdout, cmd);
+    code = EXIT_VERIFIED;
+    goto out;
+  }
+  code = run(&o, plan, &lo, cmd, ctx);
+out:
+  if (cmd) ps_launch_cmd_free(cmd);
+  free(cmd);
+  free(plan);
+  ps_ctx_free(ctx);
+  return code;
+}
