@@ -1,0 +1,402 @@
+"""ctypes bindings of libpeerscope: the library, its structs (mirrored field by field from
+include/peerscope/peerscope.h) and its functions. Private: use GPUManager / VLLMManager."""
+
+import ctypes
+import os
+from ctypes import (
+    POINTER,
+    Structure,
+    c_bool,
+    c_char,
+    c_char_p,
+    c_double,
+    c_int,
+    c_size_t,
+    c_uint8,
+    c_uint32,
+    c_uint64,
+    c_void_p,
+)
+from pathlib import Path
+from typing import Optional
+
+from ._version import __version__
+from .errors import Error, error_for
+
+#: PS_ABI_VERSION of the header these structs mirror; the library must report the same.
+ABI_VERSION = 1
+
+# Bits of ps_gpu.valid / ps_pair.valid / ps_model.valid.
+PS_GPU_NAME = 1 << 0
+PS_GPU_UUID = 1 << 1
+PS_GPU_PCI_BUS_ID = 1 << 2
+PS_GPU_MEMORY_TOTAL = 1 << 3
+PS_GPU_MEMORY_FREE = 1 << 4
+PS_GPU_COMPUTE_CAP = 1 << 5
+PS_GPU_NUMA_NODE = 1 << 6
+PS_GPU_CPU_AFFINITY = 1 << 7
+PS_GPU_PCIE_CURRENT = 1 << 8
+PS_GPU_PCIE_MAX = 1 << 9
+PS_GPU_BAR1 = 1 << 10
+PS_GPU_CUDA_ORDINAL = 1 << 11
+
+PS_PAIR_LINK = 1 << 0
+PS_PAIR_NVLINK = 1 << 1
+PS_PAIR_CLAIMS = 1 << 2
+PS_PAIR_CUDA_CLAIM = 1 << 3
+PS_PAIR_COPY_TIME = 1 << 4
+PS_PAIR_CORRUPT_DETAIL = 1 << 5
+
+PS_MODEL_WEIGHTS_EXACT = 1 << 0
+PS_MODEL_PARAMS = 1 << 1
+PS_MODEL_MAX_POSITIONS = 1 << 2
+
+PS_SOURCE_NAMES = {0: "live", 1: "fixture", 2: "file"}
+PS_VERDICT_OK = 1
+PS_CLAIM_OK = 1
+PS_BUNDLED_WORKER = 0
+PS_BUNDLED_FAKE_DRIVERS = 1
+PS_BUNDLED_FIXTURES = 2
+PS_OBJECTIVES = {"throughput": 0, "latency": 1}
+PS_PLAN_MAX_GPUS = 64
+PS_PLAN_MAX_ITEMS = 24
+PS_PLAN_MAX_ALTS = 8
+PS_PLAN_TEXT, PS_PLAN_JSON, PS_PLAN_SHELL, PS_PLAN_ARGS, PS_PLAN_YAML = 0, 1, 2, 3, 4
+
+_enum = c_int  # C enums are int-sized on the platforms peerscope supports
+
+
+class ps_gpu(Structure):
+    _fields_ = [
+        ("valid", c_uint32),
+        ("index", c_int),
+        ("name", c_char * 96),
+        ("uuid", c_char * 96),
+        ("pci_bus_id", c_char * 32),
+        ("memory_total_bytes", c_uint64),
+        ("memory_free_bytes", c_uint64),
+        ("cc_major", c_int),
+        ("cc_minor", c_int),
+        ("numa_node", c_int),
+        ("cpu_affinity", c_char * 256),
+        ("pcie_gen_current", c_int),
+        ("pcie_width_current", c_int),
+        ("pcie_gen_max", c_int),
+        ("pcie_width_max", c_int),
+        ("bar1_total_bytes", c_uint64),
+        ("cuda_ordinal", c_int),
+        ("local_verdict", _enum),
+        ("local_reason", c_char * 160),
+    ]
+
+
+class ps_pair(Structure):
+    _fields_ = [
+        ("valid", c_uint32),
+        ("from_", c_int),
+        ("to", c_int),
+        ("link", _enum),
+        ("nvlink_count", c_int),
+        ("nvlink_version", c_int),
+        ("nvswitch", c_bool),
+        ("claim_read", _enum),
+        ("claim_write", _enum),
+        ("claim_nvlink", _enum),
+        ("claim_atomics", _enum),
+        ("cuda_can_access", c_bool),
+        ("verdict", _enum),
+        ("from_cache", c_bool),
+        ("reason", c_char * 160),
+        ("error_name", c_char * 48),
+        ("corrupt_offset", c_uint64),
+        ("corrupt_expected", c_uint8),
+        ("corrupt_seen", c_uint8),
+        ("copy_us", c_double),
+    ]
+
+
+class ps_timings(Structure):
+    _fields_ = [
+        ("driver_init_ms", c_double),
+        ("probe_ms", c_double),
+        ("worker_spawn_ms", c_double),
+        ("cuda_init_ms", c_double),
+        ("contexts_ms", c_double),
+        ("copies_ms", c_double),
+        ("total_ms", c_double),
+    ]
+
+
+class ps_report(Structure):
+    _fields_ = [
+        ("source", _enum),
+        ("origin", c_char * 512),
+        ("machine", c_char * 128),
+        ("hostname", c_char * 128),
+        ("boot_id", c_char * 64),
+        ("driver_version", c_char * 80),
+        ("cuda_driver_version", c_int),
+        ("nvml_version", c_char * 80),
+        ("gpu_count", c_int),
+        ("gpus", POINTER(ps_gpu)),
+        ("pair_count", c_int),
+        ("pairs", POINTER(ps_pair)),
+        ("verified", c_bool),
+        ("cache_used", c_bool),
+        ("hang_workers", c_int),
+        ("timings", ps_timings),
+        ("cuda_visible_devices", c_char * 256),
+    ]
+
+
+class ps_probe_opts(Structure):
+    _fields_ = [("driver_dir", c_char_p)]
+
+
+class ps_verify_opts(Structure):
+    _fields_ = [
+        ("timeout_ms", c_int),
+        ("copy_bytes", c_size_t),
+        ("refresh", c_bool),
+        ("cache_dir", c_char_p),
+        ("worker_path", c_char_p),
+        ("driver_dir", c_char_p),
+        ("gpus", POINTER(c_int)),
+        ("gpu_count", c_int),
+    ]
+
+
+class ps_model(Structure):
+    _fields_ = [
+        ("valid", c_uint32),
+        ("name", c_char * 128),
+        ("architecture", c_char * 64),
+        ("model_type", c_char * 64),
+        ("num_layers", c_int),
+        ("hidden_size", c_int),
+        ("num_heads", c_int),
+        ("num_kv_heads", c_int),
+        ("head_dim", c_int),
+        ("vocab_size", c_int),
+        ("intermediate_size", c_int),
+        ("max_position_embeddings", c_int),
+        ("tied_embeddings", c_bool),
+        ("num_experts", c_int),
+        ("experts_per_token", c_int),
+        ("dtype", c_char * 16),
+        ("dtype_bytes", c_int),
+        ("quantization", c_char * 32),
+        ("weight_bytes", c_uint64),
+        ("param_count", c_uint64),
+        ("attention", _enum),
+        ("kv_lora_rank", c_int),
+        ("qk_rope_head_dim", c_int),
+        ("sliding_window", c_int),
+        ("sliding_layers", c_int),
+        ("estimate_note", c_char * 256),
+        ("attention_layers", c_int),
+    ]
+
+
+class ps_plan_request(Structure):
+    _fields_ = [
+        ("model", POINTER(ps_model)),
+        ("tp", c_int),
+        ("pp", c_int),
+        ("gpus", POINTER(c_int)),
+        ("gpu_count", c_int),
+        ("gpu_memory_utilization", c_double),
+        ("max_model_len", c_int),
+        ("max_num_seqs", c_int),
+        ("kv_cache_dtype", c_char_p),
+        ("reserve_gib", c_double),
+        ("objective", _enum),
+        ("model_path", c_char_p),
+    ]
+
+
+class ps_plan_item(Structure):
+    _fields_ = [("name", c_char * 64), ("value", c_char * 256), ("why", c_char * 256)]
+
+
+class ps_plan_option(Structure):
+    _fields_ = [
+        ("tp", c_int),
+        ("pp", c_int),
+        ("gpu_count", c_int),
+        ("gpus", c_int * PS_PLAN_MAX_GPUS),
+        ("feasible", c_bool),
+        ("why", c_char * 256),
+    ]
+
+
+class ps_plan(Structure):
+    _fields_ = [
+        ("feasible", c_bool),
+        ("summary", c_char * 512),
+        ("tp", c_int),
+        ("pp", c_int),
+        ("gpu_count", c_int),
+        ("gpus", c_int * PS_PLAN_MAX_GPUS),
+        ("replicas", c_int),
+        ("budget_bytes", c_uint64),
+        ("weights_bytes", c_uint64),
+        ("overhead_bytes", c_uint64),
+        ("kv_bytes", c_uint64),
+        ("kv_tokens", c_uint64),
+        ("max_model_len", c_int),
+        ("max_num_seqs", c_int),
+        ("gpu_memory_utilization", c_double),
+        ("custom_all_reduce", c_bool),
+        ("pp_layer_partition", c_char * 256),
+        ("env_count", c_int),
+        ("env", ps_plan_item * PS_PLAN_MAX_ITEMS),
+        ("arg_count", c_int),
+        ("args", ps_plan_item * PS_PLAN_MAX_ITEMS),
+        ("model_arg", c_char * 512),
+        ("reason_count", c_int),
+        ("reasons", (c_char * 256) * PS_PLAN_MAX_ITEMS),
+        ("alt_count", c_int),
+        ("alts", ps_plan_option * PS_PLAN_MAX_ALTS),
+        ("node_count", c_int),
+        ("gpu_node", c_int * PS_PLAN_MAX_GPUS),
+        ("command_count", c_int),
+        ("commands", ps_plan_item * PS_PLAN_MAX_ITEMS),
+    ]
+
+
+def _find_library() -> str:
+    env = os.environ.get("PEERSCOPE_LIBRARY")
+    if env:
+        return env
+    here = Path(__file__).resolve().parent
+    for name in ("libpeerscope.so", "libpeerscope.so.0"):
+        candidate = here / "lib" / name
+        if candidate.exists():
+            return str(candidate)
+    raise ImportError(
+        "peerscope: libpeerscope.so is not inside the package (%s/lib); install the package "
+        "with `pip install .` from the peerscope source tree, or point PEERSCOPE_LIBRARY at a "
+        "built libpeerscope.so" % here
+    )
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    rp = POINTER(ps_report)
+    table = [
+        ("ps_status_name", c_char_p, [c_int]),
+        ("ps_status_str", c_char_p, [c_int]),
+        ("ps_version", c_char_p, []),
+        ("ps_abi_version", c_int, []),
+        ("ps_ctx_new", c_void_p, []),
+        ("ps_ctx_free", None, [c_void_p]),
+        ("ps_ctx_error", c_char_p, [c_void_p]),
+        ("ps_report_free", None, [rp]),
+        ("ps_report_pair", POINTER(ps_pair), [rp, c_int, c_int]),
+        ("ps_pair_usable", c_bool, [rp, POINTER(ps_pair)]),
+        ("ps_pair_failed", c_bool, [rp, POINTER(ps_pair)]),
+        ("ps_probe", c_int, [c_void_p, POINTER(ps_probe_opts), POINTER(rp)]),
+        ("ps_verify", c_int, [c_void_p, rp, POINTER(ps_verify_opts)]),
+        ("ps_best_group", c_int, [rp, POINTER(c_int), c_int, c_int, POINTER(c_int), c_int]),
+        ("ps_recommend_tp", c_int, [rp, POINTER(c_int), c_int]),
+        ("ps_report_to_json", c_int, [c_void_p, rp, POINTER(c_void_p)]),
+        ("ps_report_read_json", c_int, [c_void_p, c_char_p, POINTER(rp)]),
+        ("ps_import_topology", c_int, [c_void_p, c_char_p, POINTER(rp)]),
+        ("ps_model_load", c_int, [c_void_p, c_char_p, POINTER(ps_model)]),
+        ("ps_model_synthetic", c_int, [c_void_p, c_double, c_char_p, c_double, POINTER(ps_model)]),
+        ("ps_plan_make", c_int, [c_void_p, rp, POINTER(ps_plan_request), POINTER(ps_plan)]),
+        ("ps_plan_write", c_int, [c_void_p, POINTER(ps_plan), c_int, POINTER(c_void_p)]),
+        ("ps_bundled_path", c_int, [c_void_p, c_int, c_char_p, c_size_t]),
+        ("ps_link_name", c_char_p, [c_int, c_int, c_char_p, c_size_t]),
+        ("ps_claim_name", c_char_p, [c_int]),
+        ("ps_verdict_name", c_char_p, [c_int]),
+        ("ps_free", None, [c_void_p]),
+    ]
+    for name, restype, argtypes in table:
+        fn = getattr(lib, name)
+        fn.restype = restype
+        fn.argtypes = argtypes
+
+
+def _load() -> ctypes.CDLL:
+    path = _find_library()
+    try:
+        lib = ctypes.CDLL(path)
+    except OSError as exc:
+        raise ImportError("peerscope: cannot load %s: %s" % (path, exc)) from exc
+    try:
+        _declare(lib)
+    except AttributeError as exc:
+        raise ImportError("peerscope: %s lacks a function this package needs: %s" % (path, exc))
+    abi = lib.ps_abi_version()
+    if abi != ABI_VERSION:
+        raise ImportError(
+            "peerscope: %s has ABI version %d but this Python package mirrors version %d of "
+            "the C structs; rebuild both from one source tree (pip install .)" % (path, abi, ABI_VERSION)
+        )
+    version = lib.ps_version().decode()
+    if version != __version__:
+        raise ImportError(
+            "peerscope: %s is version %s but the Python package is %s; reinstall both from "
+            "one source tree (pip install .)" % (path, version, __version__)
+        )
+    return lib
+
+
+lib = _load()
+LIBRARY_PATH = lib._name
+
+
+def text(raw: bytes) -> str:
+    """A C char array as str (invalid UTF-8 replaced, never an exception)."""
+    return raw.decode("utf-8", "replace")
+
+
+class Ctx:
+    """A ps_ctx for one or more calls; raises the matching Error on failure."""
+
+    def __init__(self) -> None:
+        self.ptr = lib.ps_ctx_new()
+        if not self.ptr:
+            raise MemoryError("peerscope: ps_ctx_new failed")
+
+    def __enter__(self) -> "Ctx":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.ptr:
+            lib.ps_ctx_free(self.ptr)
+            self.ptr = None
+
+    def error(self) -> str:
+        raw = lib.ps_ctx_error(self.ptr)
+        return raw.decode("utf-8", "replace") if raw else ""
+
+    def check(self, status: int, what: Optional[str] = None) -> None:
+        if status != 0:
+            detail = self.error() or lib.ps_status_str(status).decode()
+            if what:
+                detail = "%s: %s" % (what, detail)
+            raise error_for(status, detail)
+
+
+def bundled_path(which: int) -> str:
+    """ps_bundled_path: a file shipped next to libpeerscope (worker, fake drivers, fixtures)."""
+    buf = ctypes.create_string_buffer(4096)
+    with Ctx() as ctx:
+        ctx.check(lib.ps_bundled_path(ctx.ptr, which, buf, len(buf)))
+    return buf.value.decode()
+
+
+def take_string(ptr: c_void_p) -> str:
+    """A NUL-terminated string allocated by the library, freed with ps_free."""
+    try:
+        return ctypes.string_at(ptr).decode("utf-8", "replace")
+    finally:
+        lib.ps_free(ptr)
+
+
+__all__ = ["lib", "Ctx", "Error", "ABI_VERSION", "LIBRARY_PATH"]

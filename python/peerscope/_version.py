@@ -1,0 +1,3 @@
+"""The package version; must equal the C library's ps_version() (checked at import)."""
+
+__version__ = "0.1.0"

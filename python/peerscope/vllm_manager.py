@@ -1,0 +1,261 @@
+"""VLLMManager: the origin project's vLLM manager API over a GPUManager.
+
+vLLM runs as a server process started by ``peerscope launch`` (never in this process);
+load_model refuses with NotAvailable when this build's ``peerscope`` has no ``launch``
+command. benchmark_p2p_performance refuses with NotAvailable until the benchmark code
+exists: no figure is ever made up.
+"""
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+from collections import deque
+from pathlib import Path
+from typing import Any, Deque, Dict, List, Optional
+
+from .errors import InvalidArgument, NotAvailable
+from .gpu_manager import GPUManager
+
+_PLAN_KEYS = ("gpu_memory_utilization", "max_model_len", "max_num_seqs", "kv_cache_dtype", "reserve_gb", "objective")
+
+
+def find_cli() -> Optional[str]:
+    """The ``peerscope`` executable: $PEERSCOPE_CLI, the one installed inside this package,
+    then ``peerscope`` in PATH."""
+    env = os.environ.get("PEERSCOPE_CLI")
+    if env:
+        return env
+    inside = Path(__file__).resolve().parent / "bin" / "peerscope"
+    if inside.is_file() and os.access(str(inside), os.X_OK):
+        return str(inside)
+    return shutil.which("peerscope")
+
+
+def launch_help() -> str:
+    """The text of ``peerscope launch --help``; raises NotAvailable when the command does not
+    exist in this build (or there is no ``peerscope`` executable)."""
+    cli = find_cli()
+    if not cli:
+        raise NotAvailable("no `peerscope` executable found (inside the package, $PEERSCOPE_CLI or PATH)")
+    try:
+        done = subprocess.run([cli, "launch", "--help"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise NotAvailable("`%s launch --help` did not run: %s" % (cli, exc))
+    if done.returncode != 0 or "usage: peerscope launch" not in done.stdout:
+        raise NotAvailable(
+            "`peerscope launch` is not available in this build (%s launch --help: %s); load_model "
+            "needs it to start vLLM as a server process" % (cli, (done.stderr or done.stdout).strip()[:200])
+        )
+    return done.stdout
+
+
+class VLLMManager:
+    """Plans and runs vLLM for the GPUs of a :class:`GPUManager`.
+
+    Args:
+        vllm_config: dict (may be None). Recognised keys: ``model`` / ``model_path`` (a
+            Hugging Face directory), ``model_size_gb`` (float), ``tensor_parallel_size``,
+            ``pipeline_parallel_size`` (int, 0 = chosen), ``gpu_memory_utilization``,
+            ``max_model_len``, ``max_num_seqs``, ``kv_cache_dtype``, ``reserve_gb``,
+            ``objective`` (planning), ``host``, ``port``, ``vllm`` (executable),
+            ``extra_args`` (list of str passed to ``vllm serve``). Others are ignored.
+        gpu_manager: the GPUManager whose verified topology is used (a new one with
+            default settings when None).
+    """
+
+    def __init__(self, vllm_config: Optional[Dict[str, Any]] = None, gpu_manager: Optional[GPUManager] = None) -> None:
+        self.config: Dict[str, Any] = dict(vllm_config or {})
+        self.gpu_manager = gpu_manager if gpu_manager is not None else GPUManager()
+        self._proc: Optional[asyncio.subprocess.Process] = None
+        self._reader: Optional["asyncio.Task[None]"] = None
+        self._log: Deque[str] = deque(maxlen=200)
+        self._model: Optional[str] = None
+        self._url: Optional[str] = None
+        self._state = "not loaded"
+
+    def _settings(self) -> Dict[str, Any]:
+        return {k: self.config.get(k) for k in _PLAN_KEYS if self.config.get(k) is not None}
+
+    def get_p2p_status(self) -> Dict[str, Any]:
+        """P2P as vLLM will see it: everything of GPUManager.check_p2p_connectivity(), plus
+        ``claim_mismatches`` (pairs the driver claims but that failed a real transfer) and
+        ``custom_all_reduce`` (bool: whether vLLM's custom all-reduce should run on the
+        recommended group, and ``custom_all_reduce_reason``)."""
+        info = self.gpu_manager.check_p2p_connectivity()
+        info["claim_mismatches"] = sorted(k for k, v in info["links"].items() if v["claim_lies"])
+        args = self.gpu_manager.get_vllm_gpu_args(info["recommended_tensor_parallel_size"], 1, topology_only=True)
+        info["custom_all_reduce"] = not args["disable_custom_all_reduce"]
+        info["custom_all_reduce_reason"] = args["reasons"]["disable_custom_all_reduce"]
+        return info
+
+    def optimize_tensor_parallelism(self, model_size_gb: Optional[float] = None) -> Dict[str, Any]:
+        """The TP/PP configuration for the model: ``model_size_gb`` when given, else the
+        config's ``model`` directory (its config.json and safetensors headers are read),
+        else the config's ``model_size_gb``, else the topology alone.
+
+        Returns a dict: ``recommended_tensor_parallel_size``, ``pipeline_parallel_size``,
+        ``gpus``, ``cuda_visible_devices``, ``p2p_optimized`` (bool), ``feasible``,
+        ``summary``, ``basis`` (``"model directory"``, ``"model size"`` or
+        ``"topology only"``), ``memory`` (None for topology only), ``max_model_len``, and
+        ``vllm_args`` (the GPUManager.get_vllm_gpu_args result for that configuration).
+        """
+        c = self.config
+        model_path = c.get("model_path") or c.get("model")
+        size = model_size_gb if model_size_gb is not None else (None if model_path else c.get("model_size_gb"))
+        if size is not None:
+            model_path = None
+            basis = "model size"
+        elif model_path:
+            basis = "model directory"
+        else:
+            basis = "topology only"
+        tp = int(c.get("tensor_parallel_size") or 0)
+        pp = int(c.get("pipeline_parallel_size") or 0)
+        if basis == "topology only":
+            tp = tp or self.gpu_manager.recommended_tensor_parallel_size()
+            args = self.gpu_manager.get_vllm_gpu_args(tp, pp or 1, settings=self._settings(), topology_only=True)
+            memory = None
+        else:
+            args = self.gpu_manager.get_vllm_gpu_args(tp, pp, model_size_gb=size, model_path=model_path, settings=self._settings())
+            plan = self.gpu_manager.plan(size, model_path, tp, pp, settings=self._settings())
+            memory = plan["memory"]
+        gpus = args["gpus"]
+        tp_v = args["tensor_parallel_size"]
+        connected = tp_v > 1 and all(
+            self.gpu_manager.check_p2p_connectivity()["p2p_matrix"].get("GPU%d->GPU%d" % (a, b), False)
+            for a in gpus[:tp_v]
+            for b in gpus[:tp_v]
+            if a != b
+        )
+        return {
+            "recommended_tensor_parallel_size": tp_v,
+            "pipeline_parallel_size": args["pipeline_parallel_size"],
+            "gpus": gpus,
+            "cuda_visible_devices": ",".join(str(g) for g in gpus),
+            "p2p_optimized": bool(args["feasible"] and connected),
+            "feasible": args["feasible"],
+            "summary": args["summary"],
+            "basis": basis,
+            "memory": memory,
+            "max_model_len": args["max_model_len"],
+            "vllm_args": args,
+        }
+
+    # ---- the server ------------------------------------------------------------------------
+
+    def _launch_argv(self, help_text: str, model_path: str, config: Dict[str, Any]) -> List[str]:
+        cli = find_cli()
+        assert cli
+        argv = [cli, "launch", model_path]
+        merged = dict(self.config)
+        merged.update(config or {})
+        gm = self.gpu_manager.config
+        options = [
+            ("--tp", merged.get("tensor_parallel_size")),
+            ("--pp", merged.get("pipeline_parallel_size")),
+            ("--gpus", ",".join(str(g) for g in gm["gpus"]) if gm.get("gpus") else None),
+            ("--gpu-memory-utilization", merged.get("gpu_memory_utilization")),
+            ("--max-model-len", merged.get("max_model_len")),
+            ("--max-num-seqs", merged.get("max_num_seqs")),
+            ("--kv-cache-dtype", merged.get("kv_cache_dtype")),
+            ("--reserve-gb", merged.get("reserve_gb")),
+            ("--model-size-gb", merged.get("model_size_gb") if not os.path.isdir(model_path) else None),
+            ("--fixture", gm.get("fixture")),
+            ("--topology", gm.get("topology")),
+            ("--host", merged.get("host")),
+            ("--port", merged.get("port")),
+            ("--vllm", merged.get("vllm")),
+        ]
+        for flag, value in options:
+            if value is None or value == "" or value == 0:
+                continue
+            if flag not in help_text:
+                raise NotAvailable("this build's `peerscope launch` has no %s option" % flag)
+            argv += [flag, str(value)]
+        extra = merged.get("extra_args") or []
+        if extra:
+            argv += ["--"] + [str(a) for a in extra]
+        return argv
+
+    async def _read(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        async for raw in self._proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            self._log.append(line)
+            if self._url is None and "ready http" in line:
+                self._url = line[line.index("http") :].split()[0]
+                self._state = "ready"
+        await self._proc.wait()
+        if self._state in ("starting", "ready"):
+            self._state = "exited"
+
+    async def load_model(self, model_path: str, config: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """Starts vLLM for ``model_path`` as a server process through ``peerscope launch``
+        (which plans, sets the environment, runs ``vllm serve`` and waits for /health).
+
+        ``config`` overrides the manager's vllm_config for this launch (same keys, e.g.
+        ``tensor_parallel_size``, ``port``) and may set ``wait`` (bool, default True: return
+        once vLLM is ready or has exited) and ``timeout`` (seconds to wait, default 900).
+        Returns :meth:`status`. Raises NotAvailable when ``peerscope launch`` is not in this
+        build, InvalidArgument when a model is already loaded.
+        """
+        if self._proc is not None and self._proc.returncode is None:
+            raise InvalidArgument("a model is already loaded (%s); unload_model() first" % self._model)
+        help_text = launch_help()
+        config = dict(config or {})
+        argv = self._launch_argv(help_text, str(model_path), config)
+        self._log.clear()
+        self._url = None
+        self._model = str(model_path)
+        self._proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True
+        )
+        self._state = "starting"
+        self._reader = asyncio.ensure_future(self._read())
+        if config.get("wait", True):
+            deadline = float(config.get("timeout", 900))
+            loop = asyncio.get_event_loop()
+            end = loop.time() + deadline
+            while self._state == "starting" and loop.time() < end:
+                await asyncio.sleep(0.2)
+        return self.status()
+
+    async def unload_model(self) -> Dict[str, Any]:
+        """Stops the server: SIGTERM to ``peerscope launch``, which stops vLLM and all its
+        workers, then waits for it. Returns :meth:`status`; a no-op when nothing runs."""
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=60)
+            except asyncio.TimeoutError:
+                proc.kill()
+                await proc.wait()
+            if self._reader is not None:
+                await self._reader
+            self._state = "stopped"
+        return self.status()
+
+    def status(self) -> Dict[str, Any]:
+        """``{"state": "not loaded" | "starting" | "ready" | "exited" | "stopped", "model",
+        "pid", "url", "returncode", "log_tail" (last lines of peerscope launch's output)}``."""
+        proc = self._proc
+        return {
+            "state": self._state,
+            "model": self._model,
+            "pid": proc.pid if proc is not None else None,
+            "url": self._url,
+            "returncode": proc.returncode if proc is not None else None,
+            "log_tail": list(self._log)[-20:],
+        }
+
+    def benchmark_p2p_performance(self) -> Dict[str, Any]:
+        """Measured P2P on/off copy bandwidth and all-reduce figures. Not in this build: the
+        benchmark code does not exist yet, so this raises NotAvailable instead of returning
+        made-up numbers."""
+        raise NotAvailable(
+            "the P2P benchmark is not available in this build (benchmarks are not built yet); "
+            "no figures are reported rather than invented ones"
+        )
