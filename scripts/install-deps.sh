@@ -11,6 +11,7 @@ packages=(
   libcmocka-dev     # unit-test framework
   libcurl4-openssl-dev  # peerscope launch: GET /health while vLLM starts (127.0.0.1 only)
   python3 python3-jsonschema  # JSON Schema validation of every report the CLI writes
+  python3-venv python3-pip  # scripts/test-python.sh: pip install . into a venv, then pytest
   clang-format      # style check in CI
   clang             # fuzz targets (libFuzzer) and sanitizer builds
   procps            # pgrep/ps, used by the tests that check no worker is left behind
