@@ -505,8 +505,11 @@ class GPUManager:
         backend_v = backend["value"] if backend else None
         reasons["distributed_executor_backend"] = backend["why"] if backend else "one GPU: no distributed executor"
         if no_model:
-            gmu: float = 0.9
-            reasons["gpu_memory_utilization"] = "no model given: vLLM's default (0.9)"
+            given = (settings or {}).get("gpu_memory_utilization") or self.config.get("gpu_memory_utilization")
+            gmu: float = float(given or 0.9)
+            reasons["gpu_memory_utilization"] = (
+                "as configured (no model given: memory not checked)" if given else "no model given: vLLM's default (0.9)"
+            )
             max_len: Optional[int] = None
             reasons["max_model_len"] = "no model given: vLLM's default (the model's maximum context)"
         else:

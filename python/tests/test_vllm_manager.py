@@ -112,3 +112,36 @@ def test_load_and_unload_through_a_launch_stand_in(manager, tmp_path: Path, monk
         assert st["returncode"] == 0
 
     asyncio.run(run())
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_load_and_unload_with_the_installed_launch_and_a_fake_vllm(manager, monkeypatch) -> None:
+    """The package's own `peerscope launch`, starting the repository's fake vLLM
+    (tests/fake/vllm) on 127.0.0.1: ready, then stopped with its whole process group."""
+    from conftest import REPO
+
+    try:
+        vllm_manager.launch_help()
+    except peerscope.NotAvailable:
+        pytest.skip("this build has no peerscope launch")
+    monkeypatch.setenv("FAKE_VLLM_MODE", "ok")
+    port = _free_port()
+    fake_vllm = str(REPO / "tests" / "fake" / "vllm")
+    vm = peerscope.VLLMManager({"vllm": fake_vllm, "port": port}, manager("example-4x-a100.topo"))
+
+    async def run() -> None:
+        st = await vm.load_model(str(LLAMA_70B), {"timeout": 60})
+        assert st["state"] == "ready", st
+        assert st["url"] == "http://127.0.0.1:%d" % port
+        st = await vm.unload_model()
+        assert st["state"] == "stopped", st
+        assert any("[peerscope]" in line for line in st["log_tail"])
+
+    asyncio.run(run())
