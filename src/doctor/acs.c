@@ -172,8 +172,10 @@ void ps__check_acs(ps__doctor *d) {
                      s->count, s->count == 1 ? "" : "s");
   else if (resolved < 2 && r->gpu_count >= 2)
     ps__doctor_check(d, "acs", PS_CHECK_NOT_CHECKED, "GPU PCI paths not found in sysfs (%s)", why);
+  else if (r->gpu_count < 2)
+    ps__doctor_check(d, "acs", PS_CHECK_OK, "fewer than two GPUs: no bridge between GPUs");
   else if (pcie_pairs == 0)
-    ps__doctor_check(d, "acs", PS_CHECK_OK, "no pair of GPUs talks over PCIe");
+    ps__doctor_check(d, "acs", PS_CHECK_OK, "no pair of GPUs talks over PCIe (NVLink)");
   else if (shorts || bad)
     ps__doctor_check(d, "acs", PS_CHECK_NOT_CHECKED,
                      "%d of %d bridges between GPUs not read: %d with config space cut before "

@@ -56,10 +56,14 @@ static void consumer(ps__doctor *d, const char *module) {
     PS_DSET(f->breaks, "no P2P: NCCL moves tensors through host shared memory (slower "
                        "all-reduce) and vLLM turns its custom all-reduce off; tensor "
                        "parallelism still works");
-    PS_DSET(f->fix, "nothing to repair for correctness (peerscope plan uses NCCL without P2P). "
-                    "For P2P on GeForce: a community-patched open kernel module (" P2P_DRIVER
-                    ") with Resizable BAR on, iommu=pt and ACS off; or an NVLink bridge where "
-                    "the cards have one (RTX 3090)");
+    PS_DSET(f->fix,
+            "nothing to repair for correctness (peerscope plan uses NCCL without P2P). For P2P "
+            "on GeForce: a community-patched open kernel module (" P2P_DRIVER ")%s with "
+            "Resizable BAR on, iommu=pt and ACS off; or an NVLink bridge where the cards have "
+            "one (RTX 3090)",
+            strstr(module, "proprietary") ? ", which replaces the proprietary module this "
+                                            "machine runs,"
+                                          : "");
     PS_DSET(f->link, "%s", P2P_DRIVER);
   }
   /* BAR1 matters where P2P must come from a patched driver: it maps all of VRAM in BAR1. */

@@ -88,17 +88,8 @@ const char *ps__doctor_gpu_label(const ps_report *r, int gpu, char *buf, size_t 
   return buf;
 }
 
-bool ps__doctor_pair_failed(const ps_pair *p) {
-  switch (p->verdict) {
-  case PS_VERDICT_CORRUPT:
-  case PS_VERDICT_ERROR:
-  case PS_VERDICT_HANG: return true;
-  case PS_VERDICT_UNSUPPORTED:
-    return (p->valid & PS_PAIR_CLAIMS) && p->claim_read == PS_CLAIM_OK &&
-           p->claim_write == PS_CLAIM_OK;
-  default: return false;
-  }
-}
+/* The project's one definition (ps_pair_failed), so doctor and check never disagree. */
+bool ps__doctor_pair_failed(const ps_pair *p) { return ps_pair_failed(NULL, p); }
 
 /* Stable: equal severities keep the order the checks produced them in. */
 static void sort_findings(ps_doctor_result *r) {
