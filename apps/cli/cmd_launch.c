@@ -346,9 +346,13 @@ static void print_summary(const ps_launch_result *r, const ps_plan *plan) {
   if (s->custom_all_reduce < 0)
     printf("  custom all-reduce: not stated (one GPU, or vLLM did not say)\n");
   else
-    printf("  custom all-reduce: %s%s%s%s\n", s->custom_all_reduce ? "on" : "off",
-           s->custom_all_reduce_reason[0] ? " (" : "", s->custom_all_reduce_reason,
-           s->custom_all_reduce_reason[0] ? ")" : "");
+    printf(
+        "  custom all-reduce: %s%s%s%s%s\n", s->custom_all_reduce ? "on" : "off",
+        s->custom_all_reduce_reason[0] ? " (" : "", s->custom_all_reduce_reason,
+        s->custom_all_reduce_reason[0] ? ")" : "",
+        plan->tp > 1 && (s->custom_all_reduce == 1) != plan->custom_all_reduce
+            ? (plan->custom_all_reduce ? "; the plan expected it on" : "; the plan expected it off")
+            : "");
   if (s->nccl_transports)
     printf("  NCCL transport:%s%s%s\n", s->nccl_transports & PS_NCCL_P2P ? " P2P/IPC" : "",
            s->nccl_transports & PS_NCCL_SHM ? " SHM" : "",
@@ -383,6 +387,7 @@ static int run(const launch_opts *o, const ps_plan *plan, ps_launch_opts *lo,
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGHUP, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN); /* a closed output pipe must not kill peerscope and orphan vLLM */
   lo->stop = (const volatile int *)&stop_requested;
   lo->on_line = on_line;
   lo->on_ready = on_ready;

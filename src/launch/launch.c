@@ -30,10 +30,14 @@ typedef struct run_state {
   const ps_launch_opts *opts;
   ps_launch_result *result;
   line_buf bufs[2];
+  char last[256]; /* vLLM's last log line: where a hang stopped */
 } run_state;
 
 static void emit(run_state *st, int stream, const char *line) {
-  if (stream > 0) ps_log_classify_line(&st->result->summary, line);
+  if (stream > 0) {
+    ps_log_classify_line(&st->result->summary, line);
+    ps__strlcpy(st->last, line, sizeof(st->last));
+  }
   if (st->opts->on_line) st->opts->on_line(st->opts->user, stream, line);
 }
 
@@ -246,8 +250,9 @@ ps_status ps_launch_run(ps_ctx *ctx, const ps_launch_cmd *cmd, const ps_launch_o
     if (result->summary.failure == PS_LOG_FAIL_NONE) {
       result->summary.failure = PS_LOG_FAIL_HANG;
       snprintf(result->summary.failure_line, sizeof(result->summary.failure_line),
-               "no answer from %s/health within %d s", result->url,
-               opts->health_timeout_s > 0 ? opts->health_timeout_s : 900);
+               "no answer from %s/health within %d s; vLLM's last line: %s", result->url,
+               opts->health_timeout_s > 0 ? opts->health_timeout_s : 900,
+               st->last[0] ? st->last : "(none)");
     }
   } else if (user_stop) {
     result->outcome = result->came_up ? PS_LAUNCH_STOPPED : PS_LAUNCH_INTERRUPTED;

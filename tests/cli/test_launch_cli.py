@@ -189,6 +189,18 @@ def test_plan_environment_reaches_vllm():
     check_none_left("gpus 2,3")
 
 
+def test_custom_all_reduce_off():
+    port = free_port()
+    launch = Launch(base_args(port, "--tp", "4"), {"FAKE_VLLM_MODE": "ok", "FAKE_VLLM_PCIE": "1"})
+    check("PCIe TP=4: came up", launch.wait_for("Ctrl-C stops it", 30), launch.text())
+    launch.proc.send_signal(signal.SIGINT)
+    check("PCIe TP=4: exit 0", launch.finish(30) == 0, launch.text())
+    check("PCIe TP=4: custom all-reduce off with vLLM's reason",
+          "custom all-reduce: off (it's not supported on more than two PCIe-only GPUs.); the "
+          "plan expected it on" in launch.text(), launch.text())
+    check_none_left("PCIe TP=4")
+
+
 def test_failures():
     cases = [
         ("crash", 1, "CUDA out of memory", "plan with more GPUs"),
@@ -224,6 +236,8 @@ def test_hang_past_deadline():
         check("%s: NCCL suggestion" % name, "NCCL_P2P_DISABLE=1" in out, out)
         if ignore == "1":
             check("%s: SIGKILL escalation" % name, "SIGKILL" in out, out)
+        check("%s: where it stopped" % name, "vLLM's last line: " in out and "NCCL INFO" in out,
+              out)
         check_none_left(name)
 
 
@@ -304,6 +318,7 @@ def test_dry_run_and_conflicts():
 def main():
     tests = [test_dry_run_and_conflicts, test_not_installed, test_port_in_use, test_failures,
              test_happy_path_and_ctrl_c, test_plan_environment_reaches_vllm,
+             test_custom_all_reduce_off,
              test_ctrl_c_before_ready, test_hang_past_deadline]
     for t in tests:
         t0 = time.monotonic()
