@@ -366,7 +366,8 @@ class GPUManager:
                 "weights_gib": _gib(plan.weights_bytes),
                 "overhead_gib": _gib(plan.overhead_bytes),
                 "kv_gib": _gib(plan.kv_bytes),
-                "kv_tokens": plan.kv_tokens,
+                # None when the KV size per token is unknown (a model given by size only)
+                "kv_tokens": None if plan.feasible and plan.max_model_len == 0 else plan.kv_tokens,
             },
             "max_model_len": plan.max_model_len,
             "max_num_seqs": plan.max_num_seqs,
