@@ -52,3 +52,28 @@ def test_without_a_driver_raises_driver_unavailable(tmp_path) -> None:
     with pytest.raises(peerscope.DriverUnavailable) as exc:
         _cuda.enable_peer_access(["00000000:01:00.0"], str(tmp_path))
     assert exc.value.status == 10
+
+
+SUBSET = """
+import json, sys, peerscope
+gm = peerscope.GPUManager({"fixture": sys.argv[1], "cache_dir": sys.argv[2]})
+out = {"pairs": gm.enable_p2p([1, 2])}
+try:
+    gm.enable_p2p([0, 9])
+except peerscope.InvalidArgument as exc:
+    out["error"] = exc.status
+print(json.dumps(out))
+"""
+
+
+def test_enable_p2p_on_a_subset_and_a_bad_index(cache_dir: str) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", SUBSET, str(FIXTURES / "fault-corrupt.topo"), cache_dir],
+        check=True, capture_output=True, text=True,
+    )
+    res = json.loads(out.stdout)
+    assert sorted(res["pairs"]) == ["GPU1->GPU2", "GPU2->GPU1"]
+    # the driver enables peer access, but the pair failed a real transfer: both are shown
+    assert res["pairs"]["GPU1->GPU2"]["enabled"] is True
+    assert res["pairs"]["GPU1->GPU2"]["verified"] is False
+    assert res["error"] == 1
