@@ -11,12 +11,18 @@ import subprocess
 import sys
 import tempfile
 
+from jsonschema import Draft202012Validator
+
 CLI = os.environ["PEERSCOPE_CLI"]
 FIXTURES = os.environ["PEERSCOPE_FIXTURES"]
 SOURCE = os.environ["PEERSCOPE_SOURCE_DIR"]
 TREES = os.path.join(FIXTURES, "sysfs")
 GOLDEN = os.path.join(SOURCE, "tests", "golden", "doctor")
 UPDATE = os.environ.get("PEERSCOPE_UPDATE_GOLDEN") == "1"
+
+SCHEMA = json.load(open(os.path.join(SOURCE, "docs", "doctor.schema.json")))
+Draft202012Validator.check_schema(SCHEMA)
+VALIDATOR = Draft202012Validator(SCHEMA)
 
 results = {"passed": 0, "failed": 0}
 TMP = tempfile.mkdtemp(prefix="peerscope-doctor-test-")
@@ -98,6 +104,8 @@ def test_cases():
             check("%s json parses" % case, False, str(e))
             continue
         check("%s json exit code" % case, proc.returncode == rc)
+        errors = [e.message for e in VALIDATOR.iter_errors(doc)]
+        check("%s json matches docs/doctor.schema.json" % case, not errors, str(errors[:3]))
         found = {f["code"] for f in doc["findings"]}
         check("%s codes" % case, found == codes, "%s != %s" % (sorted(found), sorted(codes)))
         sev = [SEVERITY[f["severity"]] for f in doc["findings"]]
