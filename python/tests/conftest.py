@@ -34,5 +34,5 @@ def manager(cache_dir: str) -> Callable[..., peerscope.GPUManager]:
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("PEERSCOPE_FIXTURE", "PEERSCOPE_DRIVER_DIR", "PEERSCOPE_WORKER", "PEERSCOPE_CLI"):
+    for name in ("PEERSCOPE_FIXTURE", "PEERSCOPE_DRIVER_DIR", "PEERSCOPE_WORKER"):
         monkeypatch.delenv(name, raising=False)
