@@ -16,8 +16,12 @@
 static bool same_kind(const ps_gpu *a, const ps_gpu *b) {
   bool names =
       !(a->valid & PS_GPU_NAME) || !(b->valid & PS_GPU_NAME) || strcmp(a->name, b->name) == 0;
-  bool mem = !(a->valid & PS_GPU_MEMORY_TOTAL) || !(b->valid & PS_GPU_MEMORY_TOTAL) ||
-             a->memory_total_bytes == b->memory_total_bytes;
+  /* Within 2%: the same card with ECC on and off reports slightly different totals. */
+  uint64_t hi =
+      a->memory_total_bytes > b->memory_total_bytes ? a->memory_total_bytes : b->memory_total_bytes;
+  uint64_t lo = a->memory_total_bytes + b->memory_total_bytes - hi;
+  bool mem =
+      !(a->valid & PS_GPU_MEMORY_TOTAL) || !(b->valid & PS_GPU_MEMORY_TOTAL) || hi - lo <= hi / 50;
   return names && mem;
 }
 
