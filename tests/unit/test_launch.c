@@ -148,11 +148,28 @@ static char *load_flags(char *version, size_t len) {
   return text;
 }
 
-static void expect_flag(const char *flags, const char *file, const char *flag, const char *from) {
+static bool has_flag(const char *flags, const char *flag) {
   char needle[160];
   snprintf(needle, sizeof(needle), "\n%.150s\n", flag);
-  if (!strstr(flags, needle))
-    fail_msg("%s (%s) is not a vllm serve option in %s", flag, from, file);
+  return strstr(flags, needle) != NULL;
+}
+
+/* Declared names, plus the forms vLLM's boolean options generate (the fixture lists the
+ * declared ones): --no-X (BooleanOptionalAction) and --enable-X / --disable-X pairs
+ * (EnableDisableAction, vllm/utils/argparse_utils.py). */
+static void expect_flag(const char *flags, const char *file, const char *flag, const char *from) {
+  char alt[160];
+  if (has_flag(flags, flag)) return;
+  if (strncmp(flag, "--no-", 5) == 0 && (snprintf(alt, sizeof(alt), "--%.140s", flag + 5), 1) &&
+      has_flag(flags, alt))
+    return;
+  if (strncmp(flag, "--enable-", 9) == 0 &&
+      (snprintf(alt, sizeof(alt), "--disable-%.140s", flag + 9), 1) && has_flag(flags, alt))
+    return;
+  if (strncmp(flag, "--disable-", 10) == 0 &&
+      (snprintf(alt, sizeof(alt), "--enable-%.140s", flag + 10), 1) && has_flag(flags, alt))
+    return;
+  fail_msg("%s (%s) is not a vllm serve option in %s", flag, from, file);
 }
 
 static void check_plan_flags(const char *flags, const char *file, const ps_plan *p,
@@ -172,6 +189,8 @@ static void test_flags_exist_in_vllm(void **state) {
   expect_flag(flags, file, "--port", "launch");
   expect_flag(flags, file, "-tp", "argv.c alias");
   expect_flag(flags, file, "-pp", "argv.c alias");
+  expect_flag(flags, file, "--no-enable-prefix-caching", "generated boolean form");
+  assert_false(has_flag(flags, "--not-a-vllm-option"));
 
   static const char *fixtures[] = {"example-4x-a100.topo", "pcie-4-consumer-cns.topo",
                                    "mixed-gpus.topo", "hgx-h100-8.topo"};
