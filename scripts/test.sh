@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the build needs, builds, and runs every test: once in a normal build and
-# once under AddressSanitizer + UndefinedBehaviorSanitizer; then checks the C formatting.
+# once under AddressSanitizer + UndefinedBehaviorSanitizer, a short fuzz run of every parser,
+# the Python package's tests, then the C formatting.
 # Fails if ctest finds no tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +24,9 @@ for target in fixture report protocol import safetensors config; do
     $( [ -f "$dict" ] && echo "-dict=$dict" ) "$scratch" "tests/fuzz/corpus/$target" 2>&1 | tail -1
   rm -rf "$scratch"
 done
+
+echo "== Python package (pip install . into build-venv/, pytest python/tests)"
+./scripts/test-python.sh
 
 echo "== formatting"
 ./scripts/check-format.sh
