@@ -27,6 +27,29 @@ static void kv_too_small(const ps_log_summary *s, const ps_plan *plan, char *out
              plan ? plan->max_model_len : 0);
 }
 
+static const char *plan_env(const ps_plan *plan, const char *name) {
+  for (int i = 0; plan && i < plan->env_count; i++)
+    if (strcmp(plan->env[i].name, name) == 0) return plan->env[i].value;
+  return NULL;
+}
+
+static void hang(const ps_plan *plan, char *out, size_t len) {
+  const char *p2p_off = plan_env(plan, "NCCL_P2P_DISABLE");
+  if (p2p_off && strcmp(p2p_off, "1") == 0 && plan_arg(plan, "--disable-custom-all-reduce"))
+    snprintf(out, len,
+             "P2P was already off in this plan (NCCL_P2P_DISABLE=1, no custom all-reduce), so "
+             "the hang is elsewhere: relaunch with --nccl-debug to see where NCCL stops, try "
+             "NCCL_SHM_DISABLE=1 in the environment if /dev/shm is small, or give a large "
+             "model a longer --timeout.");
+  else
+    snprintf(out, len,
+             "vLLM did not answer /health in time. A hang in NCCL or custom all-reduce set-up "
+             "is the classic broken-P2P symptom: run `peerscope check`, then relaunch with "
+             "NCCL_P2P_DISABLE=1 in the environment and `-- --disable-custom-all-reduce`, or "
+             "on GPUs whose P2P verified (--gpus); a large model may just need a longer "
+             "--timeout.");
+}
+
 void ps_log_suggest(const ps_log_summary *s, const ps_plan *plan, char *out, size_t len) {
   if (!out || len == 0) return;
   out[0] = '\0';
@@ -58,12 +81,6 @@ void ps_log_suggest(const ps_log_summary *s, const ps_plan *plan, char *out, siz
   case PS_LOG_FAIL_PORT_IN_USE:
     snprintf(out, len, "the port is taken: choose another with --port.");
     break;
-  case PS_LOG_FAIL_HANG:
-    snprintf(out, len,
-             "vLLM did not answer /health in time. A hang during NCCL or custom all-reduce "
-             "set-up is the classic broken-P2P symptom: run `peerscope check`, then relaunch "
-             "with NCCL_P2P_DISABLE=1 and --disable-custom-all-reduce (-- extra args) or on "
-             "the GPUs the plan marks verified; a large model may just need --timeout.");
-    break;
+  case PS_LOG_FAIL_HANG: hang(plan, out, len); break;
   }
 }

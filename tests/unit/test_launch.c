@@ -391,8 +391,11 @@ static void test_log_failures(void **state) {
   ps_log_classify_line(&s, "OSError: [Errno 98] Address already in use");
   assert_int_equal(s.failure, PS_LOG_FAIL_PORT_IN_USE);
   s.failure = PS_LOG_FAIL_HANG;
+  ps_log_suggest(&s, p, hint, sizeof(hint)); /* tp4_plan already has P2P off */
+  assert_non_null(strstr(hint, "P2P was already off"));
+  p->env_count = 2;
   ps_log_suggest(&s, p, hint, sizeof(hint));
-  assert_non_null(strstr(hint, "NCCL_P2P_DISABLE=1"));
+  assert_non_null(strstr(hint, "NCCL_P2P_DISABLE=1 in the environment"));
   s.failure = PS_LOG_FAIL_NONE;
   ps_log_suggest(&s, p, hint, sizeof(hint));
   assert_string_equal(hint, "");
