@@ -1,11 +1,23 @@
 /* GET /health with libcurl: vLLM answers 200 once the engine is up (and 503 or nothing
- * before). Short timeouts; the caller loops until its own deadline. */
-#include <curl/curl.h>
+ * before). Short timeouts; the caller loops until its own deadline. A build without libcurl
+ * (PS_WITH_CURL=OFF: a bare GPU machine that only runs check, plan and doctor) has no launch. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "launch/launch_internal.h"
+
+#if !PS_HAVE_CURL
+bool ps__health_available(void) { return false; }
+void ps__health_global_init(void) {}
+int ps__health_get(const char *host, int port, int timeout_ms) {
+  (void)host, (void)port, (void)timeout_ms;
+  return -1;
+}
+#else
+#include <curl/curl.h>
+
+bool ps__health_available(void) { return true; }
 
 static size_t discard(char *ptr, size_t size, size_t n, void *user) {
   (void)ptr;
@@ -42,3 +54,4 @@ int ps__health_get(const char *host, int port, int timeout_ms) {
   curl_easy_cleanup(curl);
   return ok;
 }
+#endif

@@ -160,6 +160,10 @@ ps_status ps_launch_run(ps_ctx *ctx, const ps_launch_cmd *cmd, const ps_launch_o
     return ps__fail(ctx, PS_ERR_INVALID_ARG, "command, options and result are required");
   memset(result, 0, sizeof(*result));
   ps_log_summary_init(&result->summary);
+  if (!ps__health_available())
+    return ps__fail(ctx, PS_ERR_INTERNAL,
+                    "this peerscope was built without libcurl (PS_WITH_CURL=OFF), so launch "
+                    "cannot watch vLLM's /health; rebuild with libcurl4-openssl-dev");
   run_state *st = ps__calloc(1, sizeof(*st));
   if (!st) return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
   st->opts = opts;

@@ -31,5 +31,7 @@ void ps__vllm_cleanup(ps__vllm_proc *proc);
  * setting up libcurl. */
 int ps__health_get(const char *host, int port, int timeout_ms);
 void ps__health_global_init(void);
+/* False in a build without libcurl (PS_WITH_CURL=OFF, for bare GPU machines). */
+bool ps__health_available(void);
 
 #endif
