@@ -25,7 +25,7 @@ if ! echo '#include <jansson.h>' | cc -E - >/dev/null 2>&1 && ls .deps/*.deb >/d
   export LD_LIBRARY_PATH="$PWD/.deps/root/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
 fi
 log "build"
-cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DPS_BUILD_TESTS=OFF \
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DPS_BUILD_TESTS=OFF -DPS_WITH_CURL=OFF \
   "${prefix_args[@]}" > "$OUT/build.txt" 2>&1 && ninja -C build-gpu >> "$OUT/build.txt" 2>&1
 if [ $? -ne 0 ]; then tail -30 "$OUT/build.txt"; exit 1; fi
 ps=build-gpu/bin/peerscope
@@ -46,6 +46,14 @@ log "plan Llama-3.1-8B-Instruct (config only) on the live, verified GPU"
 $ps plan --live --model tests/fixtures/models/Llama-3.1-8B-Instruct 2>&1 | tee "$OUT/plan.txt" | head -30
 $ps plan --live --model tests/fixtures/models/Llama-3.1-8B-Instruct --json > "$OUT/plan.json" 2>&1
 echo "plan exit code: $?" | tee -a "$OUT/summary.txt"
+
+log "doctor on the live machine"
+$ps doctor --live > "$OUT/doctor.txt" 2>&1; echo "doctor exit code: $?" | tee -a "$OUT/summary.txt"
+head -40 "$OUT/doctor.txt"
+
+log "Python API inside a PyTorch process that already owns a CUDA context"
+PEERSCOPE_LIBRARY="$PWD/build-gpu/lib/libpeerscope.so" python3 tests/gpu/python_check.py \
+  2>&1 | tee "$OUT/python.txt" | tail -30
 
 log "timing: 10 runs of check --live --refresh --json (wall, ms), then 10 cached"
 for mode in --refresh ""; do
