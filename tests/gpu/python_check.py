@@ -19,7 +19,7 @@ print("torch %s: CUDA initialised on %s, %d device(s)" % (
 import peerscope  # noqa: E402
 
 t0 = time.monotonic()
-gm = peerscope.GPUManager()
+gm = peerscope.GPUManager({"refresh": True})  # a fresh worker, not the cache
 info = gm.check_p2p_connectivity()
 took = time.monotonic() - t0
 print("check_p2p_connectivity in %.0f ms (with torch holding a context):" % (took * 1e3))
@@ -27,6 +27,10 @@ print(json.dumps({k: info[k] for k in ("p2p_enabled", "p2p_matrix",
                                         "tensor_parallel_group_connected")}, indent=1))
 for gpu in info["gpus"]:
     print("GPU", gpu.get("index"), gpu.get("name"), gpu.get("local_copy", gpu.get("local_verdict")))
+report = json.loads(gm.report_json())
+print("verification from cache: %s; worker spawn %s ms, cuInit %s ms" % (
+    report["verification"]["cache_used"], report["timings_ms"]["worker_spawn"],
+    report["timings_ms"]["cuda_init"]))
 print("enable_p2p:", gm.enable_p2p())
 print("torch still works after peerscope:", float(x.sum().item()) == float(1 << 20))
 print("1 passed, 0 failed")
