@@ -22,7 +22,7 @@ PEERSCOPE_CACHE_DIR=$(mktemp -d)
 trap 'rm -rf "$PEERSCOPE_CACHE_DIR"' EXIT
 unset PEERSCOPE_LIBRARY PEERSCOPE_DRIVER_DIR PEERSCOPE_FIXTURE PEERSCOPE_WORKER PEERSCOPE_CLI
 set +e
-(cd python/tests && PATH="$PWD/../../$venv/bin:$PATH" ../../"$venv"/bin/python -m pytest -q -p no:cacheprovider .)
+(cd python/tests && PATH="$PWD/../../$venv/bin:$PATH" ../../"$venv"/bin/python -m pytest -q -rs -p no:cacheprovider .)  # -rs: say why a test was skipped
 rc=$?
 set -e
 if [ $rc -eq 5 ]; then
