@@ -20,7 +20,7 @@ static bool iommu_units(const ps__doctor *d, char *first, size_t len, int *count
   char path[4096];
   first[0] = '\0';
   *count = 0;
-  if (!ps__sysfs_path(d, "/sys/class/iommu", path, sizeof(path))) return false;
+  if (!ps__sysfs_list_path(d, "/sys/class/iommu", path, sizeof(path))) return false;
   DIR *dir = opendir(path);
   if (!dir) return false;
   struct dirent *e;

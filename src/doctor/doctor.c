@@ -74,6 +74,7 @@ void ps__doctor_check(ps__doctor *d, const char *name, ps_check_state state, con
 }
 
 const char *ps__doctor_env(const ps__doctor *d, const char *name) {
+  if (d->record) d->record(d->record_user, PS_DOCTOR_READ_ENV, name);
   size_t n = strlen(name);
   const char *const *env = d->opts && d->opts->env ? d->opts->env : (const char *const *)environ;
   for (size_t i = 0; env && env[i]; i++)
@@ -112,6 +113,11 @@ void ps_doctor_result_free(ps_doctor_result *result) {
 
 ps_status ps_doctor_run(ps_ctx *ctx, const ps_report *report, const ps_doctor_opts *opts,
                         ps_doctor_result **out) {
+  return ps__doctor_run_recorded(ctx, report, opts, NULL, NULL, out);
+}
+
+ps_status ps__doctor_run_recorded(ps_ctx *ctx, const ps_report *report, const ps_doctor_opts *opts,
+                                  ps__doctor_recorder record, void *user, ps_doctor_result **out) {
   if (!out) return ps__fail(ctx, PS_ERR_INVALID_ARG, "ps_doctor_run: out is NULL");
   *out = NULL;
   if (!report) return ps__fail(ctx, PS_ERR_INVALID_ARG, "ps_doctor_run: report is NULL");
@@ -120,6 +126,8 @@ ps_status ps_doctor_run(ps_ctx *ctx, const ps_report *report, const ps_doctor_op
   d.ctx = ctx;
   d.report = report;
   d.opts = opts;
+  d.record = record;
+  d.record_user = user;
   d.res = ps__calloc(1, sizeof(*d.res));
   if (!d.res) return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
 

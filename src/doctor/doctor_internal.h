@@ -15,6 +15,15 @@
   "#pci-access-control-services-acs"
 #define PS_DOC_NCCL_ENV "https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/env.html"
 
+/* What a check reads, as `peerscope capture` records it: the list is derived from the checks
+ * themselves rather than kept by hand. */
+typedef enum ps__doctor_read {
+  PS_DOCTOR_READ_PATH = 0, /* a file or directory (links followed), e.g. "/proc/cmdline" */
+  PS_DOCTOR_READ_LIST = 1, /* a directory whose entry names are read */
+  PS_DOCTOR_READ_ENV = 2   /* an environment variable's name */
+} ps__doctor_read;
+typedef void (*ps__doctor_recorder)(void *user, ps__doctor_read kind, const char *what);
+
 typedef struct ps__doctor {
   ps_ctx *ctx;
   const ps_report *report;
@@ -22,8 +31,10 @@ typedef struct ps__doctor {
   ps_doctor_result *res;
   int cap;
   bool oom;
-  bool use_sysfs; /* sysfs and /proc describe the report's machine */
-  char root[512]; /* prefix for /sys and /proc, "" = the real ones */
+  bool use_sysfs;             /* sysfs and /proc describe the report's machine */
+  char root[512];             /* prefix for /sys and /proc, "" = the real ones */
+  ps__doctor_recorder record; /* NULL, or told every path and variable read (capture) */
+  void *record_user;
 } ps__doctor;
 
 /* A new finding (zeroed, code set, GPUs -1); NULL when out of memory (d->oom is set). */
@@ -48,6 +59,8 @@ bool ps__doctor_pair_failed(const ps_pair *p);
 
 /* root + path ("/sys/class/iommu") into out; false if it does not fit. */
 bool ps__sysfs_path(const ps__doctor *d, const char *path, char *out, size_t len);
+/* The same, for a directory whose entries are listed. */
+bool ps__sysfs_list_path(const ps__doctor *d, const char *path, char *out, size_t len);
 /* Reads at most len-1 bytes of a text file, first line only, trimmed; false if unreadable. */
 bool ps__sysfs_read_line(const char *path, char *out, size_t len);
 /* Reads up to `len` bytes of a binary file; returns the count (0 if unreadable). */
@@ -92,6 +105,10 @@ typedef enum ps__acs_status {
 ps__acs_status ps__acs_find(const uint8_t *config, size_t len, unsigned *cap_offset, uint16_t *ctl);
 /* "SrcValid+ TransBlk- ReqRedir+ ..." as lspci prints ACSCtl. */
 void ps__acs_format(uint16_t ctl, char *out, size_t len);
+
+/* ps_doctor_run, telling `record` every path and variable the checks read. */
+ps_status ps__doctor_run_recorded(ps_ctx *ctx, const ps_report *report, const ps_doctor_opts *opts,
+                                  ps__doctor_recorder record, void *user, ps_doctor_result **out);
 
 /* ---- the checks, in the order they run ---- */
 void ps__check_verify(ps__doctor *d);

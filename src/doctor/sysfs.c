@@ -9,6 +9,13 @@
 #include "doctor/doctor_internal.h"
 
 bool ps__sysfs_path(const ps__doctor *d, const char *path, char *out, size_t len) {
+  if (d->record) d->record(d->record_user, PS_DOCTOR_READ_PATH, path);
+  int n = snprintf(out, len, "%s%s", d->root, path);
+  return n >= 0 && (size_t)n < len;
+}
+
+bool ps__sysfs_list_path(const ps__doctor *d, const char *path, char *out, size_t len) {
+  if (d->record) d->record(d->record_user, PS_DOCTOR_READ_LIST, path);
   int n = snprintf(out, len, "%s%s", d->root, path);
   return n >= 0 && (size_t)n < len;
 }
