@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "capture/capture.h"
 #include "peerscope/peerscope.h"
 
 /* Stable exit codes (documented in --help and the README). */
@@ -51,6 +52,12 @@ int cli_resolve_gpus(const char *cmd, const ps_report *report, cli_selection *se
 
 bool cli_selected(const cli_selection *sel, int gpu);
 
+/* --replay ARCHIVE: extracts a capture (refusing hostile ones, exit 3) and loads its recorded
+ * report (no probing, no verification); with `drivers`, points the fake drivers at its
+ * fixture. The caller closes `cap` (removing the temporary directory). Exit code. */
+int cli_replay_open(const char *cmd, const char *archive, bool drivers, ps_capture *cap,
+                    ps_report **out);
+
 /* Terminal symbols: ✓/✗ or, with --ascii, OK/FAIL. */
 typedef struct cli_style {
   bool ascii;
@@ -61,5 +68,6 @@ int cmd_topo(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 int cmd_launch(int argc, char **argv);
+int cmd_capture(int argc, char **argv);
 
 #endif

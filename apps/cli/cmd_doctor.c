@@ -11,6 +11,7 @@
 static const char doctor_usage[] =
     "usage: peerscope doctor [--json] [--sysfs-root DIR] [--no-verify] [--refresh]\n"
     "                        [--timeout-ms N] [--fixture FILE] [--live]\n"
+    "                        [--replay CAPTURE.tar.gz]\n"
     "\n"
     "Says why peer-to-peer is broken or slow, most serious first: ACS on the PCIe bridges\n"
     "between GPUs, the IOMMU mode, pairs the driver claims but a real transfer failed, driver\n"
@@ -26,6 +27,8 @@ static const char doctor_usage[] =
     "  --timeout-ms N    deadline for each copy step (default 2000)\n"
     "  --fixture FILE    play back a described machine through the fake drivers\n"
     "  --live            use this machine's driver or fail; never the bundled example\n"
+    "  --replay FILE     diagnose a peerscope capture (another machine): its recorded\n"
+    "                    verdicts, sysfs, /proc, variables and NVML facts; nothing re-run\n"
     "\n"
     "ACS registers are in PCI extended config space, which only root can read.\n"
     "\n"
@@ -36,6 +39,7 @@ typedef struct doctor_opts {
   cli_source source;
   cli_selection sel;
   const char *sysfs_root;
+  const char *replay;
   bool json;
 } doctor_opts;
 
@@ -47,6 +51,7 @@ static int parse(int argc, char **argv, doctor_opts *o) {
                                         {"timeout-ms", required_argument, 0, 'T'},
                                         {"fixture", required_argument, 0, 'f'},
                                         {"live", no_argument, 0, 'l'},
+                                        {"replay", required_argument, 0, 'R'},
                                         {"help", no_argument, 0, 'h'},
                                         {0, 0, 0, 0}};
   memset(o, 0, sizeof(*o));
@@ -67,6 +72,7 @@ static int parse(int argc, char **argv, doctor_opts *o) {
       break;
     case 'f': o->source.fixture = optarg; break;
     case 'l': o->source.live = true; break;
+    case 'R': o->replay = optarg; break;
     case 'h': fputs(doctor_usage, stdout); return -1;
     default:
       return cli_fail("doctor", EXIT_USAGE, "unknown option '%s' (see peerscope doctor --help)",
@@ -75,6 +81,11 @@ static int parse(int argc, char **argv, doctor_opts *o) {
   }
   if (optind < argc)
     return cli_fail("doctor", EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+  if (o->replay && (o->sysfs_root || o->source.fixture || o->source.live))
+    return cli_fail(
+        "doctor", EXIT_USAGE,
+        "--replay brings its own sysfs and machine: no --sysfs-root, --fixture, --live");
+  if (o->replay) return EXIT_VERIFIED;
   const char *root = o->sysfs_root ? o->sysfs_root : getenv("PEERSCOPE_SYSFS_ROOT");
   struct stat st;
   if (root && *root && (stat(root, &st) != 0 || !S_ISDIR(st.st_mode)))
@@ -166,24 +177,63 @@ static int print_json(const ps_report *r, const ps_doctor_result *res) {
   return EXIT_VERIFIED;
 }
 
+/* "<tmp>/root/sys/..." -> "CAPTURE.tar.gz:/sys/...": the temporary directory is gone by the
+ * time anyone reads the evidence. */
+static void replace_root(char *field, size_t len, const char *root, const char *archive) {
+  char out[2048] = "";
+  size_t rl = strlen(root), used = 0;
+  for (const char *p = field; *p && used + 1 < sizeof(out);) {
+    if (strncmp(p, root, rl) == 0) {
+      used += (size_t)snprintf(out + used, sizeof(out) - used, "%s:", archive);
+      p += rl;
+    } else {
+      out[used++] = *p++;
+      out[used] = '\0';
+    }
+  }
+  if (used >= sizeof(out)) used = sizeof(out) - 1;
+  snprintf(field, len, "%s", out);
+}
+
+static void replay_paths(ps_doctor_result *res, const char *root, const char *archive) {
+  replace_root(res->sysfs_root, sizeof(res->sysfs_root), root, archive);
+  for (int i = 0; i < res->count; i++)
+    replace_root(res->findings[i].evidence, sizeof(res->findings[i].evidence), root, archive);
+  for (int i = 0; i < res->check_count; i++)
+    replace_root(res->checks[i].note, sizeof(res->checks[i].note), root, archive);
+}
+
 int cmd_doctor(int argc, char **argv) {
   doctor_opts o;
   int code = parse(argc, argv, &o);
   if (code) return code < 0 ? EXIT_VERIFIED : code;
 
   ps_report *r = NULL;
-  char notice[1024];
-  code = cli_load_report("doctor", &o.source, &o.sel, &r, notice, sizeof(notice));
+  char notice[1024] = "";
+  ps_capture cap;
+  memset(&cap, 0, sizeof(cap));
+  if (o.replay)
+    code = cli_replay_open("doctor", o.replay, true, &cap, &r);
+  else
+    code = cli_load_report("doctor", &o.source, &o.sel, &r, notice, sizeof(notice));
   if (code) return code;
   if (notice[0]) fprintf(o.json ? stderr : stdout, "%s\n", notice);
 
   ps_ctx *ctx = ps_ctx_new();
   ps_doctor_result *res = NULL;
   ps_doctor_opts dopts = {0};
-  dopts.sysfs_root = o.sysfs_root;
+  dopts.sysfs_root = o.replay ? cap.root : o.sysfs_root;
+  if (o.replay) dopts.env = (const char *const *)cap.env;
+  /* The replayed GPUs are the capture's fixture, played by the fake drivers: the NVML check
+   * may ask them, as it would a fixture's. Shown as a file again below. */
+  if (o.replay) r->source = PS_SOURCE_FIXTURE;
+  ps_status st = ctx ? ps_doctor_run(ctx, r, &dopts, &res) : PS_ERR_NO_MEMORY;
+  if (o.replay) r->source = PS_SOURCE_FILE;
+  if (st == PS_OK && o.replay) replay_paths(res, cap.root, o.replay);
+  if (o.replay) ps__capture_close(&cap);
   if (!ctx) {
     code = cli_fail("doctor", EXIT_INTERNAL, "out of memory");
-  } else if (ps_doctor_run(ctx, r, &dopts, &res) != PS_OK) {
+  } else if (st != PS_OK) {
     code = cli_fail("doctor", EXIT_INTERNAL, "%s", ps_ctx_error(ctx));
   } else {
     code = o.json ? print_json(r, res) : (print_text(r, res), EXIT_VERIFIED);

@@ -24,7 +24,8 @@ static const char plan_usage[] =
     "                           (or model.safetensors.index.json); weights are never read\n"
     "  --model-size-gb X        a model known only by its weight size\n"
     "  --params-b N --dtype D   a model known by its parameter count (D: bf16 fp16 fp8 int4)\n"
-    "  --topology FILE          a peerscope report or nvidia-smi topo -m text; once per node\n"
+    "  --topology FILE          a peerscope report or capture, or nvidia-smi topo -m text;\n"
+    "                           once per node\n"
     "                           for several nodes (the first is the Ray head)\n"
     "  --p2p-claims FILE        nvidia-smi topo -p2p r (or w, n, a, p) text for --topology\n"
     "  --gpu-mem GB[,GB...]     memory of every GPU, or of each, for a text topology\n"
@@ -247,8 +248,14 @@ static int apply_gpu_mem(const char *text, ps_ctx *ctx, ps_report *r) {
 static int import_node(const plan_opts *o, ps_ctx *ctx, const char *path, ps_report **out) {
   ps_report *r = NULL;
   int code = EXIT_VERIFIED;
-  if (ps_import_topology(ctx, path, &r) != PS_OK)
+  if (ps__capture_is_archive(path)) {
+    /* A peerscope capture: its recorded report, verdicts included. */
+    ps_capture cap;
+    if ((code = cli_replay_open("plan", path, false, &cap, &r)) != EXIT_VERIFIED) return code;
+    ps__capture_close(&cap);
+  } else if (ps_import_topology(ctx, path, &r) != PS_OK) {
     return cli_fail("plan", EXIT_BAD_INPUT, "%s", ps_ctx_error(ctx));
+  }
   if (o->p2p_claims && ps_import_p2p_claims(ctx, r, o->p2p_claims) != PS_OK)
     code = cli_fail("plan", EXIT_BAD_INPUT, "%s", ps_ctx_error(ctx));
   if (!code && o->gpu_info && ps_import_gpu_info(ctx, r, o->gpu_info) != PS_OK)

@@ -7,7 +7,7 @@
 
 static const char topo_usage[] =
     "usage: peerscope topo [--json] [--no-verify] [--gpus LIST] [--refresh] [--timeout-ms N]\n"
-    "                      [--fixture FILE] [--live]\n"
+    "                      [--fixture FILE] [--live] [--replay CAPTURE.tar.gz]\n"
     "\n"
     "Prints the link matrix (X, NV#, PIX, PXB, PHB, NODE, SYS) with CPU and NUMA affinity,\n"
     "then a matrix of driver claim / verified result per pair.\n"
@@ -16,6 +16,7 @@ static const char topo_usage[] =
     "  --no-verify       only ask the driver; make no transfers\n"
     "  --gpus LIST       verify only pairs among these GPUs\n"
     "  --refresh, --timeout-ms N, --fixture FILE, --live: as for peerscope check\n"
+    "  --replay FILE     show a peerscope capture's recorded report (no probing, no transfers)\n"
     "\n"
     "Exit codes: 0 verified (or --no-verify), 1 a pair failed verification, 2 usage error,\n"
     "3 bad input file, 4 driver unavailable, 5 internal error.\n";
@@ -114,12 +115,14 @@ int cmd_topo(int argc, char **argv) {
                                         {"timeout-ms", required_argument, 0, 'T'},
                                         {"fixture", required_argument, 0, 'f'},
                                         {"live", no_argument, 0, 'l'},
+                                        {"replay", required_argument, 0, 'R'},
                                         {"help", no_argument, 0, 'h'},
                                         {0, 0, 0, 0}};
   cli_source source = {.verify = true};
   cli_selection sel;
   memset(&sel, 0, sizeof(sel));
   bool json = false;
+  const char *replay = NULL;
   opterr = 0;
   optind = 1;
   int c;
@@ -135,6 +138,7 @@ int cmd_topo(int argc, char **argv) {
       break;
     case 'f': source.fixture = optarg; break;
     case 'l': source.live = true; break;
+    case 'R': replay = optarg; break;
     case 'h': fputs(topo_usage, stdout); return EXIT_VERIFIED;
     default:
       return cli_fail("topo", EXIT_USAGE, "unknown option '%s' (see peerscope topo --help)",
@@ -145,8 +149,21 @@ int cmd_topo(int argc, char **argv) {
 
   ps_report *r = NULL;
   char notice[1024];
-  int code = cli_load_report("topo", &source, &sel, &r, notice, sizeof(notice));
-  if (code) return code;
+  int code;
+  if (replay) {
+    ps_capture cap;
+    notice[0] = '\0';
+    code = cli_replay_open("topo", replay, false, &cap, &r);
+    if (code) return code;
+    ps__capture_close(&cap); /* the report is all topo needs */
+    if ((code = cli_resolve_gpus("topo", r, &sel)) != EXIT_VERIFIED) {
+      ps_report_free(r);
+      return code;
+    }
+  } else {
+    code = cli_load_report("topo", &source, &sel, &r, notice, sizeof(notice));
+    if (code) return code;
+  }
   if (json) {
     if (notice[0]) fprintf(stderr, "%s\n", notice);
     ps_ctx *ctx = ps_ctx_new();

@@ -183,3 +183,23 @@ bool cli_selected(const cli_selection *sel, int gpu) {
     if (sel->gpus[i] == gpu) return true;
   return false;
 }
+
+int cli_replay_open(const char *cmd, const char *archive, bool drivers, ps_capture *cap,
+                    ps_report **out) {
+  *out = NULL;
+  ps_ctx *ctx = ps_ctx_new();
+  if (!ctx) return cli_fail(cmd, EXIT_INTERNAL, "out of memory");
+  int code = EXIT_VERIFIED;
+  ps_status st = ps__capture_open(ctx, archive, cap);
+  if (st == PS_OK && (st = ps__capture_report(ctx, cap, archive, out)) != PS_OK)
+    ps__capture_close(cap);
+  if (st != PS_OK)
+    code = cli_fail(cmd, status_exit(st), "%s", ps_ctx_error(ctx));
+  else if (drivers && (code = use_fixture(cmd, ctx, cap->fixture)) != EXIT_VERIFIED) {
+    ps_report_free(*out);
+    *out = NULL;
+    ps__capture_close(cap);
+  }
+  ps_ctx_free(ctx);
+  return code;
+}

@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""peerscope capture and --replay: a capture-then-replay round trip gives the same doctor,
+topo and plan output as the machine it was taken on; hostile archives (absolute paths, ..,
+symlinks out, hard links, devices, too many members, a huge member) are refused with exit 3
+and a one-line message naming the archive and the member, and nothing is left behind."""
+import atexit
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+
+CLI = os.environ["PEERSCOPE_CLI"]
+FIXTURES = os.environ["PEERSCOPE_FIXTURES"]
+TREE = os.path.join(FIXTURES, "sysfs", "acs-switch-on")
+MACHINE = os.path.join(TREE, "machine.topo")
+
+results = {"passed": 0, "failed": 0}
+TMP = tempfile.mkdtemp(prefix="peerscope-capture-test-")
+atexit.register(shutil.rmtree, TMP, True)
+# Replays extract under $TMPDIR: a directory of our own, to see that nothing stays there.
+SCRATCH = os.path.join(TMP, "scratch")
+os.makedirs(SCRATCH)
+
+
+def check(name, condition, detail=""):
+    if condition:
+        results["passed"] += 1
+    else:
+        results["failed"] += 1
+        print("FAIL %s %s" % (name, detail))
+
+
+def run(args, env_extra=None, cwd=None):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("NCCL_", "VLLM_", "CUDA_", "PEERSCOPE_FIXTURE",
+                                "PEERSCOPE_DRIVER_DIR", "PEERSCOPE_SYSFS_ROOT"))}
+    env["PEERSCOPE_CACHE_DIR"] = os.path.join(TMP, "cache")
+    env["PEERSCOPE_VERIFY_SEED"] = "5eed"
+    env["TMPDIR"] = SCRATCH
+    env.update(env_extra or {})
+    return subprocess.run([CLI] + args, capture_output=True, text=True, timeout=120, env=env,
+                          cwd=cwd or TMP)
+
+
+def strip_paths(text, *roots):
+    for root in roots:
+        text = text.replace(root + ":", "<root>").replace(root, "<root>")
+    return "\n".join(line for line in text.splitlines()
+                     if not line.startswith("peerscope doctor: "))
+
+
+def capture(name, extra=()):
+    out = os.path.join(TMP, name)
+    proc = run(["capture", "--fixture", MACHINE, "--sysfs-root", TREE] + list(extra) + [out])
+    check("capture %s" % name, proc.returncode == 0 and os.path.exists(out),
+          proc.stdout + proc.stderr)
+    return out
+
+
+def test_round_trip():
+    archive = capture("machine.tar.gz")
+    live = run(["doctor", "--fixture", MACHINE, "--sysfs-root", TREE])
+    replay = run(["doctor", "--replay", archive])
+    check("doctor replay exit", replay.returncode == live.returncode == 1,
+          "%d %d %s" % (live.returncode, replay.returncode, replay.stderr))
+    check("doctor replay equals doctor", strip_paths(live.stdout, TREE) ==
+          strip_paths(replay.stdout, archive), replay.stdout)
+    check("doctor replay says file", "(file %s)" % archive in replay.stdout, replay.stdout)
+    check("no temporary dir left", os.listdir(SCRATCH) == [], os.listdir(SCRATCH))
+    live = run(["doctor", "--json", "--fixture", MACHINE, "--sysfs-root", TREE])
+    replay = run(["doctor", "--json", "--replay", archive])
+    check("doctor json replay", '"code": "acs-redirect"' in replay.stdout and
+          replay.stdout.count('"code"') == live.stdout.count('"code"'), replay.stdout)
+
+    # The fixture hangs 0 -> 1: the replay shows the recorded verdicts, it does not re-run.
+    live = run(["topo", "--fixture", MACHINE])
+    replay = run(["topo", "--replay", archive])
+    check("topo replay equals topo", live.stdout == replay.stdout and
+          live.returncode == replay.returncode, replay.stdout + replay.stderr)
+    check("topo replay shows the hang", "HANG" in replay.stdout, replay.stdout)
+
+    report = os.path.join(TMP, "report.json")
+    with open(report, "w") as f:
+        f.write(run(["topo", "--json", "--fixture", MACHINE]).stdout)
+    plan_args = ["plan", "--model-size-gb", "20"]
+    direct = run(plan_args + ["--topology", report])
+    replay = run(plan_args + ["--topology", archive])
+    check("plan on a capture", direct.returncode == replay.returncode == 0 and
+          direct.stdout.replace(report, "<t>") == replay.stdout.replace(archive, "<t>"),
+          direct.stdout + "\n---\n" + replay.stdout + replay.stderr)
+    check("no temporary dir left after plan", os.listdir(SCRATCH) == [], os.listdir(SCRATCH))
+
+
+def test_contents():
+    archive = capture("contents.tar.gz")
+    with tarfile.open(archive) as t:
+        names = t.getnames()
+        env = t.extractfile("env.txt").read().decode()
+        report = t.extractfile("report.json").read().decode()
+    check("report and fixture", "report.json" in names and "machine.topo" in names, names)
+    check("bridge config recorded",
+          any(n.endswith("0000:02:08.0/config") for n in names), names)
+    check("no environment recorded when none set", env == "", env)
+    check("no hostname", '"hostname": null' in report or '"hostname": ""' in report or
+          "hostname" not in report, report[:400])
+    archive = capture("env.tar.gz")
+    proc = run(["capture", "--fixture", MACHINE, "--sysfs-root", TREE, archive],
+               env_extra={"NCCL_P2P_DISABLE": "1", "SECRET_TOKEN": "x"})
+    with tarfile.open(archive) as t:
+        env = t.extractfile("env.txt").read().decode()
+    check("doctor variables only", env == "NCCL_P2P_DISABLE=1\n", env)
+
+
+def add(t, name, kind=tarfile.REGTYPE, data=b"", **kw):
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    for k, v in kw.items():
+        setattr(info, k, v)
+    if kind == tarfile.REGTYPE:
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    else:
+        t.addfile(info)
+
+
+def hostile(name, build):
+    path = os.path.join(TMP, name + ".tar.gz")
+    with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as t:
+        add(t, "peerscope-capture.txt", data=b"peerscope-capture 1\n")
+        build(t)
+    return path
+
+
+def huge(path):
+    # A header claiming 1 GiB with no data behind it.
+    info = tarfile.TarInfo("root/big")
+    info.size = 1 << 30
+    import gzip
+    with gzip.open(path, "wb") as g:
+        head = tarfile.TarInfo("peerscope-capture.txt")
+        head.size = 20
+        g.write(head.tobuf(tarfile.USTAR_FORMAT) + b"peerscope-capture 1\n".ljust(512, b"\0"))
+        g.write(info.tobuf(tarfile.USTAR_FORMAT))
+
+
+def test_hostile():
+    cases = {
+        "absolute": (lambda t: add(t, "/tmp/peerscope-evil", data=b"x"), "peerscope-evil"),
+        "dotdot": (lambda t: add(t, "root/../../evil", data=b"x"), "evil"),
+        "symlink-out": (lambda t: add(t, "root/etc", tarfile.SYMTYPE, linkname="/etc"),
+                        "root/etc"),
+        "symlink-up": (lambda t: add(t, "root/up", tarfile.SYMTYPE, linkname="../../.."),
+                       "root/up"),
+        "symlink-chain": (lambda t: (add(t, "a/b/s", tarfile.SYMTYPE, linkname="../.."),
+                                     add(t, "a/b/t", tarfile.SYMTYPE, linkname="s/../x")),
+                          "a/b/t"),
+        "hardlink": (lambda t: add(t, "root/h", tarfile.LNKTYPE, linkname="report.json"),
+                     "root/h"),
+        "device": (lambda t: add(t, "root/dev", tarfile.CHRTYPE, devmajor=1, devminor=3),
+                   "root/dev"),
+        "fifo": (lambda t: add(t, "root/fifo", tarfile.FIFOTYPE), "root/fifo"),
+        "members": (lambda t: [add(t, "root/m%05d" % i, data=b"") for i in range(10001)],
+                    "root/m09999"),  # the manifest is member 1
+    }
+    paths = {k: (hostile(k, b), member) for k, (b, member) in cases.items()}
+    big = os.path.join(TMP, "huge.tar.gz")
+    huge(big)
+    paths["huge"] = (big, "root/big")
+    bad = os.path.join(TMP, "garbage.tar.gz")
+    with open(bad, "wb") as f:
+        f.write(b"\x1f\x8bnot really gzip")
+    paths["garbage"] = (bad, "")
+    cwd = os.path.join(TMP, "cwd")
+    os.makedirs(cwd)
+    before_tmp = set(os.listdir(os.path.dirname(TMP)))
+    for name, (path, member) in sorted(paths.items()):
+        for cmd in (["doctor", "--replay", path], ["topo", "--replay", path],
+                    ["plan", "--model-size-gb", "1", "--topology", path]):
+            proc = run(cmd, cwd=cwd)
+            err = proc.stderr.strip()
+            check("%s %s refused" % (name, cmd[0]), proc.returncode == 3 and
+                  len(err.splitlines()) == 1 and path in err and member in err,
+                  "rc=%d %r" % (proc.returncode, err))
+        check("%s leaves nothing" % name, os.listdir(SCRATCH) == [] and os.listdir(cwd) == [],
+              "%s %s" % (os.listdir(SCRATCH), os.listdir(cwd)))
+    check("nothing beside the test dir",
+          set(os.listdir(os.path.dirname(TMP))) - before_tmp == set())
+    check("nothing written to /tmp/peerscope-evil", not os.path.exists("/tmp/peerscope-evil"))
+    check("nothing written above the scratch dir", not os.path.exists(os.path.join(TMP, "evil")) and
+          not os.path.exists(os.path.join(TMP, "x")))
+
+
+def test_usage():
+    proc = run(["capture"])
+    check("capture needs a file", proc.returncode == 2, proc.stderr)
+    proc = run(["doctor", "--replay", os.path.join(TMP, "missing.tar.gz")])
+    check("missing archive", proc.returncode == 3 and "missing.tar.gz" in proc.stderr,
+          proc.stderr)
+    proc = run(["doctor", "--replay", "x.tar.gz", "--sysfs-root", TREE])
+    check("replay with sysfs root", proc.returncode == 2, proc.stderr)
+
+
+def main():
+    for test in (test_round_trip, test_contents, test_hostile, test_usage):
+        test()
+    print("%d passed, %d failed" % (results["passed"], results["failed"]))
+    return 1 if results["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
