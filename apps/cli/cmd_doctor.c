@@ -196,7 +196,7 @@ static void replace_root(char *field, size_t len, const char *root, const char *
 }
 
 static void replay_paths(ps_doctor_result *res, const char *root, const char *archive) {
-  replace_root(res->sysfs_root, sizeof(res->sysfs_root), root, archive);
+  snprintf(res->sysfs_root, sizeof(res->sysfs_root), "%s:/", archive);
   for (int i = 0; i < res->count; i++)
     replace_root(res->findings[i].evidence, sizeof(res->findings[i].evidence), root, archive);
   for (int i = 0; i < res->check_count; i++)

@@ -3,8 +3,10 @@
  * a fresh mkdtemp directory (no symlink exists yet, so no write can be redirected), symlinks
  * last, each one kept only if it resolves inside that directory. Any refusal removes it. */
 #define _XOPEN_SOURCE 700
+#if PS_HAVE_ARCHIVE
 #include <archive.h>
 #include <archive_entry.h>
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -54,6 +56,7 @@ void ps__capture_rmtree(const char *dir) {
   if (dir && dir[0]) nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+#if PS_HAVE_ARCHIVE
 static ps_status refuse(extraction *x, const char *member, const char *why) {
   return ps__fail(x->ctx, PS_ERR_BAD_INPUT, "%s: member '%.200s': %s", x->archive, member, why);
 }
@@ -256,6 +259,14 @@ out:
   archive_read_free(a);
   return st;
 }
+
+#else
+static ps_status extract(extraction *x) {
+  return ps__fail(x->ctx, PS_ERR_NOT_FOUND,
+                  "%s: this peerscope was built without libarchive (PS_WITH_ARCHIVE=OFF)",
+                  x->archive);
+}
+#endif
 
 static ps_status check_manifest(extraction *x) {
   char path[PATH_BUF], line[64] = "";

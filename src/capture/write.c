@@ -1,7 +1,9 @@
 /* ps__capture_write: the report, its fixture, the doctor's files and variables, and
  * nvidia-smi's topology, into one gzip'd tar (pax headers: sysfs paths pass 100 bytes). */
+#if PS_HAVE_ARCHIVE
 #include <archive.h>
 #include <archive_entry.h>
+#endif
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -93,6 +95,7 @@ static ps_status report_json(ps_ctx *ctx, const ps_report *r, bool keep_hostname
   return ps_report_to_json(ctx, &copy, out);
 }
 
+#if PS_HAVE_ARCHIVE
 static ps_status write_archive(ps_ctx *ctx, const ps__members *m, const char *path) {
   struct archive *a = archive_write_new();
   if (!a) return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
@@ -137,6 +140,14 @@ static ps_status write_archive(ps_ctx *ctx, const ps__members *m, const char *pa
   if (st != PS_OK) unlink(path);
   return st;
 }
+
+#else
+static ps_status write_archive(ps_ctx *ctx, const ps__members *m, const char *path) {
+  (void)m;
+  return ps__fail(ctx, PS_ERR_NOT_FOUND,
+                  "%s: this peerscope was built without libarchive (PS_WITH_ARCHIVE=OFF)", path);
+}
+#endif
 
 ps_status ps__capture_write(ps_ctx *ctx, const ps_report *report, const ps_capture_opts *opts,
                             const char *path) {

@@ -48,8 +48,9 @@ def run(args, env_extra=None, cwd=None):
 def strip_paths(text, *roots):
     for root in roots:
         text = text.replace(root + ":", "<root>").replace(root, "<root>")
+    # The first two lines name the source and the root: checked on their own.
     return "\n".join(line for line in text.splitlines()
-                     if not line.startswith("peerscope doctor: "))
+                     if not line.startswith(("peerscope doctor: ", "sysfs and /proc read")))
 
 
 def capture(name, extra=()):
@@ -69,6 +70,8 @@ def test_round_trip():
     check("doctor replay equals doctor", strip_paths(live.stdout, TREE) ==
           strip_paths(replay.stdout, archive), replay.stdout)
     check("doctor replay says file", "(file %s)" % archive in replay.stdout, replay.stdout)
+    check("doctor replay names the archive as root",
+          "sysfs and /proc read under %s:/\n" % archive in replay.stdout, replay.stdout)
     check("no temporary dir left", os.listdir(SCRATCH) == [], os.listdir(SCRATCH))
     live = run(["doctor", "--json", "--fixture", MACHINE, "--sysfs-root", TREE])
     replay = run(["doctor", "--json", "--replay", archive])

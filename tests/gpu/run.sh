@@ -24,9 +24,13 @@ if ! echo '#include <jansson.h>' | cc -E - >/dev/null 2>&1 && ls .deps/*.deb >/d
   prefix_args=(-DCMAKE_PREFIX_PATH="$PWD/.deps/root/usr" -DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=ON)
   export LD_LIBRARY_PATH="$PWD/.deps/root/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
 fi
+# capture/--replay need libarchive through pkg-config; a bare machine builds without them.
+archive=OFF
+if [ ${#prefix_args[@]} -eq 0 ] && pkg-config --exists libarchive 2>/dev/null; then archive=ON; fi
 log "build"
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DPS_BUILD_TESTS=OFF -DPS_WITH_CURL=OFF \
-  "${prefix_args[@]}" > "$OUT/build.txt" 2>&1 && ninja -C build-gpu >> "$OUT/build.txt" 2>&1
+  -DPS_WITH_ARCHIVE=$archive "${prefix_args[@]}" > "$OUT/build.txt" 2>&1 &&
+  ninja -C build-gpu >> "$OUT/build.txt" 2>&1
 if [ $? -ne 0 ]; then tail -30 "$OUT/build.txt"; exit 1; fi
 ps=build-gpu/bin/peerscope
 export PEERSCOPE_CACHE_DIR="$OUT/cache"
