@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli.h"
+#include "plan_args.h"
 
 static const char launch_usage[] =
     "usage: peerscope launch MODEL [plan options] [--port P] [--host H] [--vllm PATH]\n"
@@ -42,11 +42,9 @@ static const char launch_usage[] =
 enum { EXIT_NOT_INSTALLED = 127, EXIT_INTERRUPTED = 130 };
 
 typedef struct launch_opts {
-  cli_source source;
-  cli_selection sel;
-  const char *model, *model_dir, *dtype, *kv_dtype, *topology, *vllm, *host;
-  double size_gb, params_b, util, reserve_gb;
-  int tp, pp, max_model_len, max_num_seqs, port, timeout_s, grace_s;
+  cli_plan_args plan; /* the options launch shares with plan */
+  const char *model, *vllm, *host;
+  int port, timeout_s, grace_s;
   bool dry_run, nccl_debug;
   char **extra;
   int extra_count;
@@ -59,97 +57,48 @@ static void on_signal(int sig) {
   stop_requested = 1;
 }
 
-static bool parse_double(const char *text, double min, double max, double *out) {
-  char *end = NULL;
-  double v = strtod(text, &end);
-  if (!text[0] || *end || !isfinite(v) || v < min || v > max) return false;
-  *out = v;
-  return true;
-}
-
 static bool is_dir(const char *path) {
   struct stat sb;
   return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
 static int check_model(launch_opts *o) {
-  if (o->model && o->model_dir)
+  if (o->model && o->plan.model_dir)
     return cli_fail("launch", EXIT_USAGE, "give MODEL or --model DIR, not both");
-  if (o->model && is_dir(o->model)) o->model_dir = o->model;
-  if (!o->model && !o->model_dir)
+  if (o->model && is_dir(o->model)) o->plan.model_dir = o->model;
+  if (!o->model && !o->plan.model_dir)
     return cli_fail("launch", EXIT_USAGE, "no model (see peerscope launch --help)");
-  int sizes = (o->size_gb > 0) + (o->params_b > 0);
-  if (o->model_dir && sizes)
+  int sizes = (o->plan.size_gb > 0) + (o->plan.params_b > 0);
+  if (o->plan.model_dir && sizes)
     return cli_fail("launch", EXIT_USAGE,
                     "%s is a model directory: its size comes from its files, drop "
                     "--model-size-gb / --params-b",
-                    o->model_dir);
-  if (!o->model_dir && sizes != 1)
+                    o->plan.model_dir);
+  if (!o->plan.model_dir && sizes != 1)
     return cli_fail("launch", EXIT_USAGE,
                     "'%s' is not a directory: it goes to vLLM as a model name, and peerscope "
                     "needs its size (--model-size-gb X or --params-b N)",
                     o->model);
-  if (o->dtype && o->params_b <= 0)
+  if (o->plan.dtype && o->plan.params_b <= 0)
     return cli_fail("launch", EXIT_USAGE, "--dtype goes with --params-b");
   return EXIT_VERIFIED;
 }
 
 static int parse(int argc, char **argv, launch_opts *o) {
-  enum {
-    O_MODEL = 256,
-    O_SIZE,
-    O_PARAMS,
-    O_DTYPE,
-    O_TP,
-    O_PP,
-    O_GPUS,
-    O_UTIL,
-    O_LEN,
-    O_SEQS,
-    O_KV,
-    O_RESERVE,
-    O_FIXTURE,
-    O_LIVE,
-    O_TOPO,
-    O_REFRESH,
-    O_TIMEOUT_MS,
-    O_PORT,
-    O_HOST,
-    O_VLLM,
-    O_TIMEOUT,
-    O_GRACE,
-    O_NCCL,
-    O_DRY,
-    O_HELP
-  };
-  static const struct option longs[] = {{"model", required_argument, 0, O_MODEL},
-                                        {"model-size-gb", required_argument, 0, O_SIZE},
-                                        {"params-b", required_argument, 0, O_PARAMS},
-                                        {"dtype", required_argument, 0, O_DTYPE},
-                                        {"tp", required_argument, 0, O_TP},
-                                        {"pp", required_argument, 0, O_PP},
-                                        {"gpus", required_argument, 0, O_GPUS},
-                                        {"gpu-memory-utilization", required_argument, 0, O_UTIL},
-                                        {"max-model-len", required_argument, 0, O_LEN},
-                                        {"max-num-seqs", required_argument, 0, O_SEQS},
-                                        {"kv-cache-dtype", required_argument, 0, O_KV},
-                                        {"reserve-gb", required_argument, 0, O_RESERVE},
-                                        {"fixture", required_argument, 0, O_FIXTURE},
-                                        {"live", no_argument, 0, O_LIVE},
-                                        {"topology", required_argument, 0, O_TOPO},
-                                        {"refresh", no_argument, 0, O_REFRESH},
-                                        {"timeout-ms", required_argument, 0, O_TIMEOUT_MS},
-                                        {"port", required_argument, 0, O_PORT},
-                                        {"host", required_argument, 0, O_HOST},
-                                        {"vllm", required_argument, 0, O_VLLM},
-                                        {"timeout", required_argument, 0, O_TIMEOUT},
-                                        {"stop-grace", required_argument, 0, O_GRACE},
-                                        {"nccl-debug", no_argument, 0, O_NCCL},
-                                        {"dry-run", no_argument, 0, O_DRY},
-                                        {"help", no_argument, 0, O_HELP},
-                                        {0, 0, 0, 0}};
+  enum { O_PORT = 1, O_HOST, O_VLLM, O_TIMEOUT, O_GRACE, O_NCCL, O_DRY, O_HELP };
+  struct option longs[48];
+  int n = cli_plan_options_copy(longs, 32);
+  longs[n++] = (struct option){"port", required_argument, 0, O_PORT};
+  longs[n++] = (struct option){"host", required_argument, 0, O_HOST};
+  longs[n++] = (struct option){"vllm", required_argument, 0, O_VLLM};
+  longs[n++] = (struct option){"timeout", required_argument, 0, O_TIMEOUT};
+  longs[n++] = (struct option){"stop-grace", required_argument, 0, O_GRACE};
+  longs[n++] = (struct option){"nccl-debug", no_argument, 0, O_NCCL};
+  longs[n++] = (struct option){"dry-run", no_argument, 0, O_DRY};
+  longs[n++] = (struct option){"help", no_argument, 0, O_HELP};
+  longs[n] = (struct option){0, 0, 0, 0};
   memset(o, 0, sizeof(*o));
-  o->source.verify = true;
+  cli_plan_args_init(&o->plan);
   /* Everything after "--" belongs to vLLM: cut it off before getopt sees (and permutes) it. */
   int own = argc;
   for (int i = 1; i < argc; i++)
@@ -165,41 +114,6 @@ static int parse(int argc, char **argv, launch_opts *o) {
   while ((c = getopt_long(own, argv, "h", longs, NULL)) != -1) {
     const char *bad = NULL;
     switch (c) {
-    case O_MODEL: o->model_dir = optarg; break;
-    case O_SIZE:
-      if (!parse_double(optarg, 0.001, 1e6, &o->size_gb)) bad = "a size in GB";
-      break;
-    case O_PARAMS:
-      if (!parse_double(optarg, 0.001, 1e5, &o->params_b)) bad = "billions of parameters";
-      break;
-    case O_DTYPE: o->dtype = optarg; break;
-    case O_TP:
-      if (!cli_parse_int(optarg, 1, CLI_MAX_GPUS, &o->tp)) bad = "a positive integer";
-      break;
-    case O_PP:
-      if (!cli_parse_int(optarg, 1, CLI_MAX_GPUS, &o->pp)) bad = "a positive integer";
-      break;
-    case O_GPUS: o->sel.text = optarg; break;
-    case O_UTIL:
-      if (!parse_double(optarg, 0.01, 1.0, &o->util)) bad = "a fraction in (0, 1]";
-      break;
-    case O_LEN:
-      if (!cli_parse_int(optarg, 1, 1 << 30, &o->max_model_len)) bad = "a positive integer";
-      break;
-    case O_SEQS:
-      if (!cli_parse_int(optarg, 1, 1 << 20, &o->max_num_seqs)) bad = "a positive integer";
-      break;
-    case O_KV: o->kv_dtype = optarg; break;
-    case O_RESERVE:
-      if (!parse_double(optarg, 0, 1e4, &o->reserve_gb)) bad = "GB, 0 or more";
-      break;
-    case O_FIXTURE: o->source.fixture = optarg; break;
-    case O_LIVE: o->source.live = true; break;
-    case O_TOPO: o->topology = optarg; break;
-    case O_REFRESH: o->source.refresh = true; break;
-    case O_TIMEOUT_MS:
-      if (!cli_parse_int(optarg, 1, 3600000, &o->source.timeout_ms)) bad = "a positive integer";
-      break;
     case O_PORT:
       if (!cli_parse_int(optarg, 1, 65535, &o->port)) bad = "a port number (1-65535)";
       break;
@@ -213,12 +127,19 @@ static int parse(int argc, char **argv, launch_opts *o) {
       break;
     case O_NCCL: o->nccl_debug = true; break;
     case O_DRY: o->dry_run = true; break;
+    case 'h':
     case O_HELP: fputs(launch_usage, stdout); return -1;
-    default:
-      return cli_fail("launch", EXIT_USAGE,
-                      "unknown option '%s' (vLLM's own options go after --; see peerscope "
-                      "launch --help)",
-                      argv[optind - 1]);
+    default: {
+      if (c == '?' && optopt)
+        return cli_fail("launch", EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
+      int code = c == '?' ? -1 : cli_plan_option("launch", c, optarg, argv[optind - 2], &o->plan);
+      if (code > 0) return code;
+      if (code < 0)
+        return cli_fail("launch", EXIT_USAGE,
+                        "unknown option '%s' (vLLM's own options go after --; see peerscope "
+                        "launch --help)",
+                        argv[optind - 1]);
+    }
     }
     if (bad)
       return cli_fail("launch", EXIT_USAGE, "%s: '%s' is not %s", argv[optind - 2], optarg, bad);
@@ -227,66 +148,37 @@ static int parse(int argc, char **argv, launch_opts *o) {
   if (optind < own)
     return cli_fail("launch", EXIT_USAGE, "unexpected argument '%s' (vLLM's go after --)",
                     argv[optind]);
-  return check_model(o);
+  if (o->plan.topology_count > 1)
+    return cli_fail("launch", EXIT_USAGE,
+                    "launch starts vLLM on this node; plan several nodes "
+                    "with peerscope plan and start Ray as it says");
+  int code = check_model(o);
+  return code ? code : cli_plan_check("launch", &o->plan);
 }
 
-static int load_model(const launch_opts *o, ps_ctx *ctx, ps_model *model) {
-  ps_status st = o->model_dir ? ps_model_load(ctx, o->model_dir, model)
-                              : ps_model_synthetic(ctx, o->params_b, o->dtype ? o->dtype : "bf16",
-                                                   o->size_gb, model);
-  if (st == PS_OK) return EXIT_VERIFIED;
-  return cli_fail("launch",
-                  st == PS_ERR_INVALID_ARG                    ? EXIT_USAGE
-                  : st == PS_ERR_BAD_INPUT || st == PS_ERR_IO ? EXIT_BAD_INPUT
-                                                              : EXIT_INTERNAL,
-                  "%s", ps_ctx_error(ctx));
-}
-
-static int load_topology(const launch_opts *o, ps_ctx *ctx, ps_report **out, char *notice,
-                         size_t len) {
-  if (!o->topology) return cli_load_report("launch", &o->source, &o->sel, out, notice, len);
-  notice[0] = '\0';
-  ps_report *r = NULL;
-  if (ps_import_topology(ctx, o->topology, &r) != PS_OK)
-    return cli_fail("launch", EXIT_BAD_INPUT, "%s", ps_ctx_error(ctx));
-  int code = cli_resolve_gpus("launch", r, (cli_selection *)&o->sel);
-  if (code) {
-    ps_report_free(r);
-    return code;
-  }
-  *out = r;
-  return EXIT_VERIFIED;
-}
-
-static int make_plan(const launch_opts *o, ps_ctx *ctx, ps_plan *plan) {
+static int make_plan(launch_opts *o, ps_ctx *ctx, ps_plan *plan) {
   ps_model *model = calloc(1, sizeof(*model));
-  ps_report *report = NULL;
+  ps_report *nodes[CLI_PLAN_MAX_NODES] = {NULL};
+  int node_count = 0;
   char notice[1024] = "";
   int code = EXIT_VERIFIED;
   if (!model) return cli_fail("launch", EXIT_INTERNAL, "out of memory");
-  if ((code = load_model(o, ctx, model))) goto out;
-  if ((code = load_topology(o, ctx, &report, notice, sizeof(notice)))) goto out;
+  if ((code = cli_plan_load_model("launch", &o->plan, ctx, model))) goto out;
+  if ((code = cli_plan_load_nodes("launch", &o->plan, ctx, nodes, &node_count, notice,
+                                  sizeof(notice))))
+    goto out;
   if (notice[0]) fprintf(stderr, "%s\n", notice);
-  ps_plan_request req = {0};
-  req.model = model;
-  req.tp = o->tp;
-  req.pp = o->pp;
-  req.gpus = o->sel.count ? o->sel.gpus : NULL;
-  req.gpu_count = o->sel.count;
-  req.gpu_memory_utilization = o->util;
-  req.max_model_len = o->max_model_len;
-  req.max_num_seqs = o->max_num_seqs;
-  req.kv_cache_dtype = o->kv_dtype;
-  req.reserve_gib = o->reserve_gb;
-  req.model_path = o->model_dir ? o->model_dir : o->model;
-  ps_status st = ps_plan_make(ctx, report, &req, plan);
+  ps_plan_request req;
+  cli_plan_request(&o->plan, model, o->plan.model_dir ? o->plan.model_dir : o->model, &req);
+  ps_status st = ps_plan_make(ctx, nodes[0], &req, plan);
   if (st != PS_OK)
     code = cli_fail("launch", st == PS_ERR_INVALID_ARG ? EXIT_USAGE : EXIT_INTERNAL, "%s",
                     ps_ctx_error(ctx));
   else if (!plan->feasible)
     code = cli_fail("launch", EXIT_FINDING, "nothing to launch: %s", plan->summary);
 out:
-  ps_report_free(report);
+  for (int i = 0; i < node_count; i++)
+    ps_report_free(nodes[i]);
   free(model);
   return code;
 }
