@@ -85,14 +85,30 @@ static void add_smi(ps__members *m) {
   if (out) ps__members_add(m, "nvidia-smi-topo-p2p-r.txt", PS_MEMBER_FILE, out, len);
 }
 
-/* The report as it goes into the archive: without the hostname unless asked. */
-static ps_status report_json(ps_ctx *ctx, const ps_report *r, bool keep_hostname, char **out) {
-  ps_report copy = *r; /* shallow: the arrays stay the caller's */
-  if (!keep_hostname) {
-    if (strcmp(copy.machine, copy.hostname) == 0) copy.machine[0] = '\0';
-    copy.hostname[0] = '\0';
+/* Config space of every GPU and every PCI device above it, up to the host bridge: more than
+ * the doctor reads (only bridges between two GPUs), for whoever reads the bug report. */
+static void add_pci_configs(ps__members *m, const ps_report *r, const char *root) {
+  ps__doctor d;
+  memset(&d, 0, sizeof(d));
+  ps__strlcpy(d.root, root, sizeof(d.root));
+  for (int g = 0; g < r->gpu_count; g++) {
+    ps__pci_path path;
+    char why[256], rel[96];
+    if (!(r->gpus[g].valid & PS_GPU_PCI_BUS_ID) ||
+        !ps__pci_path_of(&d, r->gpus[g].pci_bus_id, &path, why, sizeof(why)))
+      continue;
+    for (int i = 0; i < path.count; i++) {
+      snprintf(rel, sizeof(rel), "/sys/bus/pci/devices/%s/config", path.dev[i]);
+      ps__capture_record_path(m, root, rel, false);
+    }
   }
-  return ps_report_to_json(ctx, &copy, out);
+}
+
+/* The report as it goes into the archive (and its fixture): no hostname unless asked. */
+static void strip_hostname(ps_report *copy) {
+  if (strcmp(copy->machine, copy->hostname) == 0)
+    ps__strlcpy(copy->machine, "captured machine", sizeof(copy->machine));
+  copy->hostname[0] = '\0';
 }
 
 #if PS_HAVE_ARCHIVE
@@ -162,7 +178,9 @@ ps_status ps__capture_write(ps_ctx *ctx, const ps_report *report, const ps_captu
   ps_status st;
 
   add_text(&m, PS_CAPTURE_MANIFEST, PS_CAPTURE_MAGIC "\n");
-  if ((st = report_json(ctx, report, opts->keep_hostname, &json)) != PS_OK) goto out;
+  ps_report shown = *report; /* shallow: the arrays stay the caller's */
+  if (!opts->keep_hostname) strip_hostname(&shown);
+  if ((st = ps_report_to_json(ctx, &shown, &json)) != PS_OK) goto out;
   ps__members_add(&m, PS_CAPTURE_REPORT, PS_MEMBER_FILE, json, strlen(json));
   json = NULL;
   flags = ps__calloc(report->gpu_count ? (size_t)report->gpu_count : 1, sizeof(*flags));
@@ -171,13 +189,14 @@ ps_status ps__capture_write(ps_ctx *ctx, const ps_report *report, const ps_captu
     goto out;
   }
   ps__capture_nvml_flags(report, opts->driver_dir, flags);
-  if ((st = ps__capture_fixture(ctx, report, (const int(*)[3])flags, &fixture)) != PS_OK) goto out;
+  if ((st = ps__capture_fixture(ctx, &shown, (const int(*)[3])flags, &fixture)) != PS_OK) goto out;
   ps__members_add(&m, PS_CAPTURE_FIXTURE, PS_MEMBER_FILE, fixture, strlen(fixture));
   fixture = NULL;
   /* The doctor itself says what it reads: run it and record every path and variable. */
   ps_doctor_opts dopts = {.sysfs_root = rec.root, .env = env, .driver_dir = opts->driver_dir};
   if ((st = ps__doctor_run_recorded(ctx, report, &dopts, on_read, &rec, &res)) != PS_OK) goto out;
   add_env(&m, &rec, env);
+  add_pci_configs(&m, report, rec.root);
   if (opts->run_nvidia_smi) add_smi(&m);
   if (m.oom) {
     st = ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");

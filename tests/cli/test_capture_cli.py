@@ -7,6 +7,7 @@ import atexit
 import io
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tarfile
@@ -106,9 +107,22 @@ def test_contents():
     check("report and fixture", "report.json" in names and "machine.topo" in names, names)
     check("bridge config recorded",
           any(n.endswith("0000:02:08.0/config") for n in names), names)
+    check("GPU and root port config recorded",
+          any(n.endswith("0000:03:00.0/config") for n in names) and
+          "root/sys/devices/pci0000:00/0000:00:01.0/config" in names, names)
     check("no environment recorded when none set", env == "", env)
     check("no hostname", '"hostname": null' in report or '"hostname": ""' in report or
           "hostname" not in report, report[:400])
+    host = socket.gethostname()
+    archive = capture("host.tar.gz")
+    with tarfile.open(archive) as t:
+        texts = [t.extractfile(m).read().decode(errors="replace")
+                 for m in t.getmembers() if m.isfile()]
+    check("hostname nowhere", len(host) < 3 or not any(host in text for text in texts), host)
+    archive = capture("keep.tar.gz", ["--keep-hostname"])
+    with tarfile.open(archive) as t:
+        report = t.extractfile("report.json").read().decode()
+    check("--keep-hostname keeps it", host in report, report[:600])
     archive = capture("env.tar.gz")
     proc = run(["capture", "--fixture", MACHINE, "--sysfs-root", TREE, archive],
                env_extra={"NCCL_P2P_DISABLE": "1", "SECRET_TOKEN": "x"})
@@ -178,7 +192,9 @@ def test_hostile():
     paths["garbage"] = (bad, "")
     cwd = os.path.join(TMP, "cwd")
     os.makedirs(cwd)
-    before_tmp = set(os.listdir(os.path.dirname(TMP)))
+    # The replays' temporary roots go under SCRATCH ($TMPDIR); its parent is TMP. (Not /tmp
+    # itself: tests running beside this one make their own directories there.)
+    before_tmp = set(os.listdir(TMP))
     for name, (path, member) in sorted(paths.items()):
         for cmd in (["doctor", "--replay", path], ["topo", "--replay", path],
                     ["plan", "--model-size-gb", "1", "--topology", path]):
@@ -189,8 +205,8 @@ def test_hostile():
                   "rc=%d %r" % (proc.returncode, err))
         check("%s leaves nothing" % name, os.listdir(SCRATCH) == [] and os.listdir(cwd) == [],
               "%s %s" % (os.listdir(SCRATCH), os.listdir(cwd)))
-    check("nothing beside the test dir",
-          set(os.listdir(os.path.dirname(TMP))) - before_tmp == set())
+    check("nothing beside the temporary roots", set(os.listdir(TMP)) == before_tmp,
+          set(os.listdir(TMP)) ^ before_tmp)
     check("nothing written to /tmp/peerscope-evil", not os.path.exists("/tmp/peerscope-evil"))
     check("nothing written above the scratch dir", not os.path.exists(os.path.join(TMP, "evil")) and
           not os.path.exists(os.path.join(TMP, "x")))
