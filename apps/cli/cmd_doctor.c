@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -223,13 +224,16 @@ int cmd_doctor(int argc, char **argv) {
   ps_doctor_result *res = NULL;
   ps_doctor_opts dopts = {0};
   dopts.sysfs_root = o.replay ? cap.root : o.sysfs_root;
+  /* A capture without sysfs (taken from a fixture without --sysfs-root) reads none now either. */
+  bool replay_root = o.replay && access(cap.root, F_OK) == 0;
+  if (o.replay && !replay_root) dopts.sysfs_root = "";
   if (o.replay) dopts.env = (const char *const *)cap.env;
   /* The replayed GPUs are the capture's fixture, played by the fake drivers: the NVML check
    * may ask them, as it would a fixture's. Shown as a file again below. */
   if (o.replay) r->source = PS_SOURCE_FIXTURE;
   ps_status st = ctx ? ps_doctor_run(ctx, r, &dopts, &res) : PS_ERR_NO_MEMORY;
   if (o.replay) r->source = PS_SOURCE_FILE;
-  if (st == PS_OK && o.replay) replay_paths(res, cap.root, o.replay);
+  if (st == PS_OK && replay_root) replay_paths(res, cap.root, o.replay);
   if (o.replay) ps__capture_close(&cap);
   if (!ctx) {
     code = cli_fail("doctor", EXIT_INTERNAL, "out of memory");

@@ -58,7 +58,13 @@ void ps__capture_rmtree(const char *dir) {
 
 #if PS_HAVE_ARCHIVE
 static ps_status refuse(extraction *x, const char *member, const char *why) {
-  return ps__fail(x->ctx, PS_ERR_BAD_INPUT, "%s: member '%.200s': %s", x->archive, member, why);
+  char shown[201];
+  size_t n = 0;
+  /* A hostile name may hold newlines or escapes: the message stays one plain line. */
+  for (; member[n] && n < sizeof(shown) - 1; n++)
+    shown[n] = (unsigned char)member[n] < 0x20 || member[n] == 0x7f ? '?' : member[n];
+  shown[n] = '\0';
+  return ps__fail(x->ctx, PS_ERR_BAD_INPUT, "%s: member '%s': %s", x->archive, shown, why);
 }
 
 /* A relative path of plain names: no leading '/', no "." or ".." component, no empty one. */

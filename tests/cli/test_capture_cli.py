@@ -98,6 +98,22 @@ def test_round_trip():
     check("no temporary dir left after plan", os.listdir(SCRATCH) == [], os.listdir(SCRATCH))
 
 
+def test_without_sysfs():
+    fixture = os.path.join(FIXTURES, "fault-corrupt.topo")
+    archive = os.path.join(TMP, "nosysfs.tar.gz")
+    proc = run(["capture", "--fixture", fixture, archive])
+    check("capture without sysfs", proc.returncode == 0, proc.stderr)
+    live = run(["doctor", "--fixture", fixture])
+    replay = run(["doctor", "--replay", archive])
+    check("doctor replay without sysfs", live.returncode == replay.returncode and
+          strip_paths(live.stdout) == strip_paths(replay.stdout),
+          live.stdout + "\n---\n" + replay.stdout + replay.stderr)
+    live = run(["topo", "--fixture", fixture])
+    replay = run(["topo", "--replay", archive])
+    check("topo replay of a corrupt pair", live.stdout == replay.stdout and
+          live.returncode == replay.returncode == 1, replay.stdout + replay.stderr)
+
+
 def test_contents():
     archive = capture("contents.tar.gz")
     with tarfile.open(archive) as t:
@@ -179,6 +195,7 @@ def test_hostile():
         "device": (lambda t: add(t, "root/dev", tarfile.CHRTYPE, devmajor=1, devminor=3),
                    "root/dev"),
         "fifo": (lambda t: add(t, "root/fifo", tarfile.FIFOTYPE), "root/fifo"),
+        "newline": (lambda t: add(t, "root/a\nb", tarfile.CHRTYPE), "root/a?b"),
         "members": (lambda t: [add(t, "root/m%05d" % i, data=b"") for i in range(10001)],
                     "root/m09999"),  # the manifest is member 1
     }
@@ -223,7 +240,7 @@ def test_usage():
 
 
 def main():
-    for test in (test_round_trip, test_contents, test_hostile, test_usage):
+    for test in (test_round_trip, test_without_sysfs, test_contents, test_hostile, test_usage):
         test()
     print("%d passed, %d failed" % (results["passed"], results["failed"]))
     return 1 if results["failed"] else 0
