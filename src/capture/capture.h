@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "peerscope/peerscope.h"
+#include "probe/flags.h"
 
 /* Members of an archive, relative to its root. */
 #define PS_CAPTURE_MAGIC "peerscope-capture 1"
@@ -37,7 +38,7 @@ ps_status ps__capture_write(ps_ctx *ctx, const ps_report *report, const ps_captu
 
 /* The fake-driver fixture that plays back the report's NVML and CUDA facts (no faults: the
  * verdicts stay in the report). mig/persistence/display per GPU: -1 unknown, may be NULL. */
-ps_status ps__capture_fixture(ps_ctx *ctx, const ps_report *report, const int (*flags)[3],
+ps_status ps__capture_fixture(ps_ctx *ctx, const ps_report *report, const ps__gpu_flags *flags,
                               char **out);
 
 /* A replayable capture, extracted into a fresh temporary directory. */

@@ -33,7 +33,4 @@ void ps__capture_record_path(ps__members *m, const char *root, const char *path,
 /* Runs `nvidia-smi args...` (no shell); its output, or NULL when it is not there or fails. */
 char *ps__capture_run_smi(const char *const *args, size_t *len);
 
-/* MIG, persistence, display per GPU from NVML; -1 where unknown. */
-void ps__capture_nvml_flags(const ps_report *r, const char *driver_dir, int (*flags)[3]);
-
 #endif

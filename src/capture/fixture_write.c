@@ -97,7 +97,7 @@ static bool pcie_ok(int gen, int width) {
           width == 32);
 }
 
-static void put_gpu(buf *b, const ps_gpu *g, int i, const int *fl) {
+static void put_gpu(buf *b, const ps_gpu *g, int i, const ps__gpu_flags *flags) {
   uint64_t mem = (g->valid & PS_GPU_MEMORY_TOTAL) ? g->memory_total_bytes / MIB : 1;
   if (mem < 1) mem = 1;
   if (mem > (1u << 24)) mem = 1u << 24;
@@ -130,7 +130,9 @@ static void put_gpu(buf *b, const ps_gpu *g, int i, const int *fl) {
   if ((g->valid & PS_GPU_BAR1) && g->bar1_total_bytes >= MIB)
     put(b, " bar1_mib=%llu", (unsigned long long)(g->bar1_total_bytes / MIB));
   static const char *const keys[3] = {"mig", "persistence", "display"};
-  for (int k = 0; fl && k < 3; k++)
+  const int fl[3] = {flags ? flags->mig : -1, flags ? flags->persistence : -1,
+                     flags ? flags->display : -1};
+  for (int k = 0; k < 3; k++)
     if (fl[k] == 0 || fl[k] == 1) put(b, " %s=%d", keys[k], fl[k]);
   put(b, "\n");
 }
@@ -152,7 +154,8 @@ static void put_pair(buf *b, const ps_pair *p) {
   put(b, " cuda=%d\n", (p->valid & PS_PAIR_CUDA_CLAIM) && p->cuda_can_access ? 1 : 0);
 }
 
-ps_status ps__capture_fixture(ps_ctx *ctx, const ps_report *r, const int (*flags)[3], char **out) {
+ps_status ps__capture_fixture(ps_ctx *ctx, const ps_report *r, const ps__gpu_flags *flags,
+                              char **out) {
   *out = NULL;
   if (r->gpu_count > 64)
     return ps__fail(ctx, PS_ERR_INVALID_ARG, "capture: %d GPUs, a fixture holds 64", r->gpu_count);
@@ -166,7 +169,7 @@ ps_status ps__capture_fixture(ps_ctx *ctx, const ps_report *r, const int (*flags
   if (version_ok(r->nvml_version)) put(&b, " nvml=%s", r->nvml_version);
   put(&b, "\n\n");
   for (int g = 0; g < r->gpu_count; g++)
-    put_gpu(&b, &r->gpus[g], g, flags ? flags[g] : NULL);
+    put_gpu(&b, &r->gpus[g], g, flags ? &flags[g] : NULL);
   if (r->gpu_count) put(&b, "\n");
   /* Lines apply to both directions: the pair from the lower index speaks for both. */
   for (int i = 0; i < r->pair_count; i++)

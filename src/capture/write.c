@@ -173,7 +173,7 @@ ps_status ps__capture_write(ps_ctx *ctx, const ps_report *report, const ps_captu
   recording rec = {.members = &m, .root = opts->sysfs_root ? opts->sysfs_root : ""};
   const char *const *env = opts->env ? opts->env : (const char *const *)environ;
   char *json = NULL, *fixture = NULL;
-  int(*flags)[3] = NULL;
+  ps__gpu_flags *flags = NULL;
   ps_doctor_result *res = NULL;
   ps_status st;
 
@@ -188,8 +188,9 @@ ps_status ps__capture_write(ps_ctx *ctx, const ps_report *report, const ps_captu
     st = ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
     goto out;
   }
-  ps__capture_nvml_flags(report, opts->driver_dir, flags);
-  if ((st = ps__capture_fixture(ctx, &shown, (const int(*)[3])flags, &fixture)) != PS_OK) goto out;
+  char why[PS_ERRBUF_LEN]; /* no NVML: the flags stay unknown, not an error */
+  ps__probe_gpu_flags(report, opts->driver_dir, flags, why, sizeof(why));
+  if ((st = ps__capture_fixture(ctx, &shown, flags, &fixture)) != PS_OK) goto out;
   ps__members_add(&m, PS_CAPTURE_FIXTURE, PS_MEMBER_FILE, fixture, strlen(fixture));
   fixture = NULL;
   /* The doctor itself says what it reads: run it and record every path and variable. */

@@ -4,24 +4,7 @@
 #include <string.h>
 
 #include "doctor/doctor_internal.h"
-#include "drv/nvml.h"
-#include "probe/busid.h"
-
-typedef struct gpu_flags {
-  int mig, persistence, display; /* 1/0, -1 unknown */
-} gpu_flags;
-
-static void read_flags(const ps__nvml *nvml, nvmlDevice_t dev, gpu_flags *fl) {
-  unsigned cur = 0, pending = 0;
-  nvmlEnableState_t st = NVML_FEATURE_DISABLED;
-  fl->mig = fl->persistence = fl->display = -1;
-  if (nvml->DeviceGetMigMode && nvml->DeviceGetMigMode(dev, &cur, &pending) == NVML_SUCCESS)
-    fl->mig = cur == 1;
-  if (nvml->DeviceGetPersistenceMode && nvml->DeviceGetPersistenceMode(dev, &st) == NVML_SUCCESS)
-    fl->persistence = st == NVML_FEATURE_ENABLED;
-  if (nvml->DeviceGetDisplayActive && nvml->DeviceGetDisplayActive(dev, &st) == NVML_SUCCESS)
-    fl->display = st == NVML_FEATURE_ENABLED;
-}
+#include "probe/flags.h"
 
 static void list_add(char *list, size_t len, int g) {
   ps__dcat(list, len, "%s%d", list[0] ? "," : "", g);
@@ -75,47 +58,28 @@ void ps__check_nvml(ps__doctor *d) {
                      r->source == PS_SOURCE_FILE ? "report from a file" : "NVML skipped");
     return;
   }
-  ps__nvml nvml;
-  ps_ctx *quiet = ps_ctx_new(); /* NVML trouble is a note here, not the caller's error */
-  if (!quiet) {
+  ps__gpu_flags *flags = ps__calloc(r->gpu_count ? (size_t)r->gpu_count : 1, sizeof(*flags));
+  char why[PS_ERRBUF_LEN];
+  if (!flags) {
     d->oom = true;
     return;
   }
-  if (ps__nvml_open(quiet, &nvml, d->opts ? d->opts->driver_dir : NULL) != PS_OK) {
-    ps__doctor_check(d, "nvml", PS_CHECK_NOT_CHECKED, "NVML unavailable: %s", ps_ctx_error(quiet));
-    ps_ctx_free(quiet);
+  if (!ps__probe_gpu_flags(r, d->opts ? d->opts->driver_dir : NULL, flags, why, sizeof(why))) {
+    ps__doctor_check(d, "nvml", PS_CHECK_NOT_CHECKED, "NVML unavailable: %s", why);
+    ps__free(flags);
     return;
   }
-  ps_ctx_free(quiet);
   char mig[128] = "", pers[128] = "", disp[128] = "";
   int g_mig = -1, g_pers = -1, g_disp = -1, read = 0;
-  ps__nvml_lock();
-  unsigned count = 0;
-  if (nvml.DeviceGetCount(&count) != NVML_SUCCESS) count = 0;
-  for (int g = 0; g < r->gpu_count && (unsigned)g < count; g++) {
-    nvmlDevice_t dev = NULL;
-    nvmlPciInfo_t pci;
-    memset(&pci, 0, sizeof(pci));
-    if (nvml.DeviceGetHandleByIndex((unsigned)g, &dev) != NVML_SUCCESS) continue;
-    /* Same GPU as the report's? (a report from another boot could differ) */
-    if ((r->gpus[g].valid & PS_GPU_PCI_BUS_ID) &&
-        nvml.DeviceGetPciInfo(dev, &pci) == NVML_SUCCESS) {
-      pci.busId[sizeof(pci.busId) - 1] = '\0';
-      pci.busIdLegacy[sizeof(pci.busIdLegacy) - 1] = '\0';
-      if (!ps__busid_equal(pci.busId, r->gpus[g].pci_bus_id) &&
-          !ps__busid_equal(pci.busIdLegacy, r->gpus[g].pci_bus_id))
-        continue;
-    }
-    gpu_flags fl;
-    read_flags(&nvml, dev, &fl);
-    if (fl.mig < 0 && fl.persistence < 0 && fl.display < 0) continue;
+  for (int g = 0; g < r->gpu_count; g++) {
+    const ps__gpu_flags *fl = &flags[g];
+    if (fl->mig < 0 && fl->persistence < 0 && fl->display < 0) continue;
     read++;
-    if (fl.mig == 1) list_add(mig, sizeof(mig), g), g_mig = g_mig < 0 ? g : g_mig;
-    if (fl.persistence == 0) list_add(pers, sizeof(pers), g), g_pers = g_pers < 0 ? g : g_pers;
-    if (fl.display == 1) list_add(disp, sizeof(disp), g), g_disp = g_disp < 0 ? g : g_disp;
+    if (fl->mig == 1) list_add(mig, sizeof(mig), g), g_mig = g_mig < 0 ? g : g_mig;
+    if (fl->persistence == 0) list_add(pers, sizeof(pers), g), g_pers = g_pers < 0 ? g : g_pers;
+    if (fl->display == 1) list_add(disp, sizeof(disp), g), g_disp = g_disp < 0 ? g : g_disp;
   }
-  ps__nvml_unlock();
-  ps__nvml_close(&nvml);
+  ps__free(flags);
   findings(d, mig, pers, disp, g_mig, g_pers, g_disp);
   if (read == 0)
     ps__doctor_check(d, "nvml", PS_CHECK_NOT_CHECKED,
