@@ -1,0 +1,22 @@
+/* Starting a child the safe way for a process that may own CUDA contexts or signal handlers:
+ * posix_spawn (never fork), its own process group (a kill reaches everything it starts),
+ * stdin from /dev/null, stdout and stderr on pipes, default signal dispositions and an empty
+ * mask (a Python host ignores SIGPIPE; the CLI catches SIGINT/SIGTERM: the child must get
+ * neither). Used for the verification worker and for vLLM. */
+#ifndef PS_CORE_SPAWN_H
+#define PS_CORE_SPAWN_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+typedef struct ps__spawned {
+  pid_t pid;  /* also the process group id */
+  int out_fd; /* the child's stdout */
+  int err_fd; /* the child's stderr */
+} ps__spawned;
+
+/* Runs argv[0] (searched in PATH when search_path) with envp. Returns an errno value, 0 on
+ * success; on failure child->pid is -1 and no descriptor is left open. */
+int ps__spawn_grouped(char *const argv[], char *const envp[], bool search_path, ps__spawned *child);
+
+#endif
