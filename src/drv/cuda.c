@@ -46,23 +46,47 @@ static size_t build_table(ps__cuda *c, cuda_entry *t) {
   return PS_ARRAY_LEN(table);
 }
 
-bool ps__cuda_open(ps__cuda *cuda, const char *dir, char *err, size_t err_len) {
-  static const char *const sonames[] = {"libcuda.so.1", "libcuda.so", NULL};
-  memset(cuda, 0, sizeof(*cuda));
-  char why[PS_ERRBUF_LEN];
-  if (!ps__lib_open(&cuda->lib, sonames, dir, why, sizeof(why))) {
-    snprintf(err, err_len, "no CUDA driver: %s", why);
-    return false;
-  }
+/* The benchmarks' entry points (ps__cuda_open_bench): optional for verification. */
+static size_t build_bench_table(ps__cuda *c, cuda_entry *t) {
+  cuda_entry table[] = {
+      E(CtxDisablePeerAccess, "cuCtxDisablePeerAccess", "cuCtxDisablePeerAccess"),
+      E(StreamCreate, "cuStreamCreate", "cuStreamCreate"),
+      E(StreamDestroy, "cuStreamDestroy", "cuStreamDestroy_v2"),
+      E(StreamSynchronize, "cuStreamSynchronize", "cuStreamSynchronize"),
+      E(StreamWaitEvent, "cuStreamWaitEvent", "cuStreamWaitEvent"),
+      E(EventCreate, "cuEventCreate", "cuEventCreate"),
+      E(EventDestroy, "cuEventDestroy", "cuEventDestroy_v2"),
+      E(EventRecord, "cuEventRecord", "cuEventRecord"),
+      E(EventSynchronize, "cuEventSynchronize", "cuEventSynchronize"),
+      E(EventElapsedTime, "cuEventElapsedTime", "cuEventElapsedTime"),
+      E(MemcpyAsync, "cuMemcpyAsync", "cuMemcpyAsync"),
+      E(MemcpyPeerAsync, "cuMemcpyPeerAsync", "cuMemcpyPeerAsync"),
+      E(MemcpyHtoDAsync, "cuMemcpyHtoDAsync", "cuMemcpyHtoDAsync_v2"),
+      E(MemcpyDtoHAsync, "cuMemcpyDtoHAsync", "cuMemcpyDtoHAsync_v2"),
+      E(MemHostAlloc, "cuMemHostAlloc", "cuMemHostAlloc"),
+      E(MemFreeHost, "cuMemFreeHost", "cuMemFreeHost"),
+      E(MemHostGetDevicePointer, "cuMemHostGetDevicePointer", "cuMemHostGetDevicePointer_v2"),
+      E(MemsetD8, "cuMemsetD8", "cuMemsetD8_v2"),
+      E(ModuleLoadData, "cuModuleLoadData", "cuModuleLoadData"),
+      E(ModuleUnload, "cuModuleUnload", "cuModuleUnload"),
+      E(ModuleGetFunction, "cuModuleGetFunction", "cuModuleGetFunction"),
+      E(LaunchKernel, "cuLaunchKernel", "cuLaunchKernel"),
+      E(StreamBeginCapture, "cuStreamBeginCapture", "cuStreamBeginCapture_v2"),
+      E(StreamEndCapture, "cuStreamEndCapture", "cuStreamEndCapture"),
+      E(GraphInstantiate, "cuGraphInstantiateWithFlags", "cuGraphInstantiateWithFlags"),
+      E(GraphLaunch, "cuGraphLaunch", "cuGraphLaunch"),
+      E(GraphExecDestroy, "cuGraphExecDestroy", "cuGraphExecDestroy"),
+      E(GraphDestroy, "cuGraphDestroy", "cuGraphDestroy"),
+  };
+  memcpy(t, table, sizeof(table));
+  return PS_ARRAY_LEN(table);
+}
 
-  PFN_cuGetProcAddress_v2 proc_v2 =
-      (PFN_cuGetProcAddress_v2)dlsym(cuda->lib.handle, "cuGetProcAddress_v2");
-  PFN_cuGetProcAddress_v1 proc_v1 =
-      (PFN_cuGetProcAddress_v1)dlsym(cuda->lib.handle, "cuGetProcAddress");
-  cuda->via_proc_address = proc_v2 || proc_v1;
-
-  cuda_entry table[32];
-  size_t count = build_table(cuda, table);
+/* Resolves every entry of table at PS_CUDA_ABI_VERSION; false names the first missing one. */
+static bool resolve_table(ps__cuda *cuda, const cuda_entry *table, size_t count, char *err,
+                          size_t err_len) {
+  PFN_cuGetProcAddress_v2 proc_v2 = (PFN_cuGetProcAddress_v2)cuda->proc_v2;
+  PFN_cuGetProcAddress_v1 proc_v1 = (PFN_cuGetProcAddress_v1)cuda->proc_v1;
   for (size_t i = 0; i < count; i++) {
     void *fn = NULL;
     CUresult rc = CUDA_ERROR_NOT_FOUND;
@@ -79,12 +103,39 @@ bool ps__cuda_open(ps__cuda *cuda, const char *dir, char *err, size_t err_len) {
     if (rc != CUDA_SUCCESS || !fn) {
       snprintf(err, err_len, "%s has no %s (at CUDA ABI %d)", cuda->lib.path, table[i].base,
                PS_CUDA_ABI_VERSION);
-      ps__lib_close(&cuda->lib);
       return false;
     }
     *table[i].pfn = fn;
   }
   return true;
+}
+
+bool ps__cuda_open(ps__cuda *cuda, const char *dir, char *err, size_t err_len) {
+  static const char *const sonames[] = {"libcuda.so.1", "libcuda.so", NULL};
+  memset(cuda, 0, sizeof(*cuda));
+  char why[PS_ERRBUF_LEN];
+  if (!ps__lib_open(&cuda->lib, sonames, dir, why, sizeof(why))) {
+    snprintf(err, err_len, "no CUDA driver: %s", why);
+    return false;
+  }
+
+  cuda->proc_v2 = dlsym(cuda->lib.handle, "cuGetProcAddress_v2");
+  cuda->proc_v1 = dlsym(cuda->lib.handle, "cuGetProcAddress");
+  cuda->via_proc_address = cuda->proc_v2 || cuda->proc_v1;
+
+  cuda_entry table[32];
+  size_t count = build_table(cuda, table);
+  if (!resolve_table(cuda, table, count, err, err_len)) {
+    ps__lib_close(&cuda->lib);
+    return false;
+  }
+  return true;
+}
+
+bool ps__cuda_open_bench(ps__cuda *cuda, char *err, size_t err_len) {
+  cuda_entry table[40];
+  size_t count = build_bench_table(cuda, table);
+  return resolve_table(cuda, table, count, err, err_len);
 }
 
 void ps__cuda_close(ps__cuda *cuda) { ps__lib_close(&cuda->lib); }

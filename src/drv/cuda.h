@@ -11,7 +11,8 @@
 
 typedef struct ps__cuda {
   ps__lib lib;
-  bool via_proc_address; /* entry points came from cuGetProcAddress */
+  bool via_proc_address;   /* entry points came from cuGetProcAddress */
+  void *proc_v2, *proc_v1; /* cuGetProcAddress_v2 / cuGetProcAddress, NULL if absent */
   PFN_cuGetErrorName GetErrorName;
   PFN_cuInit Init;
   PFN_cuDriverGetVersion DriverGetVersion;
@@ -33,12 +34,44 @@ typedef struct ps__cuda {
   PFN_cuMemcpyDtoH_v2 MemcpyDtoH;
   PFN_cuMemcpyDtoD_v2 MemcpyDtoD;
   PFN_cuMemcpyPeer MemcpyPeer;
+  /* ps__cuda_open_bench */
+  PFN_cuCtxDisablePeerAccess CtxDisablePeerAccess;
+  PFN_cuStreamCreate StreamCreate;
+  PFN_cuStreamDestroy_v2 StreamDestroy;
+  PFN_cuStreamSynchronize StreamSynchronize;
+  PFN_cuStreamWaitEvent StreamWaitEvent;
+  PFN_cuEventCreate EventCreate;
+  PFN_cuEventDestroy_v2 EventDestroy;
+  PFN_cuEventRecord EventRecord;
+  PFN_cuEventSynchronize EventSynchronize;
+  PFN_cuEventElapsedTime EventElapsedTime;
+  PFN_cuMemcpyAsync MemcpyAsync;
+  PFN_cuMemcpyPeerAsync MemcpyPeerAsync;
+  PFN_cuMemcpyHtoDAsync_v2 MemcpyHtoDAsync;
+  PFN_cuMemcpyDtoHAsync_v2 MemcpyDtoHAsync;
+  PFN_cuMemHostAlloc MemHostAlloc;
+  PFN_cuMemFreeHost MemFreeHost;
+  PFN_cuMemHostGetDevicePointer_v2 MemHostGetDevicePointer;
+  PFN_cuMemsetD8_v2 MemsetD8;
+  PFN_cuModuleLoadData ModuleLoadData;
+  PFN_cuModuleUnload ModuleUnload;
+  PFN_cuModuleGetFunction ModuleGetFunction;
+  PFN_cuLaunchKernel LaunchKernel;
+  PFN_cuStreamBeginCapture_v2 StreamBeginCapture;
+  PFN_cuStreamEndCapture StreamEndCapture;
+  PFN_cuGraphInstantiateWithFlags GraphInstantiate;
+  PFN_cuGraphLaunch GraphLaunch;
+  PFN_cuGraphExecDestroy GraphExecDestroy;
+  PFN_cuGraphDestroy GraphDestroy;
 } ps__cuda;
 
 /* Loads libcuda and resolves every entry point at PS_CUDA_ABI_VERSION. Returns false with
  * a one-line reason in err (library missing, or which required entry point is absent). */
 bool ps__cuda_open(ps__cuda *cuda, const char *dir, char *err, size_t err_len);
 void ps__cuda_close(ps__cuda *cuda);
+/* Resolves the benchmarks' entry points (streams, events, modules, graphs) of an open
+ * driver. False with the first missing one in err: the benchmarks then cannot run. */
+bool ps__cuda_open_bench(ps__cuda *cuda, char *err, size_t err_len);
 
 /* "CUDA_ERROR_PEER_ACCESS_UNSUPPORTED", or "CUDA error 217" when the driver cannot say. */
 const char *ps__cuda_error_name(const ps__cuda *cuda, CUresult rc);

@@ -22,6 +22,11 @@ typedef int CUdevice;
 typedef struct CUctx_st *CUcontext;
 typedef struct CUstream_st *CUstream;
 typedef unsigned long long CUdeviceptr;
+typedef struct CUevent_st *CUevent;
+typedef struct CUmod_st *CUmodule;
+typedef struct CUfunc_st *CUfunction;
+typedef struct CUgraph_st *CUgraph;
+typedef struct CUgraphExec_st *CUgraphExec;
 typedef uint64_t cuuint64_t;
 
 typedef struct CUuuid_st {
@@ -40,6 +45,10 @@ enum {
   CUDA_ERROR_INVALID_CONTEXT = 201,
   CUDA_ERROR_PEER_ACCESS_UNSUPPORTED = 217,
   CUDA_ERROR_NOT_FOUND = 500,
+  CUDA_ERROR_INVALID_IMAGE = 200,
+  CUDA_ERROR_NO_BINARY_FOR_GPU = 209,
+  CUDA_ERROR_INVALID_SOURCE = 300,
+  CUDA_ERROR_INVALID_HANDLE = 400,
   CUDA_ERROR_NOT_READY = 600,
   CUDA_ERROR_ILLEGAL_ADDRESS = 700,
   CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED = 704,
@@ -50,6 +59,7 @@ enum {
 };
 
 typedef enum {
+  CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK = 1,
   CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16,
   CU_DEVICE_ATTRIBUTE_PCI_BUS_ID = 33,
   CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID = 34,
@@ -69,6 +79,11 @@ typedef enum {
 #define CU_GET_PROC_ADDRESS_LEGACY_STREAM (1ULL << 0)
 #define CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM (1ULL << 1)
 #define CU_STREAM_NON_BLOCKING 0x1
+#define CU_EVENT_DEFAULT 0x0
+#define CU_EVENT_DISABLE_TIMING 0x2
+#define CU_MEMHOSTALLOC_PORTABLE 0x1
+#define CU_MEMHOSTALLOC_DEVICEMAP 0x2
+#define CU_STREAM_CAPTURE_MODE_RELAXED 2
 
 /* cuGetProcAddress_v2 (CUDA >= 12.0) and cuGetProcAddress (11.3 .. 11.8). */
 typedef CUresult (*PFN_cuGetProcAddress_v2)(const char *symbol, void **pfn, int cuda_version,
@@ -101,5 +116,47 @@ typedef CUresult (*PFN_cuMemcpyDtoH_v2)(void *dst, CUdeviceptr src, size_t bytes
 typedef CUresult (*PFN_cuMemcpyPeer)(CUdeviceptr dst, CUcontext dst_ctx, CUdeviceptr src,
                                      CUcontext src_ctx, size_t bytes);
 typedef CUresult (*PFN_cuMemcpyDtoD_v2)(CUdeviceptr dst, CUdeviceptr src, size_t bytes);
+
+/* Benchmarks (src/bench): streams, events, asynchronous copies, pinned host memory, modules
+ * and kernel launches, graphs. Resolved separately (ps__cuda_open_bench) so that an old
+ * driver that lacks one of them still verifies. */
+typedef CUresult (*PFN_cuCtxDisablePeerAccess)(CUcontext peer);
+typedef CUresult (*PFN_cuStreamCreate)(CUstream *stream, unsigned int flags);
+typedef CUresult (*PFN_cuStreamDestroy_v2)(CUstream stream);
+typedef CUresult (*PFN_cuStreamSynchronize)(CUstream stream);
+typedef CUresult (*PFN_cuStreamWaitEvent)(CUstream stream, CUevent event, unsigned int flags);
+typedef CUresult (*PFN_cuEventCreate)(CUevent *event, unsigned int flags);
+typedef CUresult (*PFN_cuEventDestroy_v2)(CUevent event);
+typedef CUresult (*PFN_cuEventRecord)(CUevent event, CUstream stream);
+typedef CUresult (*PFN_cuEventSynchronize)(CUevent event);
+typedef CUresult (*PFN_cuEventElapsedTime)(float *ms, CUevent start, CUevent end);
+typedef CUresult (*PFN_cuMemcpyAsync)(CUdeviceptr dst, CUdeviceptr src, size_t bytes,
+                                      CUstream stream);
+typedef CUresult (*PFN_cuMemcpyPeerAsync)(CUdeviceptr dst, CUcontext dst_ctx, CUdeviceptr src,
+                                          CUcontext src_ctx, size_t bytes, CUstream stream);
+typedef CUresult (*PFN_cuMemcpyHtoDAsync_v2)(CUdeviceptr dst, const void *src, size_t bytes,
+                                             CUstream stream);
+typedef CUresult (*PFN_cuMemcpyDtoHAsync_v2)(void *dst, CUdeviceptr src, size_t bytes,
+                                             CUstream stream);
+typedef CUresult (*PFN_cuMemHostAlloc)(void **ptr, size_t bytes, unsigned int flags);
+typedef CUresult (*PFN_cuMemFreeHost)(void *ptr);
+typedef CUresult (*PFN_cuMemHostGetDevicePointer_v2)(CUdeviceptr *dptr, void *ptr,
+                                                     unsigned int flags);
+typedef CUresult (*PFN_cuMemsetD8_v2)(CUdeviceptr dst, unsigned char value, size_t count);
+typedef CUresult (*PFN_cuModuleLoadData)(CUmodule *module, const void *image);
+typedef CUresult (*PFN_cuModuleUnload)(CUmodule module);
+typedef CUresult (*PFN_cuModuleGetFunction)(CUfunction *fn, CUmodule module, const char *name);
+typedef CUresult (*PFN_cuLaunchKernel)(CUfunction fn, unsigned int grid_x, unsigned int grid_y,
+                                       unsigned int grid_z, unsigned int block_x,
+                                       unsigned int block_y, unsigned int block_z,
+                                       unsigned int shared_bytes, CUstream stream, void **params,
+                                       void **extra);
+typedef CUresult (*PFN_cuStreamBeginCapture_v2)(CUstream stream, int mode);
+typedef CUresult (*PFN_cuStreamEndCapture)(CUstream stream, CUgraph *graph);
+typedef CUresult (*PFN_cuGraphInstantiateWithFlags)(CUgraphExec *exec, CUgraph graph,
+                                                    unsigned long long flags);
+typedef CUresult (*PFN_cuGraphLaunch)(CUgraphExec exec, CUstream stream);
+typedef CUresult (*PFN_cuGraphExecDestroy)(CUgraphExec exec);
+typedef CUresult (*PFN_cuGraphDestroy)(CUgraph graph);
 
 #endif

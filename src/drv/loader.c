@@ -45,6 +45,16 @@ bool ps__lib_open(ps__lib *lib, const char *const *sonames, const char *dir, cha
   return false;
 }
 
+bool ps__lib_open_path(ps__lib *lib, const char *path, char *err, size_t err_len) {
+  memset(lib, 0, sizeof(*lib));
+  if (err_len) err[0] = '\0';
+  return try_open(lib, path, err, err_len);
+}
+
+void *ps__lib_symbol(const ps__lib *lib, const char *name) {
+  return lib->handle ? dlsym(lib->handle, name) : NULL;
+}
+
 void ps__lib_close(ps__lib *lib) {
   if (lib->handle) dlclose(lib->handle);
   lib->handle = NULL;

@@ -27,7 +27,11 @@ typedef struct ps__lib {
  * loader's own text (copied, dlerror() is not kept) to err. */
 bool ps__lib_open(ps__lib *lib, const char *const *sonames, const char *dir, char *err,
                   size_t err_len);
+/* Opens exactly `path` (a file the user named): no directory search, no fallback. */
+bool ps__lib_open_path(ps__lib *lib, const char *path, char *err, size_t err_len);
 void ps__lib_close(ps__lib *lib);
+/* One symbol of an open library, or NULL (a marker such as the fake driver's). */
+void *ps__lib_symbol(const ps__lib *lib, const char *name);
 
 /* Resolves every entry of table with dlsym. Returns false, naming the first missing
  * required symbol in err, when one is missing; optional ones stay NULL. */
