@@ -1,22 +1,16 @@
 /* Fake libcuda.so.1: plays the fixture back through the CUDA driver entry points peerscope
  * uses. Device memory is host memory; copies between GPUs are memcpy with the fixture's
- * faults applied. PS_FAKE_LEGACY builds an old driver without cuGetProcAddress. */
+ * faults applied. PS_FAKE_LEGACY builds an old driver without cuGetProcAddress. The
+ * benchmarks' entry points (streams, events, kernels, graphs) are in fake_cuda_bench.c. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "drv/cuda_abi.h"
-#include "fake_core.h"
+#include "fake_cuda_internal.h"
 
 #define MIB (1024ull * 1024ull)
-
-struct CUctx_st {
-  int gpu;  /* fixture index */
-  int refs; /* primary context retains; 0 = not alive */
-  bool peer[PS_FIX_MAX_GPUS];
-};
 
 typedef struct alloc {
   uintptr_t base;
@@ -34,6 +28,7 @@ static uint64_t used[PS_FIX_MAX_GPUS];
 static _Thread_local struct CUctx_st *current;
 
 void ps__fake_reset_hook(void) {
+  ps__fake_bench_reset();
   while (allocs) {
     alloc *next = allocs->next;
     free((void *)allocs->base);
@@ -197,6 +192,13 @@ static const struct {
     {CUDA_ERROR_PEER_ACCESS_UNSUPPORTED, "CUDA_ERROR_PEER_ACCESS_UNSUPPORTED",
      "peer access is not supported between these two devices"},
     {CUDA_ERROR_NOT_FOUND, "CUDA_ERROR_NOT_FOUND", "named symbol not found"},
+    {CUDA_ERROR_INVALID_HANDLE, "CUDA_ERROR_INVALID_HANDLE", "invalid resource handle"},
+    {PS_FAKE_CUDA_ERROR_ILLEGAL_STATE, "CUDA_ERROR_ILLEGAL_STATE",
+     "the operation cannot be performed in the present state"},
+    {PS_FAKE_CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED",
+     "operation not permitted when stream is capturing"},
+    {PS_FAKE_CUDA_ERROR_STREAM_CAPTURE_INVALIDATED, "CUDA_ERROR_STREAM_CAPTURE_INVALIDATED",
+     "operation failed due to a previous error during capture"},
     {CUDA_ERROR_NOT_READY, "CUDA_ERROR_NOT_READY", "device not ready"},
     {CUDA_ERROR_ILLEGAL_ADDRESS, "CUDA_ERROR_ILLEGAL_ADDRESS",
      "an illegal memory access was encountered"},
@@ -348,6 +350,7 @@ static void destroy_context(int gpu) {
     free((void *)a->base);
     free(a);
   }
+  ps__fake_bench_context_gone(gpu);
   memset(contexts[gpu].peer, 0, sizeof(contexts[gpu].peer));
   for (int i = 0; i < PS_FIX_MAX_GPUS; i++)
     contexts[i].peer[gpu] = false;
@@ -376,6 +379,7 @@ PS_FAKE_EXPORT CUresult cuCtxSetCurrent(CUcontext ctx) {
 PS_FAKE_EXPORT CUresult cuCtxSynchronize(void) {
   ps__fake_lock();
   CUresult r = enter_current();
+  if (r == CUDA_SUCCESS) ps__fake_bench_sync_context(current);
   ps__fake_unlock();
   return r;
 }
@@ -503,6 +507,30 @@ PS_FAKE_EXPORT CUresult cuMemcpyPeer(CUdeviceptr dst, CUcontext dst_ctx, CUdevic
   return r;
 }
 
+/* ---- shared with fake_cuda_bench.c (fake_cuda_internal.h) -------------------------------- */
+
+const ps_fixture *ps__cuda_fixture(void) { return fix(); }
+CUresult ps__cuda_enter(void) { return enter(); }
+CUresult ps__cuda_check_ctx(const struct CUctx_st *ctx) { return check_ctx(ctx); }
+struct CUctx_st *ps__cuda_current(void) {
+  return current;
+}
+struct CUctx_st *ps__cuda_context(int gpu) {
+  return &contexts[gpu];
+}
+CUresult ps__cuda_device_gpu(CUdevice dev, int *gpu) { return device_gpu(dev, gpu); }
+
+CUresult ps__cuda_check_range(CUdeviceptr ptr, size_t n, int gpu, int *owner) {
+  const alloc *a = NULL;
+  CUresult r = check_range(ptr, n, gpu, &a);
+  if (r == CUDA_SUCCESS) *owner = a->gpu;
+  return r;
+}
+
+CUresult ps__cuda_copy(CUdeviceptr dst, int dst_gpu, CUdeviceptr src, int src_gpu, size_t n) {
+  return copy(dst, dst_gpu, src, src_gpu, n);
+}
+
 /* ---- legacy 32-bit entry points: reaching them is a bug in the caller ---------------- */
 
 static void legacy(const char *name) {
@@ -568,6 +596,36 @@ static const struct {
     {"cuMemcpyDtoH", NULL, FN(cuMemcpyDtoH_v2), 3020},
     {"cuMemcpyDtoD", NULL, FN(cuMemcpyDtoD_v2), 3020},
     {"cuMemcpyPeer", FN(cuMemcpyPeer), NULL, 0},
+    /* Benchmarks (fake_cuda_bench.c). The _v2 functions keep the old ABI where only the
+     * name changed (destroy), and have no v1 where v1 took 32-bit sizes or no mode. */
+    {"cuCtxDisablePeerAccess", FN(cuCtxDisablePeerAccess), NULL, 0},
+    {"cuStreamCreate", FN(cuStreamCreate), NULL, 0},
+    {"cuStreamDestroy", FN(cuStreamDestroy_v2), FN(cuStreamDestroy_v2), 4000},
+    {"cuStreamSynchronize", FN(cuStreamSynchronize), NULL, 0},
+    {"cuStreamWaitEvent", FN(cuStreamWaitEvent), NULL, 0},
+    {"cuEventCreate", FN(cuEventCreate), NULL, 0},
+    {"cuEventDestroy", FN(cuEventDestroy_v2), FN(cuEventDestroy_v2), 4000},
+    {"cuEventRecord", FN(cuEventRecord), NULL, 0},
+    {"cuEventSynchronize", FN(cuEventSynchronize), NULL, 0},
+    {"cuEventElapsedTime", FN(cuEventElapsedTime), NULL, 0},
+    {"cuMemcpyAsync", FN(cuMemcpyAsync), NULL, 0},
+    {"cuMemcpyPeerAsync", FN(cuMemcpyPeerAsync), NULL, 0},
+    {"cuMemcpyHtoDAsync", NULL, FN(cuMemcpyHtoDAsync_v2), 3020},
+    {"cuMemcpyDtoHAsync", NULL, FN(cuMemcpyDtoHAsync_v2), 3020},
+    {"cuMemHostAlloc", FN(cuMemHostAlloc), NULL, 0},
+    {"cuMemFreeHost", FN(cuMemFreeHost), NULL, 0},
+    {"cuMemHostGetDevicePointer", NULL, FN(cuMemHostGetDevicePointer_v2), 3020},
+    {"cuMemsetD8", NULL, FN(cuMemsetD8_v2), 3020},
+    {"cuModuleLoadData", FN(cuModuleLoadData), NULL, 0},
+    {"cuModuleUnload", FN(cuModuleUnload), NULL, 0},
+    {"cuModuleGetFunction", FN(cuModuleGetFunction), NULL, 0},
+    {"cuLaunchKernel", FN(cuLaunchKernel), NULL, 0},
+    {"cuStreamBeginCapture", NULL, FN(cuStreamBeginCapture_v2), 10010},
+    {"cuStreamEndCapture", FN(cuStreamEndCapture), NULL, 0},
+    {"cuGraphInstantiateWithFlags", FN(cuGraphInstantiateWithFlags), NULL, 0},
+    {"cuGraphLaunch", FN(cuGraphLaunch), NULL, 0},
+    {"cuGraphExecDestroy", FN(cuGraphExecDestroy), NULL, 0},
+    {"cuGraphDestroy", FN(cuGraphDestroy), NULL, 0},
 };
 
 static CUresult get_proc(const char *symbol, void **pfn, int cuda_version, cuuint64_t flags,
