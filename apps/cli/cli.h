@@ -69,5 +69,6 @@ int cmd_plan(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 int cmd_launch(int argc, char **argv);
 int cmd_capture(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

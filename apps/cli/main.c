@@ -13,6 +13,7 @@ static const char usage[] =
     "  plan      GPUs, TP and PP for a model, and the vllm serve command with its environment\n"
     "  doctor    why P2P is broken or slow (ACS, IOMMU, driver, links, env) and how to fix it\n"
     "  launch    start vllm serve with the plan, wait until it answers, stop it cleanly\n"
+    "  bench     measured P2P bandwidth and latency, all-reduce with NCCL and a one-shot kernel\n"
     "  capture   record this machine in one file for a bug report (--replay plays it back)\n"
     "\n"
     "Run 'peerscope <command> --help' for a command's options.\n"
@@ -39,5 +40,6 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "doctor") == 0) return cmd_doctor(argc - 1, argv + 1);
   if (strcmp(cmd, "launch") == 0) return cmd_launch(argc - 1, argv + 1);
   if (strcmp(cmd, "capture") == 0) return cmd_capture(argc - 1, argv + 1);
+  if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
   return cli_fail(NULL, EXIT_USAGE, "unknown command '%s' (see peerscope --help)", cmd);
 }

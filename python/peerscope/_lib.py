@@ -24,7 +24,7 @@ from ._version import __version__
 from .errors import Error, error_for
 
 #: PS_ABI_VERSION of the header these structs mirror; the library must report the same.
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 # Bits of ps_gpu.valid / ps_pair.valid / ps_model.valid.
 PS_GPU_NAME = 1 << 0
@@ -146,6 +146,7 @@ class ps_report(Structure):
         ("hang_workers", c_int),
         ("timings", ps_timings),
         ("cuda_visible_devices", c_char * 256),
+        ("bench", c_void_p),  # struct ps_bench *: read through the report's JSON
     ]
 
 

@@ -1,6 +1,7 @@
 /* ps_report_parse_json / ps_report_read_json: the exact inverse of ps_report_to_json
  * (docs/topology-report.md). Strict: every key required, no unknown keys, values in range,
- * every directed pair exactly once; the fields are kept as the document has them. */
+ * every directed pair exactly once; the fields are kept as the document has them. The optional
+ * "bench" object is json_bench_read.c's. */
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -10,6 +11,7 @@
 
 #include "core/internal.h"
 #include "report/json_get.h"
+#include "report/json_internal.h"
 #include "report/report_internal.h"
 
 #define CHECK(expr)                                                                                \
@@ -398,8 +400,12 @@ static ps_status read_document(const ps__jreader *r, const json_t *doc, ps_repor
              : ps__jfail(r, "schema", "expected a string");
     goto cleanup;
   }
-  KEYS(doc, "", "schema", "generator", "source", "host", "driver", "cuda_visible_devices", "gpus",
-       "pairs", "verification", "timings_ms");
+  /* "bench" is the one optional key: only reports with benchmarks have it. */
+  static const char *const top_keys[] = {
+      "schema", "generator", "source",       "host",       "driver", "cuda_visible_devices",
+      "gpus",   "pairs",     "verification", "timings_ms", "bench"};
+  const json_t *bench = json_object_get(doc, "bench");
+  CHECK(ps__jkeys(r, doc, "", top_keys, PS_ARRAY_LEN(top_keys) - (bench ? 0 : 1)));
 
   const json_t *gpus = json_object_get(doc, "gpus"), *pairs = json_object_get(doc, "pairs");
   if (!json_is_array(gpus)) {
@@ -434,6 +440,13 @@ static ps_status read_document(const ps__jreader *r, const json_t *doc, ps_repor
                     &rep->pairs[ps__pair_slot((int)n, from, to)]));
   }
   CHECK(read_trailer(r, doc, rep));
+  if (bench) {
+    if (!json_is_object(bench)) {
+      st = ps__jfail(r, "bench", "expected an object");
+      goto cleanup;
+    }
+    CHECK(ps__bench_read(r, bench, (int)n, &rep->bench));
+  }
   *out = rep;
   rep = NULL;
 cleanup:

@@ -46,6 +46,7 @@ void ps_report_free(ps_report *report) {
   if (!report) return;
   ps__free(report->gpus);
   ps__free(report->pairs);
+  ps_bench_free(report->bench);
   ps__free(report);
 }
 

@@ -13,27 +13,45 @@
 
 extern char **environ;
 
-static char **worker_environment(void) {
-  size_t count = 0;
+/* Whether `entry` (NAME=value) sets the same variable as one of extra's. */
+static bool overridden(const char *entry, const char *const *extra) {
+  for (size_t i = 0; extra && extra[i]; i++) {
+    size_t name = strcspn(extra[i], "=");
+    if (strncmp(entry, extra[i], name + 1) == 0) return true;
+  }
+  return false;
+}
+
+static char **worker_environment(const char *const *extra) {
+  size_t count = 0, extra_count = 0;
   while (environ[count])
     count++;
-  char **envp = ps__calloc(count + 2, sizeof(*envp));
+  while (extra && extra[extra_count])
+    extra_count++;
+  char **envp = ps__calloc(count + extra_count + 2, sizeof(*envp));
   if (!envp) return NULL;
   size_t n = 0;
   for (size_t i = 0; i < count; i++) {
     if (strncmp(environ[i], "CUDA_VISIBLE_DEVICES=", 21) == 0) continue;
     if (strncmp(environ[i], "CUDA_DEVICE_ORDER=", 18) == 0) continue;
+    if (overridden(environ[i], extra)) continue;
     envp[n++] = environ[i];
   }
   envp[n++] = "CUDA_DEVICE_ORDER=PCI_BUS_ID";
+  for (size_t i = 0; i < extra_count; i++)
+    envp[n++] = (char *)extra[i];
   envp[n] = NULL;
   return envp;
 }
 
 int ps__child_spawn(ps__child *child, char *const argv[]) {
+  return ps__child_spawn_env(child, argv, NULL);
+}
+
+int ps__child_spawn_env(ps__child *child, char *const argv[], const char *const *extra_env) {
   child->pid = -1;
   child->out_fd = child->err_fd = -1;
-  char **envp = worker_environment();
+  char **envp = worker_environment(extra_env);
   if (!envp) return ENOMEM;
   ps__spawned spawned;
   int rc = ps__spawn_grouped(argv, envp, false, &spawned);

@@ -16,6 +16,9 @@ typedef struct ps__child {
  * process group, with CUDA_VISIBLE_DEVICES removed and CUDA_DEVICE_ORDER=PCI_BUS_ID, so the
  * worker sees every GPU in nvidia-smi's order. Returns an errno value, 0 on success. */
 int ps__child_spawn(ps__child *child, char *const argv[]);
+/* The same with extra NAME=value entries that replace the caller's (the NCCL configuration of
+ * a bench worker); extra_env ends with NULL and may be NULL. */
+int ps__child_spawn_env(ps__child *child, char *const argv[], const char *const *extra_env);
 
 /* Kills the worker's whole process group and reaps it. */
 void ps__child_kill(ps__child *child);

@@ -1,0 +1,19 @@
+/* The benchmark kernels compiled by nvcc at build time and embedded in libpeerscope as fatbins
+ * (machine code for the GPU generations in PS_CUDA_ARCHS, PTX for newer ones), loaded by the
+ * bench worker with cuModuleLoadData. */
+#ifndef PS_BENCH_KERNELS_H
+#define PS_BENCH_KERNELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct ps__kernel_image {
+  const char *name; /* "copy", "oneshot" */
+  const void *data;
+  size_t size;
+} ps__kernel_image;
+
+/* The embedded images; count 0 when built without nvcc ("built without CUDA kernels"). */
+const ps__kernel_image *ps__kernel_images(size_t *count);
+
+#endif

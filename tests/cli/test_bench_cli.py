@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""peerscope bench end to end on the fake drivers (modelled timings, real code paths): every
+kind of measurement, the output formats, waived paths, faults (hang, corrupt data, refused
+peer access, CUDA that will not start, no NCCL), the health gate and bad command lines."""
+import csv
+import io
+import json
+import os
+import sys
+import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.dirname(__file__))
+import schema_check  # noqa: E402
+from clitest import TMP, check, finish, fixture, run, workers_left  # noqa: E402
+
+FAST = ["--quick", "--trials", "2", "--iters", "2"]
+KINDS = {"copy_ce", "copy_sm_read", "copy_sm_write", "local_ce", "local_sm", "h2d", "d2h",
+         "latency_write", "latency_chase", "allreduce_nccl", "allreduce_oneshot"}
+
+
+def bench_json(args, **kw):
+    proc = run(["bench", "--json"] + args, **kw)
+    try:
+        return proc, json.loads(proc.stdout)
+    except ValueError:
+        return proc, None
+
+
+def results_of(doc, **match):
+    return [r for r in doc["bench"]["results"] if all(r[k] == v for k, v in match.items())]
+
+
+def test_nvlink_pair():
+    proc, doc = bench_json(FAST + ["--fixture", fixture("rtx3090-2-nvlink.topo")])
+    check("nvlink: exit 0", proc.returncode == 0, proc.stderr)
+    if not doc:
+        return check("nvlink: JSON", False, proc.stdout[-500:])
+    check("nvlink: report validates", not schema_check.errors(doc), schema_check.errors(doc))
+    bench = doc["bench"]
+    check("nvlink: simulated", bench["simulated"] is True)
+    check("nvlink: every kind", {r["kind"] for r in bench["results"]} == KINDS,
+          {r["kind"] for r in bench["results"]})
+    bad = [r for r in bench["results"] if r["outcome"] != "ok"]
+    check("nvlink: all measured", not bad, bad[:3])
+    on = results_of(doc, kind="copy_ce", src=0, dst=1, p2p=True, bidirectional=False)
+    off = results_of(doc, kind="copy_ce", src=0, dst=1, p2p=False, bidirectional=False)
+    check("nvlink: P2P on beats staged", on and off and on[0]["gbps"] > 2 * off[0]["gbps"],
+          (on, off))
+    bi = results_of(doc, kind="copy_ce", src=0, dst=1, p2p=True, bidirectional=True)
+    check("nvlink: bidirectional sums both", bi and bi[0]["gbps"] > 1.5 * on[0]["gbps"], bi)
+    ar = results_of(doc, kind="allreduce_nccl", ranks=2)
+    check("nvlink: NCCL in three environments",
+          {r["env"] for r in ar} == {"default", "NCCL_P2P_DISABLE=1", "NCCL_P2P_LEVEL=NVL"}, ar[:2])
+    check("nvlink: busbw = algbw for 2 ranks",
+          all(abs(r["bus_gbps"] - r["gbps"]) < 1e-3 * r["gbps"] + 1e-3 for r in ar))
+    one = results_of(doc, kind="allreduce_oneshot", ranks=2, virtual_ranks=False)
+    check("nvlink: one-shot on the pair", one and all(r["us"]["median"] > 0 for r in one), one[:1])
+    chase = results_of(doc, kind="latency_chase", src=0, dst=1)
+    check("nvlink: pointer chase in ns", chase and chase[0]["ns_per_access"] > 100, chase)
+
+
+def test_formats():
+    base = FAST + ["copy", "--fixture", fixture("rtx3090-2-nvlink.topo")]
+    svg = os.path.join(TMP, "bench.svg")
+    text = run(["bench", "--svg", svg] + base)
+    check("text: exit 0", text.returncode == 0, text.stderr)
+    check("text: simulated banner", "SIMULATED: fake drivers" in text.stdout, text.stdout[:400])
+    check("text: bandwidth matrix", "Copy bandwidth (GB/s), copy engine, P2P on" in text.stdout)
+    try:
+        root = ET.parse(svg).getroot()
+        rects = [e for e in root.iter() if e.tag.endswith("rect")]
+        check("svg: heatmap cells", len(rects) >= 4, len(rects))
+    except (OSError, ET.ParseError) as e:
+        check("svg: well-formed", False, e)
+    out = run(["bench", "--csv"] + base)
+    rows = list(csv.reader(io.StringIO(out.stdout)))
+    proc, doc = bench_json(base)
+    check("csv: one row per result", doc and len(rows) == len(doc["bench"]["results"]) + 1,
+          (len(rows), doc and len(doc["bench"]["results"])))
+
+
+def test_one_gpu_and_virtual_ranks():
+    proc, doc = bench_json(["--trials", "1", "--iters", "2", "--gpus", "0",
+                            "--fixture", fixture("rtx3090-2-nvlink.topo")])
+    check("one GPU: exit 0", proc.returncode == 0, proc.stderr)
+    if not doc:
+        return
+    waived = results_of(doc, kind="copy_ce", outcome="waived")
+    check("one GPU: peer copies waived with a reason",
+          waived and "one GPU" in waived[0]["reason"], waived)
+    virtual = results_of(doc, kind="allreduce_oneshot", virtual_ranks=True)
+    check("one GPU: one-shot with 2, 4, 8 virtual ranks, all checked",
+          {r["ranks"] for r in virtual} == {2, 4, 8} and
+          all(r["outcome"] == "ok" for r in virtual), virtual[:2])
+    nccl = results_of(doc, kind="allreduce_nccl")
+    check("one GPU: NCCL on one rank, eager and graph",
+          nccl and {r["graph"] for r in nccl} == {False, True} and
+          all(r["ranks"] == 1 and r["outcome"] == "ok" for r in nccl), nccl[:2])
+
+
+def test_faults():
+    proc, doc = bench_json(FAST + ["copy", "--timeout-ms", "1500",
+                                   "--fixture", fixture("fault-hang.topo")], timeout=240)
+    check("hang: exit 1", proc.returncode == 1, proc.stderr)
+    if doc:
+        hung = results_of(doc, outcome="hang")
+        check("hang: recorded on 0->3, the rest measured",
+              hung and all(r["src"] == 0 and r["dst"] == 3 for r in hung) and
+              results_of(doc, kind="copy_ce", src=1, dst=2, outcome="ok"), hung)
+    check("hang: no worker left", not workers_left(), workers_left())
+
+    proc, doc = bench_json(FAST + ["copy", "--fixture", fixture("fault-corrupt.topo")])
+    check("corrupt: exit 1", proc.returncode == 1, proc.stderr)
+    wrong = doc and results_of(doc, outcome="wrong")
+    check("corrupt: data checked after the run", wrong and "differ" in wrong[0]["reason"], wrong)
+
+    proc, doc = bench_json(FAST + ["copy", "--fixture", fixture("fault-unsupported.topo")])
+    refused = doc and [r for r in results_of(doc, outcome="waived") if "refuses" in r["reason"]]
+    check("unsupported: waived, not failed", proc.returncode in (0, 1) and refused, proc.stderr)
+
+    proc = run(["bench"] + FAST + ["--fixture", fixture("fault-cuda-init.topo")])
+    check("cuda init: exit 4, one line", proc.returncode == 4 and
+          proc.stderr.count("peerscope bench:") == 1, (proc.returncode, proc.stderr))
+
+    proc, doc = bench_json(FAST + ["allreduce", "--nccl", "/nonexistent/libnccl.so.2",
+                                   "--fixture", fixture("rtx3090-2-nvlink.topo")])
+    waived = doc and results_of(doc, kind="allreduce_nccl", outcome="waived")
+    check("no NCCL: waived, exit 0", proc.returncode == 0 and waived and
+          "NCCL" in waived[0]["reason"] and doc["bench"]["nccl_note"], proc.stderr)
+    check("no NCCL: one-shot still measured",
+          doc and results_of(doc, kind="allreduce_oneshot", outcome="ok"))
+
+
+def test_gate():
+    base = ["bench"] + FAST + ["copy", "--fixture", fixture("rtx3090-2-nvlink.topo")]
+    low = run(base, env_extra={"PEERSCOPE_MIN_P2P_GBPS": "1"})
+    check("gate: passes", low.returncode == 0 and "gate passed" in low.stderr, low.stderr)
+    high = run(base, env_extra={"PEERSCOPE_MIN_P2P_GBPS": "100000"})
+    check("gate: fails below", high.returncode == 1 and "gate failed" in high.stderr, high.stderr)
+    bad = run(base, env_extra={"PEERSCOPE_MIN_P2P_GBPS": "fast"})
+    check("gate: bad value", bad.returncode == 2, bad.stderr)
+
+
+def test_bad_input():
+    topo = ["--fixture", fixture("rtx3090-2-nvlink.topo")]
+    for name, args in [("unknown benchmark", ["bandwidth"]), ("size not /16", ["--sizes", "3"]),
+                       ("bad size", ["--sizes", "1X"]), ("iters 0", ["--iters", "0"]),
+                       ("trials", ["--trials", "99"]), ("json and csv", ["--json", "--csv"]),
+                       ("copy size", ["--copy-size", "1"]), ("unknown flag", ["--fast"]),
+                       ("no such GPU", ["--gpus", "7"])]:
+        proc = run(["bench"] + args + topo)
+        check("bad input: " + name, proc.returncode == 2 and proc.stderr.startswith(
+            "peerscope bench: ") and proc.stderr.count("\n") == 1, (proc.returncode, proc.stderr))
+    svg = run(["bench", "copy", "--svg", "/nonexistent/dir/x.svg"] + FAST + topo)
+    check("bad input: svg path", svg.returncode == 3, (svg.returncode, svg.stderr))
+
+
+def main():
+    for test in (test_nvlink_pair, test_formats, test_one_gpu_and_virtual_ranks, test_faults,
+                 test_gate, test_bad_input):
+        test()
+    return finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
