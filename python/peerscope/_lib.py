@@ -12,6 +12,7 @@ from ctypes import (
     c_double,
     c_int,
     c_size_t,
+    c_uint,
     c_uint8,
     c_uint32,
     c_uint64,
@@ -167,6 +168,30 @@ class ps_verify_opts(Structure):
     ]
 
 
+class ps_bench_opts(Structure):
+    _fields_ = [
+        ("tests", c_uint),
+        ("gpus", POINTER(c_int)),
+        ("gpu_count", c_int),
+        ("sizes", POINTER(c_uint64)),
+        ("size_count", c_int),
+        ("copy_bytes", c_uint64),
+        ("iters", c_int),
+        ("trials", c_int),
+        ("quick", c_bool),
+        ("timeout_ms", c_int),
+        ("worker_path", c_char_p),
+        ("driver_dir", c_char_p),
+        ("nccl_path", c_char_p),
+        ("progress", c_void_p),
+        ("progress_user", c_void_p),
+    ]
+
+
+#: PS_BENCH_TEST_* bits by name.
+PS_BENCH_TESTS = {"copy": 1, "latency": 2, "allreduce": 4, "all": 7}
+
+
 class ps_model(Structure):
     _fields_ = [
         ("valid", c_uint32),
@@ -298,6 +323,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         ("ps_pair_failed", c_bool, [rp, POINTER(ps_pair)]),
         ("ps_probe", c_int, [c_void_p, POINTER(ps_probe_opts), POINTER(rp)]),
         ("ps_verify", c_int, [c_void_p, rp, POINTER(ps_verify_opts)]),
+        ("ps_bench_run", c_int, [c_void_p, rp, POINTER(ps_bench_opts)]),
         ("ps_best_group", c_int, [rp, POINTER(c_int), c_int, c_int, POINTER(c_int), c_int]),
         ("ps_recommend_tp", c_int, [rp, POINTER(c_int), c_int]),
         ("ps_report_to_json", c_int, [c_void_p, rp, POINTER(c_void_p)]),

@@ -614,6 +614,66 @@ class GPUManager:
             out[pair_key(a, b)] = res
         return out
 
+    def run_benchmark(
+        self,
+        tests: Sequence[str] = ("copy", "latency", "allreduce"),
+        gpus: Optional[Sequence[int]] = None,
+        quick: bool = True,
+        sizes: Optional[Sequence[int]] = None,
+        iters: int = 0,
+        trials: int = 0,
+        nccl_path: Optional[str] = None,
+        timeout_ms: int = 0,
+    ) -> Dict[str, Any]:
+        """Runs ``peerscope bench`` (ps_bench_run) on this manager's machine and attaches the
+        results to its report. Every figure is measured in a worker process with the data
+        checked afterwards (docs/bench.md); on a played-back machine they are modelled and
+        ``simulated`` is True.
+
+        Args:
+            tests: any of ``"copy"``, ``"latency"``, ``"allreduce"``, ``"all"``.
+            gpus: GPU indexes (default: the selected GPUs).
+            quick: smaller buffers and fewer sizes (seconds rather than a minute).
+            sizes: all-reduce message sizes in bytes (multiples of 16).
+            iters, trials, timeout_ms: as ``peerscope bench``; 0 = default.
+            nccl_path: libnccl.so.2 to load (default: PEERSCOPE_NCCL, then the system's).
+
+        Returns the report's ``bench`` section as a dict (docs/bench-output.md): ``simulated``,
+        ``kernels``, ``nccl_version``, ``nccl_note``, ``started``, ``wall_ms`` and
+        ``results`` (one dict per measurement: ``kind``, ``outcome``, ``src``, ``dst``,
+        ``group``, ``p2p``, ``bidirectional``, ``env``, ``graph``, ``dtype``, ``bytes``,
+        ``us`` (median, p10, p90, min, max), ``gbps``, ``bus_gbps``, ``ns_per_access``,
+        ``reason``).
+
+        Raises InvalidArgument for an unknown test, GPU or size; DriverUnavailable when the
+        report is an imported topology (nothing to measure) or CUDA cannot start.
+        """
+        import json
+
+        assert self._report is not None
+        if self.source == "file":
+            from .errors import DriverUnavailable
+
+            raise DriverUnavailable("the report is an imported topology, not this machine's GPUs: nothing to measure")
+        bits = 0
+        for t in tests:
+            if t not in _lib.PS_BENCH_TESTS:
+                raise InvalidArgument("unknown benchmark %r (copy, latency, allreduce or all)" % t)
+            bits |= _lib.PS_BENCH_TESTS[t]
+        opts = _lib.ps_bench_opts()
+        opts.tests = bits
+        sel = list(gpus) if gpus is not None else self.config.get("gpus")
+        arr, n = int_array(sel)
+        opts.gpus, opts.gpu_count = arr, n
+        size_arr = (ctypes.c_uint64 * len(sizes))(*sizes) if sizes else None
+        if size_arr is not None:
+            opts.sizes, opts.size_count = size_arr, len(sizes)
+        opts.quick, opts.iters, opts.trials, opts.timeout_ms = bool(quick), int(iters), int(trials), int(timeout_ms)
+        opts.nccl_path = nccl_path.encode() if nccl_path else None
+        with scoped_env(self._report.env), Ctx() as ctx:
+            ctx.check(lib.ps_bench_run(ctx.ptr, self._report.ptr, ctypes.byref(opts)))
+        return json.loads(self.report_json())["bench"]
+
     def close(self) -> None:
         """Frees the report (also done when the manager is garbage collected)."""
         if self._report is not None:

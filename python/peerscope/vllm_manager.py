@@ -2,8 +2,9 @@
 
 vLLM runs as a server process started by ``peerscope launch`` (never in this process);
 load_model refuses with NotAvailable when this build's ``peerscope`` has no ``launch``
-command. benchmark_p2p_performance refuses with NotAvailable until the benchmark code
-exists: no figure is ever made up.
+command. benchmark_p2p_performance runs the measured benchmark (``peerscope bench``): every
+figure it returns came from a transfer on this machine (or, on a played-back machine, from
+the fake drivers' model, marked ``simulated``); none is made up.
 """
 
 import asyncio
@@ -251,11 +252,93 @@ class VLLMManager:
             "log_tail": list(self._log)[-20:],
         }
 
-    def benchmark_p2p_performance(self) -> Dict[str, Any]:
-        """Measured P2P on/off copy bandwidth and all-reduce figures. Not in this build: the
-        benchmark code does not exist yet, so this raises NotAvailable instead of returning
-        made-up numbers."""
-        raise NotAvailable(
-            "the P2P benchmark is not available in this build (benchmarks are not built yet); "
-            "no figures are reported rather than invented ones"
-        )
+    def benchmark_p2p_performance(self, quick: bool = True, gpus: Optional[List[int]] = None) -> Dict[str, Any]:
+        """Measures what P2P and a custom all-reduce are worth here: copy bandwidth with P2P
+        on and off, and all-reduce with NCCL (default, ``NCCL_P2P_DISABLE=1``,
+        ``NCCL_P2P_LEVEL=NVL``) against peerscope's one-shot P2P kernel (the algorithm of
+        vLLM's custom all-reduce), on the GPUs of the recommended tensor-parallel group
+        (``gpus`` to choose others). Runs ``GPUManager.run_benchmark``; see docs/bench.md.
+
+        Returns a dict:
+
+        - ``simulated`` (bool): modelled by the fake drivers (no GPU here), not measured.
+        - ``gpus`` (list of int), ``nccl_version`` (int or None), ``nccl_note`` (str or None).
+        - ``p2p_copy`` (dict ``"GPU0->GPU1"`` -> dict): ``p2p_enabled_gbps``,
+          ``p2p_disabled_gbps`` (staged through host memory), ``speedup`` (enabled /
+          disabled), ``bidirectional_gbps`` (P2P on, both directions summed), ``latency_us``
+          (4-byte copy, P2P on / off); a value not measured is None.
+        - ``local_copy_gbps`` (dict ``"GPU0"`` -> float), ``h2d_gbps``, ``d2h_gbps``.
+        - ``allreduce`` (list of dict, one per group, type and size): ``gpus``, ``ranks``,
+          ``virtual_ranks``, ``dtype``, ``bytes``, ``nccl_us`` (dict env -> median us, eager),
+          ``oneshot_us``, ``oneshot_speedup`` (NCCL default / one-shot), ``p2p_speedup``
+          (NCCL with P2P disabled / default).
+        - ``problems`` (list of str): measurements waived, failed, hung or wrong, with why.
+        - ``results``: every raw result (GPUManager.run_benchmark's ``results``).
+        """
+        if gpus is None:
+            tp = self.gpu_manager.recommended_tensor_parallel_size()
+            gpus = self.gpu_manager.best_group(tp) if tp > 1 else self.gpu_manager.selected_gpus()[:1]
+        bench = self.gpu_manager.run_benchmark(("copy", "latency", "allreduce"), gpus=gpus, quick=quick)
+        return summarise_benchmark(bench, list(gpus))
+
+
+def _median(result: Dict[str, Any]) -> Optional[float]:
+    us = result.get("us")
+    return us["median"] if us and result["outcome"] == "ok" else None
+
+
+def summarise_benchmark(bench: Dict[str, Any], gpus: List[int]) -> Dict[str, Any]:
+    """Condenses ``run_benchmark``'s results into the figures benchmark_p2p_performance
+    documents; only measured (``ok``) results contribute."""
+    ok = [r for r in bench["results"] if r["outcome"] == "ok"]
+    copy: Dict[str, Dict[str, Any]] = {}
+
+    def pair(r: Dict[str, Any]) -> Dict[str, Any]:
+        key = "GPU%d->GPU%d" % (r["src"], r["dst"])
+        return copy.setdefault(key, {"p2p_enabled_gbps": None, "p2p_disabled_gbps": None, "speedup": None,
+                                     "bidirectional_gbps": None, "latency_us": {"p2p_enabled": None, "p2p_disabled": None}})
+
+    for r in ok:
+        if r["kind"] == "copy_ce" and not r["bidirectional"]:
+            pair(r)["p2p_enabled_gbps" if r["p2p"] else "p2p_disabled_gbps"] = r["gbps"]
+        elif r["kind"] == "copy_ce" and r["p2p"]:
+            pair(r)["bidirectional_gbps"] = r["gbps"]
+        elif r["kind"] == "latency_write" and r["bytes"] == 4:
+            pair(r)["latency_us"]["p2p_enabled" if r["p2p"] else "p2p_disabled"] = _median(r)
+    for figures in copy.values():
+        on, off = figures["p2p_enabled_gbps"], figures["p2p_disabled_gbps"]
+        figures["speedup"] = round(on / off, 2) if on and off else None
+    per_gpu = {kind: {"GPU%d" % r["src"]: r["gbps"] for r in ok if r["kind"] == kind} for kind in ("local_ce", "h2d", "d2h")}
+
+    groups: Dict[Any, Dict[str, Any]] = {}
+    for r in ok:
+        if not r["kind"].startswith("allreduce") or r["graph"]:
+            continue
+        key = (tuple(r["group"]), r["virtual_ranks"], r["dtype"], r["bytes"])
+        g = groups.setdefault(key, {"gpus": sorted(set(r["group"])), "ranks": r["ranks"], "virtual_ranks": r["virtual_ranks"],
+                                    "dtype": r["dtype"], "bytes": r["bytes"], "nccl_us": {}, "oneshot_us": None})
+        if r["kind"] == "allreduce_nccl":
+            g["nccl_us"][r["env"]] = _median(r)
+        else:
+            g["oneshot_us"] = _median(r)
+    allreduce = []
+    for g in groups.values():
+        nccl, one = g["nccl_us"].get("default"), g["oneshot_us"]
+        staged = g["nccl_us"].get("NCCL_P2P_DISABLE=1")
+        g["oneshot_speedup"] = round(nccl / one, 2) if nccl and one else None
+        g["p2p_speedup"] = round(staged / nccl, 2) if nccl and staged else None
+        allreduce.append(g)
+    problems = ["%s %s: %s" % (r["kind"], r["outcome"], r["reason"]) for r in bench["results"] if r["outcome"] != "ok"]
+    return {
+        "simulated": bench["simulated"],
+        "gpus": gpus,
+        "nccl_version": bench["nccl_version"],
+        "nccl_note": bench["nccl_note"],
+        "p2p_copy": copy,
+        "local_copy_gbps": per_gpu["local_ce"],
+        "h2d_gbps": per_gpu["h2d"],
+        "d2h_gbps": per_gpu["d2h"],
+        "allreduce": allreduce,
+        "problems": problems,
+        "results": bench["results"],
+    }

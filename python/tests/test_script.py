@@ -65,7 +65,13 @@ def test_example_machine_prints_the_origin_report(cache_dir: str) -> None:
     assert lines[0] == "Testing P2P Connectivity Detection"
     assert_matches_origin(lines)
     assert "Recommended Tensor Parallel Configuration" in lines
-    assert lines[-1] == "P2P benchmark: not available in this build (benchmarks are not built yet)"
+    bench = lines.index("P2P Benchmark (measured: P2P enabled vs disabled)")
+    assert lines[bench + 2].startswith("SIMULATED: fake drivers")
+    copies = [line for line in lines[bench:] if line.startswith("  GPU0->GPU1 copy: P2P enabled ")]
+    assert copies and "disabled" in copies[0]
+    assert any(line.startswith("  all-reduce GPUs 0,1,2,3 ") and "one-shot P2P kernel" in line
+               for line in lines[bench:])
+    assert not any(line.startswith("  not measured:") for line in lines[bench:])
 
 
 def test_without_a_driver_it_runs_on_the_bundled_example_and_says_so(cache_dir: str) -> None:

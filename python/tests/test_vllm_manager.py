@@ -44,12 +44,42 @@ def test_optimize_by_size_and_topology_only(manager) -> None:
     assert topo["memory"] is None and topo["max_model_len"] is None
 
 
-def test_benchmark_is_not_available(manager) -> None:
-    vm = peerscope.VLLMManager({}, manager("example-4x-a100.topo"))
-    with pytest.raises(peerscope.NotAvailable) as exc:
-        vm.benchmark_p2p_performance()
-    assert exc.value.status == 8
-    assert "not built yet" in str(exc.value)
+def test_benchmark_p2p_performance_is_measured(manager) -> None:
+    vm = peerscope.VLLMManager({}, manager("rtx3090-2-nvlink.topo"))
+    out = vm.benchmark_p2p_performance()
+    assert out["simulated"] is True  # the fake drivers model timings; it says so
+    assert out["gpus"] == [0, 1]
+    pair = out["p2p_copy"]["GPU0->GPU1"]
+    assert pair["p2p_enabled_gbps"] > pair["p2p_disabled_gbps"] > 0
+    assert pair["speedup"] > 1
+    assert pair["latency_us"]["p2p_enabled"] < pair["latency_us"]["p2p_disabled"]
+    real = [g for g in out["allreduce"] if not g["virtual_ranks"]]
+    assert real and all(g["oneshot_us"] and g["nccl_us"]["default"] for g in real)
+    assert {"default", "NCCL_P2P_DISABLE=1", "NCCL_P2P_LEVEL=NVL"} <= set(real[0]["nccl_us"])
+    assert out["problems"] == []
+    # the measurements are now part of the report, as `peerscope bench --json` writes them
+    assert '"bench"' in vm.gpu_manager.report_json()
+
+
+def test_run_benchmark_rejects_bad_input_and_waives_missing_nccl(manager) -> None:
+    gm = manager("rtx3090-2-nvlink.topo")
+    with pytest.raises(peerscope.InvalidArgument):
+        gm.run_benchmark(("bandwidth",))
+    with pytest.raises(peerscope.InvalidArgument):
+        gm.run_benchmark(("copy",), gpus=[5])
+    bench = gm.run_benchmark(("allreduce",), nccl_path="/nonexistent/libnccl.so.2", trials=1, iters=2)
+    nccl = [r for r in bench["results"] if r["kind"] == "allreduce_nccl"]
+    assert nccl and all(r["outcome"] == "waived" and "NCCL" in r["reason"] for r in nccl)
+
+
+def test_benchmark_refuses_an_imported_topology(tmp_path: Path) -> None:
+    from conftest import REPO
+
+    topo = REPO / "tests" / "fixtures" / "topo"
+    first = sorted(topo.glob("*.txt"))[0]
+    gm = peerscope.GPUManager({"topology": str(first)})
+    with pytest.raises(peerscope.DriverUnavailable):
+        gm.run_benchmark(("copy",))
 
 
 def _script(path: Path, body: str) -> str:
