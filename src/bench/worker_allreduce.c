@@ -14,9 +14,9 @@
 #include "core/internal.h"
 
 #define WARMUP_OPS 5 /* at least; a warm-up is as long as a trial */
-/* A graph is replayed this many times per trial: a decode step's graph holds a hundred or so
- * all-reduces, and nccl-tests -G amortises a graph launch the same way (see docs/bench.md). */
-#define GRAPH_REPLAYS 5
+/* A graph is replayed this many times per trial, as nccl-tests -G 20 does; a decode step's graph
+ * holds a hundred or more all-reduces, so a launch is amortised as widely (docs/bench.md). */
+#define GRAPH_REPLAYS 20
 #define BARRIER_TIMEOUT_NS 200000000ull /* 200 ms: far beyond any healthy barrier */
 
 typedef struct ar_state {
@@ -306,29 +306,28 @@ void ps__bw_run_oneshot(bw_worker *w, const ps__bench_job *job, bw_result *r) {
   }
   if (!job->virtual_ranks && !oneshot_peers(w, &s, r)) return;
   unsigned blocks = oneshot_blocks(w, &s, job->virtual_ranks);
-  if (!setup_buffers(w, &s, true, r)) goto out;
+  if (!setup_buffers(w, &s, true, r)) return;
   CUresult rc = CUDA_SUCCESS;
   int warmup = job->iters > WARMUP_OPS ? job->iters : WARMUP_OPS;
   for (int i = 0; i < warmup && rc == CUDA_SUCCESS; i++)
     rc = launch_oneshot(w, &s, job->virtual_ranks, blocks, i);
   if (rc != CUDA_SUCCESS) {
     ps__bw_fail(w, r, "launching the one-shot kernel", rc);
-    goto out;
+    return;
   }
-  if (!sync_all(w, &s, r, "one-shot warm-up")) goto out;
+  if (!sync_all(w, &s, r, "one-shot warm-up")) return;
   for (int t = 0; t < job->trials && t < (int)PS_ARRAY_LEN(r->us); t++) {
-    if (!clock_start(w, &s, r)) goto out;
+    if (!clock_start(w, &s, r)) return;
     for (int i = 0; i < job->iters && rc == CUDA_SUCCESS; i++)
       rc = launch_oneshot(w, &s, job->virtual_ranks, blocks, i);
     if (rc != CUDA_SUCCESS) {
       ps__bw_fail(w, r, "launching the one-shot kernel", rc);
-      goto out;
+      return;
     }
-    if (!clock_stop(w, &s, job->iters, &r->us[r->samples], r)) goto out;
+    if (!clock_stop(w, &s, job->iters, &r->us[r->samples], r)) return;
     r->samples++;
   }
   if (barrier_status_ok(w, &s, r)) check_outputs(w, &s, false, r);
-out:
 }
 
 /* ---- NCCL ----------------------------------------------------------------------------- */

@@ -1,9 +1,11 @@
-/* libFuzzer target: the parent's parsers of worker output (job names, result fields). A
- * worker killed mid-line or a driver printing junk must not crash the parent. */
+/* libFuzzer target: the parsers between the parent and its workers (verify job names, result
+ * fields, bench job tokens). A worker killed mid-line or a driver printing junk must not crash
+ * the parent; a bench job token that parses must survive a format/parse round trip. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/job.h"
 #include "verify/protocol.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -22,6 +24,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     *space = '\0';
     if (ps__result_parse(text, space + 1, &result) &&
         strlen(result.reason) >= sizeof(result.reason))
+      abort();
+  }
+  ps__bench_job bench, again;
+  char token[256];
+  if (ps__bench_job_parse(text, &bench)) {
+    if (!ps__bench_job_format(&bench, token, sizeof(token)) ||
+        !ps__bench_job_parse(token, &again) || memcmp(&bench, &again, sizeof(bench)) != 0)
       abort();
   }
   free(text);
