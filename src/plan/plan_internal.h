@@ -34,6 +34,17 @@ typedef struct ps__car_decision {
 void ps__custom_all_reduce(const ps_report *report, const int *group, int tp,
                            ps__car_decision *out);
 
+/* --- bench_evidence.c: the report's measured all-reduce on a TP group -------------------- */
+
+typedef enum ps__car_evidence {
+  PS_CAR_NOT_MEASURED, /* no benchmark of this group in the report */
+  PS_CAR_FASTER,       /* the one-shot kernel beat NCCL at a decode-sized message */
+  PS_CAR_NO_GAIN,      /* NCCL was as fast at every size up to 512 KiB */
+  PS_CAR_FAILED        /* the one-shot kernel failed, hung or gave wrong sums on the group */
+} ps__car_evidence;
+ps__car_evidence ps__bench_car_evidence(const ps_report *report, const int *group, int tp,
+                                        char *why, size_t why_len);
+
 /* --- memory.c -------------------------------------------------------------------------- */
 
 typedef struct ps__stage_memory {

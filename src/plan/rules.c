@@ -93,7 +93,21 @@ void ps__custom_all_reduce(const ps_report *report, const int *group, int tp,
                    group[i], group[j]);
           return;
         }
+  /* Measured evidence, when the report carries a benchmark of this group, outranks the
+   * general rule: a one-shot all-reduce that failed here would fail inside vLLM too. */
+  char measured[200];
+  ps__car_evidence evidence = ps__bench_car_evidence(report, group, tp, measured, sizeof(measured));
+  if (evidence == PS_CAR_FAILED) {
+    out->essential = true;
+    snprintf(out->why, sizeof(out->why), "%s", measured);
+    return;
+  }
   out->enabled = true;
+  if (evidence != PS_CAR_NOT_MEASURED) {
+    snprintf(out->why, sizeof(out->why), "every pair of the TP group %s; %s",
+             report->verified ? "verified" : "claimed P2P", measured);
+    return;
+  }
   snprintf(out->why, sizeof(out->why),
            report->verified ? "every pair of the TP group verified: vLLM's custom all-reduce is "
                               "safe and faster than NCCL for small messages"

@@ -90,6 +90,57 @@ static void test_small_model_is_tp1(void **state) {
   ps_report_free(r);
 }
 
+/* A benchmark result on GPUs 0-3 (as ps_bench_run would leave it in the report). */
+static void add_allreduce(ps_bench *b, ps_bench_kind kind, ps_bench_outcome outcome, double us,
+                          const char *reason) {
+  ps_bench_result *r = &b->results[b->count++];
+  memset(r, 0, sizeof(*r));
+  r->kind = kind;
+  r->outcome = outcome;
+  r->src = r->dst = -1;
+  r->ranks = 4;
+  for (int i = 0; i < 4; i++)
+    r->group[i] = 3 - i; /* any order: a group is a set */
+  snprintf(r->env, sizeof(r->env), "default");
+  snprintf(r->dtype, sizeof(r->dtype), "bf16");
+  r->bytes = 256 * 1024;
+  r->us_median = us;
+  snprintf(r->reason, sizeof(r->reason), "%s", reason);
+}
+
+static void test_measured_all_reduce_decides(void **state) {
+  (void)state;
+  ps_report *r = machine("example-4x-a100.topo");
+  ps_model m = llama70b();
+  ps_plan_request req = {.model = &m};
+  ps_bench bench = {0};
+  ps_bench_result results[4];
+  bench.results = results;
+  r->bench = &bench;
+  /* the one-shot kernel beat NCCL on the group: on, with the number */
+  add_allreduce(&bench, PS_BENCH_ALLREDUCE_NCCL, PS_BENCH_OK, 20.0, "");
+  add_allreduce(&bench, PS_BENCH_ALLREDUCE_ONESHOT, PS_BENCH_OK, 10.0, "");
+  ps_plan *p = plan(r, &req, PS_OK);
+  assert_int_equal(p->tp, 4);
+  assert_true(p->custom_all_reduce);
+  bool said = false;
+  for (int i = 0; i < PS_PLAN_MAX_ITEMS; i++)
+    said = said || strstr(p->reasons[i], "2.00x faster than NCCL at 256 KiB");
+  assert_true(said);
+  free(p);
+  /* it gave wrong sums there: off, and the flag says why */
+  bench.count = 0;
+  add_allreduce(&bench, PS_BENCH_ALLREDUCE_ONESHOT, PS_BENCH_WRONG, 10.0, "rank 2 element 9");
+  p = plan(r, &req, PS_OK);
+  assert_false(p->custom_all_reduce);
+  const ps_plan_item *flag = find(p->args, p->arg_count, "--disable-custom-all-reduce");
+  assert_non_null(flag);
+  assert_non_null(strstr(flag->why, "wrong on this group: rank 2 element 9"));
+  free(p);
+  r->bench = NULL; /* on the stack: not the report's to free */
+  ps_report_free(r);
+}
+
 static void test_70b_needs_four(void **state) {
   (void)state;
   ps_report *r = machine("example-4x-a100.topo");
@@ -335,6 +386,7 @@ int main(void) {
       cmocka_unit_test(test_heads_rule),
       cmocka_unit_test(test_broken_pair_environment),
       cmocka_unit_test(test_bad_requests),
+      cmocka_unit_test(test_measured_all_reduce_decides),
       cmocka_unit_test(test_formats),
       cmocka_unit_test(test_cluster),
       cmocka_unit_test(test_properties),
