@@ -619,6 +619,9 @@ typedef struct ps_doctor_result {
 PS_API ps_status ps_doctor_run(ps_ctx *ctx, const ps_report *report, const ps_doctor_opts *opts,
                                ps_doctor_result **out);
 PS_API void ps_doctor_result_free(ps_doctor_result *result);
+/* peerscope.doctor/1 (docs/doctor.schema.json); *out is freed with ps_free. */
+PS_API ps_status ps_doctor_to_json(ps_ctx *ctx, const ps_report *report,
+                                   const ps_doctor_result *result, char **out);
 PS_API const char *ps_severity_name(ps_severity severity);    /* "error", "warning", "info" */
 PS_API const char *ps_check_state_name(ps_check_state state); /* "ok", "finding", "not checked" */
 
