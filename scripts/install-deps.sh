@@ -11,6 +11,9 @@ packages=(
   libcmocka-dev     # unit-test framework
   libcurl4-openssl-dev  # peerscope launch: GET /health while vLLM starts (127.0.0.1 only)
   libarchive-dev    # peerscope capture / --replay: the tar.gz, read with member checks
+  libmicrohttpd-dev # peerscope web: the dashboard's HTTP server (not a hand-written parser)
+  chromium chromium-driver  # the dashboard's browser tests (headless, driven by Selenium)
+  wrk               # the dashboard's load test (tests/web/load.sh)
   python3 python3-jsonschema  # JSON Schema validation of every report the CLI writes
   python3-venv python3-pip  # scripts/test-python.sh: pip install . into a venv, then pytest
   clang-format      # style check in CI

@@ -70,5 +70,6 @@ int cmd_doctor(int argc, char **argv);
 int cmd_launch(int argc, char **argv);
 int cmd_capture(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_web(int argc, char **argv);
 
 #endif

@@ -15,6 +15,7 @@ static const char usage[] =
     "  launch    start vllm serve with the plan, wait until it answers, stop it cleanly\n"
     "  bench     measured P2P bandwidth and latency, all-reduce with NCCL and a one-shot kernel\n"
     "  capture   record this machine in one file for a bug report (--replay plays it back)\n"
+    "  web       a dashboard in the browser: the matrix, benchmarks, plans, launching vLLM\n"
     "\n"
     "Run 'peerscope <command> --help' for a command's options.\n"
     "Exit codes: 0 verified, 1 a pair failed verification, 2 usage error, 3 bad input file,\n"
@@ -41,5 +42,6 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "launch") == 0) return cmd_launch(argc - 1, argv + 1);
   if (strcmp(cmd, "capture") == 0) return cmd_capture(argc - 1, argv + 1);
   if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
+  if (strcmp(cmd, "web") == 0) return cmd_web(argc - 1, argv + 1);
   return cli_fail(NULL, EXIT_USAGE, "unknown command '%s' (see peerscope --help)", cmd);
 }

@@ -1,0 +1,170 @@
+/* peerscope web: the local dashboard (docs/web.md). The server lives in src/web/; this file
+ * parses the options, loads the report like every other command, and runs until Ctrl-C. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+#if PS_HAVE_WEB
+#include <arpa/inet.h>
+
+#include "web/web.h"
+
+static const char web_usage[] =
+    "usage: peerscope web [--port N] [--listen ADDR] [--token TOKEN] [--topology FILE]\n"
+    "                     [--vllm PATH] [--no-verify] [--refresh] [--fixture FILE] [--live]\n"
+    "\n"
+    "A local dashboard in the browser: the GPUs and the verified P2P matrix, the benchmark,\n"
+    "a plan form with the vllm serve command, launching vLLM with its live log, the doctor.\n"
+    "Works offline: the page is built in.\n"
+    "\n"
+    "  --port N          port (default 8321)\n"
+    "  --listen ADDR     address to bind (default 127.0.0.1). Another address needs the\n"
+    "                    token for every request: given with --token, or made up and printed\n"
+    "                    once\n"
+    "  --token TOKEN     the token for changes (default: a random one)\n"
+    "  --topology FILE   start on a saved report or `nvidia-smi topo -m` text (offline mode)\n"
+    "  --vllm PATH       the vLLM executable launch may start (default: vllm in PATH)\n"
+    "  --no-verify       do not verify the pairs at start\n"
+    "  --refresh         ignore cached verdicts\n"
+    "  --fixture FILE    play back a described machine through the fake drivers\n"
+    "  --live            use this machine's driver or fail; never the bundled example\n"
+    "\n"
+    "Exit codes: 0 stopped by Ctrl-C or SIGTERM, 2 usage error (or the port is taken),\n"
+    "3 bad input file, 4 driver unavailable, 5 internal error.\n";
+
+static volatile int stop_requested;
+
+static void on_signal(int sig) {
+  (void)sig;
+  stop_requested = 1;
+}
+
+typedef struct web_cli {
+  cli_source source;
+  cli_selection sel; /* all GPUs: the page selects per request */
+  ps_web_config cfg;
+  const char *topology;
+  bool token_given;
+} web_cli;
+
+static bool is_loopback(const char *addr) {
+  struct in_addr v4;
+  struct in6_addr v6;
+  if (inet_pton(AF_INET, addr, &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  return inet_pton(AF_INET6, addr, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+static int parse(int argc, char **argv, web_cli *o) {
+  static const struct option longs[] = {
+      {"port", required_argument, 0, 'p'},     {"listen", required_argument, 0, 'L'},
+      {"token", required_argument, 0, 't'},    {"topology", required_argument, 0, 'T'},
+      {"vllm", required_argument, 0, 'v'},     {"no-verify", no_argument, 0, 'n'},
+      {"refresh", no_argument, 0, 'r'},        {"fixture", required_argument, 0, 'f'},
+      {"live", no_argument, 0, 'l'},           {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
+  memset(o, 0, sizeof(*o));
+  o->source.verify = true;
+  o->cfg.port = 8321;
+  o->cfg.jobs = true;
+  snprintf(o->cfg.listen, sizeof(o->cfg.listen), "127.0.0.1");
+  snprintf(o->cfg.vllm, sizeof(o->cfg.vllm), "vllm");
+  opterr = 0;
+  optind = 1;
+  int c;
+  while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+    switch (c) {
+    case 'p':
+      if (!cli_parse_int(optarg, 1, 65535, &o->cfg.port))
+        return cli_fail("web", EXIT_USAGE, "--port: '%s' is not a port (1-65535)", optarg);
+      break;
+    case 'L':
+      if (strlen(optarg) >= sizeof(o->cfg.listen))
+        return cli_fail("web", EXIT_USAGE, "--listen: '%s' is too long", optarg);
+      snprintf(o->cfg.listen, sizeof(o->cfg.listen), "%s", optarg);
+      break;
+    case 't':
+      if (strlen(optarg) < 16 || strlen(optarg) > PS_WEB_TOKEN_HEX)
+        return cli_fail("web", EXIT_USAGE, "--token: 16 to %d characters", PS_WEB_TOKEN_HEX);
+      snprintf(o->cfg.token, sizeof(o->cfg.token), "%s", optarg);
+      o->token_given = true;
+      break;
+    case 'T': o->topology = optarg; break;
+    case 'v': snprintf(o->cfg.vllm, sizeof(o->cfg.vllm), "%s", optarg); break;
+    case 'n': o->source.verify = false; break;
+    case 'r': o->source.refresh = true; break;
+    case 'f': o->source.fixture = optarg; break;
+    case 'l': o->source.live = true; break;
+    case 'h': fputs(web_usage, stdout); return -1;
+    default:
+      return cli_fail("web", EXIT_USAGE, "unknown option '%s' (see peerscope web --help)",
+                      argv[optind - 1]);
+    }
+  }
+  if (optind < argc) return cli_fail("web", EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+  if (o->topology && (o->source.fixture || o->source.live))
+    return cli_fail("web", EXIT_USAGE, "--topology excludes --fixture and --live");
+  struct in_addr v4;
+  struct in6_addr v6;
+  if (inet_pton(AF_INET, o->cfg.listen, &v4) != 1 && inet_pton(AF_INET6, o->cfg.listen, &v6) != 1)
+    return cli_fail("web", EXIT_USAGE, "--listen: '%s' is not an IP address", o->cfg.listen);
+  o->cfg.loopback = is_loopback(o->cfg.listen);
+  if (!o->token_given && !ps_web_make_token(o->cfg.token))
+    return cli_fail("web", EXIT_INTERNAL, "cannot read random bytes for the token");
+  return 0;
+}
+
+static int load(web_cli *o, ps_report **out) {
+  if (!o->topology) {
+    return cli_load_report("web", &o->source, &o->sel, out, o->cfg.notice, sizeof(o->cfg.notice));
+  }
+  ps_ctx *ctx = ps_ctx_new();
+  int code = ctx && ps_import_topology(ctx, o->topology, out) == PS_OK
+                 ? EXIT_VERIFIED
+                 : cli_fail("web", EXIT_BAD_INPUT, "%s", ctx ? ps_ctx_error(ctx) : "out of memory");
+  ps_ctx_free(ctx);
+  return code;
+}
+
+int cmd_web(int argc, char **argv) {
+  web_cli o;
+  int code = parse(argc, argv, &o);
+  if (code) return code < 0 ? EXIT_VERIFIED : code;
+  ps_report *r = NULL;
+  if ((code = load(&o, &r))) return code;
+  ps_web *w = ps_web_new(&o.cfg, r);
+  if (!w) {
+    ps_report_free(r);
+    return cli_fail("web", EXIT_INTERNAL, "out of memory");
+  }
+  struct sigaction sa = {0};
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN); /* a browser that goes away must not kill the server */
+  if (o.cfg.notice[0]) printf("%s\n", o.cfg.notice);
+  bool v6 = strchr(o.cfg.listen, ':') != NULL;
+  printf("peerscope web: http://%s%s%s:%d/ (Ctrl-C stops)\n", v6 ? "[" : "", o.cfg.listen,
+         v6 ? "]" : "", o.cfg.port);
+  if (!o.cfg.loopback && !o.token_given)
+    printf("token (every request needs it; shown only now): %s\n", o.cfg.token);
+  fflush(stdout);
+  char err[256];
+  int rc = ps_web_serve(w, &stop_requested, err, sizeof(err));
+  ps_web_free(w);
+  if (rc) return cli_fail("web", EXIT_USAGE, "%s", err);
+  printf("peerscope web: stopped\n");
+  return EXIT_VERIFIED;
+}
+
+#else
+
+int cmd_web(int argc, char **argv) {
+  (void)argc, (void)argv;
+  return cli_fail("web", EXIT_USAGE, "this peerscope was built without the web dashboard "
+                                     "(PS_WITH_WEB=OFF: libmicrohttpd was not available)");
+}
+
+#endif

@@ -1,0 +1,85 @@
+/* GET/POST /api/v1/topology and GET /api/v1/doctor: the current report, an uploaded one
+ * (offline mode: parsed by the CLI's importers, never written to disk), and the doctor. */
+#include <string.h>
+
+#include "core/internal.h"
+#include "web/web_internal.h"
+
+/* The report JSON as the CLI writes it (ps_report_to_json), served as is. */
+void ps__web_topology_get(ps_web *w, ps_web_response *resp) {
+  ps_ctx *ctx = ps_ctx_new();
+  char *text = NULL;
+  pthread_mutex_lock(&w->lock);
+  ps_status st = ctx ? ps_report_to_json(ctx, w->report, &text) : PS_ERR_NO_MEMORY;
+  pthread_mutex_unlock(&w->lock);
+  if (st == PS_OK)
+    ps__web_text(resp, 200, "application/json", text);
+  else
+    ps__web_error(resp, 500, "%s", ctx ? ps_ctx_error(ctx) : "out of memory");
+  ps_free(text);
+  ps_ctx_free(ctx);
+}
+
+static bool looks_like_json(const ps_web_request *req) {
+  if (req->content_type && strncmp(req->content_type, "application/json", 16) == 0) return true;
+  for (size_t i = 0; i < req->body_len; i++) {
+    char c = req->body[i];
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') continue;
+    return c == '{';
+  }
+  return false;
+}
+
+void ps__web_topology_post(ps_web *w, const ps_web_request *req, ps_web_response *resp) {
+  if (req->body_len == 0)
+    return ps__web_error(resp, 400, "empty upload: send a peerscope report (JSON) or the text "
+                                    "of nvidia-smi topo -m");
+  ps_ctx *ctx = ps_ctx_new();
+  if (!ctx) return ps__web_error(resp, 500, "out of memory");
+  ps_report *r = NULL;
+  ps_status st = looks_like_json(req)
+                     ? ps_report_parse_json(ctx, req->body, req->body_len, "upload", &r)
+                     : ps_import_topology_text(ctx, req->body, req->body_len, "upload", &r);
+  if (st != PS_OK) {
+    ps__web_error(resp, 400, "%s", ps_ctx_error(ctx));
+    ps_ctx_free(ctx);
+    return;
+  }
+  pthread_mutex_lock(&w->lock);
+  if (w->job.state == JOB_RUNNING) {
+    pthread_mutex_unlock(&w->lock);
+    ps_report_free(r);
+    ps_ctx_free(ctx);
+    return ps__web_error(resp, 409, "a %s is running on the current report; upload afterwards",
+                         w->job.kind == JOB_BENCH ? "benchmark" : "verification");
+  }
+  /* An uploaded report describes another machine even when it was live there. */
+  r->source = PS_SOURCE_FILE;
+  ps__strlcpy(r->origin, "upload", sizeof(r->origin));
+  ps_report_free(w->report);
+  w->report = r;
+  pthread_mutex_unlock(&w->lock);
+  ps_ctx_free(ctx);
+  ps__web_topology_get(w, resp);
+}
+
+void ps__web_doctor_get(ps_web *w, ps_web_response *resp) {
+  ps_ctx *ctx = ps_ctx_new();
+  if (!ctx) return ps__web_error(resp, 500, "out of memory");
+  ps_doctor_result *res = NULL;
+  char *text = NULL;
+  /* The doctor reads sysfs and NVML, not the report's memory after it returns; holding the
+   * lock keeps the report alive meanwhile (a verification may swap it). */
+  pthread_mutex_lock(&w->lock);
+  ps_doctor_opts opts = {0};
+  ps_status st = ps_doctor_run(ctx, w->report, &opts, &res);
+  if (st == PS_OK) st = ps_doctor_to_json(ctx, w->report, res, &text);
+  pthread_mutex_unlock(&w->lock);
+  if (st == PS_OK)
+    ps__web_text(resp, 200, "application/json", text);
+  else
+    ps__web_error(resp, 500, "%s", ps_ctx_error(ctx));
+  ps_free(text);
+  ps_doctor_result_free(res);
+  ps_ctx_free(ctx);
+}

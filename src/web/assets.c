@@ -1,0 +1,50 @@
+/* The page, embedded with .incbin (web/index.html, app.js, app.css): no files to install, no
+ * CDN, nothing fetched from the internet. index.html gets the token in its meta tag when the
+ * server listens on loopback (a page on another origin cannot read it). */
+#include <string.h>
+
+#include "core/internal.h"
+#include "web/web_internal.h"
+
+#define PS_EMBED(sym, file)                                                                        \
+  __asm__(".pushsection .rodata\n.balign 16\n.hidden " #sym "\n.globl " #sym "\n" #sym             \
+          ":\n.incbin \"" file "\"\n.byte 0\n.hidden " #sym "_end\n.globl " #sym "_end\n" #sym     \
+          "_end:\n.popsection\n");                                                                 \
+  extern const char sym[], sym##_end[]
+
+PS_EMBED(ps__asset_index, PS_WEB_ASSET_DIR "/index.html");
+PS_EMBED(ps__asset_js, PS_WEB_ASSET_DIR "/app.js");
+PS_EMBED(ps__asset_css, PS_WEB_ASSET_DIR "/app.css");
+
+static void index_page(const ps_web *w, ps_web_response *resp) {
+  const char *mark = strstr(ps__asset_index, "{{TOKEN}}");
+  const char *token = w->cfg.loopback ? w->cfg.token : "";
+  size_t len = strlen(ps__asset_index) + strlen(token);
+  char *page = ps__calloc(1, len + 1);
+  if (!page) return ps__web_error(resp, 500, "out of memory");
+  if (mark) {
+    size_t head = (size_t)(mark - ps__asset_index);
+    memcpy(page, ps__asset_index, head);
+    strcpy(page + head, token);
+    strcat(page, mark + strlen("{{TOKEN}}"));
+  } else {
+    strcpy(page, ps__asset_index);
+  }
+  ps__web_text(resp, 200, "text/html; charset=utf-8", page);
+  ps__free(page);
+}
+
+bool ps__web_asset(ps_web *w, const char *path, ps_web_response *resp) {
+  if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
+    index_page(w, resp);
+    return true;
+  }
+  if (strcmp(path, "/app.js") == 0)
+    ps__web_text(resp, 200, "text/javascript; charset=utf-8", ps__asset_js);
+  else if (strcmp(path, "/app.css") == 0)
+    ps__web_text(resp, 200, "text/css; charset=utf-8", ps__asset_css);
+  else
+    return false;
+  resp->asset = true;
+  return true;
+}

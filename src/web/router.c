@@ -1,0 +1,289 @@
+/* ps_web_handle: the security checks every request passes, then the route table. Pure with
+ * respect to the network: http.c fills the request, the fuzzer makes them up. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "web/web_internal.h"
+
+void ps__web_json(ps_web_response *resp, int status, json_t *doc) {
+  char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+  json_decref(doc);
+  if (!text) {
+    ps__web_text(resp, 500, "application/json", "{\"error\":\"out of memory\",\"status\":500}");
+    return;
+  }
+  ps__web_text(resp, status, "application/json", text);
+  free(text);
+}
+
+void ps__web_text(ps_web_response *resp, int status, const char *type, const char *text) {
+  ps_web_response_free(resp);
+  resp->status = status;
+  resp->content_type = type;
+  resp->body = ps__strdup(text);
+  resp->len = resp->body ? strlen(resp->body) : 0;
+}
+
+void ps__web_error(ps_web_response *resp, int status, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  json_t *doc = json_object();
+  json_object_set_new(doc, "error", json_string(msg));
+  json_object_set_new(doc, "status", json_integer(status));
+  ps__web_json(resp, status, doc);
+}
+
+void ps_web_response_free(ps_web_response *resp) {
+  ps__free(resp->body);
+  resp->body = NULL;
+  resp->len = 0;
+}
+
+/* ---- body parsing --------------------------------------------------------------------- */
+
+json_t *ps__web_body_object(const ps_web_request *req, const char *const *allowed,
+                            ps_web_response *resp) {
+  json_error_t err;
+  json_t *doc = req->body_len ? json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &err)
+                              : json_object();
+  if (!doc) {
+    ps__web_error(resp, 400, "request body: %s at line %d column %d", err.text, err.line,
+                  err.column);
+    return NULL;
+  }
+  if (!json_is_object(doc)) {
+    json_decref(doc);
+    ps__web_error(resp, 400, "request body: expected a JSON object");
+    return NULL;
+  }
+  const char *key;
+  json_t *value;
+  json_object_foreach(doc, key, value) {
+    bool known = false;
+    for (size_t i = 0; allowed[i] && !known; i++)
+      known = strcmp(allowed[i], key) == 0;
+    if (!known) {
+      ps__web_error(resp, 400, "request body: unknown field '%.64s'", key);
+      json_decref(doc);
+      return NULL;
+    }
+  }
+  return doc;
+}
+
+bool ps__web_get_int(json_t *o, const char *key, int lo, int hi, int *out, ps_web_response *r) {
+  json_t *v = json_object_get(o, key);
+  if (!v) return true;
+  if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
+    ps__web_error(r, 400, "field '%s' must be an integer from %d to %d", key, lo, hi);
+    return false;
+  }
+  *out = (int)json_integer_value(v);
+  return true;
+}
+
+bool ps__web_get_num(json_t *o, const char *key, double lo, double hi, double *out,
+                     ps_web_response *r) {
+  json_t *v = json_object_get(o, key);
+  if (!v) return true;
+  if (!json_is_number(v) || json_number_value(v) < lo || json_number_value(v) > hi) {
+    ps__web_error(r, 400, "field '%s' must be a number from %g to %g", key, lo, hi);
+    return false;
+  }
+  *out = json_number_value(v);
+  return true;
+}
+
+bool ps__web_get_bool(json_t *o, const char *key, bool *out, ps_web_response *r) {
+  json_t *v = json_object_get(o, key);
+  if (!v) return true;
+  if (!json_is_boolean(v)) {
+    ps__web_error(r, 400, "field '%s' must be true or false", key);
+    return false;
+  }
+  *out = json_is_true(v);
+  return true;
+}
+
+bool ps__web_get_str(json_t *o, const char *key, const char **out, ps_web_response *r) {
+  json_t *v = json_object_get(o, key);
+  if (!v) return true;
+  if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 1024 ||
+      strlen(json_string_value(v)) != json_string_length(v)) {
+    ps__web_error(r, 400, "field '%s' must be a non-empty string (at most 1024 bytes)", key);
+    return false;
+  }
+  *out = json_string_value(v);
+  return true;
+}
+
+bool ps__web_get_gpus(json_t *o, const char *key, int *gpus, int *count, ps_web_response *r) {
+  json_t *v = json_object_get(o, key);
+  if (!v) return true;
+  if (!json_is_array(v) || json_array_size(v) > PS_PLAN_MAX_GPUS) {
+    ps__web_error(r, 400, "field '%s' must be a list of at most %d GPU indexes", key,
+                  PS_PLAN_MAX_GPUS);
+    return false;
+  }
+  *count = 0;
+  size_t i;
+  json_t *item;
+  json_array_foreach(v, i, item) {
+    if (!json_is_integer(item) || json_integer_value(item) < 0 ||
+        json_integer_value(item) >= PS_PLAN_MAX_GPUS) {
+      ps__web_error(r, 400, "field '%s': item %zu is not a GPU index", key, i);
+      return false;
+    }
+    gpus[(*count)++] = (int)json_integer_value(item);
+  }
+  return true;
+}
+
+/* ---- security --------------------------------------------------------------------------- */
+
+/* Host must name this server: a page on evil.example that resolves to 127.0.0.1 (DNS
+ * rebinding) sends Host: evil.example and is refused. */
+static bool host_allowed(const ps_web_config *c, const char *host) {
+  if (!host) return false;
+  char want[128];
+  const char *loop[] = {"127.0.0.1", "localhost", "[::1]"};
+  for (size_t i = 0; c->loopback && i < PS_ARRAY_LEN(loop); i++) {
+    snprintf(want, sizeof(want), "%s:%d", loop[i], c->port);
+    if (strcmp(host, want) == 0) return true;
+  }
+  bool v6 = strchr(c->listen, ':') != NULL;
+  snprintf(want, sizeof(want), v6 ? "[%s]:%d" : "%s:%d", c->listen, c->port);
+  if (strcmp(host, want) == 0) return true;
+  /* Listening on every interface: any literal address of this host, with our port. */
+  if (strcmp(c->listen, "0.0.0.0") == 0 || strcmp(c->listen, "::") == 0) {
+    char suffix[16];
+    snprintf(suffix, sizeof(suffix), ":%d", c->port);
+    size_t hl = strlen(host), sl = strlen(suffix);
+    if (hl <= sl || strcmp(host + hl - sl, suffix) != 0) return false;
+    for (size_t i = 0; i < hl - sl; i++)
+      if (!strchr("0123456789.:[]abcdefABCDEF", host[i])) return false; /* no names */
+    return true;
+  }
+  return false;
+}
+
+/* Constant time: the token must not leak through response timing. */
+static bool token_equal(const char *given, const char *token) {
+  if (!given) return false;
+  size_t n = strlen(token), g = strlen(given);
+  unsigned diff = (unsigned)(n ^ g);
+  for (size_t i = 0; i < n; i++)
+    diff |= (unsigned)(token[i] ^ (i < g ? given[i] : 0));
+  return diff == 0 && n > 0;
+}
+
+static bool has_token(const ps_web *w, const ps_web_request *req, bool allow_query) {
+  const char *bearer = req->authorization;
+  if (bearer && strncmp(bearer, "Bearer ", 7) == 0 && token_equal(bearer + 7, w->cfg.token))
+    return true;
+  if (token_equal(req->token_header, w->cfg.token)) return true;
+  return allow_query && token_equal(req->query_token, w->cfg.token);
+}
+
+/* A change must come from our own page: a same-origin Origin, when the browser sends one. */
+static bool origin_allowed(const ps_web_request *req) {
+  if (req->sec_fetch_site && strcmp(req->sec_fetch_site, "cross-site") == 0) return false;
+  if (!req->origin) return true; /* not a browser (curl, tests), and the token is checked */
+  char want[160];
+  snprintf(want, sizeof(want), "http://%s", req->host ? req->host : "");
+  return strcmp(req->origin, want) == 0;
+}
+
+/* ---- routes ----------------------------------------------------------------------------- */
+
+typedef struct route {
+  const char *path;
+  void (*get)(ps_web *, const ps_web_request *, ps_web_response *);
+  void (*post)(ps_web *, const ps_web_request *, ps_web_response *);
+} route;
+
+static void topology_get(ps_web *w, const ps_web_request *q, ps_web_response *r) {
+  (void)q;
+  ps__web_topology_get(w, r);
+}
+static void verify_post(ps_web *w, const ps_web_request *q, ps_web_response *r) {
+  (void)q;
+  ps__web_verify_post(w, r);
+}
+static void job_get(ps_web *w, const ps_web_request *q, ps_web_response *r) {
+  (void)q;
+  ps__web_job_get(w, r);
+}
+static void doctor_get(ps_web *w, const ps_web_request *q, ps_web_response *r) {
+  (void)q;
+  ps__web_doctor_get(w, r);
+}
+static void launch_get(ps_web *w, const ps_web_request *q, ps_web_response *r) {
+  (void)q;
+  ps__web_launch_get(w, r);
+}
+static void stop_post(ps_web *w, const ps_web_request *q, ps_web_response *r) {
+  (void)q;
+  ps__web_stop_post(w, r);
+}
+static void log_get(ps_web *w, const ps_web_request *q, ps_web_response *r) {
+  (void)w, (void)q;
+  ps_web_response_free(r);
+  r->status = 200;
+  r->content_type = "text/event-stream";
+  r->sse = true;
+}
+
+static const route routes[] = {
+    {"/api/v1/topology", topology_get, ps__web_topology_post},
+    {"/api/v1/verify", NULL, verify_post},
+    {"/api/v1/job", job_get, NULL},
+    {"/api/v1/plan", NULL, ps__web_plan_post},
+    {"/api/v1/bench", ps__web_bench_get, ps__web_bench_post},
+    {"/api/v1/doctor", doctor_get, NULL},
+    {"/api/v1/launch", launch_get, ps__web_launch_post},
+    {"/api/v1/stop", NULL, stop_post},
+    {"/api/v1/launch/log", log_get, NULL},
+};
+
+void ps_web_handle(ps_web *w, const ps_web_request *req, ps_web_response *resp) {
+  memset(resp, 0, sizeof(*resp));
+  const ps_web_config *c = &w->cfg;
+  const char *path = req->path ? req->path : "";
+  const char *method = req->method ? req->method : "";
+  if (!host_allowed(c, req->host))
+    return ps__web_error(resp, 403, "Host '%.100s' is not this server (expected %s:%d)",
+                         req->host ? req->host : "", c->listen, c->port);
+  bool api = strncmp(path, "/api/", 5) == 0;
+  if (!api) {
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+      return ps__web_error(resp, 405, "%.16s not allowed on %.100s", method, path);
+    if (!ps__web_asset(w, path, resp)) ps__web_error(resp, 404, "no page %.200s", path);
+    return;
+  }
+  const route *rt = NULL;
+  for (size_t i = 0; i < PS_ARRAY_LEN(routes) && !rt; i++)
+    if (strcmp(routes[i].path, path) == 0) rt = &routes[i];
+  if (!rt) return ps__web_error(resp, 404, "no route %.200s", path);
+  bool is_get = strcmp(method, "GET") == 0, is_post = strcmp(method, "POST") == 0;
+  if ((is_get && !rt->get) || (is_post && !rt->post) || (!is_get && !is_post))
+    return ps__web_error(resp, 405, "%.16s not allowed on %s (use %s)", method, rt->path,
+                         rt->get ? "GET" : "POST");
+  bool sse = rt->get == log_get;
+  if ((is_post || !c->loopback) && !has_token(w, req, sse && is_get))
+    return ps__web_error(resp, 401,
+                         "missing or wrong token (X-Peerscope-Token; printed when the server "
+                         "started)");
+  if (is_post && !origin_allowed(req))
+    return ps__web_error(resp, 403, "cross-origin request refused (Origin '%.100s')",
+                         req->origin ? req->origin : "");
+  if (req->body_too_large)
+    return ps__web_error(resp, 413, "request body larger than %u bytes", PS_WEB_MAX_BODY);
+  (is_get ? rt->get : rt->post)(w, req, resp);
+}

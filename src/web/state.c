@@ -1,0 +1,172 @@
+/* The dashboard's state: the current report, the background job (verify or bench) and its
+ * thread, and the JSON of both. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "core/internal.h"
+#include "web/web_internal.h"
+
+bool ps_web_make_token(char out[PS_WEB_TOKEN_HEX + 1]) {
+  unsigned char raw[PS_WEB_TOKEN_HEX / 2];
+  if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) return false;
+  for (size_t i = 0; i < sizeof(raw); i++)
+    snprintf(out + 2 * i, 3, "%02x", raw[i]);
+  return true;
+}
+
+ps_web *ps_web_new(const ps_web_config *cfg, ps_report *report) {
+  ps_web *w = ps__calloc(1, sizeof(*w));
+  if (!w) return NULL;
+  w->cfg = *cfg;
+  w->report = report;
+  pthread_mutex_init(&w->lock, NULL);
+  pthread_cond_init(&w->changed, NULL);
+  return w;
+}
+
+const ps_web_config *ps_web_config_of(const ps_web *w) { return &w->cfg; }
+
+void ps_web_free(ps_web *w) {
+  if (!w) return;
+  ps__web_launch_shutdown(w);
+  if (w->job.thread_live) pthread_join(w->job.thread, NULL);
+  ps_report_free(w->report);
+  pthread_cond_destroy(&w->changed);
+  pthread_mutex_destroy(&w->lock);
+  ps__free(w);
+}
+
+static const char *job_kind_name(web_job_kind k) {
+  return k == JOB_VERIFY ? "verify" : k == JOB_BENCH ? "bench" : "none";
+}
+
+static const char *job_state_name(web_job_state s) {
+  static const char *const names[] = {"idle", "running", "done", "failed"};
+  return names[s];
+}
+
+json_t *ps__web_job_json(const ps_web *w) {
+  const web_job *j = &w->job;
+  json_t *o = json_object();
+  json_object_set_new(o, "id", json_integer(j->id));
+  json_object_set_new(o, "kind", json_string(job_kind_name(j->kind)));
+  json_object_set_new(o, "state", json_string(job_state_name(j->state)));
+  json_object_set_new(o, "done", json_integer(j->done));
+  json_object_set_new(o, "total", json_integer(j->total));
+  json_object_set_new(o, "label", json_string(j->label));
+  json_object_set_new(o, "error", j->error[0] ? json_string(j->error) : json_null());
+  return o;
+}
+
+void ps__web_job_get(ps_web *w, ps_web_response *resp) {
+  pthread_mutex_lock(&w->lock);
+  json_t *doc = ps__web_job_json(w);
+  pthread_mutex_unlock(&w->lock);
+  ps__web_json(resp, 200, doc);
+}
+
+/* ---- the background job --------------------------------------------------------------- */
+
+static void on_bench_progress(void *user, int done, int total, const ps_bench_result *last) {
+  ps_web *w = user;
+  pthread_mutex_lock(&w->lock);
+  w->job.done = done;
+  w->job.total = total;
+  ps__strlcpy(w->job.label, ps_bench_kind_name(last->kind), sizeof(w->job.label));
+  pthread_mutex_unlock(&w->lock);
+}
+
+/* A fresh probe and verification of this machine (the fixture the server started on, through
+ * the environment the CLI set): the job never touches the report others are reading. */
+static ps_status fresh_report(ps_ctx *ctx, bool refresh, ps_report **out) {
+  ps_status st = ps_probe(ctx, NULL, out);
+  ps_verify_opts vo = {.refresh = refresh};
+  if (st == PS_OK) st = ps_verify(ctx, *out, &vo);
+  if (st != PS_OK) {
+    ps_report_free(*out);
+    *out = NULL;
+  }
+  return st;
+}
+
+static void *job_main(void *arg) {
+  ps_web *w = arg;
+  pthread_mutex_lock(&w->lock);
+  web_job job = w->job;
+  pthread_mutex_unlock(&w->lock);
+  ps_ctx *ctx = ps_ctx_new();
+  ps_report *r = NULL;
+  ps_status st = ctx ? fresh_report(ctx, job.kind == JOB_VERIFY, &r) : PS_ERR_NO_MEMORY;
+  if (st == PS_OK && job.kind == JOB_BENCH) {
+    ps_bench_opts opts = {.tests = job.tests,
+                          .quick = job.quick,
+                          .gpus = job.gpu_count ? job.gpus : NULL,
+                          .gpu_count = job.gpu_count,
+                          .progress = on_bench_progress,
+                          .progress_user = w};
+    st = ps_bench_run(ctx, r, &opts);
+  }
+  pthread_mutex_lock(&w->lock);
+  if (st == PS_OK) {
+    /* A verification keeps the last benchmark: the same GPUs, measured a moment ago. */
+    if (job.kind == JOB_VERIFY && w->report->bench && !r->bench) {
+      r->bench = w->report->bench;
+      w->report->bench = NULL;
+    }
+    ps_report_free(w->report);
+    w->report = r;
+    w->job.state = JOB_DONE;
+  } else {
+    ps__strlcpy(w->job.error, ctx ? ps_ctx_error(ctx) : "out of memory", sizeof(w->job.error));
+    w->job.state = JOB_FAILED;
+  }
+  pthread_cond_broadcast(&w->changed);
+  pthread_mutex_unlock(&w->lock);
+  ps_ctx_free(ctx);
+  return NULL;
+}
+
+/* Starts `kind` unless a job runs or the report is an uploaded topology (lock not held). */
+void ps__web_start_job(ps_web *w, web_job_kind kind, const web_job *request,
+                       ps_web_response *resp) {
+  pthread_mutex_lock(&w->lock);
+  if (w->job.state == JOB_RUNNING) {
+    pthread_mutex_unlock(&w->lock);
+    return ps__web_error(resp, 409, "a %s is already running; wait for it (GET /api/v1/job)",
+                         job_kind_name(w->job.kind));
+  }
+  if (w->report->source == PS_SOURCE_FILE || !w->cfg.jobs) {
+    pthread_mutex_unlock(&w->lock);
+    return ps__web_error(resp, 409,
+                         w->cfg.jobs ? "the report is an uploaded topology of another machine: "
+                                       "nothing here to verify or measure"
+                                     : "background jobs are disabled in this server");
+  }
+  if (w->job.thread_live) pthread_join(w->job.thread, NULL); /* the last one has finished */
+  w->job.thread_live = false;
+  int id = w->job.id + 1;
+  w->job = *request;
+  w->job.id = id;
+  w->job.kind = kind;
+  w->job.state = JOB_RUNNING;
+  w->job.done = w->job.total = 0;
+  ps__strlcpy(w->job.label, kind == JOB_VERIFY ? "verifying every pair" : "starting",
+              sizeof(w->job.label));
+  w->job.error[0] = '\0';
+  if (pthread_create(&w->job.thread, NULL, job_main, w) != 0) {
+    w->job.state = JOB_FAILED;
+    ps__strlcpy(w->job.error, "cannot start a thread", sizeof(w->job.error));
+  } else {
+    w->job.thread_live = true;
+  }
+  json_t *doc = ps__web_job_json(w);
+  int status = w->job.state == JOB_FAILED ? 500 : 202;
+  pthread_mutex_unlock(&w->lock);
+  ps__web_json(resp, status, doc);
+}
+
+void ps__web_verify_post(ps_web *w, ps_web_response *resp) {
+  web_job req = {0};
+  ps__web_start_job(w, JOB_VERIFY, &req, resp);
+}

@@ -1,0 +1,84 @@
+/* peerscope web: the local dashboard's server (docs/web.md, API in docs/web-api.yaml).
+ *
+ * Split so that everything but the socket is a pure function of a request: ps_web_handle
+ * (router.c) takes a parsed request and fills a response; http.c is the only code that talks
+ * to libmicrohttpd. Tests and the fuzzer call ps_web_handle directly. Not part of
+ * libpeerscope (the library stays free of an HTTP server); linked into the CLI. */
+#ifndef PS_WEB_H
+#define PS_WEB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "peerscope/peerscope.h"
+
+#define PS_WEB_MAX_BODY (1u << 20) /* uploads: a topology paste, a report, a plan request */
+#define PS_WEB_TOKEN_HEX 32
+
+typedef struct ps_web_config {
+  char listen[64]; /* the address bound: "127.0.0.1", "::1", "0.0.0.0", ... */
+  int port;
+  bool loopback;                       /* listen is a loopback address */
+  char token[PS_WEB_TOKEN_HEX + 1];    /* required by every change, and by every /api request
+                                          when not on loopback */
+  char vllm[512];                      /* the only executable launch may start */
+  bool jobs;                           /* background jobs may start (false when fuzzing) */
+  char notice[512];                    /* "running on the bundled example..." or "" */
+} ps_web_config;
+
+typedef struct ps_web ps_web;
+
+typedef struct ps_web_request {
+  const char *method, *path; /* "GET", "/api/v1/topology" (no query) */
+  const char *query_format;  /* ?format= */
+  const char *query_token;   /* ?token= (EventSource cannot send headers) */
+  const char *host, *origin, *sec_fetch_site;
+  const char *token_header;  /* X-Peerscope-Token */
+  const char *authorization; /* "Bearer <token>" */
+  const char *content_type;
+  const char *body; /* not NUL-terminated */
+  size_t body_len;
+  bool body_too_large; /* the body passed PS_WEB_MAX_BODY (and was dropped) */
+} ps_web_request;
+
+typedef struct ps_web_response {
+  int status;
+  const char *content_type;
+  char *body; /* malloc'd */
+  size_t len;
+  bool sse;    /* stream the launch log (http.c) instead of body */
+  bool asset;  /* a static file: may be cached */
+} ps_web_response;
+
+/* Takes ownership of report (never NULL). NULL when out of memory. */
+ps_web *ps_web_new(const ps_web_config *cfg, ps_report *report);
+/* Stops vLLM and waits for background jobs, then frees. */
+void ps_web_free(ps_web *w);
+const ps_web_config *ps_web_config_of(const ps_web *w);
+
+/* Every route (router.c). Never fails: errors are responses. */
+void ps_web_handle(ps_web *w, const ps_web_request *req, ps_web_response *resp);
+void ps_web_response_free(ps_web_response *resp);
+
+/* The launch log as server-sent events, from the first line. Fills buf with up to len bytes,
+ * waiting up to wait_ms for something new (a comment keeps the connection alive); 0 and
+ * *end when vLLM has exited and everything was sent. */
+typedef struct ps_web_sse {
+  ps_web *w;
+  size_t next_line;    /* absolute index of the next log line to send */
+  unsigned status_seq; /* the last status change sent */
+  int launch_id;       /* the launch this stream follows */
+  char pending[8192];
+  size_t pending_len, pending_off;
+} ps_web_sse;
+void ps_web_sse_init(ps_web_sse *s, ps_web *w);
+size_t ps_web_sse_read(ps_web_sse *s, char *buf, size_t len, int wait_ms, bool *end);
+
+/* Serves until *stop becomes non-zero. Returns 0, or an errno value when the address cannot
+ * be bound (err says which). */
+int ps_web_serve(ps_web *w, const volatile int *stop, char *err, size_t err_len);
+
+/* A fresh random token (getrandom). */
+bool ps_web_make_token(char out[PS_WEB_TOKEN_HEX + 1]);
+
+#endif

@@ -1,0 +1,123 @@
+/* The dashboard's shared state (state.c) and the pieces of the router (api_*.c). One mutex
+ * guards everything below; background work (verify, bench, vLLM) runs in its own threads and
+ * swaps its results in under the lock, so requests keep being answered meanwhile. */
+#ifndef PS_WEB_INTERNAL_H
+#define PS_WEB_INTERNAL_H
+
+#include <jansson.h>
+#include <pthread.h>
+
+#include "web/web.h"
+
+#define PS_WEB_LOG_LINES 4000 /* the launch log kept for late SSE clients */
+
+typedef enum web_job_kind { JOB_NONE, JOB_VERIFY, JOB_BENCH } web_job_kind;
+typedef enum web_job_state { JOB_IDLE, JOB_RUNNING, JOB_DONE, JOB_FAILED } web_job_state;
+
+typedef struct web_job {
+  int id;
+  web_job_kind kind;
+  web_job_state state;
+  int done, total;
+  char label[64];
+  char error[256];
+  bool thread_live;
+  pthread_t thread;
+  /* bench request */
+  unsigned tests;
+  bool quick;
+  int gpus[PS_PLAN_MAX_GPUS];
+  int gpu_count;
+} web_job;
+
+typedef enum web_launch_state {
+  LAUNCH_IDLE,
+  LAUNCH_STARTING,
+  LAUNCH_READY,
+  LAUNCH_EXITED,
+  LAUNCH_STOPPING,
+  LAUNCH_STOPPED,
+  LAUNCH_FAILED
+} web_launch_state;
+
+typedef struct web_launch {
+  int id;
+  web_launch_state state;
+  char url[128];
+  char command[4096];
+  int health; /* 0 unknown, 1 waiting, 2 ok, 3 failed */
+  bool has_exit;
+  int exit_code;
+  char error[256];
+  ps_log_summary summary;
+  char suggestion[512];
+  ps_plan plan;
+  ps_launch_cmd cmd;
+  bool have_cmd;
+  char *lines[PS_WEB_LOG_LINES]; /* ring: line i at i % PS_WEB_LOG_LINES */
+  size_t line_count;             /* lines ever appended */
+  unsigned seq;                  /* bumped on every status change */
+  volatile int stop;
+  bool thread_live;
+  pthread_t thread;
+} web_launch;
+
+struct ps_web {
+  ps_web_config cfg;
+  pthread_mutex_t lock;
+  pthread_cond_t changed; /* a log line or a status change (SSE waits on it) */
+  ps_report *report;
+  web_job job;
+  web_launch launch;
+  volatile int closing; /* the server is stopping: event streams end */
+};
+
+/* Responses (router.c). */
+void ps__web_json(ps_web_response *resp, int status, json_t *doc); /* steals doc */
+void ps__web_text(ps_web_response *resp, int status, const char *type, const char *text);
+void ps__web_error(ps_web_response *resp, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A JSON object body, strictly: false with a 400 in resp for malformed JSON, a field not in
+ * `allowed` (NULL-terminated) or a body that is not an object. */
+json_t *ps__web_body_object(const ps_web_request *req, const char *const *allowed,
+                            ps_web_response *resp);
+/* Typed fields of a body: false with a 400 naming the field when present but of the wrong
+ * type or out of range; absent leaves *out as it is. */
+bool ps__web_get_int(json_t *o, const char *key, int lo, int hi, int *out, ps_web_response *r);
+bool ps__web_get_num(json_t *o, const char *key, double lo, double hi, double *out,
+                     ps_web_response *r);
+bool ps__web_get_bool(json_t *o, const char *key, bool *out, ps_web_response *r);
+bool ps__web_get_str(json_t *o, const char *key, const char **out, ps_web_response *r);
+bool ps__web_get_gpus(json_t *o, const char *key, int *gpus, int *count, ps_web_response *r);
+
+/* Handlers (api_*.c); called with the lock NOT held. */
+void ps__web_topology_get(ps_web *w, ps_web_response *resp);
+void ps__web_topology_post(ps_web *w, const ps_web_request *req, ps_web_response *resp);
+void ps__web_verify_post(ps_web *w, ps_web_response *resp);
+void ps__web_job_get(ps_web *w, ps_web_response *resp);
+void ps__web_plan_post(ps_web *w, const ps_web_request *req, ps_web_response *resp);
+void ps__web_bench_get(ps_web *w, const ps_web_request *req, ps_web_response *resp);
+void ps__web_bench_post(ps_web *w, const ps_web_request *req, ps_web_response *resp);
+void ps__web_doctor_get(ps_web *w, ps_web_response *resp);
+void ps__web_launch_get(ps_web *w, ps_web_response *resp);
+void ps__web_launch_post(ps_web *w, const ps_web_request *req, ps_web_response *resp);
+void ps__web_stop_post(ps_web *w, ps_web_response *resp);
+bool ps__web_asset(ps_web *w, const char *path, ps_web_response *resp);
+
+/* Shared by the plan and launch handlers (api_plan.c): a plan from a body's plan fields.
+ * Returns false with the response filled. Lock not held; takes it to read the report. */
+bool ps__web_make_plan(ps_web *w, json_t *body, ps_plan *plan, ps_web_response *resp);
+
+/* Starts a background job (state.c): 202 with the job, 409 when one runs or the report is
+ * an uploaded topology. `request` carries the bench options. */
+void ps__web_start_job(ps_web *w, web_job_kind kind, const web_job *request,
+                       ps_web_response *resp);
+/* Stops vLLM and joins its thread (api_launch.c; ps_web_free). */
+void ps__web_launch_shutdown(ps_web *w);
+
+/* Job and launch JSON (lock held). */
+json_t *ps__web_job_json(const ps_web *w);
+json_t *ps__web_launch_json(const ps_web *w);
+
+#endif
