@@ -71,5 +71,6 @@ int cmd_launch(int argc, char **argv);
 int cmd_capture(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_web(int argc, char **argv);
+int cmd_cluster(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ static const char usage[] =
     "  bench     measured P2P bandwidth and latency, all-reduce with NCCL and a one-shot kernel\n"
     "  capture   record this machine in one file for a bug report (--replay plays it back)\n"
     "  web       a dashboard in the browser: the matrix, benchmarks, plans, launching vLLM\n"
+    "  cluster   several machines over a Ray cluster: topo, plan and launch vLLM on Ray\n"
     "\n"
     "Run 'peerscope <command> --help' for a command's options.\n"
     "Exit codes: 0 verified, 1 a pair failed verification, 2 usage error, 3 bad input file,\n"
@@ -43,5 +44,6 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "capture") == 0) return cmd_capture(argc - 1, argv + 1);
   if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
   if (strcmp(cmd, "web") == 0) return cmd_web(argc - 1, argv + 1);
+  if (strcmp(cmd, "cluster") == 0) return cmd_cluster(argc - 1, argv + 1);
   return cli_fail(NULL, EXIT_USAGE, "unknown command '%s' (see peerscope --help)", cmd);
 }
