@@ -58,13 +58,17 @@ static bool is_loopback(const char *addr) {
 }
 
 static int parse(int argc, char **argv, web_cli *o) {
-  static const struct option longs[] = {
-      {"port", required_argument, 0, 'p'},     {"listen", required_argument, 0, 'L'},
-      {"token", required_argument, 0, 't'},    {"topology", required_argument, 0, 'T'},
-      {"vllm", required_argument, 0, 'v'},     {"no-verify", no_argument, 0, 'n'},
-      {"refresh", no_argument, 0, 'r'},        {"fixture", required_argument, 0, 'f'},
-      {"live", no_argument, 0, 'l'},           {"help", no_argument, 0, 'h'},
-      {0, 0, 0, 0}};
+  static const struct option longs[] = {{"port", required_argument, 0, 'p'},
+                                        {"listen", required_argument, 0, 'L'},
+                                        {"token", required_argument, 0, 't'},
+                                        {"topology", required_argument, 0, 'T'},
+                                        {"vllm", required_argument, 0, 'v'},
+                                        {"no-verify", no_argument, 0, 'n'},
+                                        {"refresh", no_argument, 0, 'r'},
+                                        {"fixture", required_argument, 0, 'f'},
+                                        {"live", no_argument, 0, 'l'},
+                                        {"help", no_argument, 0, 'h'},
+                                        {0, 0, 0, 0}};
   memset(o, 0, sizeof(*o));
   o->source.verify = true;
   o->cfg.port = 8321;
@@ -86,8 +90,12 @@ static int parse(int argc, char **argv, web_cli *o) {
       snprintf(o->cfg.listen, sizeof(o->cfg.listen), "%s", optarg);
       break;
     case 't':
-      if (strlen(optarg) < 16 || strlen(optarg) > PS_WEB_TOKEN_HEX)
-        return cli_fail("web", EXIT_USAGE, "--token: 16 to %d characters", PS_WEB_TOKEN_HEX);
+      /* It goes into the page's meta tag and HTTP headers: letters, digits, '-', '_' only. */
+      if (strlen(optarg) < 16 || strlen(optarg) > PS_WEB_TOKEN_HEX ||
+          strspn(optarg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") !=
+              strlen(optarg))
+        return cli_fail("web", EXIT_USAGE, "--token: 16 to %d letters, digits, '-' or '_'",
+                        PS_WEB_TOKEN_HEX);
       snprintf(o->cfg.token, sizeof(o->cfg.token), "%s", optarg);
       o->token_given = true;
       break;
@@ -128,6 +136,17 @@ static int load(web_cli *o, ps_report **out) {
   return code;
 }
 
+/* Printed once the socket is bound: the address works the moment it is shown. */
+static void announce(void *user) {
+  const web_cli *o = user;
+  bool v6 = strchr(o->cfg.listen, ':') != NULL;
+  printf("peerscope web: http://%s%s%s:%d/ (Ctrl-C stops)\n", v6 ? "[" : "", o->cfg.listen,
+         v6 ? "]" : "", o->cfg.port);
+  if (!o->cfg.loopback && !o->token_given)
+    printf("token (every request needs it; shown only now): %s\n", o->cfg.token);
+  fflush(stdout);
+}
+
 int cmd_web(int argc, char **argv) {
   web_cli o;
   int code = parse(argc, argv, &o);
@@ -145,14 +164,9 @@ int cmd_web(int argc, char **argv) {
   sigaction(SIGTERM, &sa, NULL);
   signal(SIGPIPE, SIG_IGN); /* a browser that goes away must not kill the server */
   if (o.cfg.notice[0]) printf("%s\n", o.cfg.notice);
-  bool v6 = strchr(o.cfg.listen, ':') != NULL;
-  printf("peerscope web: http://%s%s%s:%d/ (Ctrl-C stops)\n", v6 ? "[" : "", o.cfg.listen,
-         v6 ? "]" : "", o.cfg.port);
-  if (!o.cfg.loopback && !o.token_given)
-    printf("token (every request needs it; shown only now): %s\n", o.cfg.token);
   fflush(stdout);
   char err[256];
-  int rc = ps_web_serve(w, &stop_requested, err, sizeof(err));
+  int rc = ps_web_serve(w, &stop_requested, announce, &o, err, sizeof(err));
   ps_web_free(w);
   if (rc) return cli_fail("web", EXIT_USAGE, "%s", err);
   printf("peerscope web: stopped\n");
@@ -163,8 +177,9 @@ int cmd_web(int argc, char **argv) {
 
 int cmd_web(int argc, char **argv) {
   (void)argc, (void)argv;
-  return cli_fail("web", EXIT_USAGE, "this peerscope was built without the web dashboard "
-                                     "(PS_WITH_WEB=OFF: libmicrohttpd was not available)");
+  return cli_fail("web", EXIT_USAGE,
+                  "this peerscope was built without the web dashboard "
+                  "(PS_WITH_WEB=OFF: libmicrohttpd was not available)");
 }
 
 #endif

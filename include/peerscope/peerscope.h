@@ -327,6 +327,9 @@ typedef struct ps_bench_opts {
   /* Called after each measurement (done of total), from the calling thread. */
   void (*progress)(void *user, int done, int total, const ps_bench_result *last);
   void *progress_user;
+  /* Set non-zero (a signal handler, a server shutting down) to stop: the running worker is
+   * killed and what is left is recorded as failed "stopped". May be NULL. */
+  const volatile int *stop;
 } ps_bench_opts;
 
 /* Runs the benchmarks on the report's GPUs in worker processes under the verify watchdog and

@@ -185,6 +185,7 @@ class ps_bench_opts(Structure):
         ("nccl_path", c_char_p),
         ("progress", c_void_p),
         ("progress_user", c_void_p),
+        ("stop", c_void_p),
     ]
 
 

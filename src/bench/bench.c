@@ -201,11 +201,23 @@ static char *join_gpus(const ps_report *r) {
   return out;
 }
 
+static bool stop_asked(const session *s) { return s->opts->stop && *s->opts->stop; }
+
 static void watch(session *s, run *w) {
   for (;;) {
     struct pollfd fds[2] = {{w->child.out_fd, POLLIN, 0}, {w->child.err_fd, POLLIN, 0}};
     double left = w->deadline_ms - ps__now_ms();
-    int ready = left > 0 ? poll(fds, 2, (int)left + 1) : 0;
+    /* Short waits when a stop may come, so that it is seen within 100 ms. */
+    int wait_ms = left > 0 ? (int)left + 1 : 0;
+    if (s->opts->stop && wait_ms > 100) wait_ms = 100;
+    int ready = wait_ms > 0 ? poll(fds, 2, wait_ms) : 0;
+    if (stop_asked(s)) {
+      ps__child_kill(&w->child);
+      finish_rest(s, w, PS_BENCH_FAILED, "stopped before it ran");
+      s->fatal = true;
+      return;
+    }
+    if (ready == 0 && ps__now_ms() < w->deadline_ms) continue;
     if (ready < 0 && errno == EINTR) continue;
     if (ready <= 0) {
       char reason[160];
@@ -441,7 +453,9 @@ ps_status ps_bench_run(ps_ctx *ctx, ps_report *report, const ps_bench_opts *opts
   }
   if (s.fatal)
     for (size_t i = 0; i < s.plan.count; i++)
-      finish(&s, i, PS_BENCH_FAILED, "not run: the bench worker could not start CUDA");
+      finish(&s, i, PS_BENCH_FAILED,
+             stop_asked(&s) ? "stopped before it ran"
+                            : "not run: the bench worker could not start CUDA");
   b->wall_ms = ps__now_ms() - t0;
   ps__free(s.done);
   ps__free(s.plan.jobs);

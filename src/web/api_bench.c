@@ -15,8 +15,8 @@ void ps__web_bench_get(ps_web *w, const ps_web_request *req, ps_web_response *re
   char *out = NULL;
   pthread_mutex_lock(&w->lock);
   bool have = w->report->bench != NULL;
-  ps_status st = !have ? PS_OK
-                 : svg ? ps_bench_write(ctx, w->report, PS_BENCH_SVG, &out)
+  ps_status st = !have  ? PS_OK
+                 : svg  ? ps_bench_write(ctx, w->report, PS_BENCH_SVG, &out)
                  : text ? ps_bench_write(ctx, w->report, PS_BENCH_TEXT, &out)
                         : ps_report_to_json(ctx, w->report, &out);
   pthread_mutex_unlock(&w->lock);

@@ -33,9 +33,9 @@ json_t *ps__web_launch_json(const ps_web *w) {
   const ps_log_summary *m = &L->summary;
   json_object_set_new(s, "custom_all_reduce",
                       m->custom_all_reduce < 0 ? json_null() : json_boolean(m->custom_all_reduce));
-  json_object_set_new(s, "custom_all_reduce_reason", m->custom_all_reduce_reason[0]
-                                                         ? json_string(m->custom_all_reduce_reason)
-                                                         : json_null());
+  json_object_set_new(s, "custom_all_reduce_reason",
+                      m->custom_all_reduce_reason[0] ? json_string(m->custom_all_reduce_reason)
+                                                     : json_null());
   if (m->nccl_transports & PS_NCCL_P2P) json_array_append_new(nccl, json_string("P2P"));
   if (m->nccl_transports & PS_NCCL_SHM) json_array_append_new(nccl, json_string("SHM"));
   if (m->nccl_transports & PS_NCCL_NET) json_array_append_new(nccl, json_string("NET"));
@@ -120,7 +120,7 @@ static void *launch_main(void *arg) {
         [PS_LAUNCH_PORT_IN_USE] = "the port is already in use",
         [PS_LAUNCH_HUNG] = "vLLM did not answer /health before the deadline; it was stopped"};
     bool stopped = res.outcome == PS_LAUNCH_STOPPED || res.outcome == PS_LAUNCH_INTERRUPTED;
-    L->state = stopped ? LAUNCH_STOPPED
+    L->state = stopped                           ? LAUNCH_STOPPED
                : res.outcome == PS_LAUNCH_EXITED ? LAUNCH_EXITED
                                                  : LAUNCH_FAILED;
     if ((size_t)res.outcome < PS_ARRAY_LEN(why) && why[res.outcome])
@@ -163,10 +163,18 @@ static void reset_launch(web_launch *L) {
 }
 
 void ps__web_launch_post(ps_web *w, const ps_web_request *req, ps_web_response *resp) {
-  static const char *const fields[] = {
-      "model_dir",      "tp",         "pp",        "gpus", "gpu_memory_utilization",
-      "max_model_len",  "max_num_seqs", "kv_cache_dtype", "reserve_gb", "objective",
-      "port",           NULL};
+  static const char *const fields[] = {"model_dir",
+                                       "tp",
+                                       "pp",
+                                       "gpus",
+                                       "gpu_memory_utilization",
+                                       "max_model_len",
+                                       "max_num_seqs",
+                                       "kv_cache_dtype",
+                                       "reserve_gb",
+                                       "objective",
+                                       "port",
+                                       NULL};
   json_t *body = ps__web_body_object(req, fields, resp);
   if (!body) return;
   int port = 8000;
@@ -188,13 +196,14 @@ void ps__web_launch_post(ps_web *w, const ps_web_request *req, ps_web_response *
   pthread_mutex_lock(&w->lock);
   web_launch *L = &w->launch;
   if (ok && (w->report->source == PS_SOURCE_FILE || !w->cfg.jobs)) {
-    ps__web_error(resp, 409, w->cfg.jobs ? "the report is an uploaded topology of another "
-                                           "machine: vLLM cannot start on its GPUs here"
-                                         : "launching is disabled in this server");
+    ps__web_error(resp, 409,
+                  w->cfg.jobs ? "the report is an uploaded topology of another "
+                                "machine: vLLM cannot start on its GPUs here"
+                              : "launching is disabled in this server");
     ok = false;
   }
-  if (ok && (L->state == LAUNCH_STARTING || L->state == LAUNCH_READY ||
-             L->state == LAUNCH_STOPPING)) {
+  if (ok &&
+      (L->state == LAUNCH_STARTING || L->state == LAUNCH_READY || L->state == LAUNCH_STOPPING)) {
     ps__web_error(resp, 409, "vLLM is already %s; stop it first", launch_state_name(L->state));
     ok = false;
   }
@@ -326,8 +335,8 @@ size_t ps_web_sse_read(ps_web_sse *s, char *buf, size_t len, int wait_ms, bool *
       until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
       if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
       pthread_cond_timedwait(&w->changed, &w->lock, &until);
-      if (!fill_events(s)) s->pending_len = (size_t)snprintf(s->pending, sizeof(s->pending),
-                                                             ": keep-alive\n\n");
+      if (!fill_events(s))
+        s->pending_len = (size_t)snprintf(s->pending, sizeof(s->pending), ": keep-alive\n\n");
     }
     pthread_mutex_unlock(&w->lock);
   }

@@ -6,10 +6,20 @@
 #include "core/internal.h"
 #include "web/web_internal.h"
 
-static const char *const plan_fields[] = {
-    "model_dir", "model_size_gb", "params_b",       "dtype",      "tp",        "pp",
-    "gpus",      "gpu_memory_utilization", "max_model_len", "max_num_seqs", "kv_cache_dtype",
-    "reserve_gb", "objective", NULL};
+static const char *const plan_fields[] = {"model_dir",
+                                          "model_size_gb",
+                                          "params_b",
+                                          "dtype",
+                                          "tp",
+                                          "pp",
+                                          "gpus",
+                                          "gpu_memory_utilization",
+                                          "max_model_len",
+                                          "max_num_seqs",
+                                          "kv_cache_dtype",
+                                          "reserve_gb",
+                                          "objective",
+                                          NULL};
 
 /* The plan fields of a body (shared with launch, which adds its own). */
 typedef struct plan_fields_in {
@@ -56,7 +66,8 @@ static bool load_model(ps_ctx *ctx, const plan_fields_in *f, ps_model *m, ps_web
 bool ps__web_make_plan(ps_web *w, json_t *body, ps_plan *plan, ps_web_response *resp) {
   plan_fields_in f;
   if (!read_fields(body, &f, resp)) return false;
-  if (f.objective && strcmp(f.objective, "throughput") != 0 && strcmp(f.objective, "latency") != 0) {
+  if (f.objective && strcmp(f.objective, "throughput") != 0 &&
+      strcmp(f.objective, "latency") != 0) {
     ps__web_error(resp, 400, "field 'objective' must be 'throughput' or 'latency'");
     return false;
   }

@@ -32,8 +32,9 @@ static bool looks_like_json(const ps_web_request *req) {
 
 void ps__web_topology_post(ps_web *w, const ps_web_request *req, ps_web_response *resp) {
   if (req->body_len == 0)
-    return ps__web_error(resp, 400, "empty upload: send a peerscope report (JSON) or the text "
-                                    "of nvidia-smi topo -m");
+    return ps__web_error(resp, 400,
+                         "empty upload: send a peerscope report (JSON) or the text "
+                         "of nvidia-smi topo -m");
   ps_ctx *ctx = ps_ctx_new();
   if (!ctx) return ps__web_error(resp, 500, "out of memory");
   ps_report *r = NULL;

@@ -25,8 +25,8 @@ typedef struct conn_body {
 } conn_body;
 
 static void add_headers(struct MHD_Response *r, const ps_web_response *resp) {
-  MHD_add_response_header(r, "Content-Type", resp->content_type ? resp->content_type
-                                                                : "application/octet-stream");
+  MHD_add_response_header(r, "Content-Type",
+                          resp->content_type ? resp->content_type : "application/octet-stream");
   MHD_add_response_header(r, "Content-Security-Policy", csp);
   MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
   MHD_add_response_header(r, "X-Frame-Options", "DENY");
@@ -69,8 +69,8 @@ static const char *header(struct MHD_Connection *c, const char *name) {
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **state) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **state) {
   (void)version;
   ps_web *w = cls;
   conn_body *body = *state;
@@ -130,12 +130,13 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state,
   *state = NULL;
 }
 
-int ps_web_serve(ps_web *w, const volatile int *stop, char *err, size_t err_len) {
+int ps_web_serve(ps_web *w, const volatile int *stop, void (*on_listening)(void *), void *user,
+                 char *err, size_t err_len) {
   const ps_web_config *cfg = ps_web_config_of(w);
   struct sockaddr_in v4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
   struct sockaddr_in6 v6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)cfg->port)};
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                   MHD_USE_ERROR_LOG;
+  /* No MHD_USE_ERROR_LOG: a failure to bind is reported once, by the caller, in one line. */
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION;
   const struct sockaddr *addr = (const struct sockaddr *)&v4;
   if (inet_pton(AF_INET6, cfg->listen, &v6.sin6_addr) == 1) {
     flags |= MHD_USE_IPv6;
@@ -147,14 +148,14 @@ int ps_web_serve(ps_web *w, const volatile int *stop, char *err, size_t err_len)
   errno = 0;
   struct MHD_Daemon *d = MHD_start_daemon(
       flags, (uint16_t)cfg->port, NULL, NULL, on_request, w, MHD_OPTION_SOCK_ADDR, addr,
-      MHD_OPTION_NOTIFY_COMPLETED, on_completed, w, MHD_OPTION_CONNECTION_TIMEOUT,
-      (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_END);
+      MHD_OPTION_NOTIFY_COMPLETED, on_completed, w, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+      MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_END);
   if (!d) {
     int e = errno ? errno : EADDRINUSE;
-    snprintf(err, err_len, "cannot listen on %s port %d: %s", cfg->listen, cfg->port,
-             strerror(e));
+    snprintf(err, err_len, "cannot listen on %s port %d: %s", cfg->listen, cfg->port, strerror(e));
     return e;
   }
+  if (on_listening) on_listening(user); /* only now is the announced address true */
   struct timespec tick = {0, 100 * 1000000L};
   while (!*stop)
     nanosleep(&tick, NULL);

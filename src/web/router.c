@@ -1,5 +1,6 @@
 /* ps_web_handle: the security checks every request passes, then the route table. Pure with
  * respect to the network: http.c fills the request, the fuzzer makes them up. */
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,10 @@ void ps__web_error(ps_web_response *resp, int status, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
+  /* Messages quote what the client sent (paths, hosts, field names), which need not be UTF-8
+   * and may be cut inside a character: plain ASCII always makes a valid JSON string. */
+  for (char *p = msg; *p; p++)
+    if ((unsigned char)*p >= 0x80 || (unsigned char)*p < 0x20) *p = '?';
   json_t *doc = json_object();
   json_object_set_new(doc, "error", json_string(msg));
   json_object_set_new(doc, "status", json_integer(status));
@@ -140,7 +145,13 @@ bool ps__web_get_gpus(json_t *o, const char *key, int *gpus, int *count, ps_web_
       ps__web_error(r, 400, "field '%s': item %zu is not a GPU index", key, i);
       return false;
     }
-    gpus[(*count)++] = (int)json_integer_value(item);
+    int g = (int)json_integer_value(item);
+    for (int k = 0; k < *count; k++)
+      if (gpus[k] == g) {
+        ps__web_error(r, 400, "field '%s': GPU %d listed twice", key, g);
+        return false;
+      }
+    gpus[(*count)++] = g;
   }
   return true;
 }
@@ -160,15 +171,22 @@ static bool host_allowed(const ps_web_config *c, const char *host) {
   bool v6 = strchr(c->listen, ':') != NULL;
   snprintf(want, sizeof(want), v6 ? "[%s]:%d" : "%s:%d", c->listen, c->port);
   if (strcmp(host, want) == 0) return true;
-  /* Listening on every interface: any literal address of this host, with our port. */
+  /* Listening on every interface: any literal address (never a name, which DNS could rebind),
+   * with our port. */
   if (strcmp(c->listen, "0.0.0.0") == 0 || strcmp(c->listen, "::") == 0) {
-    char suffix[16];
+    char suffix[16], addr[64];
     snprintf(suffix, sizeof(suffix), ":%d", c->port);
     size_t hl = strlen(host), sl = strlen(suffix);
-    if (hl <= sl || strcmp(host + hl - sl, suffix) != 0) return false;
-    for (size_t i = 0; i < hl - sl; i++)
-      if (!strchr("0123456789.:[]abcdefABCDEF", host[i])) return false; /* no names */
-    return true;
+    if (hl <= sl || hl - sl >= sizeof(addr) || strcmp(host + hl - sl, suffix) != 0) return false;
+    memcpy(addr, host, hl - sl);
+    addr[hl - sl] = '\0';
+    unsigned char buf[16];
+    size_t al = strlen(addr);
+    if (al > 2 && addr[0] == '[' && addr[al - 1] == ']') {
+      addr[al - 1] = '\0';
+      return inet_pton(AF_INET6, addr + 1, buf) == 1;
+    }
+    return inet_pton(AF_INET, addr, buf) == 1;
   }
   return false;
 }

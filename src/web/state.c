@@ -20,6 +20,7 @@ ps_web *ps_web_new(const ps_web_config *cfg, ps_report *report) {
   if (!w) return NULL;
   w->cfg = *cfg;
   w->report = report;
+  ps_log_summary_init(&w->launch.summary); /* nothing seen yet: every field unknown */
   pthread_mutex_init(&w->lock, NULL);
   pthread_cond_init(&w->changed, NULL);
   return w;
@@ -29,6 +30,7 @@ const ps_web_config *ps_web_config_of(const ps_web *w) { return &w->cfg; }
 
 void ps_web_free(ps_web *w) {
   if (!w) return;
+  w->closing = 1; /* a running benchmark stops at once (ps_bench_opts.stop) */
   ps__web_launch_shutdown(w);
   if (w->job.thread_live) pthread_join(w->job.thread, NULL);
   ps_report_free(w->report);
@@ -101,6 +103,7 @@ static void *job_main(void *arg) {
   if (st == PS_OK && job.kind == JOB_BENCH) {
     ps_bench_opts opts = {.tests = job.tests,
                           .quick = job.quick,
+                          .stop = &w->closing,
                           .gpus = job.gpu_count ? job.gpus : NULL,
                           .gpu_count = job.gpu_count,
                           .progress = on_bench_progress,

@@ -18,12 +18,12 @@
 typedef struct ps_web_config {
   char listen[64]; /* the address bound: "127.0.0.1", "::1", "0.0.0.0", ... */
   int port;
-  bool loopback;                       /* listen is a loopback address */
-  char token[PS_WEB_TOKEN_HEX + 1];    /* required by every change, and by every /api request
-                                          when not on loopback */
-  char vllm[512];                      /* the only executable launch may start */
-  bool jobs;                           /* background jobs may start (false when fuzzing) */
-  char notice[512];                    /* "running on the bundled example..." or "" */
+  bool loopback;                    /* listen is a loopback address */
+  char token[PS_WEB_TOKEN_HEX + 1]; /* required by every change, and by every /api request
+                                       when not on loopback */
+  char vllm[512];                   /* the only executable launch may start */
+  bool jobs;                        /* background jobs may start (false when fuzzing) */
+  char notice[512];                 /* "running on the bundled example..." or "" */
 } ps_web_config;
 
 typedef struct ps_web ps_web;
@@ -46,8 +46,8 @@ typedef struct ps_web_response {
   const char *content_type;
   char *body; /* malloc'd */
   size_t len;
-  bool sse;    /* stream the launch log (http.c) instead of body */
-  bool asset;  /* a static file: may be cached */
+  bool sse;   /* stream the launch log (http.c) instead of body */
+  bool asset; /* a static file: may be cached */
 } ps_web_response;
 
 /* Takes ownership of report (never NULL). NULL when out of memory. */
@@ -74,9 +74,11 @@ typedef struct ps_web_sse {
 void ps_web_sse_init(ps_web_sse *s, ps_web *w);
 size_t ps_web_sse_read(ps_web_sse *s, char *buf, size_t len, int wait_ms, bool *end);
 
-/* Serves until *stop becomes non-zero. Returns 0, or an errno value when the address cannot
- * be bound (err says which). */
-int ps_web_serve(ps_web *w, const volatile int *stop, char *err, size_t err_len);
+/* Serves until *stop becomes non-zero; on_listening (may be NULL) runs once the socket is
+ * bound, so an address announced there accepts connections. Returns 0, or an errno value when
+ * the address cannot be bound (err says which). */
+int ps_web_serve(ps_web *w, const volatile int *stop, void (*on_listening)(void *), void *user,
+                 char *err, size_t err_len);
 
 /* A fresh random token (getrandom). */
 bool ps_web_make_token(char out[PS_WEB_TOKEN_HEX + 1]);

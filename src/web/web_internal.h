@@ -111,8 +111,7 @@ bool ps__web_make_plan(ps_web *w, json_t *body, ps_plan *plan, ps_web_response *
 
 /* Starts a background job (state.c): 202 with the job, 409 when one runs or the report is
  * an uploaded topology. `request` carries the bench options. */
-void ps__web_start_job(ps_web *w, web_job_kind kind, const web_job *request,
-                       ps_web_response *resp);
+void ps__web_start_job(ps_web *w, web_job_kind kind, const web_job *request, ps_web_response *resp);
 /* Stops vLLM and joins its thread (api_launch.c; ps_web_free). */
 void ps__web_launch_shutdown(ps_web *w);
 
