@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the build needs, builds, and runs every test: once in a normal build and
 # once under AddressSanitizer + UndefinedBehaviorSanitizer, a short fuzz run of every parser,
-# the Python package's tests, then the C formatting.
+# the Python package's tests, the web dashboard in a browser, the Ray cluster tests, then the
+# C formatting.
 # Fails if ctest finds no tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ ctest --test-dir build-asan --output-on-failure --no-tests=error -j2
 
 echo "== fuzz smoke: every parser of untrusted input, ${PS_FUZZ_SECONDS:-20} s each (libFuzzer)"
 CC=clang ./scripts/build.sh build-fuzz -DPS_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug
-for target in fixture report protocol import safetensors config; do
+for target in fixture report protocol import safetensors config web; do
   scratch=$(mktemp -d)
   dict=tests/fuzz/$target.dict
   ./build-fuzz/bin/fuzz_$target -max_total_time="${PS_FUZZ_SECONDS:-20}" -print_final_stats=0 \
@@ -27,6 +28,12 @@ done
 
 echo "== Python package (pip install . into build-venv/, pytest python/tests)"
 ./scripts/test-python.sh
+
+echo "== web dashboard in headless Chromium (Selenium in build-venv/)"
+./scripts/test-web.sh
+
+echo "== peerscope cluster on a local Ray cluster (ray into build-venv/, pytest tests/cluster)"
+PEERSCOPE_CLUSTER_SKIP_INSTALL=1 ./scripts/test-cluster.sh
 
 echo "== formatting"
 ./scripts/check-format.sh

@@ -201,7 +201,10 @@ static char *join_gpus(const ps_report *r) {
   return out;
 }
 
-static bool stop_asked(const session *s) { return s->opts->stop && *s->opts->stop; }
+/* The flag is written by another thread (a server shutting down) or a signal handler. */
+static bool stop_asked(const session *s) {
+  return s->opts->stop && __atomic_load_n(s->opts->stop, __ATOMIC_SEQ_CST);
+}
 
 static void watch(session *s, run *w) {
   for (;;) {

@@ -204,7 +204,7 @@ ps_status ps_launch_run(ps_ctx *ctx, const ps_launch_cmd *cmd, const ps_launch_o
 
   for (;;) {
     double now = ps__now_ms();
-    if (!stopping && opts->stop && *opts->stop) {
+    if (!stopping && opts->stop && __atomic_load_n(opts->stop, __ATOMIC_SEQ_CST)) {
       stopping = user_stop = true;
       event(st, "stopping vLLM (process group %d): SIGTERM, SIGKILL after %.0f s", (int)proc.pid,
             grace / 1000);

@@ -127,7 +127,9 @@ static void *launch_main(void *arg) {
       ps__strlcpy(L->error, why[res.outcome], sizeof(L->error));
     L->has_exit = res.outcome == PS_LAUNCH_EXITED || stopped;
     L->exit_code = res.exit_code;
-    if (!res.came_up && !stopped) L->health = 3;
+    /* Nothing answers /health any more: "ok" would be stale. Never up and not stopped by
+     * us: it failed; otherwise unknown. */
+    L->health = !res.came_up && !stopped ? 3 : 0;
     if (res.summary.failure) L->summary = res.summary;
     ps_log_suggest(&L->summary, &L->plan, L->suggestion, sizeof(L->suggestion));
   }
@@ -244,7 +246,7 @@ void ps__web_stop_post(ps_web *w, ps_web_response *resp) {
   pthread_mutex_lock(&w->lock);
   web_launch *L = &w->launch;
   if (L->state == LAUNCH_STARTING || L->state == LAUNCH_READY) {
-    L->stop = 1; /* ps_launch_run stops the whole process group */
+    __atomic_store_n(&L->stop, 1, __ATOMIC_SEQ_CST); /* ps_launch_run stops the group */
     L->state = LAUNCH_STOPPING;
     L->seq++;
     pthread_cond_broadcast(&w->changed);
@@ -256,7 +258,7 @@ void ps__web_stop_post(ps_web *w, ps_web_response *resp) {
 
 void ps__web_launch_shutdown(ps_web *w) {
   pthread_mutex_lock(&w->lock);
-  w->launch.stop = 1;
+  __atomic_store_n(&w->launch.stop, 1, __ATOMIC_SEQ_CST);
   bool live = w->launch.thread_live;
   w->launch.thread_live = false;
   pthread_cond_broadcast(&w->changed);
@@ -316,7 +318,7 @@ static bool fill_events(ps_web_sse *s) {
 size_t ps_web_sse_read(ps_web_sse *s, char *buf, size_t len, int wait_ms, bool *end) {
   *end = false;
   ps_web *w = s->w;
-  if (w->closing) {
+  if (__atomic_load_n(&w->closing, __ATOMIC_SEQ_CST)) {
     *end = true;
     return 0;
   }

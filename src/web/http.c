@@ -159,7 +159,10 @@ int ps_web_serve(ps_web *w, const volatile int *stop, void (*on_listening)(void 
   struct timespec tick = {0, 100 * 1000000L};
   while (!*stop)
     nanosleep(&tick, NULL);
-  w->closing = 1;
+  __atomic_store_n(&w->closing, 1, __ATOMIC_SEQ_CST);
+  pthread_mutex_lock(&w->lock); /* wake the event streams now, not at their next second */
+  pthread_cond_broadcast(&w->changed);
+  pthread_mutex_unlock(&w->lock);
   MHD_stop_daemon(d);
   return 0;
 }

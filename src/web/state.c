@@ -30,7 +30,8 @@ const ps_web_config *ps_web_config_of(const ps_web *w) { return &w->cfg; }
 
 void ps_web_free(ps_web *w) {
   if (!w) return;
-  w->closing = 1; /* a running benchmark stops at once (ps_bench_opts.stop) */
+  /* A running benchmark stops at once (ps_bench_opts.stop). */
+  __atomic_store_n(&w->closing, 1, __ATOMIC_SEQ_CST);
   ps__web_launch_shutdown(w);
   if (w->job.thread_live) pthread_join(w->job.thread, NULL);
   ps_report_free(w->report);
