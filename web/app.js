@@ -138,7 +138,7 @@ function renderSource(rep) {
   if (ver.hang_workers) bits.push(plural(ver.hang_workers, 'worker') + ' killed at a deadline');
   if (rep.cuda_visible_devices) bits.push('CUDA_VISIBLE_DEVICES=' + rep.cuda_visible_devices);
   mk(clear($('source-note')), 0, [el('strong', 0, kind), ' \u2014 ' + machine,
-    src.origin ? [' \u2014 ', el('code', 0, src.origin)] : null, '. ' + bits.join('; ') + '.']);
+    src.origin && src.origin !== 'upload' ? [' \u2014 ', el('code', 0, src.origin)] : null, '. ' + bits.join('; ') + '.']);
 }
 
 function pcieText(p) {
@@ -288,6 +288,9 @@ function renderJob(j) {
   else { bar.max = 1; bar.value = j.state === 'done' ? 1 : 0; }
   setText('job-label', j.state === 'running' ? what + ': ' + (j.label || 'running') + (j.total > 0 ? ' (' + j.done + '/' + j.total + ')' : '')
     : j.state === 'done' ? what + ' done.' : j.state === 'failed' ? what + ' failed: ' + (j.error || 'unknown error') : 'idle');
+  /* A finished job's strip goes after a moment; a failure stays until the next job. */
+  clearTimeout(S.jobHide);
+  if (j.state === 'done') S.jobHide = setTimeout(() => { $('job-progress').hidden = true; }, 4000);
 }
 async function startJob(path, body) {
   if (S.job) return;
