@@ -1,6 +1,6 @@
 /* peerscope cluster: several machines over an existing Ray cluster. The work (Ray, the
  * gathering, planning across nodes, launching vLLM on Ray) lives in the Python package
- * (python/peerscope/cluster.py, docs/cluster.md); this command finds a Python that has it and
+ * (python/peerscope/cluster/, docs/cluster.md); this command finds a Python that has it and
  * execs `python -c <bootstrap> ARGS`, passing the arguments through unchanged. */
 #include <errno.h>
 #include <limits.h>

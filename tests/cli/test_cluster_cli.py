@@ -30,11 +30,21 @@ def run(args, **env):
     return subprocess.run([CLI] + args, capture_output=True, text=True, timeout=120, env=e)
 
 
+def sanitizer_env():
+    """A sanitizer build's libpeerscope needs the ASan/UBSan runtime loaded first in a Python
+    that opens it with ctypes; Python's own allocations are not ours to leak-check."""
+    out = subprocess.run(["ldd", CLI], capture_output=True, text=True).stdout
+    libs = [line.split("=>")[1].split()[0] for line in out.splitlines()
+            if "=>" in line and ("libasan" in line or "libubsan" in line)]
+    return {"LD_PRELOAD": " ".join(libs), "ASAN_OPTIONS": "detect_leaks=0"} if libs else {}
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="peerscope-cluster-cli-")
     py = sys.executable
     pkg = {"PEERSCOPE_PYTHON": py, "PYTHONPATH": os.path.join(SOURCE, "python"),
            "PEERSCOPE_LIBRARY": os.path.join(BUILD, "lib", "libpeerscope.so")}
+    pkg.update(sanitizer_env())
 
     done = run(["--help"])
     check("usage lists cluster", "  cluster   several machines over a Ray cluster" in done.stdout, done.stdout)
@@ -79,7 +89,7 @@ def main():
                            "json.dump(cluster.build_report(json.load(open(sys.argv[1]))), open(sys.argv[2], 'w'))",
                            _write(os.path.join(tmp, "raw.json"), raw), cluster_json],
                           capture_output=True, text=True, timeout=60,
-                          env=dict(os.environ, PYTHONPATH=pkg["PYTHONPATH"], PEERSCOPE_LIBRARY=pkg["PEERSCOPE_LIBRARY"]))
+                          env=dict(os.environ, **pkg))
     check("build_report", done.returncode == 0, done.stderr)
     if done.returncode == 0:
         report = json.load(open(cluster_json))
