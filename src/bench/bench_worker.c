@@ -28,7 +28,6 @@
 #include "verify/protocol.h"
 
 #define MAX_JOBS 65536
-#define DEFAULT_SPIN_TIMEOUT_NS 20000000000ull /* the parent's deadline comes first */
 
 void ps__bw_emit(const char *fmt, ...) {
   char line[1024];
