@@ -98,9 +98,14 @@ static void on_result(session *s, run *w, int j, const char *rest) {
   double samples[64];
   int n = 0;
   if (us) parse_us(us + 4, samples, &n, 64);
-  if (n > 0 && (outcome == PS_BENCH_OK || outcome == PS_BENCH_WRONG))
-    fill_numbers(result_of(s, i), samples, n);
-  finish(s, i, outcome, reason ? reason + 8 : "");
+  ps_bench_result *r = result_of(s, i);
+  r->trials = 0; /* what came back, not what was asked for */
+  if (n > 0 && (outcome == PS_BENCH_OK || outcome == PS_BENCH_WRONG)) fill_numbers(r, samples, n);
+  if (outcome == PS_BENCH_OK && (n == 0 || r->us_median <= 0)) {
+    finish(s, i, PS_BENCH_FAILED, "the worker reported no timing");
+  } else {
+    finish(s, i, outcome, reason ? reason + 8 : "");
+  }
   w->completed++;
 }
 
