@@ -358,7 +358,8 @@ static void test_svg(void **state) {
     assert_non_null(strstr(g, "GPU 2</text>")); /* axis labels */
   }
   assert_int_equal(occurrences(svg, "<rect class=\"legend\""), 4);
-  assert_has(svg, ">min 301.0 GB/s</text>");
+  /* 301..321 GB/s are within 10% of each other: the scale starts at 0 (noise is not contrast) */
+  assert_has(svg, ">min 0.0 GB/s</text>");
   assert_has(svg, ">max 321.0 GB/s</text>");
   assert_has(svg, ">Copy latency (us), 4 B, P2P on</text>");
   assert_has(svg, ">SIMULATED: fake drivers, modelled timings, not measurements of a machine<");
