@@ -17,6 +17,9 @@
 /* A graph is replayed this many times per trial, as nccl-tests -G 20 does; a decode step's graph
  * holds a hundred or more all-reduces, so a launch is amortised as widely (docs/bench.md). */
 #define GRAPH_REPLAYS 20
+/* Above this a graph launch is noise against the transfer: one replay keeps a 64 MiB trial
+ * at a few milliseconds instead of a second (measured on 2 H100s: 45 s for the whole run). */
+#define GRAPH_AMORTISE_BYTES (1u << 20)
 #define BARRIER_TIMEOUT_NS 200000000ull /* 200 ms: far beyond any healthy barrier */
 
 typedef struct ar_state {
@@ -428,9 +431,10 @@ static void nccl_timed(bw_worker *w, const ps__bench_job *job, const ar_state *s
   for (int t = 0; t < job->trials && t < (int)PS_ARRAY_LEN(r->us); t++) {
     if (!clock_start(w, s, r)) goto out;
     bool ok = true;
-    for (int k = 0; ok && k < (job->graph ? GRAPH_REPLAYS : 1); k++)
+    int replays = !job->graph ? 1 : job->bytes <= GRAPH_AMORTISE_BYTES ? GRAPH_REPLAYS : 1;
+    for (int k = 0; ok && k < replays; k++)
       ok = job->graph ? nccl_launch_graphs(w, s, execs, r) : nccl_enqueue(w, s, job->iters, r);
-    int ops = job->graph ? job->iters * GRAPH_REPLAYS : job->iters;
+    int ops = job->iters * replays;
     if (!ok || !clock_stop(w, s, ops, &r->us[r->samples], r)) goto out;
     r->samples++;
   }
