@@ -157,18 +157,6 @@ static bool read_lines(session *s, run *w) {
   return true;
 }
 
-static void drain_stderr(run *w) {
-  char buf[512];
-  ssize_t got = read(w->child.err_fd, buf, sizeof(buf) - 1);
-  if (got <= 0) return;
-  buf[got] = '\0';
-  char *last = buf;
-  for (char *p = buf; *p; p++)
-    if (*p == '\n' && p[1]) last = p + 1;
-  last[strcspn(last, "\n")] = '\0';
-  if (*last) ps__strlcpy(w->err_tail, last, sizeof(w->err_tail));
-}
-
 /* Everything of this worker's that is not done gets the outcome. */
 static void finish_rest(session *s, run *w, ps_bench_outcome outcome, const char *reason) {
   for (size_t k = 0; k < w->slot_count; k++)
@@ -240,9 +228,9 @@ static void watch(session *s, run *w) {
       ps__child_kill(&w->child);
       return;
     }
-    if (fds[1].revents) drain_stderr(w);
+    if (fds[1].revents) ps__child_drain_stderr(&w->child, w->err_tail, sizeof(w->err_tail));
     if (fds[0].revents && !read_lines(s, w)) {
-      drain_stderr(w);
+      ps__child_drain_stderr(&w->child, w->err_tail, sizeof(w->err_tail));
       int status = ps__child_reap(&w->child);
       if (!w->finished && !w->init_failed) {
         char how[96], reason[192];

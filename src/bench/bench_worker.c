@@ -30,20 +30,10 @@
 #define MAX_JOBS 65536
 
 void ps__bw_emit(const char *fmt, ...) {
-  char line[1024];
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+  ps__protocol_vemit(fmt, ap);
   va_end(ap);
-  if (n < 0) return;
-  if ((size_t)n > sizeof(line) - 2) n = (int)sizeof(line) - 2;
-  line[n++] = '\n';
-  ssize_t off = 0;
-  while (off < n) {
-    ssize_t got = write(STDOUT_FILENO, line + off, (size_t)(n - off));
-    if (got <= 0) _exit(4); /* parent gone */
-    off += got;
-  }
 }
 
 bool ps__bw_fail(bw_worker *w, bw_result *r, const char *what, CUresult rc) {

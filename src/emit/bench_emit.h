@@ -7,15 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "emit/ebuf.h"
 #include "peerscope/peerscope.h"
-
-typedef struct ps__ebuf {
-  char *data;
-  size_t len, cap;
-  bool failed; /* out of memory: the output is incomplete */
-} ps__ebuf;
-
-void ps__eput(ps__ebuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The GPUs that any result names (src, dst or group), ascending: the axes of every matrix,
  * so that a run on GPUs 4-7 of 8 shows 4 x 4. */

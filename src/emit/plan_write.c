@@ -7,177 +7,144 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "emit/ebuf.h"
 
 #define PLAN_SCHEMA "peerscope.plan/1"
 
-typedef struct buf {
-  char *data;
-  size_t len, cap;
-  bool failed;
-} buf;
-
-static void put(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(buf *b, const char *fmt, ...) {
-  if (b->failed) return;
-  for (;;) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(b->data ? b->data + b->len : NULL, b->data ? b->cap - b->len : 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-      b->failed = true;
-      return;
-    }
-    if (b->data && b->len + (size_t)n < b->cap) {
-      b->len += (size_t)n;
-      return;
-    }
-    size_t cap = b->cap ? b->cap : 1024;
-    while (cap <= b->len + (size_t)n)
-      cap *= 2;
-    char *grown = ps__realloc(b->data, cap);
-    if (!grown) {
-      b->failed = true;
-      return;
-    }
-    b->data = grown;
-    b->cap = cap;
-  }
-}
-
 /* Single-quoted for POSIX shells unless plainly safe. */
-static void put_quoted(buf *b, const char *s) {
+static void put_quoted(ps__ebuf *b, const char *s) {
   bool plain = *s != '\0';
   for (const char *p = s; *p; p++)
     if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.,/:=+@%", *p))
       plain = false;
   if (plain) {
-    put(b, "%s", s);
+    ps__eput(b, "%s", s);
     return;
   }
-  put(b, "'");
+  ps__eput(b, "'");
   for (const char *p = s; *p; p++) {
     if (*p == '\'')
-      put(b, "'\\''");
+      ps__eput(b, "'\\''");
     else
-      put(b, "%c", *p);
+      ps__eput(b, "%c", *p);
   }
-  put(b, "'");
+  ps__eput(b, "'");
 }
 
 static double gib(uint64_t v) { return (double)v / (1024.0 * 1024.0 * 1024.0); }
 
-static void put_command(buf *b, const ps_plan *p, const char *sep) {
-  put(b, "vllm serve ");
+static void put_command(ps__ebuf *b, const ps_plan *p, const char *sep) {
+  ps__eput(b, "vllm serve ");
   put_quoted(b, p->model_arg);
   for (int i = 0; i < p->arg_count; i++) {
-    put(b, "%s%s", sep, p->args[i].name);
+    ps__eput(b, "%s%s", sep, p->args[i].name);
     if (p->args[i].value[0]) {
-      put(b, " ");
+      ps__eput(b, " ");
       put_quoted(b, p->args[i].value);
     }
   }
 }
 
-static void put_gpus(buf *b, const int *gpus, int n) {
+static void put_gpus(ps__ebuf *b, const int *gpus, int n) {
   for (int i = 0; i < n; i++)
-    put(b, "%s%d", i ? "," : "", gpus[i]);
+    ps__eput(b, "%s%d", i ? "," : "", gpus[i]);
 }
 
-static void write_text(buf *b, const ps_plan *p) {
-  put(b, "%s: %s\n", p->feasible ? "Plan" : "No plan", p->summary);
+static void write_text(ps__ebuf *b, const ps_plan *p) {
+  ps__eput(b, "%s: %s\n", p->feasible ? "Plan" : "No plan", p->summary);
   if (p->feasible) {
-    put(b,
-        "\nMemory per GPU (tightest GPU): budget %.1f GiB = weights %.1f + overhead %.1f + KV "
-        "%.1f GiB (%llu tokens)\n",
-        gib(p->budget_bytes), gib(p->weights_bytes), gib(p->overhead_bytes), gib(p->kv_bytes),
-        (unsigned long long)p->kv_tokens);
+    ps__eput(b,
+             "\nMemory per GPU (tightest GPU): budget %.1f GiB = weights %.1f + overhead %.1f + KV "
+             "%.1f GiB (%llu tokens)\n",
+             gib(p->budget_bytes), gib(p->weights_bytes), gib(p->overhead_bytes), gib(p->kv_bytes),
+             (unsigned long long)p->kv_tokens);
     if (p->env_count) {
-      put(b, "\nEnvironment:\n");
+      ps__eput(b, "\nEnvironment:\n");
       for (int i = 0; i < p->env_count; i++)
-        put(b, "  %s=%s\n      %s\n", p->env[i].name, p->env[i].value, p->env[i].why);
+        ps__eput(b, "  %s=%s\n      %s\n", p->env[i].name, p->env[i].value, p->env[i].why);
     }
     if (p->command_count) {
-      put(b, "\nCluster: start Ray on every node first (HEAD_IP = the head's address):\n");
+      ps__eput(b, "\nCluster: start Ray on every node first (HEAD_IP = the head's address):\n");
       for (int i = 0; i < p->command_count; i++)
-        put(b, "  %s: %s\n      %s\n", p->commands[i].name, p->commands[i].value,
-            p->commands[i].why);
+        ps__eput(b, "  %s: %s\n      %s\n", p->commands[i].name, p->commands[i].value,
+                 p->commands[i].why);
     }
-    put(b, "\nCommand%s:\n  ", p->command_count ? " (on the head)" : "");
+    ps__eput(b, "\nCommand%s:\n  ", p->command_count ? " (on the head)" : "");
     put_command(b, p, " ");
-    put(b, "\n\nArguments:\n");
+    ps__eput(b, "\n\nArguments:\n");
     for (int i = 0; i < p->arg_count; i++)
-      put(b, "  %s%s%s\n      %s\n", p->args[i].name, p->args[i].value[0] ? " " : "",
-          p->args[i].value, p->args[i].why);
-    put(b, "\nWhy:\n");
+      ps__eput(b, "  %s%s%s\n      %s\n", p->args[i].name, p->args[i].value[0] ? " " : "",
+               p->args[i].value, p->args[i].why);
+    ps__eput(b, "\nWhy:\n");
     for (int i = 0; i < p->reason_count; i++)
-      put(b, "  - %s\n", p->reasons[i]);
+      ps__eput(b, "  - %s\n", p->reasons[i]);
   }
   if (p->alt_count) {
-    put(b, "\nConsidered:\n");
+    ps__eput(b, "\nConsidered:\n");
     for (int i = 0; i < p->alt_count; i++) {
       const ps_plan_option *o = &p->alts[i];
-      put(b, "  %d. TP=%d PP=%d", i + 1, o->tp, o->pp);
+      ps__eput(b, "  %d. TP=%d PP=%d", i + 1, o->tp, o->pp);
       if (o->gpu_count) {
-        put(b, " on GPUs ");
+        ps__eput(b, " on GPUs ");
         put_gpus(b, o->gpus, o->gpu_count);
       }
-      put(b, ": %s\n", o->why);
+      ps__eput(b, ": %s\n", o->why);
     }
   }
 }
 
-static void write_shell(buf *b, const ps_plan *p) {
-  put(b, "# peerscope plan: %s\n", p->summary);
+static void write_shell(ps__ebuf *b, const ps_plan *p) {
+  ps__eput(b, "# peerscope plan: %s\n", p->summary);
   if (!p->feasible) {
-    put(b, "echo 'peerscope: no plan fits' >&2; exit 1\n");
+    ps__eput(b, "echo 'peerscope: no plan fits' >&2; exit 1\n");
     return;
   }
   for (int i = 0; i < p->command_count; i++)
-    put(b, "# %s: %s\n#   %s\n", p->commands[i].name, p->commands[i].value, p->commands[i].why);
+    ps__eput(b, "# %s: %s\n#   %s\n", p->commands[i].name, p->commands[i].value,
+             p->commands[i].why);
   for (int i = 0; i < p->env_count; i++) {
-    put(b, "# %s\nexport %s=", p->env[i].why, p->env[i].name);
+    ps__eput(b, "# %s\nexport %s=", p->env[i].why, p->env[i].name);
     put_quoted(b, p->env[i].value);
-    put(b, "\n");
+    ps__eput(b, "\n");
   }
   put_command(b, p, " \\\n    ");
-  put(b, "\n");
+  ps__eput(b, "\n");
 }
 
-static void write_args(buf *b, const ps_plan *p) {
+static void write_args(ps__ebuf *b, const ps_plan *p) {
   for (int i = 0; i < p->arg_count; i++) {
-    put(b, "%s%s", i ? " " : "", p->args[i].name);
+    ps__eput(b, "%s%s", i ? " " : "", p->args[i].name);
     if (p->args[i].value[0]) {
-      put(b, " ");
+      ps__eput(b, " ");
       put_quoted(b, p->args[i].value);
     }
   }
-  put(b, "\n");
+  ps__eput(b, "\n");
 }
 
-static void write_yaml(buf *b, const ps_plan *p) {
-  put(b, "# peerscope plan: %s\n# Use: ", p->summary);
+static void write_yaml(ps__ebuf *b, const ps_plan *p) {
+  ps__eput(b, "# peerscope plan: %s\n# Use: ", p->summary);
   for (int i = 0; i < p->env_count; i++)
-    put(b, "%s=%s ", p->env[i].name, p->env[i].value);
-  put(b, "vllm serve ");
+    ps__eput(b, "%s=%s ", p->env[i].name, p->env[i].value);
+  ps__eput(b, "vllm serve ");
   put_quoted(b, p->model_arg);
-  put(b, " --config this-file.yaml\n");
+  ps__eput(b, " --config this-file.yaml\n");
   for (int i = 0; i < p->arg_count; i++) {
     const ps_plan_item *it = &p->args[i];
-    put(b, "# %s\n%s: ", it->why, it->name + 2);
+    ps__eput(b, "# %s\n%s: ", it->why, it->name + 2);
     if (!it->value[0]) {
-      put(b, "true\n");
+      ps__eput(b, "true\n");
       continue;
     }
     /* numbers bare, everything else double-quoted with JSON escapes (valid YAML) */
     const char *v = it->value;
     bool number = strspn(v, "0123456789.") == strlen(v) && strchr("0123456789", v[0]);
     if (number) {
-      put(b, "%s\n", v);
+      ps__eput(b, "%s\n", v);
     } else {
       json_t *str = json_string(v);
       char *quoted = str ? json_dumps(str, JSON_ENCODE_ANY) : NULL;
-      put(b, "%s\n", quoted ? quoted : "\"\"");
+      ps__eput(b, "%s\n", quoted ? quoted : "\"\"");
       free(quoted);
       json_decref(str);
     }
@@ -201,7 +168,7 @@ static json_t *gpus_json(const int *gpus, int n) {
 }
 
 static char *write_json(const ps_plan *p) {
-  buf cmd = {0};
+  ps__ebuf cmd = {0};
   if (p->feasible) put_command(&cmd, p, " ");
   json_t *reasons = json_array(), *alts = json_array();
   for (int i = 0; i < p->reason_count; i++)
@@ -238,7 +205,7 @@ static char *write_json(const ps_plan *p) {
 
 ps_status ps_plan_write(ps_ctx *ctx, const ps_plan *plan, ps_plan_format format, char **out) {
   *out = NULL;
-  buf b = {0};
+  ps__ebuf b = {0};
   switch (format) {
   case PS_PLAN_TEXT: write_text(&b, plan); break;
   case PS_PLAN_SHELL: write_shell(&b, plan); break;
@@ -247,7 +214,7 @@ ps_status ps_plan_write(ps_ctx *ctx, const ps_plan *plan, ps_plan_format format,
   case PS_PLAN_JSON: {
     char *text = write_json(plan);
     if (!text) return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory writing the plan");
-    put(&b, "%s\n", text);
+    ps__eput(&b, "%s\n", text);
     free(text);
     break;
   }

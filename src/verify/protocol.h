@@ -18,6 +18,7 @@
 #ifndef PS_VERIFY_PROTOCOL_H
 #define PS_VERIFY_PROTOCOL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -48,6 +49,10 @@ typedef struct ps__job_result {
 bool ps__job_parse(const char *text, ps__job *job);
 /* Parses the fields after the verdict of a result line. */
 bool ps__result_parse(const char *verdict, const char *fields, ps__job_result *out);
+
+/* Writes one protocol line (with its newline) to stdout in a single write; exits the worker
+ * when the parent has gone. Lines longer than 1 KiB are cut. Used by both workers. */
+void ps__protocol_vemit(const char *fmt, va_list ap);
 
 /* The worker's entry point (apps/worker/main.c). */
 int ps__worker_main(int argc, char **argv);

@@ -101,3 +101,16 @@ void ps__wait_status_text(int status, char *out, size_t len) {
   else
     snprintf(out, len, "status %d", status);
 }
+
+void ps__child_drain_stderr(const ps__child *child, char *tail, size_t len) {
+  char buf[512];
+  ssize_t got = read(child->err_fd, buf, sizeof(buf) - 1);
+  if (got <= 0) return;
+  buf[got] = '\0';
+  /* keep the last line-ish tail for "worker died" messages */
+  char *last = buf;
+  for (char *p = buf; *p; p++)
+    if (*p == '\n' && p[1]) last = p + 1;
+  last[strcspn(last, "\n")] = '\0';
+  if (*last) ps__strlcpy(tail, last, len);
+}

@@ -23,6 +23,10 @@ int ps__child_spawn_env(ps__child *child, char *const argv[], const char *const 
 /* Kills the worker's whole process group and reaps it. */
 void ps__child_kill(ps__child *child);
 
+/* Reads what the worker wrote on stderr and keeps its last line in tail (for "the worker
+ * died: ..." messages). */
+void ps__child_drain_stderr(const ps__child *child, char *tail, size_t len);
+
 /* Reaps an exited worker; returns its wait status. */
 int ps__child_reap(ps__child *child);
 

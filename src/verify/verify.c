@@ -187,19 +187,6 @@ static void handle_line(session *s, worker_run *w, const char *line) {
   }
 }
 
-static void drain_stderr(worker_run *w) {
-  char buf[512];
-  ssize_t got = read(w->child.err_fd, buf, sizeof(buf) - 1);
-  if (got <= 0) return;
-  buf[got] = '\0';
-  /* keep the last line-ish tail for "worker died" messages */
-  char *last = buf;
-  for (char *p = buf; *p; p++)
-    if (*p == '\n' && p[1]) last = p + 1;
-  last[strcspn(last, "\n")] = '\0';
-  if (*last) ps__strlcpy(w->err_tail, last, sizeof(w->err_tail));
-}
-
 /* Reads what is available on stdout; false at end of file. */
 static bool read_lines(session *s, worker_run *w) {
   char buf[4096];
@@ -359,9 +346,9 @@ static void run_worker(session *s) {
       on_deadline(s, &w);
       break;
     }
-    if (fds[1].revents) drain_stderr(&w);
+    if (fds[1].revents) ps__child_drain_stderr(&w.child, w.err_tail, sizeof(w.err_tail));
     if (fds[0].revents && !read_lines(s, &w)) {
-      drain_stderr(&w);
+      ps__child_drain_stderr(&w.child, w.err_tail, sizeof(w.err_tail));
       int status = ps__child_reap(&w.child);
       if (!w.finished) on_early_exit(s, &w, status);
       break;

@@ -38,21 +38,10 @@ typedef struct worker {
 
 static void emit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void emit(const char *fmt, ...) {
-  char line[512];
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+  ps__protocol_vemit(fmt, ap);
   va_end(ap);
-  if (n < 0) return;
-  if ((size_t)n > sizeof(line) - 2) n = (int)sizeof(line) - 2;
-  line[n++] = '\n';
-  /* One write per line: the parent may be reading while we hang in the next step. */
-  ssize_t off = 0;
-  while (off < n) {
-    ssize_t w = write(STDOUT_FILENO, line + off, (size_t)(n - off));
-    if (w <= 0) _exit(4); /* parent gone */
-    off += w;
-  }
 }
 
 /* A pattern unique to this run and job: neither zeros nor a constant, so a copy that did

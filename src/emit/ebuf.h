@@ -1,0 +1,17 @@
+/* A growing output string for the renderers (plans, bench results): printf-style appends that
+ * remember an allocation failure instead of reporting each one. */
+#ifndef PS_EMIT_EBUF_H
+#define PS_EMIT_EBUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct ps__ebuf {
+  char *data;
+  size_t len, cap;
+  bool failed; /* out of memory: the output is incomplete */
+} ps__ebuf;
+
+void ps__eput(ps__ebuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif
