@@ -100,7 +100,7 @@ static const char *source_name(ps_source s) {
 }
 
 static void print_text(const ps_report *r, const ps_doctor_result *res) {
-  printf("peerscope doctor: %s (%s%s%s)\n", r->machine[0] ? r->machine : "this machine",
+  printf("peerscope doctor: %s, %s%s%s\n", r->machine[0] ? r->machine : "this machine",
          source_name(r->source), r->origin[0] ? " " : "", r->origin);
   if (res->sysfs_root[0]) printf("sysfs and /proc read under %s\n", res->sysfs_root);
   if (res->count == 0)

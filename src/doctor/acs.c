@@ -126,8 +126,8 @@ void ps__check_acs(ps__doctor *d) {
   const ps_report *r = d->report;
   if (!d->use_sysfs) {
     ps__doctor_check(d, "acs", PS_CHECK_NOT_CHECKED,
-                     "not this machine's GPUs (fixture or file): give --sysfs-root to read a "
-                     "recorded tree");
+                     "the GPUs are a fixture's or a file's, not this machine's; --sysfs-root DIR "
+                     "reads a recorded /sys");
     return;
   }
   acs_state *s = ps__calloc(1, sizeof(*s));

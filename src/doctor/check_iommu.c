@@ -57,7 +57,8 @@ void ps__check_iommu(ps__doctor *d) {
   const ps_report *r = d->report;
   if (!d->use_sysfs) {
     ps__doctor_check(d, "iommu", PS_CHECK_NOT_CHECKED,
-                     "not this machine's GPUs (fixture or file): give --sysfs-root");
+                     "the GPUs are a fixture's or a file's, not this machine's; --sysfs-root DIR "
+                     "reads a recorded /sys");
     return;
   }
   char cmdline[4096] = "", path[4096], unit[64];

@@ -82,8 +82,9 @@ void ps__check_nvml(ps__doctor *d) {
   ps__free(flags);
   findings(d, mig, pers, disp, g_mig, g_pers, g_disp);
   if (read == 0)
-    ps__doctor_check(d, "nvml", PS_CHECK_NOT_CHECKED,
-                     "the driver answers none of MIG mode, persistence mode, display active");
+    ps__doctor_check(
+        d, "nvml", PS_CHECK_NOT_CHECKED,
+        "the driver reports neither MIG mode, persistence mode nor display state for any GPU");
   else if (mig[0] || pers[0] || disp[0])
     ps__doctor_check(d, "nvml", PS_CHECK_FINDING, "MIG on: %s; persistence off: %s; display: %s",
                      mig[0] ? mig : "none", pers[0] ? pers : "none", disp[0] ? disp : "none");

@@ -45,7 +45,7 @@ static void put_header(ps__ebuf *b, const ps_report *rep) {
   const char *machine = rep->machine[0]    ? rep->machine
                         : rep->hostname[0] ? rep->hostname
                                            : "this machine";
-  ps__eput(b, "Benchmarks on %.*s (%d GPU%s)", (int)sizeof(rep->machine), machine, rep->gpu_count,
+  ps__eput(b, "Benchmarks on %.*s, %d GPU%s", (int)sizeof(rep->machine), machine, rep->gpu_count,
            rep->gpu_count == 1 ? "" : "s");
   if (bench->started[0]) ps__eput(b, ", %.*s", (int)sizeof(bench->started), bench->started);
   ps__eput(b, "\n");
@@ -56,10 +56,13 @@ static void put_header(ps__ebuf *b, const ps_report *rep) {
                           : "not built (SM copies, pointer "
                             "chase and one-shot waived)");
   int v = bench->nccl_version; /* 22809 = 2.28.9; before 2.9, 2708 = 2.7.8 */
+  /* On the fakes the version is the fake libnccl's answer, not an installed NCCL's. */
+  const char *nccl = bench->simulated ? "fake NCCL (peerscope's libnccl.so.2, reports" : "NCCL";
+  const char *end = bench->simulated ? ")" : "";
   if (v >= 10000)
-    ps__eput(b, "NCCL %d.%d.%d.", v / 10000, v % 10000 / 100, v % 100);
+    ps__eput(b, "%s %d.%d.%d%s.", nccl, v / 10000, v % 10000 / 100, v % 100, end);
   else if (v > 0)
-    ps__eput(b, "NCCL %d.%d.%d.", v / 1000, v % 1000 / 100, v % 100);
+    ps__eput(b, "%s %d.%d.%d%s.", nccl, v / 1000, v % 1000 / 100, v % 100, end);
   else
     ps__eput(b, "NCCL: not loaded.");
   if (bench->nccl_note[0]) ps__eput(b, " %.*s.", (int)sizeof(bench->nccl_note), bench->nccl_note);
@@ -189,7 +192,9 @@ static void put_latency(ps__ebuf *b, const ps_bench *bench, const ps__bench_axis
         if (!ps__bench_matrix_used(bench, &m)) continue;
         ps__eput(b, "Copy latency (us per copy), %s, P2P %s\n",
                  ps__bench_size(sizes[s], size, sizeof(size)), on ? "on" : "off");
-        ps__eput(b, "  rows = source GPU, columns = destination; diagonal = within the GPU\n");
+        ps__eput(
+            b,
+            "  rows = source GPU, columns = destination; - = not measured (no copy to itself)\n");
         if (!on)
           ps__eput(b, "  P2P off = staged through pinned host memory; compare with P2P on\n");
         put_matrix(b, bench, ax, &m, VALUE_US);

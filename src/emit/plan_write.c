@@ -55,9 +55,13 @@ static void write_text(ps__ebuf *b, const ps_plan *p) {
   if (p->feasible) {
     ps__eput(b,
              "\nMemory per GPU (tightest GPU): budget %.1f GiB = weights %.1f + overhead %.1f + KV "
-             "%.1f GiB (%llu tokens)\n",
-             gib(p->budget_bytes), gib(p->weights_bytes), gib(p->overhead_bytes), gib(p->kv_bytes),
-             (unsigned long long)p->kv_tokens);
+             "%.1f GiB",
+             gib(p->budget_bytes), gib(p->weights_bytes), gib(p->overhead_bytes), gib(p->kv_bytes));
+    /* 0 tokens with room left means the KV size per token is unknown (a synthetic model). */
+    if (p->kv_tokens || !p->kv_bytes)
+      ps__eput(b, " (%llu tokens)\n", (unsigned long long)p->kv_tokens);
+    else
+      ps__eput(b, " (tokens unknown: no layers or heads without the model's config)\n");
     if (p->env_count) {
       ps__eput(b, "\nEnvironment:\n");
       for (int i = 0; i < p->env_count; i++)

@@ -70,7 +70,7 @@ def test_round_trip():
           "%d %d %s" % (live.returncode, replay.returncode, replay.stderr))
     check("doctor replay equals doctor", strip_paths(live.stdout, TREE) ==
           strip_paths(replay.stdout, archive), replay.stdout)
-    check("doctor replay says file", "(file %s)" % archive in replay.stdout, replay.stdout)
+    check("doctor replay says file", ", file %s\n" % archive in replay.stdout, replay.stdout)
     check("doctor replay names the archive as root",
           "sysfs and /proc read under %s:/\n" % archive in replay.stdout, replay.stdout)
     check("no temporary dir left", os.listdir(SCRATCH) == [], os.listdir(SCRATCH))

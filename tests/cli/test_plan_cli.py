@@ -158,10 +158,18 @@ def test_bad_inputs():
     check("too big: numbers", "GiB" in proc.stdout.split("\n")[0], proc.stdout[:300])
 
 
+def test_synthetic_kv_unknown():
+    # A model known only by size has no KV size per token: say so, never "(0 tokens)".
+    proc = run(["--params-b", "8", "--fixture", os.path.join(FIXTURES, "example-4x-a100.topo")])
+    check("synthetic: exit 0", proc.returncode == 0, proc.stderr)
+    check("synthetic: tokens unknown", "(tokens unknown" in proc.stdout and
+          "(0 tokens)" not in proc.stdout, proc.stdout[:600])
+
+
 def main():
     try:
         for test in (test_golden_plans, test_formats, test_imported_topology, test_cluster,
-                     test_bad_inputs):
+                     test_bad_inputs, test_synthetic_kv_unknown):
             try:
                 test()
             except Exception as e:  # one broken group must not hide the others

@@ -129,10 +129,10 @@ static void test_text(void **state) {
   ps_report *rep = bench_report();
   char *text = render(rep, PS_BENCH_TEXT);
   static const char head[] =
-      "Benchmarks on rig <3 GPUs> & \"co\" (3 GPUs), 2026-11-25T16:49:00Z\n"
+      "Benchmarks on rig <3 GPUs> & \"co\", 3 GPUs, 2026-11-25T16:49:00Z\n"
       "SIMULATED: fake drivers, modelled timings, not measurements of a machine\n";
   assert_memory_equal(text, head, strlen(head));
-  assert_has(text, "NCCL 2.28.9.");
+  assert_has(text, "fake NCCL (peerscope's libnccl.so.2, reports 2.28.9).");
   /* The copy-engine matrix, P2P on: rows = source, diagonal = local copy. */
   assert_has(text, "Copy bandwidth (GB/s), copy engine, P2P on, one direction\n");
   assert_has(text, "   src\\dst        0        1        2\n"
@@ -188,7 +188,7 @@ static void test_text_edges(void **state) {
 
   rep->bench = calloc(1, sizeof(*rep->bench)); /* ran, measured nothing */
   char *text = render(rep, PS_BENCH_TEXT);
-  assert_has(text, "Benchmarks on this machine (2 GPUs)\n");
+  assert_has(text, "Benchmarks on this machine, 2 GPUs\n");
   assert_has(text, "NCCL: not loaded.");
   assert_has(text, "No measurements.\n");
   ps_free(text);
