@@ -53,6 +53,37 @@ static void add_finding(ps__doctor *d, const char *evidence, bool failed_pairs, 
   PS_DSET(f->link, "%s", PS_DOC_NCCL_ACS);
 }
 
+/* Per GPU: the kernel's own word on its DMA domain (iommu_group/type). */
+typedef struct gpu_domains {
+  int translated, identity; /* GPUs in a DMA (translated) or identity (passthrough) domain */
+  int first;                /* the first translated GPU, -1 if none */
+  char first_type[64];
+} gpu_domains;
+
+static void count_domains(ps__doctor *d, gpu_domains *out) {
+  const ps_report *r = d->report;
+  char path[4096], type[64];
+  memset(out, 0, sizeof(*out));
+  out->first = -1;
+  for (int g = 0; g < r->gpu_count; g++) {
+    char sys_id[32], rel[128];
+    if (!(r->gpus[g].valid & PS_GPU_PCI_BUS_ID) ||
+        !ps__sysfs_busid(r->gpus[g].pci_bus_id, sys_id, sizeof(sys_id)))
+      continue;
+    PS_DSET(rel, "/sys/bus/pci/devices/%s/iommu_group/type", sys_id);
+    if (!ps__sysfs_path(d, rel, path, sizeof(path)) ||
+        !ps__sysfs_read_line(path, type, sizeof(type)))
+      continue;
+    if (strcmp(type, "identity") == 0) {
+      out->identity++;
+    } else if (strncmp(type, "DMA", 3) == 0) {
+      out->translated++;
+      if (out->first < 0)
+        out->first = g, ps__strlcpy(out->first_type, type, sizeof(out->first_type));
+    }
+  }
+}
+
 void ps__check_iommu(ps__doctor *d) {
   const ps_report *r = d->report;
   if (!d->use_sysfs) {
@@ -71,25 +102,10 @@ void ps__check_iommu(ps__doctor *d) {
   for (int i = 0; i < r->pair_count; i++)
     if (r->pairs[i].link != PS_LINK_NVLINK && ps__doctor_pair_failed(&r->pairs[i])) failed = true;
 
-  /* Per GPU: the kernel's own word on its DMA domain. */
-  int translated = 0, identity = 0, first = -1;
-  char type[64] = "", first_type[64] = "";
-  for (int g = 0; g < r->gpu_count; g++) {
-    char sys_id[32], rel[128];
-    if (!(r->gpus[g].valid & PS_GPU_PCI_BUS_ID) ||
-        !ps__sysfs_busid(r->gpus[g].pci_bus_id, sys_id, sizeof(sys_id)))
-      continue;
-    PS_DSET(rel, "/sys/bus/pci/devices/%s/iommu_group/type", sys_id);
-    if (!ps__sysfs_path(d, rel, path, sizeof(path)) ||
-        !ps__sysfs_read_line(path, type, sizeof(type)))
-      continue;
-    if (strcmp(type, "identity") == 0) {
-      identity++;
-    } else if (strncmp(type, "DMA", 3) == 0) {
-      translated++;
-      if (first < 0) first = g, ps__strlcpy(first_type, type, sizeof(first_type));
-    }
-  }
+  gpu_domains dom;
+  count_domains(d, &dom);
+  int translated = dom.translated, identity = dom.identity, first = dom.first;
+  const char *first_type = dom.first_type;
   bool pt = cmdline_has(cmdline, "iommu=pt") || cmdline_has(cmdline, "iommu.passthrough=1");
   char evidence[1024];
   if (translated) {
