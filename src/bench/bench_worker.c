@@ -24,7 +24,7 @@
 #include "bench/kernels/kernel_abi.h"
 #include "bench/worker_internal.h"
 #include "core/internal.h"
-#include "probe/busid.h"
+#include "core/busid.h"
 #include "verify/protocol.h"
 
 #define MAX_JOBS 65536

@@ -7,9 +7,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/busid.h"
 #include "core/internal.h"
 #include "import/import_internal.h"
-#include "probe/busid.h"
 #include "report/report_internal.h"
 
 enum { COL_INDEX, COL_NAME, COL_MEMORY, COL_BUS_ID, COL_UUID, COL_KINDS, COL_OTHER = -1 };

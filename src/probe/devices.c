@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/busid.h"
 #include "core/internal.h"
-#include "probe/busid.h"
 #include "probe/probe_internal.h"
 
 #define CPUSET_WORDS 64 /* 4096 CPUs */

@@ -2,9 +2,9 @@
 
 #include <string.h>
 
+#include "core/busid.h"
 #include "core/internal.h"
 #include "drv/nvml.h"
-#include "probe/busid.h"
 
 static void read_flags(const ps__nvml *nvml, nvmlDevice_t dev, ps__gpu_flags *fl) {
   unsigned cur = 0, pending = 0;

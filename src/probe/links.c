@@ -2,8 +2,8 @@
  * NVSwitch) and the driver's P2P claims. nvidia-smi topo -m derives its matrix the same way. */
 #include <string.h>
 
+#include "core/busid.h"
 #include "core/internal.h"
-#include "probe/busid.h"
 #include "probe/probe_internal.h"
 
 /* What one GPU's NVLinks end at. */

@@ -11,7 +11,7 @@
 
 #include "core/internal.h"
 #include "drv/cuda.h"
-#include "probe/busid.h"
+#include "core/busid.h"
 #include "verify/protocol.h"
 
 #define MAX_GPUS 1024

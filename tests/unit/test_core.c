@@ -4,8 +4,8 @@
 
 #include "support.h"
 
+#include "core/busid.h"
 #include "core/internal.h"
-#include "probe/busid.h"
 #include "probe/probe_internal.h"
 #include "verify/protocol.h"
 

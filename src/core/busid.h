@@ -1,7 +1,7 @@
 /* PCI bus ids in one canonical form, so NVML's "00000000:18:00.0", CUDA's "0000:18:00.0"
  * and sysfs's "0000:18:00.0" compare equal. */
-#ifndef PS_PROBE_BUSID_H
-#define PS_PROBE_BUSID_H
+#ifndef PS_CORE_BUSID_H
+#define PS_CORE_BUSID_H
 
 #include <stdbool.h>
 #include <stddef.h>

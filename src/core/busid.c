@@ -1,4 +1,4 @@
-#include "probe/busid.h"
+#include "core/busid.h"
 
 #include <ctype.h>
 #include <stdio.h>
