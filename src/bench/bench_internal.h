@@ -1,11 +1,13 @@
-/* Internals of the benchmarks shared by the orchestration (bench.c), statistics (stats.c),
- * names (names.c) and the renderers (src/emit/bench_write.c). */
+/* Internals of the benchmarks shared by the orchestration (bench.c), the job token (job.c),
+ * statistics (stats.c) and the worker. The names, parsers and kind properties of results
+ * belong to the report (report_internal.h), included here for the files that use both. */
 #ifndef PS_BENCH_INTERNAL_H
 #define PS_BENCH_INTERNAL_H
 
 #include <stddef.h>
 
 #include "peerscope/peerscope.h"
+#include "report/report_internal.h"
 
 /* The p-th percentile (0..100) of n sorted samples, linear between closest ranks (as numpy's
  * default); NaN when n == 0. */
@@ -21,15 +23,5 @@ double ps__allreduce_bus_factor(int ranks);
 /* Appends a zeroed result (src, dst -1) to bench, growing its array by one; NULL when out of
  * memory. */
 ps_bench_result *ps__bench_add(ps_bench *bench);
-
-/* ps_bench_kind_name's and ps_bench_outcome_name's inverses (names.c); false for an unknown
- * name, *out untouched. */
-bool ps__bench_kind_parse(const char *name, ps_bench_kind *out);
-bool ps__bench_outcome_parse(const char *name, ps_bench_outcome *out);
-
-/* Which derived numbers a kind has (names.c); the others stay 0 and are null in JSON. */
-bool ps__bench_kind_has_gbps(ps_bench_kind kind);     /* all but latency_chase */
-bool ps__bench_kind_has_bus_gbps(ps_bench_kind kind); /* the all-reduces */
-bool ps__bench_kind_has_ns(ps_bench_kind kind);       /* latency_chase */
 
 #endif

@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bench/bench_internal.h"
 #include "core/internal.h"
 #include "emit/bench_emit.h"
+#include "report/report_internal.h"
 
 /* ---- CSV: one row per result, the JSON's fields and null rules (empty = null) ------------ */
 

@@ -5,9 +5,9 @@
 #include <limits.h>
 #include <stdio.h>
 
-#include "bench/bench_internal.h"
 #include "core/internal.h"
 #include "report/json_internal.h"
+#include "report/report_internal.h"
 
 #define CHECK(expr)                                                                                \
   do {                                                                                             \

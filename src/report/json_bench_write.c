@@ -5,8 +5,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "bench/bench_internal.h"
 #include "report/json_internal.h"
+#include "report/report_internal.h"
 
 /* Times to the nanosecond, bandwidths to the MB/s; the spread needs finer steps. */
 #define US_DECIMALS 3

@@ -1,4 +1,5 @@
-/* Report internals shared by the probe, verify, the JSON reader/writer and the planner. */
+/* Report internals shared by the probe, verify, the benchmarks, the JSON reader/writer, the
+ * planner and the renderers: the data model's names and parsers, bench results included. */
 #ifndef PS_REPORT_INTERNAL_H
 #define PS_REPORT_INTERNAL_H
 
@@ -31,5 +32,17 @@ bool ps__claim_parse(const char *name, ps_claim *out);
 bool ps__verdict_parse(const char *name, ps_verdict *out);
 const char *ps__source_name(ps_source source); /* "live", "fixture", "file" */
 bool ps__source_parse(const char *name, ps_source *out);
+
+/* --- bench results (bench_names.c) --- */
+
+/* ps_bench_kind_name's and ps_bench_outcome_name's inverses; false for an unknown name, *out
+ * untouched. */
+bool ps__bench_kind_parse(const char *name, ps_bench_kind *out);
+bool ps__bench_outcome_parse(const char *name, ps_bench_outcome *out);
+
+/* Which derived numbers a kind has; the others stay 0 and are null in JSON. */
+bool ps__bench_kind_has_gbps(ps_bench_kind kind);     /* all but latency_chase */
+bool ps__bench_kind_has_bus_gbps(ps_bench_kind kind); /* the all-reduces */
+bool ps__bench_kind_has_ns(ps_bench_kind kind);       /* latency_chase */
 
 #endif

@@ -1,8 +1,10 @@
-/* Names of the benchmark kinds and outcomes, what each kind measures, and freeing. */
+/* Bench results as data: names of the kinds and outcomes, what each kind measures, freeing,
+ * and the slowest P2P copy. Here, with the report that holds them, so the JSON reader and
+ * writer, the planner and the renderers need nothing from the benchmarks that fill them. */
 #include <string.h>
 
-#include "bench/bench_internal.h"
 #include "core/internal.h"
+#include "report/report_internal.h"
 
 static const char *const kind_names[PS_BENCH_KIND_COUNT] = {
     [PS_BENCH_COPY_CE] = "copy_ce",
