@@ -2,7 +2,7 @@
  * so that no two neighbours share a colour, and a branch whose colours cannot reach the
  * target size is cut. Exact, and fast on the graphs GPU topologies make (n <= a few dozen,
  * a few islands); exponential only on adversarial dense random graphs. */
-#include "plan/clique.h"
+#include "groups/clique.h"
 
 #include <stdlib.h>
 #include <string.h>

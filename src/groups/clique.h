@@ -1,7 +1,7 @@
 /* Vertex sets as bit arrays and clique search (greedy-colouring bound, Tomita-style) over
  * graphs of up to PS_REPORT_MAX_GPUS vertices. Used by the group planner (groups.c). */
-#ifndef PS_PLAN_CLIQUE_H
-#define PS_PLAN_CLIQUE_H
+#ifndef PS_GROUPS_CLIQUE_H
+#define PS_GROUPS_CLIQUE_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "core/internal.h"
-#include "plan/clique.h"
+#include "groups/clique.h"
 
 /* Link quality ranks, best first. */
 enum { R_NVLINK, R_INTERNAL, R_PIX, R_PXB, R_PHB, R_NODE, R_SYS, R_UNKNOWN, R_COUNT };
