@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "capture/capture_internal.h"
-#include "doctor/doctor_internal.h"
+#include "doctor/doctor.h"
 
 extern char **environ;
 
@@ -88,14 +88,11 @@ static void add_smi(ps__members *m) {
 /* Config space of every GPU and every PCI device above it, up to the host bridge: more than
  * the doctor reads (only bridges between two GPUs), for whoever reads the bug report. */
 static void add_pci_configs(ps__members *m, const ps_report *r, const char *root) {
-  ps__doctor d;
-  memset(&d, 0, sizeof(d));
-  ps__strlcpy(d.root, root, sizeof(d.root));
   for (int g = 0; g < r->gpu_count; g++) {
     ps__pci_path path;
     char why[256], rel[96];
     if (!(r->gpus[g].valid & PS_GPU_PCI_BUS_ID) ||
-        !ps__pci_path_of(&d, r->gpus[g].pci_bus_id, &path, why, sizeof(why)))
+        !ps__pci_path_under(root, r->gpus[g].pci_bus_id, &path, why, sizeof(why)))
       continue;
     for (int i = 0; i < path.count; i++) {
       snprintf(rel, sizeof(rel), "/sys/bus/pci/devices/%s/config", path.dev[i]);

@@ -8,21 +8,13 @@
 #include <stdint.h>
 
 #include "core/internal.h"
+#include "doctor/doctor.h"
 
 /* Vendor documents the findings point at. */
 #define PS_DOC_NCCL_ACS                                                                            \
   "https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/troubleshooting.html"                 \
   "#pci-access-control-services-acs"
 #define PS_DOC_NCCL_ENV "https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/env.html"
-
-/* What a check reads, as `peerscope capture` records it: the list is derived from the checks
- * themselves rather than kept by hand. */
-typedef enum ps__doctor_read {
-  PS_DOCTOR_READ_PATH = 0, /* a file or directory (links followed), e.g. "/proc/cmdline" */
-  PS_DOCTOR_READ_LIST = 1, /* a directory whose entry names are read */
-  PS_DOCTOR_READ_ENV = 2   /* an environment variable's name */
-} ps__doctor_read;
-typedef void (*ps__doctor_recorder)(void *user, ps__doctor_read kind, const char *what);
 
 typedef struct ps__doctor {
   ps_ctx *ctx;
@@ -68,13 +60,6 @@ size_t ps__sysfs_read_bytes(const char *path, uint8_t *out, size_t len);
 /* "00000000:18:00.0" -> "0000:18:00.0" (sysfs form); false if not a bus id. */
 bool ps__sysfs_busid(const char *nvml_busid, char *out, size_t len);
 
-#define PS_PCI_PATH_MAX 16
-/* The PCI devices from the host bridge down to a GPU, from its sysfs device link. */
-typedef struct ps__pci_path {
-  char host[32];                 /* "pci0000:00" */
-  int count;                     /* devices, the GPU last */
-  char dev[PS_PCI_PATH_MAX][16]; /* "0000:00:01.0", ..., "0000:18:00.0" */
-} ps__pci_path;
 /* Resolves root/sys/bus/pci/devices/<busid>; false (why in `why`) if it is not there. */
 bool ps__pci_path_of(const ps__doctor *d, const char *busid, ps__pci_path *out, char *why,
                      size_t why_len);
@@ -105,10 +90,6 @@ typedef enum ps__acs_status {
 ps__acs_status ps__acs_find(const uint8_t *config, size_t len, unsigned *cap_offset, uint16_t *ctl);
 /* "SrcValid+ TransBlk- ReqRedir+ ..." as lspci prints ACSCtl. */
 void ps__acs_format(uint16_t ctl, char *out, size_t len);
-
-/* ps_doctor_run, telling `record` every path and variable the checks read. */
-ps_status ps__doctor_run_recorded(ps_ctx *ctx, const ps_report *report, const ps_doctor_opts *opts,
-                                  ps__doctor_recorder record, void *user, ps_doctor_result **out);
 
 /* ---- the checks, in the order they run ---- */
 void ps__check_verify(ps__doctor *d);

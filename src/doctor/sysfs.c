@@ -66,6 +66,14 @@ static bool is_pci_address(const char *s) {
   return sscanf(s, "%x:%x:%x.%x%c", &domain, &bus, &dev, &fn, &tail) == 4;
 }
 
+bool ps__pci_path_under(const char *root, const char *busid, ps__pci_path *out, char *why,
+                        size_t why_len) {
+  ps__doctor d;
+  memset(&d, 0, sizeof(d));
+  ps__strlcpy(d.root, root ? root : "", sizeof(d.root));
+  return ps__pci_path_of(&d, busid, out, why, why_len);
+}
+
 bool ps__pci_path_of(const ps__doctor *d, const char *busid, ps__pci_path *out, char *why,
                      size_t why_len) {
   char sys_id[32], link[PATH_MAX], real[PATH_MAX], real_root[PATH_MAX];
