@@ -46,9 +46,10 @@ typedef struct ps__candidate {
   bool kv_known;
   uint64_t kv_tokens; /* the longest single sequence the tightest stage holds */
   int max_model_len;
-  bool full_context;  /* max_model_len reaches the model's maximum (or the request) */
-  uint64_t shortfall; /* infeasible: bytes per GPU missing on the tightest stage */
-  char why[256];      /* why it is infeasible */
+  bool full_context;      /* max_model_len reaches the model's maximum (or the request) */
+  uint64_t shortfall;     /* infeasible: bytes per GPU missing on the tightest stage */
+  char why[256];          /* why it is infeasible */
+  ps_objective objective; /* the request's: qsort's comparator reads it here, no static */
 } ps__candidate;
 
 /* pp must be a multiple of in->nodes: each node holds pp / nodes consecutive stages. */

@@ -150,8 +150,12 @@ static int compare(const ps__candidate *a, const ps__candidate *b, ps_objective 
 #undef BETTER
 }
 
-static ps_objective sort_objective;
-static int compare_qsort(const void *a, const void *b) { return compare(a, b, sort_objective); }
+/* The objective travels in each candidate: the planner keeps no file-static state, so
+ * concurrent plans (the web server's threads) cannot see each other's objective. */
+static int compare_qsort(const void *a, const void *b) {
+  const ps__candidate *ca = a;
+  return compare(ca, b, ca->objective);
+}
 
 static void list_gpus(const int *gpus, int n, char *out, size_t len) {
   size_t used = 0;
@@ -549,7 +553,8 @@ ps_status ps_plan_make_cluster(ps_ctx *ctx, const ps_report *const *reports, int
                     "GPUs per node",
                     req->tp, req->pp, n);
   }
-  sort_objective = in->objective;
+  for (int i = 0; i < count; i++)
+    cands[i].objective = in->objective;
   qsort(cands, (size_t)count, sizeof(*cands), compare_qsort);
 
   const ps__candidate *best = &cands[0];
