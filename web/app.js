@@ -465,35 +465,57 @@ function arChart(ar) {
 }
 
 /* == plan == */
-// [input id = request key, type]; only filled fields are sent, numbers as JSON numbers
-const FIELDS = [['model_dir', 's'], ['model_size_gb', 'n'], ['params_b', 'n'], ['dtype', 's'], ['tp', 'i'], ['pp', 'i'],
-  ['gpus', 'l'], ['gpu_memory_utilization', 'n'], ['max_model_len', 'i'], ['max_num_seqs', 'i'], ['kv_cache_dtype', 's'],
-  ['reserve_gb', 'n'], ['objective', 's']];
-const SHARED = ['tp', 'pp', 'gpus', 'gpu_memory_utilization', 'max_model_len', 'max_num_seqs', 'kv_cache_dtype', 'reserve_gb', 'objective'];
+// The plan request's fields come from the library's one table (GET /api/v1/plan/fields):
+// types, ranges, defaults and help. Only filled fields are sent, numbers as JSON numbers; a
+// field the page has no input for gets one under "More options".
+let FIELDS = [];
+const SHARED_GROUP = 'plan'; // what launch shares with plan: every field but the model's source
+async function loadFields() {
+  try {
+    FIELDS = ((await api('GET', '/api/v1/plan/fields')) || {}).fields || [];
+  } catch (e) { FIELDS = []; showError('plan-error', 'plan fields: ' + errText(e)); }
+  for (const f of FIELDS) {
+    let input = $(f.name);
+    if (!input) {
+      input = el('input');
+      input.id = f.name;
+      input.type = f.type === 'integer' || f.type === 'number' ? 'number' : 'text';
+      $('plan-more').appendChild(el('label', 0, f.flag.replace(/^--/, ''), input));
+    }
+    input.title = f.help + (f.default !== null ? ' (default ' + f.default + ')' : '');
+    if (input.tagName === 'INPUT' && f.min !== null) { input.min = f.min; input.max = f.max; }
+    if (input.tagName === 'INPUT' && f.default !== null) input.placeholder = f.default;
+  }
+}
 
-function readField(id, type, key, out, errors) {
-  const input = $(id);
+function readField(f, out, errors) {
+  const input = $(f.name);
+  const key = f.name;
+  if (!input) return;
   const raw = String(input.value || '').trim();
   if (input.validity && input.validity.badInput) return errors.push(key + ': not a number');
   if (raw === '') return;
-  if (type === 's') { out[key] = raw; return; }
-  if (type === 'l') {
+  if (f.type === 'string') { out[key] = raw; return; }
+  if (f.type === 'enum') {
+    if (f.choices.indexOf(raw) < 0) return errors.push(key + ': ' + f.expect);
+    out[key] = raw;
+    return;
+  }
+  if (f.type === 'boolean') { out[key] = raw === 'true' || raw === 'on'; return; }
+  if (f.type === 'gpus') {
     const v = raw.split(/[\s,]+/).filter(Boolean).map(Number);
-    if (v.some((n) => !Number.isInteger(n) || n < 0)) return errors.push(key + ': GPU indexes such as 0,1,2,3');
+    if (v.some((n) => !Number.isInteger(n) || n < f.min || n > f.max)) return errors.push(key + ': GPU indexes such as 0,1,2,3');
     out[key] = v;
     return;
   }
   const n = Number(raw);
-  if (!isFinite(n) || n < 0) return errors.push(key + ': a number, 0 or more');
-  if (type === 'i' && !Number.isInteger(n)) return errors.push(key + ': a whole number');
+  if (!isFinite(n) || (f.type === 'integer' && !Number.isInteger(n)) || n < f.min || n > f.max) return errors.push(key + ': ' + f.expect);
   out[key] = n;
 }
-function collect(keys) {
+function collect(group) {
   const body = {};
   const errors = [];
-  for (const [id, type] of FIELDS) if (!keys || keys.indexOf(id) >= 0) readField(id, type, id, body, errors);
-  const u = body.gpu_memory_utilization;
-  if (u !== undefined && !(u > 0 && u <= 1)) errors.push('gpu_memory_utilization: above 0, at most 1 (0.9 = 90%)');
+  for (const f of FIELDS) if (!group || f.group === group) readField(f, body, errors);
   return { body, errors };
 }
 
@@ -501,7 +523,7 @@ async function submitPlan(ev) {
   ev.preventDefault();
   showError('plan-error', '');
   const { body, errors } = collect(null);
-  if (!('model_dir' in body || 'model_size_gb' in body || 'params_b' in body)) errors.unshift('Give a model directory, a weights size in GB or a number of parameters.');
+  if (!FIELDS.some((f) => f.group === 'model' && f.name !== 'dtype' && f.name in body)) errors.unshift('Give a model directory, a weights size in GB or a number of parameters.');
   if (errors.length) { showError('plan-error', errors.join('\n')); return; }
   $('plan-btn').disabled = true;
   try { renderPlan(await api('POST', '/api/v1/plan', body)); } catch (e) { showError('plan-error', errText(e)); }
@@ -586,7 +608,7 @@ async function copyPre(btn) {
 
 /* == run == */
 function launchUses() {
-  const { body } = collect(SHARED);
+  const { body } = collect(SHARED_GROUP);
   const keys = Object.keys(body);
   setText('launch-uses', keys.length ? keys.map((k) => k + '=' + body[k]).join(', ') : 'nothing set, the planner chooses.');
   $('launch-model').placeholder = $('model_dir').value.trim() || 'the Plan tab\'s model directory';
@@ -595,7 +617,7 @@ function launchUses() {
 async function submitLaunch(ev) {
   ev.preventDefault();
   showError('launch-error', '');
-  const { body, errors } = collect(SHARED);
+  const { body, errors } = collect(SHARED_GROUP);
   const model = $('launch-model').value.trim() || $('model_dir').value.trim();
   if (model) body.model_dir = model; else errors.unshift('Give the model directory (here or in the Plan tab).');
   readField('launch-port', 'i', 'port', body, errors);
@@ -771,7 +793,7 @@ async function loadAll() {
     showError('global-error', 'Enter the token that peerscope web printed at start.');
     return;
   }
-  await Promise.all([loadTopology(), loadJob(), loadLaunch(true)]);
+  await Promise.all([loadTopology(), loadJob(), loadLaunch(true), loadFields()]);
 }
 
 initToken();

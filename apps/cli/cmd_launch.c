@@ -9,35 +9,39 @@
 
 #include "plan_args.h"
 
-static const char launch_usage[] =
-    "usage: peerscope launch MODEL [plan options] [--port P] [--host H] [--vllm PATH]\n"
-    "                        [--timeout S] [--stop-grace S] [--nccl-debug] [--dry-run] [-- extra "
-    "vllm args]\n"
-    "\n"
-    "Plans vLLM for MODEL on this machine (as `peerscope plan` does), starts `vllm serve` with\n"
-    "the plan, streams its log, waits for GET /health and prints the served URL. Ctrl-C or\n"
-    "SIGTERM stops vLLM and all its workers.\n"
-    "\n"
-    "  MODEL                    a Hugging Face directory, or a model name passed to vLLM as\n"
-    "                           is (then --model-size-gb or --params-b is required)\n"
-    "  --model DIR              the same as MODEL for a directory\n"
-    "  --model-size-gb X, --params-b N [--dtype D]   size of a model given by name\n"
-    "  --tp N, --pp N, --gpus LIST, --gpu-memory-utilization F, --max-model-len N,\n"
-    "  --max-num-seqs N, --kv-cache-dtype D, --reserve-gb X   as for peerscope plan\n"
-    "  --fixture FILE, --live, --topology FILE, --refresh, --timeout-ms N   where to plan\n"
-    "  --port P                 vLLM's port (default 8000), on --host (default 127.0.0.1)\n"
-    "  --vllm PATH              the vllm executable (default: vllm in PATH)\n"
-    "  --timeout S              seconds to wait for /health (default 900)\n"
-    "  --stop-grace S           seconds between SIGTERM and SIGKILL when stopping (default 15)\n"
-    "  --nccl-debug             NCCL_DEBUG=INFO, to report the NCCL transport used\n"
-    "  --dry-run                print the environment and command, start nothing\n"
-    "  -- ARGS                  more vllm serve arguments; where they contradict the plan\n"
-    "                           (--tensor-parallel-size ...) they win, and peerscope says so\n"
-    "\n"
-    "Exit codes: vLLM's exit status when it exited by itself; 0 when it came up and was\n"
-    "stopped (Ctrl-C, SIGTERM) or for --dry-run; 1 nothing fits, /health not answered before\n"
-    "--timeout, or the port is taken; 2 usage error; 3 bad input; 4 driver unavailable;\n"
-    "5 internal error; 127 vLLM not installed; 130 stopped before it came up.\n";
+static void launch_help(FILE *f) {
+  fputs(
+      "usage: peerscope launch MODEL [plan options] [--port P] [--host H] [--vllm PATH]\n"
+      "                        [--timeout S] [--stop-grace S] [--nccl-debug] [--dry-run] [-- "
+      "extra vllm args]\n"
+      "\n"
+      "Plans vLLM for MODEL on this machine (as `peerscope plan` does), starts `vllm serve` with\n"
+      "the plan, streams its log, waits for GET /health and prints the served URL. Ctrl-C or\n"
+      "SIGTERM stops vLLM and all its workers.\n"
+      "\n"
+      "  MODEL                    a Hugging Face directory, or a model name passed to vLLM as\n"
+      "                           is (then --model-size-gb or --params-b is required)\n"
+      "  --model DIR              the same as MODEL for a directory\n"
+      "  --model-size-gb X, --params-b N [--dtype D]   size of a model given by name\n",
+      f);
+  cli_plan_flags(f, "plan", "as for peerscope plan");
+  fputs(
+      "  --fixture FILE, --live, --topology FILE, --refresh, --timeout-ms N   where to plan\n"
+      "  --port P                 vLLM's port (default 8000), on --host (default 127.0.0.1)\n"
+      "  --vllm PATH              the vllm executable (default: vllm in PATH)\n"
+      "  --timeout S              seconds to wait for /health (default 900)\n"
+      "  --stop-grace S           seconds between SIGTERM and SIGKILL when stopping (default 15)\n"
+      "  --nccl-debug             NCCL_DEBUG=INFO, to report the NCCL transport used\n"
+      "  --dry-run                print the environment and command, start nothing\n"
+      "  -- ARGS                  more vllm serve arguments; where they contradict the plan\n"
+      "                           (--tensor-parallel-size ...) they win, and peerscope says so\n"
+      "\n"
+      "Exit codes: vLLM's exit status when it exited by itself; 0 when it came up and was\n"
+      "stopped (Ctrl-C, SIGTERM) or for --dry-run; 1 nothing fits, /health not answered before\n"
+      "--timeout, or the port is taken; 2 usage error; 3 bad input; 4 driver unavailable;\n"
+      "5 internal error; 127 vLLM not installed; 130 stopped before it came up.\n",
+      f);
+}
 
 enum { EXIT_NOT_INSTALLED = 127, EXIT_INTERRUPTED = 130 };
 
@@ -63,31 +67,39 @@ static bool is_dir(const char *path) {
 }
 
 static int check_model(launch_opts *o) {
-  if (o->model && o->plan.model_dir)
+  char dir[1100] = "";
+  bool has_dir = ps_plan_input_get(o->plan.in, "model_dir", dir, sizeof(dir));
+  if (o->model && has_dir)
     return cli_fail("launch", EXIT_USAGE, "give MODEL or --model DIR, not both");
-  if (o->model && is_dir(o->model)) o->plan.model_dir = o->model;
-  if (!o->model && !o->plan.model_dir)
+  if (o->model && is_dir(o->model)) {
+    ps_ctx *ctx = ps_ctx_new();
+    bool ok = ctx && ps_plan_input_set(ctx, o->plan.in, "--model", o->model) == PS_OK;
+    if (!ok) cli_fail("launch", EXIT_USAGE, "%s", ctx ? ps_ctx_error(ctx) : "out of memory");
+    ps_ctx_free(ctx);
+    if (!ok) return EXIT_USAGE;
+    has_dir = ps_plan_input_get(o->plan.in, "model_dir", dir, sizeof(dir));
+  }
+  if (!o->model && !has_dir)
     return cli_fail("launch", EXIT_USAGE, "no model (see peerscope launch --help)");
-  int sizes = (o->plan.size_gb > 0) + (o->plan.params_b > 0);
-  if (o->plan.model_dir && sizes)
+  int sizes = ps_plan_input_get(o->plan.in, "model_size_gb", NULL, 0) +
+              ps_plan_input_get(o->plan.in, "params_b", NULL, 0);
+  if (has_dir && sizes)
     return cli_fail("launch", EXIT_USAGE,
                     "%s is a model directory: its size comes from its files, drop "
                     "--model-size-gb / --params-b",
-                    o->plan.model_dir);
-  if (!o->plan.model_dir && sizes != 1)
+                    dir);
+  if (!has_dir && sizes != 1)
     return cli_fail("launch", EXIT_USAGE,
                     "'%s' is not a directory: it goes to vLLM as a model name, and peerscope "
                     "needs its size (--model-size-gb X or --params-b N)",
                     o->model);
-  if (o->plan.dtype && o->plan.params_b <= 0)
-    return cli_fail("launch", EXIT_USAGE, "--dtype goes with --params-b");
   return EXIT_VERIFIED;
 }
 
 static int parse(int argc, char **argv, launch_opts *o) {
   enum { O_PORT = 1, O_HOST, O_VLLM, O_TIMEOUT, O_GRACE, O_NCCL, O_DRY, O_HELP };
-  struct option longs[48];
-  int n = cli_plan_options_copy(longs, 32);
+  struct option longs[CLI_PLAN_MAX_OPTIONS + 10];
+  int n = cli_plan_options_copy(longs, CLI_PLAN_MAX_OPTIONS);
   longs[n++] = (struct option){"port", required_argument, 0, O_PORT};
   longs[n++] = (struct option){"host", required_argument, 0, O_HOST};
   longs[n++] = (struct option){"vllm", required_argument, 0, O_VLLM};
@@ -98,7 +110,7 @@ static int parse(int argc, char **argv, launch_opts *o) {
   longs[n++] = (struct option){"help", no_argument, 0, O_HELP};
   longs[n] = (struct option){0, 0, 0, 0};
   memset(o, 0, sizeof(*o));
-  cli_plan_args_init(&o->plan);
+  if (cli_plan_args_init(&o->plan)) return EXIT_INTERNAL;
   /* Everything after "--" belongs to vLLM: cut it off before getopt sees (and permutes) it. */
   int own = argc;
   for (int i = 1; i < argc; i++)
@@ -128,7 +140,7 @@ static int parse(int argc, char **argv, launch_opts *o) {
     case O_NCCL: o->nccl_debug = true; break;
     case O_DRY: o->dry_run = true; break;
     case 'h':
-    case O_HELP: fputs(launch_usage, stdout); return -1;
+    case O_HELP: launch_help(stdout); return -1;
     default: {
       if (c == '?' && optopt)
         return cli_fail("launch", EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
@@ -169,7 +181,9 @@ static int make_plan(launch_opts *o, ps_ctx *ctx, ps_plan *plan) {
     goto out;
   if (notice[0]) fprintf(stderr, "%s\n", notice);
   ps_plan_request req;
-  cli_plan_request(&o->plan, model, o->plan.model_dir ? o->plan.model_dir : o->model, &req);
+  bool has_dir = ps_plan_input_get(o->plan.in, "model_dir", NULL, 0);
+  if ((code = cli_plan_request("launch", &o->plan, model, has_dir ? NULL : o->model, &req)))
+    goto out;
   ps_status st = ps_plan_make(ctx, nodes[0], &req, plan);
   if (st != PS_OK)
     code = cli_fail("launch", st == PS_ERR_INVALID_ARG ? EXIT_USAGE : EXIT_INTERNAL, "%s",
@@ -328,7 +342,10 @@ out:
 int cmd_launch(int argc, char **argv) {
   launch_opts o;
   int code = parse(argc, argv, &o);
-  if (code) return code < 0 ? EXIT_VERIFIED : code;
+  if (code) {
+    cli_plan_args_free(&o.plan);
+    return code < 0 ? EXIT_VERIFIED : code;
+  }
   setvbuf(stdout, NULL, _IOLBF, 0); /* the log streams line by line, also into a pipe */
   ps_ctx *ctx = ps_ctx_new();
   ps_plan *plan = calloc(1, sizeof(*plan));
@@ -364,5 +381,6 @@ out:
   free(cmd);
   free(plan);
   ps_ctx_free(ctx);
+  cli_plan_args_free(&o.plan);
   return code;
 }

@@ -5,52 +5,45 @@
 
 #include "plan_args.h"
 
-static const char plan_usage[] =
-    "usage: peerscope plan (--model DIR | --model-size-gb X | --params-b N [--dtype D])\n"
-    "                      [--topology FILE]... [--p2p-claims FILE] [--gpu-mem GB[,GB...]]\n"
-    "                      [--gpu-info FILE] [--tp N] [--pp N] [--gpus LIST]\n"
-    "                      [--gpu-memory-utilization F] [--max-model-len N] [--max-num-seqs N]\n"
-    "                      [--kv-cache-dtype D] [--reserve-gb X]\n"
-    "                      [--objective throughput|latency]\n"
-    "                      [--json | --format text|json|shell|args|yaml]\n"
-    "                      [--fixture FILE] [--live] [--refresh] [--timeout-ms N]\n"
-    "\n"
-    "Plans vLLM for a model on this machine (verified P2P), on a saved report or on pasted\n"
-    "`nvidia-smi topo -m` text (--topology, detected automatically).\n"
-    "\n"
-    "  --model DIR              a Hugging Face directory: config.json and safetensors headers\n"
-    "                           (or model.safetensors.index.json); weights are never read\n"
-    "  --model-size-gb X        a model known only by its weight size\n"
-    "  --params-b N --dtype D   a model known by its parameter count (D: bf16 fp16 fp8 int4)\n"
-    "  --topology FILE          a peerscope report or capture, or nvidia-smi topo -m text;\n"
-    "                           once per node\n"
-    "                           for several nodes (the first is the Ray head)\n"
-    "  --p2p-claims FILE        nvidia-smi topo -p2p r (or w, n, a, p) text for --topology\n"
-    "  --gpu-mem GB[,GB...]     memory of every GPU, or of each, for a text topology\n"
-    "  --gpu-info FILE          nvidia-smi --query-gpu=index,name,memory.total,pci.bus_id\n"
-    "                           --format=csv output for a text topology\n"
-    "  --tp N, --pp N           fix the tensor / pipeline parallel size\n"
-    "  --gpus LIST              only these GPUs (indexes, ranges or UUIDs)\n"
-    "  --gpu-memory-utilization F   vLLM's budget fraction (default 0.9)\n"
-    "  --max-model-len N        context length to fit (default: the longest that fits)\n"
-    "  --max-num-seqs N         sequences of that length that must fit at once (default 1)\n"
-    "  --kv-cache-dtype D       auto, fp8, fp8_e4m3, fp8_e5m2\n"
-    "  --reserve-gb X           memory per GPU kept for other processes\n"
-    "  --objective O            throughput (default: fewest GPUs, replicas) or latency\n"
-    "\n"
-    "Exit codes: 0 a plan fits, 1 nothing fits (the message says why, with numbers), 2 usage\n"
-    "error, 3 bad input file or model directory, 4 driver unavailable, 5 internal error.\n";
+/* The request's options (synopsis and lines) come from the library's field table. */
+static void plan_help(FILE *f) {
+  fputs("usage: peerscope plan (--model DIR | --model-size-gb X | --params-b N [--dtype D])\n"
+        "                      [--topology FILE]... [--p2p-claims FILE] [--gpu-mem GB[,GB...]]\n"
+        "                      [--gpu-info FILE]\n",
+        f);
+  cli_plan_synopsis(f, "plan", 22);
+  fputs("                      [--json | --format text|json|shell|args|yaml]\n"
+        "                      [--fixture FILE] [--live] [--refresh] [--timeout-ms N]\n"
+        "\n"
+        "Plans vLLM for a model on this machine (verified P2P), on a saved report or on pasted\n"
+        "`nvidia-smi topo -m` text (--topology, detected automatically).\n"
+        "\n",
+        f);
+  cli_plan_help(f, "model");
+  fputs("  --topology FILE          a peerscope report or capture, or nvidia-smi topo -m text;\n"
+        "                           once per node for several nodes (the first is the Ray head)\n"
+        "  --p2p-claims FILE        nvidia-smi topo -p2p r (or w, n, a, p) text for --topology\n"
+        "  --gpu-mem GB[,GB...]     memory of every GPU, or of each, for a text topology\n"
+        "  --gpu-info FILE          nvidia-smi --query-gpu=index,name,memory.total,pci.bus_id\n"
+        "                           --format=csv output for a text topology\n",
+        f);
+  cli_plan_help(f, "plan");
+  fputs("\n"
+        "Exit codes: 0 a plan fits, 1 nothing fits (the message says why, with numbers), 2 usage\n"
+        "error, 3 bad input file or model directory, 4 driver unavailable, 5 internal error.\n",
+        f);
+}
 
 static int parse(int argc, char **argv, cli_plan_args *a, ps_plan_format *format) {
   enum { O_JSON = 1, O_FORMAT, O_HELP };
   static const char *const formats[] = {"text", "json", "shell", "args", "yaml"};
-  struct option longs[40];
-  int n = cli_plan_options_copy(longs, 32);
+  struct option longs[CLI_PLAN_MAX_OPTIONS + 4];
+  int n = cli_plan_options_copy(longs, CLI_PLAN_MAX_OPTIONS);
   longs[n++] = (struct option){"json", no_argument, 0, O_JSON};
   longs[n++] = (struct option){"format", required_argument, 0, O_FORMAT};
   longs[n++] = (struct option){"help", no_argument, 0, O_HELP};
   longs[n] = (struct option){0, 0, 0, 0};
-  cli_plan_args_init(a);
+  if (cli_plan_args_init(a)) return EXIT_INTERNAL;
   *format = PS_PLAN_TEXT;
   opterr = 0;
   optind = 1;
@@ -69,7 +62,7 @@ static int parse(int argc, char **argv, cli_plan_args *a, ps_plan_format *format
       break;
     }
     case 'h':
-    case O_HELP: fputs(plan_usage, stdout); return -1;
+    case O_HELP: plan_help(stdout); return -1;
     default: {
       if (c == '?' && optopt)
         return cli_fail("plan", EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
@@ -89,7 +82,10 @@ int cmd_plan(int argc, char **argv) {
   cli_plan_args a;
   ps_plan_format format;
   int code = parse(argc, argv, &a, &format);
-  if (code) return code < 0 ? EXIT_VERIFIED : code;
+  if (code) {
+    cli_plan_args_free(&a);
+    return code < 0 ? EXIT_VERIFIED : code;
+  }
   ps_ctx *ctx = ps_ctx_new();
   ps_model *model = calloc(1, sizeof(*model));
   ps_plan *plan = calloc(1, sizeof(*plan));
@@ -105,7 +101,7 @@ int cmd_plan(int argc, char **argv) {
     goto out;
 
   ps_plan_request req;
-  cli_plan_request(&a, model, a.model_dir, &req);
+  if ((code = cli_plan_request("plan", &a, model, NULL, &req))) goto out;
   ps_status st = ps_plan_make_cluster(ctx, (const ps_report *const *)nodes, node_count, &req, plan);
   if (st != PS_OK) {
     code = cli_fail("plan", st == PS_ERR_INVALID_ARG ? EXIT_USAGE : EXIT_INTERNAL, "%s",
@@ -129,5 +125,6 @@ out:
   free(plan);
   free(model);
   ps_ctx_free(ctx);
+  cli_plan_args_free(&a);
   return code;
 }

@@ -4,48 +4,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Where to plan: options of the CLI only (the request's own come from the library's table). */
 enum {
-  O_MODEL = CLI_PLAN_OPTION_BASE,
-  O_SIZE,
-  O_PARAMS,
-  O_DTYPE,
-  O_TOPO,
+  O_TOPO = CLI_PLAN_OPTION_BASE + 100,
   O_CLAIMS,
   O_GPUMEM,
   O_GPUINFO,
-  O_TP,
-  O_PP,
-  O_GPUS,
-  O_UTIL,
-  O_LEN,
-  O_SEQS,
-  O_KV,
-  O_RESERVE,
-  O_OBJ,
   O_FIXTURE,
   O_LIVE,
   O_REFRESH,
   O_TIMEOUT_MS
 };
 
-static const struct option shared[] = {
-    {"model", required_argument, 0, O_MODEL},
-    {"model-size-gb", required_argument, 0, O_SIZE},
-    {"params-b", required_argument, 0, O_PARAMS},
-    {"dtype", required_argument, 0, O_DTYPE},
+static const struct option sources[] = {
     {"topology", required_argument, 0, O_TOPO},
     {"p2p-claims", required_argument, 0, O_CLAIMS},
     {"gpu-mem", required_argument, 0, O_GPUMEM},
     {"gpu-info", required_argument, 0, O_GPUINFO},
-    {"tp", required_argument, 0, O_TP},
-    {"pp", required_argument, 0, O_PP},
-    {"gpus", required_argument, 0, O_GPUS},
-    {"gpu-memory-utilization", required_argument, 0, O_UTIL},
-    {"max-model-len", required_argument, 0, O_LEN},
-    {"max-num-seqs", required_argument, 0, O_SEQS},
-    {"kv-cache-dtype", required_argument, 0, O_KV},
-    {"reserve-gb", required_argument, 0, O_RESERVE},
-    {"objective", required_argument, 0, O_OBJ},
     {"fixture", required_argument, 0, O_FIXTURE},
     {"live", no_argument, 0, O_LIVE},
     {"refresh", no_argument, 0, O_REFRESH},
@@ -53,15 +28,29 @@ static const struct option shared[] = {
 };
 
 int cli_plan_options_copy(struct option *out, int cap) {
-  int n = (int)(sizeof(shared) / sizeof(shared[0]));
-  if (n > cap) n = cap;
-  memcpy(out, shared, (size_t)n * sizeof(*out));
+  int n = 0;
+  for (int i = 0; i < ps_plan_field_count() && n < cap; i++) {
+    const ps_plan_field *f = ps_plan_field_at(i);
+    out[n++] = (struct option){f->flag, f->type == PS_FIELD_BOOL ? no_argument : required_argument,
+                               0, CLI_PLAN_OPTION_BASE + i};
+  }
+  for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]) && n < cap; i++)
+    out[n++] = sources[i];
   return n;
 }
 
-void cli_plan_args_init(cli_plan_args *a) {
+int cli_plan_args_init(cli_plan_args *a) {
   memset(a, 0, sizeof(*a));
   a->source.verify = true;
+  if (ps_plan_input_new(NULL, &a->in) != PS_OK)
+    return cli_fail("plan", EXIT_INTERNAL, "out of memory");
+  ps_plan_input_use_flags(a->in);
+  return EXIT_VERIFIED;
+}
+
+void cli_plan_args_free(cli_plan_args *a) {
+  ps_plan_input_free(a->in);
+  a->in = NULL;
 }
 
 static bool parse_double(const char *text, double min, double max, double *out) {
@@ -72,17 +61,30 @@ static bool parse_double(const char *text, double min, double max, double *out) 
   return true;
 }
 
+/* A field of the request: the library parses it, except --gpus, which may name UUIDs and is
+ * resolved on the report (cli_resolve_gpus) before it goes into the request. */
+static int field_option(const char *cmd, int i, const char *arg, cli_plan_args *a) {
+  const ps_plan_field *f = ps_plan_field_at(i);
+  if (f->type == PS_FIELD_GPUS) {
+    a->sel.text = arg;
+    return EXIT_VERIFIED;
+  }
+  char key[96];
+  snprintf(key, sizeof(key), "--%s", f->flag);
+  ps_ctx *ctx = ps_ctx_new();
+  if (!ctx) return cli_fail(cmd, EXIT_INTERNAL, "out of memory");
+  int code = EXIT_VERIFIED;
+  if (ps_plan_input_set(ctx, a->in, key, arg ? arg : "true") != PS_OK)
+    code = cli_fail(cmd, EXIT_USAGE, "%s", ps_ctx_error(ctx));
+  ps_ctx_free(ctx);
+  return code;
+}
+
 int cli_plan_option(const char *cmd, int id, const char *arg, const char *flag, cli_plan_args *a) {
   const char *bad = NULL;
+  int field = id - CLI_PLAN_OPTION_BASE;
+  if (field >= 0 && field < ps_plan_field_count()) return field_option(cmd, field, arg, a);
   switch (id) {
-  case O_MODEL: a->model_dir = arg; break;
-  case O_SIZE:
-    if (!parse_double(arg, 0.001, 1e6, &a->size_gb)) bad = "a size in GB";
-    break;
-  case O_PARAMS:
-    if (!parse_double(arg, 0.001, 1e5, &a->params_b)) bad = "billions of parameters";
-    break;
-  case O_DTYPE: a->dtype = arg; break;
   case O_TOPO:
     if (a->topology_count == CLI_PLAN_MAX_NODES)
       bad = "one more node: peerscope plans at most 8";
@@ -92,34 +94,6 @@ int cli_plan_option(const char *cmd, int id, const char *arg, const char *flag, 
   case O_CLAIMS: a->p2p_claims = arg; break;
   case O_GPUMEM: a->gpu_mem = arg; break;
   case O_GPUINFO: a->gpu_info = arg; break;
-  case O_TP:
-    if (!cli_parse_int(arg, 1, CLI_MAX_GPUS, &a->tp)) bad = "a positive integer";
-    break;
-  case O_PP:
-    if (!cli_parse_int(arg, 1, CLI_MAX_GPUS, &a->pp)) bad = "a positive integer";
-    break;
-  case O_GPUS: a->sel.text = arg; break;
-  case O_UTIL:
-    if (!parse_double(arg, 0.01, 1.0, &a->util)) bad = "a fraction in (0, 1]";
-    break;
-  case O_LEN:
-    if (!cli_parse_int(arg, 1, 1 << 30, &a->max_model_len)) bad = "a positive integer";
-    break;
-  case O_SEQS:
-    if (!cli_parse_int(arg, 1, 1 << 20, &a->max_num_seqs)) bad = "a positive integer";
-    break;
-  case O_KV: a->kv_dtype = arg; break;
-  case O_RESERVE:
-    if (!parse_double(arg, 0, 1e4, &a->reserve_gb)) bad = "GB, 0 or more";
-    break;
-  case O_OBJ:
-    if (strcmp(arg, "throughput") == 0)
-      a->objective = PS_OBJECTIVE_THROUGHPUT;
-    else if (strcmp(arg, "latency") == 0)
-      a->objective = PS_OBJECTIVE_LATENCY;
-    else
-      bad = "throughput or latency";
-    break;
   case O_FIXTURE: a->source.fixture = arg; break;
   case O_LIVE: a->source.live = true; break;
   case O_REFRESH: a->source.refresh = true; break;
@@ -133,13 +107,13 @@ int cli_plan_option(const char *cmd, int id, const char *arg, const char *flag, 
 }
 
 int cli_plan_check(const char *cmd, const cli_plan_args *a) {
-  int sources = (a->model_dir != NULL) + (a->size_gb > 0) + (a->params_b > 0);
-  if (sources != 1)
-    return cli_fail(cmd, EXIT_USAGE,
-                    "give exactly one of --model DIR, --model-size-gb X, "
-                    "--params-b N");
-  if (a->dtype && a->params_b <= 0)
-    return cli_fail(cmd, EXIT_USAGE, "--dtype goes with --params-b");
+  ps_ctx *ctx = ps_ctx_new();
+  if (!ctx) return cli_fail(cmd, EXIT_INTERNAL, "out of memory");
+  int code = EXIT_VERIFIED;
+  if (ps_plan_input_check(ctx, a->in) != PS_OK)
+    code = cli_fail(cmd, EXIT_USAGE, "%s", ps_ctx_error(ctx));
+  ps_ctx_free(ctx);
+  if (code) return code;
   if ((a->p2p_claims || a->gpu_mem || a->gpu_info) && !a->topology_count)
     return cli_fail(cmd, EXIT_USAGE,
                     "--p2p-claims, --gpu-mem and --gpu-info describe a --topology file");
@@ -151,9 +125,7 @@ int cli_plan_check(const char *cmd, const cli_plan_args *a) {
 }
 
 int cli_plan_load_model(const char *cmd, const cli_plan_args *a, ps_ctx *ctx, ps_model *model) {
-  ps_status st = a->model_dir ? ps_model_load(ctx, a->model_dir, model)
-                              : ps_model_synthetic(ctx, a->params_b, a->dtype ? a->dtype : "bf16",
-                                                   a->size_gb, model);
+  ps_status st = ps_plan_input_model(ctx, a->in, model);
   if (st == PS_OK) return EXIT_VERIFIED;
   return cli_fail(cmd,
                   st == PS_ERR_INVALID_ARG                    ? EXIT_USAGE
@@ -228,19 +200,15 @@ int cli_plan_load_nodes(const char *cmd, cli_plan_args *a, ps_ctx *ctx, ps_repor
   return EXIT_VERIFIED;
 }
 
-void cli_plan_request(const cli_plan_args *a, const ps_model *model, const char *model_path,
-                      ps_plan_request *req) {
-  memset(req, 0, sizeof(*req));
-  req->model = model;
-  req->tp = a->tp;
-  req->pp = a->pp;
-  req->gpus = a->sel.count ? a->sel.gpus : NULL;
-  req->gpu_count = a->sel.count;
-  req->gpu_memory_utilization = a->util;
-  req->max_model_len = a->max_model_len;
-  req->max_num_seqs = a->max_num_seqs;
-  req->kv_cache_dtype = a->kv_dtype;
-  req->reserve_gib = a->reserve_gb;
-  req->objective = a->objective;
-  req->model_path = model_path;
+int cli_plan_request(const char *cmd, cli_plan_args *a, const ps_model *model,
+                     const char *model_path, ps_plan_request *req) {
+  ps_ctx *ctx = ps_ctx_new();
+  if (!ctx) return cli_fail(cmd, EXIT_INTERNAL, "out of memory");
+  int code = EXIT_VERIFIED;
+  if (ps_plan_input_set_gpus(ctx, a->in, a->sel.gpus, a->sel.count) != PS_OK ||
+      ps_plan_input_request(ctx, a->in, model, req) != PS_OK)
+    code = cli_fail(cmd, EXIT_USAGE, "%s", ps_ctx_error(ctx));
+  ps_ctx_free(ctx);
+  if (!code && model_path) req->model_path = model_path;
+  return code;
 }

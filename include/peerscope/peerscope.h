@@ -562,6 +562,79 @@ typedef enum ps_plan_format {
 /* Writes the plan in `format`; *out is NUL-terminated, free with ps_free. */
 PS_API ps_status ps_plan_write(ps_ctx *ctx, const ps_plan *plan, ps_plan_format format, char **out);
 
+/* ---- the plan request, defined once: fields, parsers, model loading ------------------ */
+
+/* Every input of a plan (the model and the request) is one row of a table in the library:
+ * its JSON name, CLI flag, type, range, default and help. The CLI's options and --help, the
+ * web API's bodies, the dashboard's form and the Python package all come from it, so a new
+ * input is one new row (docs/internals.md, "The plan request"). */
+typedef enum ps_field_type {
+  PS_FIELD_INT = 0,    /* JSON integer; text in decimal */
+  PS_FIELD_NUMBER = 1, /* JSON number; text in decimal */
+  PS_FIELD_STRING = 2, /* non-empty, at most 1024 bytes, no NUL */
+  PS_FIELD_ENUM = 3,   /* one of `choices` */
+  PS_FIELD_GPUS = 4,   /* JSON array of GPU indexes; text "0,1,2" or "0-3" */
+  PS_FIELD_BOOL = 5    /* JSON true/false; a CLI flag without a value */
+} ps_field_type;
+
+typedef struct ps_plan_field {
+  const char *name;           /* JSON key: "gpu_memory_utilization" */
+  const char *flag;           /* CLI option without its dashes: "gpu-memory-utilization" */
+  const char *metavar;        /* "F" (NULL for PS_FIELD_BOOL) */
+  ps_field_type type;
+  const char *group;          /* "model" (the model's source) or "plan" */
+  double min, max;            /* PS_FIELD_INT, PS_FIELD_NUMBER: the range, inclusive */
+  const char *def;            /* the default as text, NULL when the planner chooses */
+  const char *const *choices; /* PS_FIELD_ENUM: NULL-terminated */
+  const char *expect;         /* what a value is, for messages: "a fraction in (0, 1]" */
+  const char *help;           /* one line for --help and the form */
+} ps_plan_field;
+
+/* The table: static data of the library, never freed. ps_plan_field_find takes the JSON name
+ * or the flag (with or without "--"); NULL when there is no such field. */
+PS_API int ps_plan_field_count(void);
+PS_API const ps_plan_field *ps_plan_field_at(int i);
+PS_API const ps_plan_field *ps_plan_field_find(const char *name);
+/* The table as JSON ("peerscope.plan-fields/1", docs/web-api.yaml PlanFields); *out is freed
+ * with ps_free. */
+PS_API ps_status ps_plan_fields_json(ps_ctx *ctx, char **out);
+
+/* The inputs of one plan, as given (opaque; ps_plan_input_free). */
+typedef struct ps_plan_input ps_plan_input;
+
+PS_API ps_status ps_plan_input_new(ps_ctx *ctx, ps_plan_input **out);
+PS_API void ps_plan_input_free(ps_plan_input *in);
+/* Sets one field from text as typed on a command line. `key` is the JSON name or the flag;
+ * messages name the field as `key` names it: "--tp: 'x' is not an integer from 1 to 64".
+ * PS_ERR_INVALID_ARG for an unknown field or a bad value. */
+PS_API ps_status ps_plan_input_set(ps_ctx *ctx, ps_plan_input *in, const char *key,
+                                   const char *text);
+/* Sets the GPU list from indexes already resolved (the CLI resolves UUIDs on its report). */
+PS_API ps_status ps_plan_input_set_gpus(ps_ctx *ctx, ps_plan_input *in, const int *gpus,
+                                        int count);
+/* Messages about rules across fields name them as flags ("--params-b N"), as on a command
+ * line; ps_plan_input_set with a "--" key does this too. */
+PS_API void ps_plan_input_use_flags(ps_plan_input *in);
+/* Whether the field was given; its value as text in `buf` (may be NULL) when it was. */
+PS_API bool ps_plan_input_get(const ps_plan_input *in, const char *name, char *buf, size_t len);
+/* Reads a JSON object of fields (an empty text is {}). Unknown keys, wrong types and values
+ * out of range are PS_ERR_INVALID_ARG, malformed JSON PS_ERR_BAD_INPUT, with one line
+ * naming the field. Keys in `own` (NULL-terminated, may be NULL) belong to the caller (a
+ * launch's port) and are skipped. JSON null is the same as an absent field. */
+PS_API ps_status ps_plan_input_from_json(ps_ctx *ctx, const char *json, size_t len,
+                                         const char *const *own, ps_plan_input **out);
+/* The fields given, as a JSON object (the inverse of ps_plan_input_from_json). */
+PS_API ps_status ps_plan_input_to_json(ps_ctx *ctx, const ps_plan_input *in, char **out);
+/* The rules across fields: exactly one model source (model_dir, model_size_gb, params_b),
+ * dtype only with params_b. PS_ERR_INVALID_ARG with one line. */
+PS_API ps_status ps_plan_input_check(ps_ctx *ctx, const ps_plan_input *in);
+/* Checks, then loads the model from its source (ps_model_load or ps_model_synthetic). */
+PS_API ps_status ps_plan_input_model(ps_ctx *ctx, const ps_plan_input *in, ps_model *out);
+/* The request for ps_plan_make(_cluster): every field given, `model`, and model_path =
+ * model_dir. `req` borrows from `in` and `model`; the caller may change it afterwards. */
+PS_API ps_status ps_plan_input_request(ps_ctx *ctx, const ps_plan_input *in,
+                                       const ps_model *model, ps_plan_request *req);
+
 /* ---- doctor: why P2P is broken, and how to fix it ------------------------------------ */
 
 typedef enum ps_severity {

@@ -165,19 +165,8 @@ static void reset_launch(web_launch *L) {
 }
 
 void ps__web_launch_post(ps_web *w, const ps_web_request *req, ps_web_response *resp) {
-  static const char *const fields[] = {"model_dir",
-                                       "tp",
-                                       "pp",
-                                       "gpus",
-                                       "gpu_memory_utilization",
-                                       "max_model_len",
-                                       "max_num_seqs",
-                                       "kv_cache_dtype",
-                                       "reserve_gb",
-                                       "objective",
-                                       "port",
-                                       NULL};
-  json_t *body = ps__web_body_object(req, fields, resp);
+  static const char *const own[] = {"port", NULL}; /* the plan's fields: the library's */
+  json_t *body = ps__web_body_object(req, NULL, resp);
   if (!body) return;
   int port = 8000;
   ps_plan *plan = ps__calloc(1, sizeof(*plan));
@@ -190,7 +179,7 @@ void ps__web_launch_post(ps_web *w, const ps_web_request *req, ps_web_response *
     ps__web_error(resp, 400, "port %d is the dashboard's own", port);
     ok = false;
   }
-  if (ok) ok = ps__web_make_plan(w, body, plan, resp);
+  if (ok) ok = ps__web_make_plan(w, req, own, true, plan, resp);
   if (ok && !plan->feasible) {
     ps__web_error(resp, 400, "no plan fits: %s", plan->summary);
     ok = false;

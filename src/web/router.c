@@ -70,8 +70,8 @@ json_t *ps__web_body_object(const ps_web_request *req, const char *const *allowe
   const char *key;
   json_t *value;
   json_object_foreach(doc, key, value) {
-    bool known = false;
-    for (size_t i = 0; allowed[i] && !known; i++)
+    bool known = !allowed;
+    for (size_t i = 0; allowed && allowed[i] && !known; i++)
       known = strcmp(allowed[i], key) == 0;
     if (!known) {
       ps__web_error(resp, 400, "request body: unknown field '%.64s'", key);
@@ -93,18 +93,6 @@ bool ps__web_get_int(json_t *o, const char *key, int lo, int hi, int *out, ps_we
   return true;
 }
 
-bool ps__web_get_num(json_t *o, const char *key, double lo, double hi, double *out,
-                     ps_web_response *r) {
-  json_t *v = json_object_get(o, key);
-  if (!v) return true;
-  if (!json_is_number(v) || json_number_value(v) < lo || json_number_value(v) > hi) {
-    ps__web_error(r, 400, "field '%s' must be a number from %g to %g", key, lo, hi);
-    return false;
-  }
-  *out = json_number_value(v);
-  return true;
-}
-
 bool ps__web_get_bool(json_t *o, const char *key, bool *out, ps_web_response *r) {
   json_t *v = json_object_get(o, key);
   if (!v) return true;
@@ -113,18 +101,6 @@ bool ps__web_get_bool(json_t *o, const char *key, bool *out, ps_web_response *r)
     return false;
   }
   *out = json_is_true(v);
-  return true;
-}
-
-bool ps__web_get_str(json_t *o, const char *key, const char **out, ps_web_response *r) {
-  json_t *v = json_object_get(o, key);
-  if (!v) return true;
-  if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 1024 ||
-      strlen(json_string_value(v)) != json_string_length(v)) {
-    ps__web_error(r, 400, "field '%s' must be a non-empty string (at most 1024 bytes)", key);
-    return false;
-  }
-  *out = json_string_value(v);
   return true;
 }
 
@@ -250,6 +226,10 @@ static void stop_post(ps_web *w, const ps_web_request *q, ps_web_response *r) {
   (void)q;
   ps__web_stop_post(w, r);
 }
+static void plan_fields_get(ps_web *w, const ps_web_request *q, ps_web_response *r) {
+  (void)q;
+  ps__web_plan_fields_get(w, r);
+}
 static void log_get(ps_web *w, const ps_web_request *q, ps_web_response *r) {
   (void)w, (void)q;
   ps_web_response_free(r);
@@ -263,6 +243,7 @@ static const route routes[] = {
     {"/api/v1/verify", NULL, verify_post},
     {"/api/v1/job", job_get, NULL},
     {"/api/v1/plan", NULL, ps__web_plan_post},
+    {"/api/v1/plan/fields", plan_fields_get, NULL},
     {"/api/v1/bench", ps__web_bench_get, ps__web_bench_post},
     {"/api/v1/doctor", doctor_get, NULL},
     {"/api/v1/launch", launch_get, ps__web_launch_post},

@@ -80,15 +80,13 @@ void ps__web_error(ps_web_response *resp, int status, const char *fmt, ...)
 
 /* A JSON object body, strictly: false with a 400 in resp for malformed JSON, a field not in
  * `allowed` (NULL-terminated) or a body that is not an object. */
+/* allowed == NULL: any key (the plan fields are checked by the library). */
 json_t *ps__web_body_object(const ps_web_request *req, const char *const *allowed,
                             ps_web_response *resp);
 /* Typed fields of a body: false with a 400 naming the field when present but of the wrong
  * type or out of range; absent leaves *out as it is. */
 bool ps__web_get_int(json_t *o, const char *key, int lo, int hi, int *out, ps_web_response *r);
-bool ps__web_get_num(json_t *o, const char *key, double lo, double hi, double *out,
-                     ps_web_response *r);
 bool ps__web_get_bool(json_t *o, const char *key, bool *out, ps_web_response *r);
-bool ps__web_get_str(json_t *o, const char *key, const char **out, ps_web_response *r);
 bool ps__web_get_gpus(json_t *o, const char *key, int *gpus, int *count, ps_web_response *r);
 
 /* Handlers (api_*.c); called with the lock NOT held. */
@@ -105,9 +103,12 @@ void ps__web_launch_post(ps_web *w, const ps_web_request *req, ps_web_response *
 void ps__web_stop_post(ps_web *w, ps_web_response *resp);
 bool ps__web_asset(ps_web *w, const char *path, ps_web_response *resp);
 
-/* Shared by the plan and launch handlers (api_plan.c): a plan from a body's plan fields.
- * Returns false with the response filled. Lock not held; takes it to read the report. */
-bool ps__web_make_plan(ps_web *w, json_t *body, ps_plan *plan, ps_web_response *resp);
+/* Shared by the plan and launch handlers (api_plan.c): a plan from a body's plan fields
+ * (ps_plan_input_from_json; `own` = the handler's own fields; dir_only refuses a model given
+ * by size). Returns false with the response filled. Lock not held; takes it for the report. */
+bool ps__web_make_plan(ps_web *w, const ps_web_request *req, const char *const *own, bool dir_only,
+                       ps_plan *plan, ps_web_response *resp);
+void ps__web_plan_fields_get(ps_web *w, ps_web_response *resp);
 
 /* Starts a background job (state.c): 202 with the job, 409 when one runs or the report is
  * an uploaded topology. `request` carries the bench options. */

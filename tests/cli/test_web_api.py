@@ -395,6 +395,11 @@ def test_read_routes(s):
 
 
 def test_plan(s):
+    r = s.get("/api/v1/plan/fields")
+    fields = (r.json() or {}).get("fields") or []
+    check("GET plan/fields: the request's table", r.status == 200 and
+          {"model_dir", "tp", "gpus", "objective"} <= {f.get("name") for f in fields} and
+          all(f.get("flag", "").startswith("--") and f.get("help") for f in fields), r)
     r = s.post("/api/v1/plan", {"model_dir": MODEL_70B})
     doc = r.json() or {}
     plan = doc.get("plan") or {}
