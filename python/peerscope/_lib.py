@@ -2,6 +2,7 @@
 include/peerscope/peerscope.h) and its functions. Private: use GPUManager / VLLMManager."""
 
 import ctypes
+import json
 import os
 from ctypes import (
     POINTER,
@@ -19,7 +20,7 @@ from ctypes import (
     c_void_p,
 )
 from pathlib import Path
-from typing import Optional
+from typing import Any, Dict, List, Optional
 
 from ._version import __version__
 from .errors import Error, error_for
@@ -334,6 +335,13 @@ def _declare(lib: ctypes.CDLL) -> None:
         ("ps_model_synthetic", c_int, [c_void_p, c_double, c_char_p, c_double, POINTER(ps_model)]),
         ("ps_plan_make", c_int, [c_void_p, rp, POINTER(ps_plan_request), POINTER(ps_plan)]),
         ("ps_plan_write", c_int, [c_void_p, POINTER(ps_plan), c_int, POINTER(c_void_p)]),
+        ("ps_plan_fields_json", c_int, [c_void_p, POINTER(c_void_p)]),
+        ("ps_plan_input_from_json", c_int, [c_void_p, c_char_p, c_size_t, POINTER(c_char_p), POINTER(c_void_p)]),
+        ("ps_plan_input_free", None, [c_void_p]),
+        ("ps_plan_input_use_flags", None, [c_void_p]),
+        ("ps_plan_input_check", c_int, [c_void_p, c_void_p]),
+        ("ps_plan_input_model", c_int, [c_void_p, c_void_p, POINTER(ps_model)]),
+        ("ps_plan_input_request", c_int, [c_void_p, c_void_p, POINTER(ps_model), POINTER(ps_plan_request)]),
         ("ps_bundled_path", c_int, [c_void_p, c_int, c_char_p, c_size_t]),
         ("ps_link_name", c_char_p, [c_int, c_int, c_char_p, c_size_t]),
         ("ps_claim_name", c_char_p, [c_int]),
@@ -425,6 +433,79 @@ def take_string(ptr: c_void_p) -> str:
         return ctypes.string_at(ptr).decode("utf-8", "replace")
     finally:
         lib.ps_free(ptr)
+
+
+_FIELDS: Optional[List[Dict[str, Any]]] = None
+
+
+def plan_fields() -> List[Dict[str, Any]]:
+    """The library's one definition of the plan request (ps_plan_fields_json): every field's
+    name, flag, type, range, default and help, as the CLI and the web API read it."""
+    global _FIELDS
+    if _FIELDS is None:
+        out = c_void_p()
+        with Ctx() as ctx:
+            ctx.check(lib.ps_plan_fields_json(ctx.ptr, ctypes.byref(out)))
+        _FIELDS = json.loads(take_string(out))["fields"]
+    return _FIELDS
+
+
+def plan_field_names(group: Optional[str] = None) -> List[str]:
+    """The JSON names of the plan request's fields (of one group: "model" or "plan")."""
+    return [f["name"] for f in plan_fields() if group is None or f["group"] == group]
+
+
+class PlanInput:
+    """A plan's inputs through the library's one parser (ps_plan_input_from_json): unknown
+    fields, wrong types and values out of range raise InvalidArgument naming the field. None
+    is "not given", and so is 0 for a field whose range starts above 0 (the Python API's
+    "0 = chosen"). :meth:`model` loads the model its source names (exactly one of model_dir,
+    model_size_gb, params_b); :meth:`request` is the ps_plan_request for it."""
+
+    def __init__(self, fields: Dict[str, Any], flags: bool = False) -> None:
+        ranges = {f["name"]: f for f in plan_fields()}
+        given = {}
+        for k, v in fields.items():
+            f = ranges.get(k)
+            if v is None or (f and f["min"] is not None and f["min"] > 0 and v == 0 and not isinstance(v, bool)):
+                continue
+            given[k] = list(v) if isinstance(v, tuple) else v
+        body = json.dumps(given).encode()
+        self.ptr = c_void_p()
+        self._model: Optional[ps_model] = None
+        with Ctx() as ctx:
+            ctx.check(lib.ps_plan_input_from_json(ctx.ptr, body, len(body), None, ctypes.byref(self.ptr)))
+        if flags:  # messages name the fields as a command line does ("--params-b N")
+            lib.ps_plan_input_use_flags(self.ptr)
+
+    def check(self) -> None:
+        """The rules across fields (ps_plan_input_check): exactly one model source, ..."""
+        with Ctx() as ctx:
+            ctx.check(lib.ps_plan_input_check(ctx.ptr, self.ptr))
+
+    def __enter__(self) -> "PlanInput":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.ptr:
+            lib.ps_plan_input_free(self.ptr)
+            self.ptr = c_void_p()
+
+    def model(self) -> ps_model:
+        model = ps_model()
+        with Ctx() as ctx:
+            ctx.check(lib.ps_plan_input_model(ctx.ptr, self.ptr, ctypes.byref(model)))
+        return model
+
+    def request(self, model: ps_model) -> ps_plan_request:
+        """The request (it points into this input and `model`: keep both alive while it is used)."""
+        req = ps_plan_request()
+        with Ctx() as ctx:
+            ctx.check(lib.ps_plan_input_request(ctx.ptr, self.ptr, ctypes.byref(model), ctypes.byref(req)))
+        return req
 
 
 __all__ = ["lib", "Ctx", "Error", "ABI_VERSION", "LIBRARY_PATH"]

@@ -91,9 +91,8 @@ class GPUManager:
             if not isinstance(gpus, (list, tuple)) or not all(isinstance(g, int) for g in gpus):
                 raise InvalidArgument("config['gpus'] must be a list of GPU indexes")
             self.config["gpus"] = sorted(set(gpus))
-        objective = self.config.get("objective", "throughput")
-        if objective not in _lib.PS_OBJECTIVES:
-            raise InvalidArgument("config['objective'] must be 'throughput' or 'latency', not %r" % objective)
+        # the planning keys through the library's one definition of the plan request
+        _lib.PlanInput(self._plan_settings()).close()
         self._report: Optional[Report] = None
         self.refresh()
 
@@ -272,22 +271,15 @@ class GPUManager:
 
     # ---- planning ------------------------------------------------------------------------
 
-    def _model(self, model_size_gb: Optional[float], model_path: Optional[str]) -> Optional[_lib.ps_model]:
-        model = _lib.ps_model()
-        with Ctx() as ctx:
-            if model_path:
-                ctx.check(lib.ps_model_load(ctx.ptr, str(model_path).encode(), ctypes.byref(model)))
-                return model
-            if model_size_gb is not None:
-                if not model_size_gb > 0:
-                    raise InvalidArgument("model_size_gb must be positive, not %r" % model_size_gb)
-                ctx.check(lib.ps_model_synthetic(ctx.ptr, 0.0, None, float(model_size_gb), ctypes.byref(model)))
-                return model
-        return None
-
     def _config_model(self) -> Dict[str, Any]:
         c = self.config
         return {"model_path": c.get("model_path") or c.get("model"), "model_size_gb": c.get("model_size_gb")}
+
+    def _plan_settings(self, settings: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """The config's planning keys (the library's "plan" fields), overridden by `settings`."""
+        c = dict(self.config)
+        c.update({k: v for k, v in (settings or {}).items() if v is not None})
+        return {k: c[k] for k in _lib.plan_field_names("plan") if c.get(k) is not None}
 
     def plan(
         self,
@@ -307,43 +299,29 @@ class GPUManager:
         ``{"name", "value", "why"}``), ``reasons`` (list of str), ``alternatives`` (list of
         ``{"tensor_parallel_size", "pipeline_parallel_size", "gpus", "feasible", "why"}``)
         and ``command`` (the shell lines). ``settings`` overrides the config's planning keys
-        (``gpu_memory_utilization``, ``max_model_len``, ...) for this call. Raises
-        InvalidArgument for impossible requests.
+        (``gpu_memory_utilization``, ``max_model_len``, ...) for this call. Every input goes
+        through the library's one parser of the plan request (ranges, types, exactly one
+        model source). Raises InvalidArgument for impossible requests.
         """
         assert self._report is not None
         if model_path is None and model_size_gb is None:
             defaults = self._config_model()
             model_path, model_size_gb = defaults["model_path"], defaults["model_size_gb"]
-        model = self._model(model_size_gb, model_path)
-        if model is None:
-            raise InvalidArgument("plan needs a model: model_size_gb or model_path (or config['model'])")
-        c = dict(self.config)
-        c.update({k: v for k, v in (settings or {}).items() if v is not None})
-        if c.get("objective", "throughput") not in _lib.PS_OBJECTIVES:
-            raise InvalidArgument("objective must be 'throughput' or 'latency', not %r" % c.get("objective"))
-        req = _lib.ps_plan_request()
-        req.model = ctypes.pointer(model)
-        req.tp = int(tensor_parallel_size or 0)
-        req.pp = int(pipeline_parallel_size or 0)
-        arr, n = int_array(c.get("gpus"))
-        req.gpus = ctypes.cast(arr, ctypes.POINTER(ctypes.c_int)) if arr is not None else None
-        req.gpu_count = n
-        req.gpu_memory_utilization = float(c.get("gpu_memory_utilization") or 0.0)
-        req.max_model_len = int(c.get("max_model_len") or 0)
-        req.max_num_seqs = int(c.get("max_num_seqs") or 0)
-        kv = c.get("kv_cache_dtype")
-        req.kv_cache_dtype = kv.encode() if kv else None
-        req.reserve_gib = float(c.get("reserve_gb") or 0.0)
-        req.objective = _lib.PS_OBJECTIVES[c.get("objective", "throughput")]
-        req.model_path = str(model_path).encode() if model_path else None
+        fields = self._plan_settings(settings)
+        fields.update(tp=tensor_parallel_size, pp=pipeline_parallel_size,
+                      model_dir=str(model_path) if model_path else None,
+                      model_size_gb=None if model_path else model_size_gb)
         plan = _lib.ps_plan()
-        with Ctx() as ctx:
-            ctx.check(lib.ps_plan_make(ctx.ptr, self._report.ptr, ctypes.byref(req), ctypes.byref(plan)))
-            out = ctypes.c_void_p()
-            command = ""
-            if plan.feasible:
-                ctx.check(lib.ps_plan_write(ctx.ptr, ctypes.byref(plan), _lib.PS_PLAN_SHELL, ctypes.byref(out)))
-                command = _lib.take_string(out)
+        with _lib.PlanInput(fields) as given:
+            model = given.model()
+            req = given.request(model)
+            with Ctx() as ctx:
+                ctx.check(lib.ps_plan_make(ctx.ptr, self._report.ptr, ctypes.byref(req), ctypes.byref(plan)))
+                out = ctypes.c_void_p()
+                command = ""
+                if plan.feasible:
+                    ctx.check(lib.ps_plan_write(ctx.ptr, ctypes.byref(plan), _lib.PS_PLAN_SHELL, ctypes.byref(out)))
+                    command = _lib.take_string(out)
         return self._plan_dict(plan, command)
 
     def _plan_dict(self, plan: _lib.ps_plan, command: str) -> Dict[str, Any]:
@@ -456,10 +434,8 @@ class GPUManager:
         Raises InvalidArgument for a TP/PP the selected GPUs cannot hold (e.g. TP larger
         than the GPUs), BadInput for a malformed model directory.
         """
-        tp = int(user_tensor_parallel or 0)
-        pp = int(user_pipeline_parallel or 0)
-        if tp < 0 or pp < 0:
-            raise InvalidArgument("tensor/pipeline parallel sizes must be positive")
+        tp = user_tensor_parallel or 0  # 0: chosen; the library's parser checks the rest
+        pp = user_pipeline_parallel or 0
         if topology_only:
             model_path = model_size_gb = None
         elif model_path is None and model_size_gb is None:

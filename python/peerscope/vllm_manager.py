@@ -16,10 +16,13 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Deque, Dict, List, Optional
 
+from . import _lib
 from .errors import InvalidArgument, NotAvailable
 from .gpu_manager import GPUManager
 
-_PLAN_KEYS = ("gpu_memory_utilization", "max_model_len", "max_num_seqs", "kv_cache_dtype", "reserve_gb", "objective")
+# The origin's names of the plan request's tp and pp; every other planning key is the library's
+# own field name (peerscope._lib.plan_fields, the one definition of the plan request).
+_ALIASES = {"tp": "tensor_parallel_size", "pp": "pipeline_parallel_size"}
 
 
 def find_cli() -> Optional[str]:
@@ -77,7 +80,8 @@ class VLLMManager:
         self._state = "not loaded"
 
     def _settings(self) -> Dict[str, Any]:
-        return {k: self.config.get(k) for k in _PLAN_KEYS if self.config.get(k) is not None}
+        keys = [k for k in _lib.plan_field_names("plan") if k not in _ALIASES and k != "gpus"]
+        return {k: self.config.get(k) for k in keys if self.config.get(k) is not None}
 
     def get_p2p_status(self) -> Dict[str, Any]:
         """P2P as vLLM will see it: everything of GPUManager.check_p2p_connectivity(), plus
@@ -112,8 +116,8 @@ class VLLMManager:
             basis = "model directory"
         else:
             basis = "topology only"
-        tp = int(c.get("tensor_parallel_size") or 0)
-        pp = int(c.get("pipeline_parallel_size") or 0)
+        tp = c.get("tensor_parallel_size") or 0
+        pp = c.get("pipeline_parallel_size") or 0
         if basis == "topology only":
             tp = tp or self.gpu_manager.recommended_tensor_parallel_size()
             args = self.gpu_manager.get_vllm_gpu_args(tp, pp or 1, settings=self._settings(), topology_only=True)
@@ -153,15 +157,17 @@ class VLLMManager:
         merged = dict(self.config)
         merged.update(config or {})
         gm = self.gpu_manager.config
-        options = [
-            ("--tp", merged.get("tensor_parallel_size")),
-            ("--pp", merged.get("pipeline_parallel_size")),
-            ("--gpus", ",".join(str(g) for g in gm["gpus"]) if gm.get("gpus") else None),
-            ("--gpu-memory-utilization", merged.get("gpu_memory_utilization")),
-            ("--max-model-len", merged.get("max_model_len")),
-            ("--max-num-seqs", merged.get("max_num_seqs")),
-            ("--kv-cache-dtype", merged.get("kv_cache_dtype")),
-            ("--reserve-gb", merged.get("reserve_gb")),
+        # the plan request's options, named by the library's table (one definition)
+        options = []
+        for f in _lib.plan_fields():
+            if f["group"] == "model":
+                continue
+            if f["name"] == "gpus":
+                value = ",".join(str(g) for g in gm["gpus"]) if gm.get("gpus") else None
+            else:
+                value = merged.get(_ALIASES.get(f["name"], f["name"]))
+            options.append((f["flag"], value))
+        options += [
             ("--model-size-gb", merged.get("model_size_gb") if not os.path.isdir(model_path) else None),
             ("--fixture", gm.get("fixture")),
             ("--topology", gm.get("topology")),
@@ -170,11 +176,11 @@ class VLLMManager:
             ("--vllm", merged.get("vllm")),
         ]
         for flag, value in options:
-            if value is None or value == "" or value == 0:
+            if value is None or value == "" or value == 0 or value is False:
                 continue
             if flag not in help_text:
                 raise NotAvailable("this build's `peerscope launch` has no %s option" % flag)
-            argv += [flag, str(value)]
+            argv += [flag] if value is True else [flag, str(value)]
         extra = merged.get("extra_args") or []
         if extra:
             argv += ["--"] + [str(a) for a in extra]

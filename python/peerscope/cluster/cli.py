@@ -6,7 +6,8 @@ import json
 import sys
 from typing import Any, Dict, List, Optional, Sequence
 
-from ..errors import Error, NotAvailable
+from .. import _lib
+from ..errors import Error, InvalidArgument, NotAvailable
 from .common import (EXIT_BAD_INPUT, EXIT_CLUSTER, EXIT_FINDING, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_NO_DRIVER,
                      EXIT_NOT_INSTALLED, EXIT_OK, EXIT_USAGE, ClusterLost, ClusterRefused, _first_lines)
 from .driver import _driver, ray_available
@@ -28,19 +29,23 @@ class _Parser(argparse.ArgumentParser):
         raise _Usage(message)
 
 
+_TYPES = {"integer": int, "number": float}
+
+
 def _add_plan_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", metavar="DIR", help="a Hugging Face model directory")
-    p.add_argument("--model-size-gb", type=float, metavar="X", help="a model known only by its weight size")
-    p.add_argument("--params-b", type=float, metavar="N", help="a model known by its parameter count (billions)")
-    p.add_argument("--dtype", metavar="D", help="with --params-b: bf16, fp16, fp8, int4")
-    p.add_argument("--tp", type=int, default=0, metavar="N")
-    p.add_argument("--pp", type=int, default=0, metavar="N")
-    p.add_argument("--gpu-memory-utilization", type=float, metavar="F")
-    p.add_argument("--max-model-len", type=int, metavar="N")
-    p.add_argument("--max-num-seqs", type=int, metavar="N")
-    p.add_argument("--kv-cache-dtype", metavar="D")
-    p.add_argument("--reserve-gb", type=float, metavar="X")
-    p.add_argument("--objective", choices=("throughput", "latency"), default="throughput")
+    """The plan request's options from the library's one table (as `peerscope plan` has them);
+    the library's parser checks the values (peerscope._lib.PlanInput)."""
+    for f in _lib.plan_fields():
+        if f["name"] == "gpus":  # one node's GPUs: not for a cluster
+            continue
+        kw: Dict[str, Any] = {"help": f["help"], "dest": "model" if f["name"] == "model_dir" else f["name"]}
+        if f["type"] == "boolean":
+            kw["action"] = "store_true"
+        else:
+            kw.update(metavar=f["metavar"], type=_TYPES.get(f["type"], str))
+            if f["choices"]:
+                kw["choices"] = f["choices"]
+        p.add_argument(f["flag"], **kw)
 
 
 def _add_cluster_options(p: argparse.ArgumentParser, report: bool = True) -> None:
@@ -88,8 +93,8 @@ def _parser() -> _Parser:
 
 
 def _settings(a: argparse.Namespace) -> Dict[str, Any]:
-    return {k: getattr(a, k) for k in ("tp", "pp", "gpu_memory_utilization", "max_model_len", "max_num_seqs",
-                                       "kv_cache_dtype", "reserve_gb", "objective") if getattr(a, k) not in (None, 0)}
+    names = [n for n in _lib.plan_field_names("plan") if n != "gpus"]
+    return {k: getattr(a, k) for k in names if getattr(a, k, None) not in (None, 0, False)}
 
 
 def _cluster_for(a: argparse.Namespace) -> Dict[str, Any]:
@@ -153,8 +158,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 return EXIT_OK
             return EXIT_OK if a.allow_partial and report["healthy"] else EXIT_FINDING
         if a.command == "plan":
-            if sum(x is not None for x in (a.model, a.model_size_gb, a.params_b)) != 1:
-                raise _Usage("give one of --model DIR, --model-size-gb X or --params-b N")
+            try:  # the library's rules (exactly one model source, ranges) before Ray is asked
+                with _lib.PlanInput(dict(_settings(a), model_dir=a.model, model_size_gb=a.model_size_gb,
+                                         params_b=a.params_b, dtype=a.dtype), flags=True) as given:
+                    given.check()
+            except InvalidArgument as exc:
+                raise _Usage(str(exc))
             cluster = _cluster_for(a)
             result = plan(cluster, model_dir=a.model, model_size_gb=a.model_size_gb, allow_partial=a.allow_partial,
                           params_b=a.params_b, dtype=a.dtype, **_settings(a))

@@ -33,36 +33,18 @@ def _select_nodes(cluster: Dict[str, Any], allow_partial: bool) -> Tuple[List[Di
     return healthy, excluded
 
 
-def _model(ctx: Ctx, model_dir: Optional[str], model_size_gb: Optional[float], params_b: Optional[float], dtype: Optional[str]) -> _lib.ps_model:
-    model = _lib.ps_model()
-    given = [x is not None for x in (model_dir, model_size_gb, params_b)]
-    if sum(given) != 1:
-        raise InvalidArgument("give exactly one of model_dir, model_size_gb or params_b (with dtype)")
-    if dtype and params_b is None:
-        raise InvalidArgument("dtype goes with params_b")
-    if model_dir is not None:
-        ctx.check(lib.ps_model_load(ctx.ptr, str(model_dir).encode(), ctypes.byref(model)))
-    elif model_size_gb is not None:
-        if not float(model_size_gb) > 0:
-            raise InvalidArgument("model_size_gb must be positive, not %r" % model_size_gb)
-        ctx.check(lib.ps_model_synthetic(ctx.ptr, 0.0, None, float(model_size_gb), ctypes.byref(model)))
-    else:
-        if not float(params_b) > 0:  # type: ignore[arg-type]
-            raise InvalidArgument("params_b must be positive, not %r" % params_b)
-        ctx.check(lib.ps_model_synthetic(ctx.ptr, float(params_b), (dtype or "bf16").encode(), 0.0, ctypes.byref(model)))  # type: ignore[arg-type]
-    return model
-
-
 def _make_plan(cluster: Dict[str, Any], allow_partial: bool, model_dir: Optional[str], model_size_gb: Optional[float],
                params_b: Optional[float], dtype: Optional[str], settings: Dict[str, Any], model_arg: Optional[str]):
-    """(ps_plan, nodes used, nodes excluded): ps_plan_make_cluster over the healthy nodes."""
+    """(ps_plan, nodes used, nodes excluded): ps_plan_make_cluster over the healthy nodes. The
+    model and settings go through the library's one parser of the plan request."""
     _declare()
     healthy, excluded = _select_nodes(cluster, allow_partial)
-    objective = settings.get("objective") or "throughput"
-    if objective not in _lib.PS_OBJECTIVES:
-        raise InvalidArgument("objective must be 'throughput' or 'latency', not %r" % objective)
+    fields = dict(settings, model_dir=str(model_dir) if model_dir is not None else None,
+                  model_size_gb=model_size_gb, params_b=params_b, dtype=dtype)
     plan = _lib.ps_plan()
-    with tempfile.TemporaryDirectory(prefix="peerscope-cluster-plan-") as tmp, Ctx() as ctx:
+    with _lib.PlanInput(fields) as given, tempfile.TemporaryDirectory(prefix="peerscope-cluster-plan-") as tmp, \
+            Ctx() as ctx:
+        model = given.model()
         reports = []
         try:
             for i, n in enumerate(healthy):
@@ -72,22 +54,9 @@ def _make_plan(cluster: Dict[str, Any], allow_partial: bool, model_dir: Optional
                 r = POINTER(_lib.ps_report)()
                 ctx.check(lib.ps_report_read_json(ctx.ptr, path.encode(), ctypes.byref(r)), "node %s" % n.get("name"))
                 reports.append(r)
-            model = _model(ctx, model_dir, model_size_gb, params_b, dtype)
-            req = _lib.ps_plan_request()
-            req.model = ctypes.pointer(model)
-            req.tp = int(settings.get("tp") or 0)
-            req.pp = int(settings.get("pp") or 0)
-            req.gpus = None
-            req.gpu_count = 0
-            req.gpu_memory_utilization = float(settings.get("gpu_memory_utilization") or 0.0)
-            req.max_model_len = int(settings.get("max_model_len") or 0)
-            req.max_num_seqs = int(settings.get("max_num_seqs") or 0)
-            kv = settings.get("kv_cache_dtype")
-            req.kv_cache_dtype = kv.encode() if kv else None
-            req.reserve_gib = float(settings.get("reserve_gb") or 0.0)
-            req.objective = _lib.PS_OBJECTIVES[objective]
-            arg = model_arg or model_dir
-            req.model_path = str(arg).encode() if arg else None
+            req = given.request(model)
+            if model_arg:
+                req.model_path = str(model_arg).encode()
             arr = (POINTER(_lib.ps_report) * len(reports))(*reports)
             ctx.check(lib.ps_plan_make_cluster(ctx.ptr, arr, len(reports), ctypes.byref(req), ctypes.byref(plan)))
         finally:
@@ -136,8 +105,9 @@ def plan(cluster: Dict[str, Any], model_dir: Optional[str] = None, model_size_gb
     """Plans vLLM over the healthy nodes of a cluster report (TP inside a node, PP across
     nodes; ``ps_plan_make_cluster``, the same planner as ``peerscope plan --topology ...``).
 
-    ``settings``: ``tp``, ``pp``, ``gpu_memory_utilization``, ``max_model_len``,
-    ``max_num_seqs``, ``kv_cache_dtype``, ``reserve_gb``, ``objective``. Raises
+    ``settings``: the plan fields of the library's plan request (``tp``, ``pp``,
+    ``gpu_memory_utilization``, ``max_model_len``, ``max_num_seqs``, ``kv_cache_dtype``,
+    ``reserve_gb``, ``objective``, ...; ``peerscope._lib.plan_fields()``) but ``gpus``. Raises
     ClusterRefused while a node is unhealthy (unless ``allow_partial``) or none is healthy,
     InvalidArgument / BadInput for impossible requests or a bad model directory.
 
@@ -147,7 +117,7 @@ def plan(cluster: Dict[str, Any], model_dir: Optional[str] = None, model_size_gb
     ``excluded``, ``warnings``, ``runtime_env`` (what every Ray worker of vLLM receives) and
     ``commands``.
     """
-    unknown = set(settings) - {"tp", "pp", "gpu_memory_utilization", "max_model_len", "max_num_seqs", "kv_cache_dtype", "reserve_gb", "objective"}
+    unknown = set(settings) - (set(_lib.plan_field_names("plan")) - {"gpus"})
     if unknown:
         raise InvalidArgument("unknown planning setting(s): %s" % ", ".join(sorted(unknown)))
     p, healthy, excluded = _make_plan(cluster, allow_partial, model_dir, model_size_gb, params_b, dtype, settings, model_arg)
