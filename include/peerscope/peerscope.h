@@ -578,9 +578,9 @@ typedef enum ps_field_type {
 } ps_field_type;
 
 typedef struct ps_plan_field {
-  const char *name;           /* JSON key: "gpu_memory_utilization" */
-  const char *flag;           /* CLI option without its dashes: "gpu-memory-utilization" */
-  const char *metavar;        /* "F" (NULL for PS_FIELD_BOOL) */
+  const char *name;    /* JSON key: "gpu_memory_utilization" */
+  const char *flag;    /* CLI option without its dashes: "gpu-memory-utilization" */
+  const char *metavar; /* "F" (NULL for PS_FIELD_BOOL) */
   ps_field_type type;
   const char *group;          /* "model" (the model's source) or "plan" */
   double min, max;            /* PS_FIELD_INT, PS_FIELD_NUMBER: the range, inclusive */
@@ -610,8 +610,7 @@ PS_API void ps_plan_input_free(ps_plan_input *in);
 PS_API ps_status ps_plan_input_set(ps_ctx *ctx, ps_plan_input *in, const char *key,
                                    const char *text);
 /* Sets the GPU list from indexes already resolved (the CLI resolves UUIDs on its report). */
-PS_API ps_status ps_plan_input_set_gpus(ps_ctx *ctx, ps_plan_input *in, const int *gpus,
-                                        int count);
+PS_API ps_status ps_plan_input_set_gpus(ps_ctx *ctx, ps_plan_input *in, const int *gpus, int count);
 /* Messages about rules across fields name them as flags ("--params-b N"), as on a command
  * line; ps_plan_input_set with a "--" key does this too. */
 PS_API void ps_plan_input_use_flags(ps_plan_input *in);
@@ -632,8 +631,8 @@ PS_API ps_status ps_plan_input_check(ps_ctx *ctx, const ps_plan_input *in);
 PS_API ps_status ps_plan_input_model(ps_ctx *ctx, const ps_plan_input *in, ps_model *out);
 /* The request for ps_plan_make(_cluster): every field given, `model`, and model_path =
  * model_dir. `req` borrows from `in` and `model`; the caller may change it afterwards. */
-PS_API ps_status ps_plan_input_request(ps_ctx *ctx, const ps_plan_input *in,
-                                       const ps_model *model, ps_plan_request *req);
+PS_API ps_status ps_plan_input_request(ps_ctx *ctx, const ps_plan_input *in, const ps_model *model,
+                                       ps_plan_request *req);
 
 /* ---- doctor: why P2P is broken, and how to fix it ------------------------------------ */
 
