@@ -222,61 +222,20 @@ def _run_driver(address: str, deadline_s: float, cli: Optional[str], connect_tim
     """Starts the driver child, watches it and the GCS port, and returns its raw results.
     Raises ClusterLost when the cluster cannot be reached or goes away mid-way."""
     _require_ray()
-    env = dict(os.environ)
-    # A driver whose GCS is gone gives up after this many seconds (Ray's default is 60).
-    env.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", "10")
-    env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    env["PYTHONUNBUFFERED"] = "1"
-    argv = [sys.executable, "-m", "peerscope.cluster", "_driver", "--ray-address", address, "--deadline", repr(float(deadline_s))]
-    if cli:
-        argv += ["--peerscope-cli", cli]
-    if node_ip:
-        argv += ["--node-ip", node_ip]
     out_fd, out_path = tempfile.mkstemp(prefix="peerscope-cluster-", suffix=".json")
     os.close(out_fd)
     connected = out_path + ".connected"
-    argv += ["--raw-out", out_path, "--connected-file", connected]
+    argv = _driver_argv(address, deadline_s, cli, node_ip) + ["--raw-out", out_path, "--connected-file", connected]
     err = tempfile.TemporaryFile(mode="w+")
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env, start_new_session=True)
-    endpoint = _gcs_endpoint(address)
-    hard_deadline = time.monotonic() + connect_timeout_s + deadline_s + 15
-    refused = 0
-    lost = None
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=_driver_env(),
+                            start_new_session=True)
     try:
-        while proc.poll() is None:
-            if time.monotonic() > hard_deadline:
-                lost = "no answer from the Ray cluster at %s within %.0f s (connect %g s + deadline %g s)" % (
-                    address, connect_timeout_s + deadline_s + 15, connect_timeout_s, deadline_s)
-                break
-            if endpoint is not None:
-                refused = refused + 1 if _port_refuses(endpoint) else 0
-                if refused >= 2:
-                    if os.path.exists(connected):
-                        lost = ("lost the connection to the Ray cluster at %s mid-way: nothing listens at %s:%d any more "
-                                "(the head node is gone)" % ((address,) + endpoint))
-                    else:
-                        lost = ("cannot reach the Ray cluster at %s: nothing listens at %s:%d (is the head running? "
-                                "ray start --head)" % ((address,) + endpoint))
-                    break
-            try:
-                proc.wait(timeout=0.5)
-            except subprocess.TimeoutExpired:
-                pass
+        lost = _watch_driver(proc, address, connected, connect_timeout_s, deadline_s)
         if lost is not None:
             _kill_group(proc)
             raise ClusterLost(lost)
         err.seek(0)
-        stderr = err.read()
-        with open(out_path) as f:
-            text = f.read()
-        if proc.returncode != 0 or not text.strip():
-            why = _ray_error_line(stderr) or "the Ray driver exited with status %d" % proc.returncode
-            if proc.returncode == EXIT_NOT_INSTALLED:
-                raise NotAvailable(why)
-            if os.path.exists(connected):
-                raise ClusterLost("lost the connection to the Ray cluster at %s mid-way: %s" % (address, why))
-            raise ClusterLost("cannot reach the Ray cluster at %s: %s" % (address, why))
-        return json.loads(text)
+        return _driver_results(proc.returncode, err.read(), out_path, connected, address)
     finally:
         if proc.poll() is None:
             _kill_group(proc)
@@ -286,6 +245,64 @@ def _run_driver(address: str, deadline_s: float, cli: Optional[str], connect_tim
                 os.unlink(path)
             except OSError:
                 pass
+
+
+def _driver_env() -> Dict[str, str]:
+    env = dict(os.environ)
+    # A driver whose GCS is gone gives up after this many seconds (Ray's default is 60).
+    env.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", "10")
+    env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _driver_argv(address: str, deadline_s: float, cli: Optional[str], node_ip: Optional[str]) -> List[str]:
+    argv = [sys.executable, "-m", "peerscope.cluster", "_driver", "--ray-address", address, "--deadline", repr(float(deadline_s))]
+    if cli:
+        argv += ["--peerscope-cli", cli]
+    if node_ip:
+        argv += ["--node-ip", node_ip]
+    return argv
+
+
+def _watch_driver(proc: "subprocess.Popen[Any]", address: str, connected: str, connect_timeout_s: float,
+                  deadline_s: float) -> Optional[str]:
+    """Waits for the driver child; returns why the cluster is lost (past the hard deadline,
+    or the GCS port refusing twice in a row), or None once the child has exited."""
+    endpoint = _gcs_endpoint(address)
+    hard_deadline = time.monotonic() + connect_timeout_s + deadline_s + 15
+    refused = 0
+    while proc.poll() is None:
+        if time.monotonic() > hard_deadline:
+            return "no answer from the Ray cluster at %s within %.0f s (connect %g s + deadline %g s)" % (
+                address, connect_timeout_s + deadline_s + 15, connect_timeout_s, deadline_s)
+        if endpoint is not None:
+            refused = refused + 1 if _port_refuses(endpoint) else 0
+            if refused >= 2:
+                if os.path.exists(connected):
+                    return ("lost the connection to the Ray cluster at %s mid-way: nothing listens at %s:%d any more "
+                            "(the head node is gone)" % ((address,) + endpoint))
+                return ("cannot reach the Ray cluster at %s: nothing listens at %s:%d (is the head running? "
+                        "ray start --head)" % ((address,) + endpoint))
+        try:
+            proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            pass
+    return None
+
+
+def _driver_results(returncode: int, stderr: str, out_path: str, connected: str, address: str) -> Dict[str, Any]:
+    """The raw results the driver child wrote, or the error its exit status and stderr say."""
+    with open(out_path) as f:
+        text = f.read()
+    if returncode != 0 or not text.strip():
+        why = _ray_error_line(stderr) or "the Ray driver exited with status %d" % returncode
+        if returncode == EXIT_NOT_INSTALLED:
+            raise NotAvailable(why)
+        if os.path.exists(connected):
+            raise ClusterLost("lost the connection to the Ray cluster at %s mid-way: %s" % (address, why))
+        raise ClusterLost("cannot reach the Ray cluster at %s: %s" % (address, why))
+    return json.loads(text)
 
 
 def _ray_error_line(stderr: str) -> str:
