@@ -3,7 +3,6 @@
  * A measurement that passes its deadline gets `hang`, the worker is killed and a fresh one
  * goes on with the rest, as ps_verify does. */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +13,9 @@
 #include "bench/bench_plan.h"
 #include "core/internal.h"
 #include "report/report_internal.h"
-#include "verify/spawn.h"
+#include "worker/arglist.h"
+#include "worker/spawn.h"
+#include "worker/watchdog.h"
 
 #define DEFAULT_TIMEOUT_MS 15000
 #define SETUP_DEADLINE_MS 60000 /* cuInit, contexts, buffers, NCCL communicators */
@@ -34,15 +35,12 @@ typedef struct session {
 } session;
 
 typedef struct run {
-  ps__child child;
-  size_t *slots; /* job index in this worker -> plan index */
+  session *s;
+  ps__watch watch; /* the worker, its deadline and its stderr tail */
+  size_t *slots;   /* job index in this worker -> plan index */
   size_t slot_count;
   int current; /* worker job index, -1 between jobs */
-  double deadline_ms;
-  char line[2048];
-  size_t line_len;
-  char err_tail[256];
-  bool finished, init_failed;
+  bool init_failed;
   int completed;
 } run;
 
@@ -109,7 +107,10 @@ static void on_result(session *s, run *w, int j, const char *rest) {
   w->completed++;
 }
 
-static void handle_line(session *s, run *w, const char *line) {
+/* Handles one line from the worker (`done` is the watchdog's). */
+static void handle_line(void *user, ps__watch *watch, const char *line) {
+  run *w = user;
+  session *s = w->s;
   int j = -1, n = 0;
   double now = ps__now_ms();
   ps_bench *b = s->report->bench;
@@ -120,7 +121,7 @@ static void handle_line(session *s, run *w, const char *line) {
     b->simulated = sim != 0;
     b->kernels = kernels != 0;
     if (nccl) b->nccl_version = nccl;
-    w->deadline_ms = now + SETUP_DEADLINE_MS;
+    watch->deadline_ms = now + SETUP_DEADLINE_MS;
   } else if (strncmp(line, "init fail ", 10) == 0) {
     s->status = ps__fail(s->ctx, PS_ERR_DRIVER_UNAVAILABLE, "CUDA unusable in the bench worker: %s",
                          line + 10);
@@ -130,31 +131,12 @@ static void handle_line(session *s, run *w, const char *line) {
     ps__strlcpy(b->nccl_note, line + 10, sizeof(b->nccl_note));
   } else if (sscanf(line, "step bench %d", &j) == 1) {
     w->current = j;
-    w->deadline_ms = now + s->timeout_ms;
+    watch->deadline_ms = now + s->timeout_ms;
   } else if (sscanf(line, "result bench %d %n", &j, &n) == 1 && n > 0) {
     on_result(s, w, j, line + n);
     w->current = -1;
-    w->deadline_ms = now + s->timeout_ms;
-  } else if (strcmp(line, "done") == 0) {
-    w->finished = true;
+    watch->deadline_ms = now + s->timeout_ms;
   }
-}
-
-static bool read_lines(session *s, run *w) {
-  char buf[4096];
-  ssize_t got = read(w->child.out_fd, buf, sizeof(buf));
-  if (got < 0) return errno == EINTR || errno == EAGAIN;
-  if (got == 0) return false;
-  for (ssize_t i = 0; i < got; i++) {
-    if (buf[i] == '\n') {
-      w->line[w->line_len] = '\0';
-      handle_line(s, w, w->line);
-      w->line_len = 0;
-    } else if (w->line_len + 1 < sizeof(w->line)) {
-      w->line[w->line_len++] = buf[i];
-    }
-  }
-  return true;
 }
 
 /* Everything of this worker's that is not done gets the outcome. */
@@ -164,34 +146,13 @@ static void finish_rest(session *s, run *w, ps_bench_outcome outcome, const char
 }
 
 static char *join_jobs(session *s, run *w) {
-  size_t cap = 256, len = 0;
-  char *out = ps__calloc(1, cap);
-  for (size_t k = 0; out && k < w->slot_count; k++) {
+  ps__arglist list = {0};
+  for (size_t k = 0; k < w->slot_count; k++) {
     char token[256];
-    if (!ps__bench_job_format(&s->plan.jobs[w->slots[k]].job, token, sizeof(token))) continue;
-    size_t need = len + strlen(token) + 2;
-    if (need > cap) {
-      while (cap < need)
-        cap *= 2;
-      char *grown = ps__realloc(out, cap);
-      if (!grown) {
-        ps__free(out);
-        return NULL;
-      }
-      out = grown;
-    }
-    len += (size_t)sprintf(out + len, "%s%s", len ? "," : "", token);
+    if (ps__bench_job_format(&s->plan.jobs[w->slots[k]].job, token, sizeof(token)))
+      ps__arglist_add(&list, token);
   }
-  return out;
-}
-
-static char *join_gpus(const ps_report *r) {
-  char *out = ps__calloc((size_t)r->gpu_count + 1, 32);
-  size_t len = 0;
-  for (int g = 0; out && g < r->gpu_count; g++)
-    len += (size_t)sprintf(out + len, "%s%s", g ? "," : "",
-                           (r->gpus[g].valid & PS_GPU_PCI_BUS_ID) ? r->gpus[g].pci_bus_id : "none");
-  return out;
+  return ps__arglist_take(&list);
 }
 
 /* The flag is written by another thread (a server shutting down) or a signal handler. */
@@ -199,60 +160,55 @@ static bool stop_asked(const session *s) {
   return s->opts->stop && __atomic_load_n(s->opts->stop, __ATOMIC_SEQ_CST);
 }
 
-static void watch(session *s, run *w) {
-  for (;;) {
-    struct pollfd fds[2] = {{w->child.out_fd, POLLIN, 0}, {w->child.err_fd, POLLIN, 0}};
-    double left = w->deadline_ms - ps__now_ms();
-    /* Short waits when a stop may come, so that it is seen within 100 ms. */
-    int wait_ms = left > 0 ? (int)left + 1 : 0;
-    if (s->opts->stop && wait_ms > 100) wait_ms = 100;
-    int ready = wait_ms > 0 ? poll(fds, 2, wait_ms) : 0;
-    if (stop_asked(s)) {
-      ps__child_kill(&w->child);
-      finish_rest(s, w, PS_BENCH_FAILED, "stopped before it ran");
-      s->fatal = true;
-      return;
-    }
-    if (ready == 0 && ps__now_ms() < w->deadline_ms) continue;
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) {
-      char reason[160];
-      if (w->current >= 0 && (size_t)w->current < w->slot_count) {
-        snprintf(reason, sizeof(reason), "did not finish within %d ms; worker killed",
-                 s->timeout_ms);
-        finish(s, w->slots[w->current], PS_BENCH_HANG, reason);
-      } else {
-        snprintf(reason, sizeof(reason), "the bench worker stopped answering during setup");
-        finish_rest(s, w, PS_BENCH_HANG, reason);
-      }
-      ps__child_kill(&w->child);
-      return;
-    }
-    if (fds[1].revents) ps__child_drain_stderr(&w->child, w->err_tail, sizeof(w->err_tail));
-    if (fds[0].revents && !read_lines(s, w)) {
-      ps__child_drain_stderr(&w->child, w->err_tail, sizeof(w->err_tail));
-      int status = ps__child_reap(&w->child);
-      if (!w->finished && !w->init_failed) {
-        char how[96], reason[192];
-        ps__wait_status_text(status, how, sizeof(how));
-        /* Precision keeps the message one bounded line whatever the worker printed. */
-        snprintf(reason, sizeof(reason), "the bench worker died (%.60s)%s%.100s", how,
-                 w->err_tail[0] ? ": " : "", w->err_tail);
-        if (w->current >= 0 && (size_t)w->current < w->slot_count)
-          finish(s, w->slots[w->current], PS_BENCH_FAILED, reason);
-        else if (w->completed == 0)
-          finish_rest(s, w, PS_BENCH_FAILED, reason);
-      }
-      if (w->init_failed) finish_rest(s, w, PS_BENCH_FAILED, "CUDA unusable in the bench worker");
-      return;
-    }
+/* A stop asked: what this worker had left is not run. */
+static bool on_stop(void *user, ps__watch *watch) {
+  (void)watch;
+  run *w = user;
+  if (!stop_asked(w->s)) return false;
+  finish_rest(w->s, w, PS_BENCH_FAILED, "stopped before it ran");
+  w->s->fatal = true;
+  return true;
+}
+
+/* A measurement (or the setup) passed its deadline (the watchdog kills the worker). */
+static void on_deadline(void *user, ps__watch *watch) {
+  (void)watch;
+  run *w = user;
+  session *s = w->s;
+  char reason[160];
+  if (w->current >= 0 && (size_t)w->current < w->slot_count) {
+    snprintf(reason, sizeof(reason), "did not finish within %d ms; worker killed", s->timeout_ms);
+    finish(s, w->slots[w->current], PS_BENCH_HANG, reason);
+  } else {
+    snprintf(reason, sizeof(reason), "the bench worker stopped answering during setup");
+    finish_rest(s, w, PS_BENCH_HANG, reason);
   }
+}
+
+/* The worker exited before `done`. */
+static void on_early_exit(void *user, ps__watch *watch, int status) {
+  run *w = user;
+  session *s = w->s;
+  if (w->init_failed) {
+    finish_rest(s, w, PS_BENCH_FAILED, "CUDA unusable in the bench worker");
+    return;
+  }
+  char how[96], reason[192];
+  ps__wait_status_text(status, how, sizeof(how));
+  /* Precision keeps the message one bounded line whatever the worker printed. */
+  snprintf(reason, sizeof(reason), "the bench worker died (%.60s)%s%.100s", how,
+           watch->err_tail[0] ? ": " : "", watch->err_tail);
+  if (w->current >= 0 && (size_t)w->current < w->slot_count)
+    finish(s, w->slots[w->current], PS_BENCH_FAILED, reason);
+  else if (w->completed == 0)
+    finish_rest(s, w, PS_BENCH_FAILED, reason);
 }
 
 /* One worker over the jobs of `env` that are left. */
 static void run_worker(session *s, int env) {
   run w;
   memset(&w, 0, sizeof(w));
+  w.s = s;
   w.current = -1;
   w.slots = ps__calloc(s->plan.count + 1, sizeof(*w.slots));
   if (!w.slots) {
@@ -262,7 +218,7 @@ static void run_worker(session *s, int env) {
   }
   for (size_t i = 0; i < s->plan.count; i++)
     if (!s->done[i] && s->plan.jobs[i].env == env) w.slots[w.slot_count++] = i;
-  char *gpus = join_gpus(s->report), *jobs = join_jobs(s, &w);
+  char *gpus = ps__arglist_gpus(s->report), *jobs = join_jobs(s, &w);
   char bytes[32], span[32];
   snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)s->plan.copy_bytes);
   uint64_t largest = 0;
@@ -274,38 +230,24 @@ static void run_worker(session *s, int env) {
     s->fatal = true;
     goto out;
   }
-  char *argv[20];
-  int argc = 0;
-  argv[argc++] = s->worker;
-  argv[argc++] = "--mode";
-  argv[argc++] = "bench";
-  argv[argc++] = "--copy-bytes";
-  argv[argc++] = bytes;
-  argv[argc++] = "--span";
-  argv[argc++] = span;
-  if (s->opts->driver_dir) {
-    argv[argc++] = "--driver-dir";
-    argv[argc++] = (char *)s->opts->driver_dir;
-  }
-  if (s->nccl[0]) {
-    argv[argc++] = "--nccl";
-    argv[argc++] = s->nccl;
-  }
-  argv[argc++] = "--gpus";
-  argv[argc++] = gpus;
-  argv[argc++] = "--jobs";
-  argv[argc++] = jobs;
-  argv[argc] = NULL;
+  const char *options[] = {
+      "--mode", "bench", "--copy-bytes", bytes, "--span", span, s->nccl[0] ? "--nccl" : NULL,
+      s->nccl,  NULL};
   const char *extra[2] = {env > 0 ? ps__bench_envs[env] : NULL, NULL};
-  int rc = ps__child_spawn_env(&w.child, argv, extra);
+  ps__worker_cmd cmd = {s->worker, options, s->opts->driver_dir, gpus, jobs, extra};
+  /* Short waits when a stop may come, so that it is seen within 100 ms. */
+  ps__watch_ops ops = {.line = handle_line,
+                       .deadline = on_deadline,
+                       .exited = on_early_exit,
+                       .quit = on_stop,
+                       .quit_poll_ms = s->opts->stop ? 100 : 0};
+  int rc = ps__watch_run(&w.watch, &cmd, SETUP_DEADLINE_MS, &ops, &w);
   if (rc != 0) {
     s->status = ps__fail(s->ctx, PS_ERR_WORKER, "cannot start %s: %s", s->worker, strerror(rc));
     finish_rest(s, &w, PS_BENCH_FAILED, "the bench worker could not be started");
     s->fatal = true;
     goto out;
   }
-  w.deadline_ms = ps__now_ms() + SETUP_DEADLINE_MS;
-  watch(s, &w);
   /* A worker that made no progress and said nothing must not be restarted forever. */
   if (w.completed == 0 && w.current < 0)
     finish_rest(s, &w, PS_BENCH_FAILED, "the bench worker made no progress");
@@ -343,16 +285,8 @@ static void prefill(session *s) {
 }
 
 static ps_status find_paths(session *s) {
-  const char *path = s->opts->worker_path;
-  if (!path || !*path) path = getenv("PEERSCOPE_WORKER");
-  if (path && *path) {
-    ps__strlcpy(s->worker, path, sizeof(s->worker));
-    if (access(s->worker, X_OK) != 0)
-      return ps__fail(s->ctx, PS_ERR_WORKER, "worker %s: %s", s->worker, strerror(errno));
-  } else if (ps_bundled_path(s->ctx, PS_BUNDLED_WORKER, s->worker, sizeof(s->worker)) != PS_OK) {
-    return ps__fail(s->ctx, PS_ERR_WORKER,
-                    "peerscope-worker not found next to libpeerscope (set PEERSCOPE_WORKER)");
-  }
+  ps_status st = ps__worker_find(s->ctx, s->opts->worker_path, s->worker, sizeof(s->worker));
+  if (st != PS_OK) return st;
   const char *nccl = s->opts->nccl_path;
   if (!nccl || !*nccl) nccl = getenv("PEERSCOPE_NCCL");
   if (nccl) ps__strlcpy(s->nccl, nccl, sizeof(s->nccl));

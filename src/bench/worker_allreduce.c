@@ -62,8 +62,8 @@ static uint16_t encode(int v, bool bf16) { return bf16 ? int_to_bf16(v) : int_to
 /* Records the start event on rank 0's stream. */
 static bool clock_start(bw_worker *w, const ar_state *s, bw_result *r) {
   bw_gpu *g0 = &w->gpus[s->gpu[0]];
-  CUresult rc = w->cuda.CtxSetCurrent(g0->ctx);
-  if (rc == CUDA_SUCCESS) rc = w->cuda.EventRecord(g0->start, g0->stream);
+  CUresult rc = w->base.cuda.CtxSetCurrent(g0->ctx);
+  if (rc == CUDA_SUCCESS) rc = w->base.cuda.EventRecord(g0->start, g0->stream);
   return rc == CUDA_SUCCESS || ps__bw_fail(w, r, "cuEventRecord", rc);
 }
 
@@ -74,16 +74,16 @@ static bool clock_stop(bw_worker *w, const ar_state *s, int ops, double *us, bw_
   for (int k = 1; k < s->ranks && rc == CUDA_SUCCESS; k++) {
     bw_gpu *g = &w->gpus[s->gpu[k]];
     if (g == g0) continue;
-    rc = w->cuda.CtxSetCurrent(g->ctx);
-    if (rc == CUDA_SUCCESS) rc = w->cuda.EventRecord(g->mark, g->stream);
-    if (rc == CUDA_SUCCESS) rc = w->cuda.CtxSetCurrent(g0->ctx);
-    if (rc == CUDA_SUCCESS) rc = w->cuda.StreamWaitEvent(g0->stream, g->mark, 0);
+    rc = w->base.cuda.CtxSetCurrent(g->ctx);
+    if (rc == CUDA_SUCCESS) rc = w->base.cuda.EventRecord(g->mark, g->stream);
+    if (rc == CUDA_SUCCESS) rc = w->base.cuda.CtxSetCurrent(g0->ctx);
+    if (rc == CUDA_SUCCESS) rc = w->base.cuda.StreamWaitEvent(g0->stream, g->mark, 0);
   }
   float ms = 0;
-  if (rc == CUDA_SUCCESS) rc = w->cuda.CtxSetCurrent(g0->ctx);
-  if (rc == CUDA_SUCCESS) rc = w->cuda.EventRecord(g0->stop, g0->stream);
-  if (rc == CUDA_SUCCESS) rc = w->cuda.EventSynchronize(g0->stop);
-  if (rc == CUDA_SUCCESS) rc = w->cuda.EventElapsedTime(&ms, g0->start, g0->stop);
+  if (rc == CUDA_SUCCESS) rc = w->base.cuda.CtxSetCurrent(g0->ctx);
+  if (rc == CUDA_SUCCESS) rc = w->base.cuda.EventRecord(g0->stop, g0->stream);
+  if (rc == CUDA_SUCCESS) rc = w->base.cuda.EventSynchronize(g0->stop);
+  if (rc == CUDA_SUCCESS) rc = w->base.cuda.EventElapsedTime(&ms, g0->start, g0->stop);
   if (rc != CUDA_SUCCESS) return ps__bw_fail(w, r, "timing the all-reduce", rc);
   *us = (double)ms * 1000.0 / ops;
   return true;
@@ -92,8 +92,8 @@ static bool clock_stop(bw_worker *w, const ar_state *s, int ops, double *us, bw_
 static bool sync_all(bw_worker *w, const ar_state *s, bw_result *r, const char *what) {
   for (int k = 0; k < s->ranks; k++) {
     if (k > 0 && s->gpu[k] == s->gpu[0]) continue; /* virtual ranks share one stream */
-    CUresult rc = w->cuda.CtxSetCurrent(w->gpus[s->gpu[k]].ctx);
-    if (rc == CUDA_SUCCESS) rc = w->cuda.StreamSynchronize(w->gpus[s->gpu[k]].stream);
+    CUresult rc = w->base.cuda.CtxSetCurrent(w->gpus[s->gpu[k]].ctx);
+    if (rc == CUDA_SUCCESS) rc = w->base.cuda.StreamSynchronize(w->gpus[s->gpu[k]].stream);
     if (rc != CUDA_SUCCESS) return ps__bw_fail(w, r, what, rc);
   }
   return true;
@@ -115,10 +115,10 @@ _Static_assert(2 * PS_ONESHOT_MAX_RANKS * PS_ONESHOT_MAX_BLOCKS * 4 + 16 <= FLAG
 
 static void cache_release(bw_worker *w) {
   for (int k = 0; k < cache.ranks; k++) {
-    w->cuda.CtxSetCurrent(w->gpus[cache.gpu[k]].ctx);
-    if (cache.in[k]) w->cuda.MemFree(cache.in[k]);
-    if (cache.out[k]) w->cuda.MemFree(cache.out[k]);
-    if (cache.flags[k]) w->cuda.MemFree(cache.flags[k]);
+    w->base.cuda.CtxSetCurrent(w->gpus[cache.gpu[k]].ctx);
+    if (cache.in[k]) w->base.cuda.MemFree(cache.in[k]);
+    if (cache.out[k]) w->base.cuda.MemFree(cache.out[k]);
+    if (cache.flags[k]) w->base.cuda.MemFree(cache.flags[k]);
   }
   memset(&cache, 0, sizeof(cache));
 }
@@ -140,8 +140,8 @@ static CUresult upload_inputs(bw_worker *w, const ar_state *s) {
       host[i] = encode(input_at(i, k), s->bf16);
     for (uint64_t done = 16; done < s->span; done *= 2) /* doubling copies of the 16 bytes */
       memcpy((char *)host + done, host, s->span - done < done ? s->span - done : done);
-    rc = w->cuda.CtxSetCurrent(w->gpus[s->gpu[k]].ctx);
-    if (rc == CUDA_SUCCESS) rc = w->cuda.MemcpyHtoD(cache.in[k], host, s->span);
+    rc = w->base.cuda.CtxSetCurrent(w->gpus[s->gpu[k]].ctx);
+    if (rc == CUDA_SUCCESS) rc = w->base.cuda.MemcpyHtoD(cache.in[k], host, s->span);
   }
   free(host);
   return rc;
@@ -158,10 +158,10 @@ static bool setup_buffers(bw_worker *w, ar_state *s, bool with_flags, bw_result 
     memcpy(cache.gpu, s->gpu, sizeof(cache.gpu));
     cache.span = s->span;
     for (int k = 0; k < s->ranks && rc == CUDA_SUCCESS; k++) {
-      rc = w->cuda.CtxSetCurrent(w->gpus[s->gpu[k]].ctx);
-      if (rc == CUDA_SUCCESS) rc = w->cuda.MemAlloc(&cache.in[k], s->span);
-      if (rc == CUDA_SUCCESS) rc = w->cuda.MemAlloc(&cache.out[k], s->span);
-      if (rc == CUDA_SUCCESS) rc = w->cuda.MemAlloc(&cache.flags[k], FLAG_BYTES);
+      rc = w->base.cuda.CtxSetCurrent(w->gpus[s->gpu[k]].ctx);
+      if (rc == CUDA_SUCCESS) rc = w->base.cuda.MemAlloc(&cache.in[k], s->span);
+      if (rc == CUDA_SUCCESS) rc = w->base.cuda.MemAlloc(&cache.out[k], s->span);
+      if (rc == CUDA_SUCCESS) rc = w->base.cuda.MemAlloc(&cache.flags[k], FLAG_BYTES);
     }
   }
   if (rc == CUDA_SUCCESS && cache.loaded != 1 + s->bf16) {
@@ -172,10 +172,10 @@ static bool setup_buffers(bw_worker *w, ar_state *s, bool with_flags, bw_result 
     s->in[k] = cache.in[k];
     s->out[k] = cache.out[k];
     s->flags[k] = with_flags ? cache.flags[k] : 0;
-    rc = w->cuda.CtxSetCurrent(w->gpus[s->gpu[k]].ctx);
-    if (rc == CUDA_SUCCESS) rc = w->cuda.MemsetD8(s->out[k], 0, s->bytes);
-    if (rc == CUDA_SUCCESS && with_flags) rc = w->cuda.MemsetD8(s->flags[k], 0, FLAG_BYTES);
-    if (rc == CUDA_SUCCESS) rc = w->cuda.CtxSynchronize();
+    rc = w->base.cuda.CtxSetCurrent(w->gpus[s->gpu[k]].ctx);
+    if (rc == CUDA_SUCCESS) rc = w->base.cuda.MemsetD8(s->out[k], 0, s->bytes);
+    if (rc == CUDA_SUCCESS && with_flags) rc = w->base.cuda.MemsetD8(s->flags[k], 0, FLAG_BYTES);
+    if (rc == CUDA_SUCCESS) rc = w->base.cuda.CtxSynchronize();
   }
   if (rc != CUDA_SUCCESS) cache_release(w);
   return rc == CUDA_SUCCESS || ps__bw_fail(w, r, "all-reduce buffers", rc);
@@ -187,9 +187,9 @@ static bool check_outputs(bw_worker *w, const ar_state *s, bool in_place, bw_res
   if (!host) return true; /* nothing to check with; the timing stands */
   bool ok = true;
   for (int k = 0; k < s->ranks && ok; k++) {
-    CUresult rc = w->cuda.CtxSetCurrent(w->gpus[s->gpu[k]].ctx);
+    CUresult rc = w->base.cuda.CtxSetCurrent(w->gpus[s->gpu[k]].ctx);
     if (rc == CUDA_SUCCESS)
-      rc = w->cuda.MemcpyDtoH(host, in_place ? s->in[k] : s->out[k], s->bytes);
+      rc = w->base.cuda.MemcpyDtoH(host, in_place ? s->in[k] : s->out[k], s->bytes);
     if (rc != CUDA_SUCCESS) {
       ok = ps__bw_fail(w, r, "reading the all-reduce result", rc);
       break;
@@ -263,11 +263,11 @@ static CUresult launch_oneshot(bw_worker *w, const ar_state *s, bool virtual_ran
     args.rank_base = (unsigned)k;
     args.status = s->flags[k] + FLAG_BYTES - 16;
     void *params[] = {&args};
-    rc = w->cuda.CtxSetCurrent(g->ctx);
+    rc = w->base.cuda.CtxSetCurrent(g->ctx);
     if (rc == CUDA_SUCCESS)
-      rc = w->cuda.LaunchKernel(s->bf16 ? g->oneshot_bf16 : g->oneshot_f16, blocks,
-                                virtual_ranks ? (unsigned)s->ranks : 1u, 1, PS_ONESHOT_THREADS, 1,
-                                1, 0, g->stream, params, NULL);
+      rc = w->base.cuda.LaunchKernel(s->bf16 ? g->oneshot_bf16 : g->oneshot_f16, blocks,
+                                     virtual_ranks ? (unsigned)s->ranks : 1u, 1, PS_ONESHOT_THREADS,
+                                     1, 1, 0, g->stream, params, NULL);
   }
   return rc;
 }
@@ -275,9 +275,9 @@ static CUresult launch_oneshot(bw_worker *w, const ar_state *s, bool virtual_ran
 static bool barrier_status_ok(bw_worker *w, const ar_state *s, bw_result *r) {
   for (int k = 0; k < s->ranks; k++) {
     unsigned status = 0;
-    CUresult rc = w->cuda.CtxSetCurrent(w->gpus[s->gpu[k]].ctx);
+    CUresult rc = w->base.cuda.CtxSetCurrent(w->gpus[s->gpu[k]].ctx);
     if (rc == CUDA_SUCCESS)
-      rc = w->cuda.MemcpyDtoH(&status, s->flags[k] + FLAG_BYTES - 16, sizeof(status));
+      rc = w->base.cuda.MemcpyDtoH(&status, s->flags[k] + FLAG_BYTES - 16, sizeof(status));
     if (rc != CUDA_SUCCESS) return ps__bw_fail(w, r, "reading the barrier status", rc);
     if (status) {
       r->outcome = PS_BENCH_FAILED;
@@ -358,7 +358,7 @@ static bool nccl_comms(bw_worker *w, const ar_state *s, bw_result *r) {
   release_comms(w);
   int devs[PS_BENCH_MAX_RANKS];
   for (int k = 0; k < s->ranks; k++) {
-    devs[k] = w->gpus[s->gpu[k]].ordinal;
+    devs[k] = w->base.gpus[s->gpu[k]].ordinal;
     for (int q = 0; q < k; q++)
       if (s->gpu[q] == s->gpu[k]) {
         r->outcome = PS_BENCH_WAIVED;
@@ -394,18 +394,19 @@ static bool nccl_capture(bw_worker *w, const ar_state *s, int ops, CUgraphExec *
                          bw_result *r) {
   CUresult rc = CUDA_SUCCESS;
   for (int k = 0; k < s->ranks && rc == CUDA_SUCCESS; k++) {
-    rc = w->cuda.CtxSetCurrent(w->gpus[s->gpu[k]].ctx);
+    rc = w->base.cuda.CtxSetCurrent(w->gpus[s->gpu[k]].ctx);
     if (rc == CUDA_SUCCESS)
-      rc = w->cuda.StreamBeginCapture(w->gpus[s->gpu[k]].stream, CU_STREAM_CAPTURE_MODE_RELAXED);
+      rc = w->base.cuda.StreamBeginCapture(w->gpus[s->gpu[k]].stream,
+                                           CU_STREAM_CAPTURE_MODE_RELAXED);
   }
   if (rc != CUDA_SUCCESS) return ps__bw_fail(w, r, "cuStreamBeginCapture", rc);
   bool queued = nccl_enqueue(w, s, ops, r);
   for (int k = 0; k < s->ranks; k++) {
     CUgraph graph = NULL;
-    CUresult end = w->cuda.CtxSetCurrent(w->gpus[s->gpu[k]].ctx);
-    if (end == CUDA_SUCCESS) end = w->cuda.StreamEndCapture(w->gpus[s->gpu[k]].stream, &graph);
-    if (end == CUDA_SUCCESS && queued) end = w->cuda.GraphInstantiate(&execs[k], graph, 0);
-    if (graph) w->cuda.GraphDestroy(graph);
+    CUresult end = w->base.cuda.CtxSetCurrent(w->gpus[s->gpu[k]].ctx);
+    if (end == CUDA_SUCCESS) end = w->base.cuda.StreamEndCapture(w->gpus[s->gpu[k]].stream, &graph);
+    if (end == CUDA_SUCCESS && queued) end = w->base.cuda.GraphInstantiate(&execs[k], graph, 0);
+    if (graph) w->base.cuda.GraphDestroy(graph);
     if (end != CUDA_SUCCESS && rc == CUDA_SUCCESS) rc = end;
   }
   if (!queued) return false;
@@ -414,8 +415,8 @@ static bool nccl_capture(bw_worker *w, const ar_state *s, int ops, CUgraphExec *
 
 static bool nccl_launch_graphs(bw_worker *w, const ar_state *s, CUgraphExec *execs, bw_result *r) {
   for (int k = 0; k < s->ranks; k++) {
-    CUresult rc = w->cuda.CtxSetCurrent(w->gpus[s->gpu[k]].ctx);
-    if (rc == CUDA_SUCCESS) rc = w->cuda.GraphLaunch(execs[k], w->gpus[s->gpu[k]].stream);
+    CUresult rc = w->base.cuda.CtxSetCurrent(w->gpus[s->gpu[k]].ctx);
+    if (rc == CUDA_SUCCESS) rc = w->base.cuda.GraphLaunch(execs[k], w->gpus[s->gpu[k]].stream);
     if (rc != CUDA_SUCCESS) return ps__bw_fail(w, r, "cuGraphLaunch", rc);
   }
   return true;
@@ -441,7 +442,7 @@ static void nccl_timed(bw_worker *w, const ps__bench_job *job, const ar_state *s
   check_outputs(w, s, false, r);
 out:
   for (int k = 0; k < s->ranks; k++)
-    if (execs[k]) w->cuda.GraphExecDestroy(execs[k]);
+    if (execs[k]) w->base.cuda.GraphExecDestroy(execs[k]);
 }
 
 void ps__bw_run_nccl(bw_worker *w, const ps__bench_job *job, bw_result *r) {

@@ -23,8 +23,8 @@ static CUresult launch_copy(bw_worker *w, int g, CUdeviceptr src, CUdeviceptr ds
   unsigned long long count16 = bytes / 16;
   void *params[] = {&src, &dst, &count16};
   unsigned blocks = (unsigned)(s->sms > 0 ? s->sms * 4 : 128);
-  return w->cuda.LaunchKernel(s->copy, blocks, 1, 1, PS_COPY_THREADS, 1, 1, 0, stream, params,
-                              NULL);
+  return w->base.cuda.LaunchKernel(s->copy, blocks, 1, 1, PS_COPY_THREADS, 1, 1, 0, stream, params,
+                                   NULL);
 }
 
 static CUresult enqueue_copy(bw_worker *w, const ps__bench_job *job, int side, CUstream stream) {
@@ -35,7 +35,7 @@ static CUresult enqueue_copy(bw_worker *w, const ps__bench_job *job, int side, C
     switch (job->kind) {
     case PS_BENCH_COPY_CE:
     case PS_BENCH_LATENCY_WRITE:
-      rc = w->cuda.MemcpyPeerAsync(b->dst, b->ctx, a->src, a->ctx, job->bytes, stream);
+      rc = w->base.cuda.MemcpyPeerAsync(b->dst, b->ctx, a->src, a->ctx, job->bytes, stream);
       break;
     case PS_BENCH_COPY_SM_READ:
       rc = launch_copy(w, on_b, a->src, b->dst, job->bytes, stream);
@@ -43,10 +43,16 @@ static CUresult enqueue_copy(bw_worker *w, const ps__bench_job *job, int side, C
     case PS_BENCH_COPY_SM_WRITE:
       rc = launch_copy(w, on_a, a->src, b->dst, job->bytes, stream);
       break;
-    case PS_BENCH_LOCAL_CE: rc = w->cuda.MemcpyAsync(a->dst, a->src, job->bytes, stream); break;
+    case PS_BENCH_LOCAL_CE:
+      rc = w->base.cuda.MemcpyAsync(a->dst, a->src, job->bytes, stream);
+      break;
     case PS_BENCH_LOCAL_SM: rc = launch_copy(w, on_a, a->src, a->dst, job->bytes, stream); break;
-    case PS_BENCH_H2D: rc = w->cuda.MemcpyHtoDAsync(a->dst, w->host, job->bytes, stream); break;
-    case PS_BENCH_D2H: rc = w->cuda.MemcpyDtoHAsync(w->host, a->src, job->bytes, stream); break;
+    case PS_BENCH_H2D:
+      rc = w->base.cuda.MemcpyHtoDAsync(a->dst, w->host, job->bytes, stream);
+      break;
+    case PS_BENCH_D2H:
+      rc = w->base.cuda.MemcpyDtoHAsync(w->host, a->src, job->bytes, stream);
+      break;
     default: rc = CUDA_ERROR_INVALID_VALUE; break;
     }
   }
@@ -59,7 +65,7 @@ static CUresult enqueue_chase(bw_worker *w, const ps__bench_job *job, int side, 
   CUdeviceptr start = w->gpus[job->a].dst, sink = w->flag_dev + 8;
   unsigned int steps = (unsigned int)job->iters;
   void *params[] = {&start, &steps, &sink};
-  return w->cuda.LaunchKernel(reader->chase, 1, 1, 1, 1, 1, 1, 0, stream, params, NULL);
+  return w->base.cuda.LaunchKernel(reader->chase, 1, 1, 1, 1, 1, 1, 0, stream, params, NULL);
 }
 
 static CUresult launch_spin(bw_worker *w, int g) {
@@ -68,7 +74,7 @@ static CUresult launch_spin(bw_worker *w, int g) {
   CUdeviceptr flag = w->flag_dev;
   unsigned long long timeout = SPIN_TIMEOUT_NS;
   void *params[] = {&flag, &timeout};
-  return w->cuda.LaunchKernel(s->spin, 1, 1, 1, 1, 1, 1, 0, s->stream, params, NULL);
+  return w->base.cuda.LaunchKernel(s->spin, 1, 1, 1, 1, 1, 1, 0, s->stream, params, NULL);
 }
 
 /* One trial: main's stream carries the start and stop events; other (or -1) runs the reverse
@@ -78,27 +84,27 @@ static CUresult one_trial(bw_worker *w, const ps__bench_job *job, int main, int 
   bw_gpu *m = &w->gpus[main], *o = other >= 0 ? &w->gpus[other] : NULL;
   *w->flag = 0;
   __sync_synchronize();
-  CUresult rc = w->cuda.CtxSetCurrent(m->ctx);
+  CUresult rc = w->base.cuda.CtxSetCurrent(m->ctx);
   if (rc == CUDA_SUCCESS) rc = launch_spin(w, main);
-  if (rc == CUDA_SUCCESS && o) rc = w->cuda.CtxSetCurrent(o->ctx);
+  if (rc == CUDA_SUCCESS && o) rc = w->base.cuda.CtxSetCurrent(o->ctx);
   if (rc == CUDA_SUCCESS && o) rc = launch_spin(w, other);
-  if (rc == CUDA_SUCCESS) rc = w->cuda.CtxSetCurrent(m->ctx);
-  if (rc == CUDA_SUCCESS) rc = w->cuda.EventRecord(m->start, m->stream);
+  if (rc == CUDA_SUCCESS) rc = w->base.cuda.CtxSetCurrent(m->ctx);
+  if (rc == CUDA_SUCCESS) rc = w->base.cuda.EventRecord(m->start, m->stream);
   if (rc == CUDA_SUCCESS) rc = enqueue(w, job, 0, m->stream);
   if (rc == CUDA_SUCCESS && o) {
-    rc = w->cuda.CtxSetCurrent(o->ctx);
+    rc = w->base.cuda.CtxSetCurrent(o->ctx);
     if (rc == CUDA_SUCCESS) rc = enqueue(w, job, 1, o->stream);
-    if (rc == CUDA_SUCCESS) rc = w->cuda.EventRecord(o->mark, o->stream);
-    if (rc == CUDA_SUCCESS) rc = w->cuda.CtxSetCurrent(m->ctx);
-    if (rc == CUDA_SUCCESS) rc = w->cuda.StreamWaitEvent(m->stream, o->mark, 0);
+    if (rc == CUDA_SUCCESS) rc = w->base.cuda.EventRecord(o->mark, o->stream);
+    if (rc == CUDA_SUCCESS) rc = w->base.cuda.CtxSetCurrent(m->ctx);
+    if (rc == CUDA_SUCCESS) rc = w->base.cuda.StreamWaitEvent(m->stream, o->mark, 0);
   }
-  if (rc == CUDA_SUCCESS) rc = w->cuda.EventRecord(m->stop, m->stream);
+  if (rc == CUDA_SUCCESS) rc = w->base.cuda.EventRecord(m->stop, m->stream);
   __sync_synchronize();
   *w->flag = 1; /* release the spin kernels even when queuing failed */
   __sync_synchronize();
-  if (rc == CUDA_SUCCESS) rc = w->cuda.EventSynchronize(m->stop);
-  if (rc == CUDA_SUCCESS) rc = w->cuda.EventElapsedTime(ms, m->start, m->stop);
-  if (o && rc == CUDA_SUCCESS) rc = w->cuda.StreamSynchronize(o->stream);
+  if (rc == CUDA_SUCCESS) rc = w->base.cuda.EventSynchronize(m->stop);
+  if (rc == CUDA_SUCCESS) rc = w->base.cuda.EventElapsedTime(ms, m->start, m->stop);
+  if (o && rc == CUDA_SUCCESS) rc = w->base.cuda.StreamSynchronize(o->stream);
   return rc;
 }
 
@@ -125,16 +131,16 @@ static bool peer_state(bw_worker *w, const ps__bench_job *job, bw_result *r) {
 /* Reads `ptr` on GPU g back into the host buffer and checks it holds pattern_gpu's pattern. */
 static bool check_device(bw_worker *w, int g, CUdeviceptr ptr, uint64_t bytes, int pattern_gpu,
                          bw_result *r) {
-  CUresult rc = w->cuda.CtxSetCurrent(w->gpus[g].ctx);
-  if (rc == CUDA_SUCCESS) rc = w->cuda.MemcpyDtoH(w->host, ptr, bytes);
+  CUresult rc = w->base.cuda.CtxSetCurrent(w->gpus[g].ctx);
+  if (rc == CUDA_SUCCESS) rc = w->base.cuda.MemcpyDtoH(w->host, ptr, bytes);
   if (rc != CUDA_SUCCESS) return ps__bw_fail(w, r, "reading the result back", rc);
   return ps__bw_check_pattern(w->host, bytes, pattern_gpu, r);
 }
 
 static bool clear_dst(bw_worker *w, int g, bw_result *r) {
-  CUresult rc = w->cuda.CtxSetCurrent(w->gpus[g].ctx);
-  if (rc == CUDA_SUCCESS) rc = w->cuda.MemsetD8(w->gpus[g].dst, 0, w->copy_bytes);
-  if (rc == CUDA_SUCCESS) rc = w->cuda.CtxSynchronize();
+  CUresult rc = w->base.cuda.CtxSetCurrent(w->gpus[g].ctx);
+  if (rc == CUDA_SUCCESS) rc = w->base.cuda.MemsetD8(w->gpus[g].dst, 0, w->copy_bytes);
+  if (rc == CUDA_SUCCESS) rc = w->base.cuda.CtxSynchronize();
   return rc == CUDA_SUCCESS || ps__bw_fail(w, r, "clearing the destination", rc);
 }
 
@@ -208,8 +214,8 @@ static bool upload_chain(bw_worker *w, int a, uint64_t bytes, bw_result *r) {
     uint64_t from = order[i], to = order[(i + 1) % nodes];
     chain[from * (CHASE_STRIDE / 8)] = base + to * CHASE_STRIDE;
   }
-  CUresult rc = w->cuda.CtxSetCurrent(w->gpus[a].ctx);
-  if (rc == CUDA_SUCCESS) rc = w->cuda.MemcpyHtoD(base, chain, bytes);
+  CUresult rc = w->base.cuda.CtxSetCurrent(w->gpus[a].ctx);
+  if (rc == CUDA_SUCCESS) rc = w->base.cuda.MemcpyHtoD(base, chain, bytes);
   return rc == CUDA_SUCCESS || ps__bw_fail(w, r, "uploading the pointer chain", rc);
 }
 

@@ -1,6 +1,7 @@
-/* The bench worker's state, shared by its files: bench_worker.c (setup, job loop),
- * worker_copy.c (copies and latency), worker_allreduce.c (one-shot kernel and NCCL). Runs in
- * the worker process only (see src/verify/protocol.h for why CUDA stays out of the caller). */
+/* The bench worker's state, shared by its files: bench_worker.c (the mode in the worker-main
+ * skeleton: setup, jobs), worker_copy.c (copies and latency), worker_allreduce.c (one-shot
+ * kernel and NCCL). Runs in the worker process only, never linked into libpeerscope (see
+ * docs/internals.md for why CUDA stays out of the caller). */
 #ifndef PS_BENCH_WORKER_INTERNAL_H
 #define PS_BENCH_WORKER_INTERNAL_H
 
@@ -11,13 +12,12 @@
 #include "bench/job.h"
 #include "drv/cuda.h"
 #include "drv/nccl.h"
+#include "worker/main.h"
 
 #define PS_BW_MAX_GPUS 64
 
 typedef struct bw_gpu {
-  char bus_id[32];
-  int ordinal; /* CUDA ordinal, -1 when CUDA does not see the GPU */
-  int state;   /* 0 not set up, 1 ready, -1 failed */
+  int state; /* 0 not set up, 1 ready, -1 failed */
   char error[96];
   CUdevice dev;
   CUcontext ctx;
@@ -31,15 +31,15 @@ typedef struct bw_gpu {
 } bw_gpu;
 
 typedef struct bw_worker {
-  ps__cuda cuda;
+  ps__worker base; /* first: the skeleton's state (driver, GPUs with their ordinals, jobs) */
   bool simulated;
   bool kernels; /* images embedded and loaded */
   ps__nccl nccl;
   bool have_nccl;
+  const char *nccl_path; /* --nccl */
   char nccl_note[160];
   uint64_t copy_bytes;
   uint64_t allreduce_span; /* the largest all-reduce message: buffers span this much */
-  int gpu_count;
   bw_gpu *gpus;
   volatile int *flag; /* mapped pinned host memory the spin kernels wait on */
   CUdeviceptr flag_dev;
@@ -55,9 +55,6 @@ typedef struct bw_result {
   double ns_per_access; /* chase */
   char reason[160];
 } bw_result;
-
-/* Emits one protocol line (a single write). */
-void ps__bw_emit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Sets up GPU g (context, stream, events, buffers with its pattern, kernels); false with
  * gpus[g].error set. */

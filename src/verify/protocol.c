@@ -1,10 +1,9 @@
-/* The worker protocol (protocol.h): parsing job names and result fields, and writing lines. */
+/* The verification's worker protocol (protocol.h): parsing job names and result fields. */
 #include "verify/protocol.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/internal.h"
 #include "report/report_internal.h"
@@ -65,19 +64,4 @@ bool ps__result_parse(const char *verdict, const char *fields, ps__job_result *o
     p += len;
   }
   return true;
-}
-
-void ps__protocol_vemit(const char *fmt, va_list ap) {
-  char line[1024];
-  int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-  if (n < 0) return;
-  if ((size_t)n > sizeof(line) - 2) n = (int)sizeof(line) - 2;
-  line[n++] = '\n';
-  /* One write per line: the parent may be reading while we hang in the next step. */
-  ssize_t off = 0;
-  while (off < n) {
-    ssize_t got = write(STDOUT_FILENO, line + off, (size_t)(n - off));
-    if (got <= 0) _exit(4); /* parent gone */
-    off += got;
-  }
 }

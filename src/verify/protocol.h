@@ -1,5 +1,6 @@
-/* The worker protocol, version 1: the parent starts `peerscope-worker` with the job in argv
- * and reads one text line per event from its stdout.
+/* The verification's worker protocol, version 1 (what every mode shares: src/worker/protocol.h):
+ * the parent starts `peerscope-worker` with the job in argv and reads one text line per event
+ * from its stdout.
  *
  *   argv:  --protocol 1 --bytes N --nonce X [--driver-dir D] --gpus BUS0,BUS1,...
  *          --jobs L0,L1,P0.1,P1.0,...        (L<g>: local control copy, P<a>.<b>: pair a->b)
@@ -18,15 +19,12 @@
 #ifndef PS_VERIFY_PROTOCOL_H
 #define PS_VERIFY_PROTOCOL_H
 
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "peerscope/peerscope.h"
-
-#define PS_WORKER_PROTOCOL 1
-#define PS_WORKER_EXIT_INIT_FAILED 3
+#include "worker/protocol.h"
 
 typedef struct ps__job {
   bool local; /* control copy within gpu a */
@@ -49,12 +47,5 @@ typedef struct ps__job_result {
 bool ps__job_parse(const char *text, ps__job *job);
 /* Parses the fields after the verdict of a result line. */
 bool ps__result_parse(const char *verdict, const char *fields, ps__job_result *out);
-
-/* Writes one protocol line (with its newline) to stdout in a single write; exits the worker
- * when the parent has gone. Lines longer than 1 KiB are cut. Used by both workers. */
-void ps__protocol_vemit(const char *fmt, va_list ap);
-
-/* The worker's entry point (apps/worker/main.c). */
-int ps__worker_main(int argc, char **argv);
 
 #endif

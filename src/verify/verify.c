@@ -3,7 +3,6 @@
  * with the jobs that are left. */
 #include <errno.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +13,9 @@
 #include "report/report_internal.h"
 #include "verify/cache.h"
 #include "verify/protocol.h"
-#include "verify/spawn.h"
+#include "worker/arglist.h"
+#include "worker/spawn.h"
+#include "worker/watchdog.h"
 
 #define DEFAULT_TIMEOUT_MS 2000
 #define DEFAULT_COPY_BYTES (1u << 20)
@@ -45,18 +46,13 @@ typedef struct session {
 typedef enum phase { PHASE_SETUP, PHASE_IDLE, PHASE_CTX, PHASE_JOB } phase;
 
 typedef struct worker_run {
-  ps__child child;
+  session *s;
+  ps__watch watch; /* the worker, its deadline and its stderr tail */
   phase phase;
   int ctx_gpu;
   int job; /* slot index in PHASE_JOB */
-  double deadline_ms;
   double step_start_ms;
-  double spawn_ms;
   int completed;
-  char line[1024];
-  size_t line_len;
-  char err_tail[256];
-  bool finished; /* `done` seen */
 } worker_run;
 
 static int find_job(const session *s, bool local, int a, int b) {
@@ -126,18 +122,20 @@ static double field_ms(const char *line) {
   return ms ? strtod(ms + 3, NULL) : 0;
 }
 
-/* Handles one line from the worker. */
-static void handle_line(session *s, worker_run *w, const char *line) {
+/* Handles one line from the worker (`done` is the watchdog's). */
+static void handle_line(void *user, ps__watch *watch, const char *line) {
+  worker_run *w = user;
+  session *s = w->s;
   int a = -1, b = -1, n = 0;
   char verdict[32];
   double now = ps__now_ms();
   if (strncmp(line, "hello ", 6) == 0) {
-    if (!s->first_spawn_timed) s->report->timings.worker_spawn_ms = now - w->spawn_ms;
+    if (!s->first_spawn_timed) s->report->timings.worker_spawn_ms = now - watch->spawn_ms;
     s->first_spawn_timed = true;
   } else if (strncmp(line, "init ok", 7) == 0) {
     if (s->report->timings.cuda_init_ms < 0) s->report->timings.cuda_init_ms = field_ms(line);
     w->phase = PHASE_IDLE;
-    w->deadline_ms = now + s->setup_deadline_ms;
+    watch->deadline_ms = now + s->setup_deadline_ms;
   } else if (strncmp(line, "init fail ", 10) == 0) {
     char error[48] = "", reason[512];
     sscanf(line + 10, "%47s", error);
@@ -160,53 +158,36 @@ static void handle_line(session *s, worker_run *w, const char *line) {
   } else if (sscanf(line, "step ctx %d", &a) == 1) {
     w->phase = PHASE_CTX;
     w->ctx_gpu = a;
-    w->deadline_ms = now + s->setup_deadline_ms;
+    watch->deadline_ms = now + s->setup_deadline_ms;
   } else if (sscanf(line, "ctx %d %31s", &a, verdict) == 2) {
     if (strcmp(verdict, "ok") == 0) {
       if (s->report->timings.contexts_ms < 0) s->report->timings.contexts_ms = 0;
       s->report->timings.contexts_ms += field_ms(line);
     }
     w->phase = PHASE_IDLE;
-    w->deadline_ms = now + s->setup_deadline_ms;
+    watch->deadline_ms = now + s->setup_deadline_ms;
   } else if (sscanf(line, "step local %d", &a) == 1 ||
              sscanf(line, "step pair %d %d", &a, &b) == 2) {
     bool local = line[5] == 'l';
     w->phase = PHASE_JOB;
     w->job = find_job(s, local, a, local ? a : b);
     w->step_start_ms = now;
-    w->deadline_ms = now + s->timeout_ms;
+    watch->deadline_ms = now + s->timeout_ms;
   } else if (sscanf(line, "result local %d %d %31s %n", &a, &b, verdict, &n) == 3 ||
              sscanf(line, "result pair %d %d %31s %n", &a, &b, verdict, &n) == 3) {
     ps__job_result r;
     bool local = line[7] == 'l';
     if (n > 0 && ps__result_parse(verdict, line + n, &r)) apply_result(s, w, local, a, b, &r);
     w->phase = PHASE_IDLE;
-    w->deadline_ms = now + s->timeout_ms;
-  } else if (strcmp(line, "done") == 0) {
-    w->finished = true;
+    watch->deadline_ms = now + s->timeout_ms;
   }
 }
 
-/* Reads what is available on stdout; false at end of file. */
-static bool read_lines(session *s, worker_run *w) {
-  char buf[4096];
-  ssize_t got = read(w->child.out_fd, buf, sizeof(buf));
-  if (got < 0) return errno == EINTR || errno == EAGAIN;
-  if (got == 0) return false;
-  for (ssize_t i = 0; i < got; i++) {
-    if (buf[i] == '\n') {
-      w->line[w->line_len] = '\0';
-      handle_line(s, w, w->line);
-      w->line_len = 0;
-    } else if (w->line_len + 1 < sizeof(w->line)) {
-      w->line[w->line_len++] = buf[i];
-    }
-  }
-  return true;
-}
-
-/* The worker passed a deadline: record what hung, kill it. */
-static void on_deadline(session *s, worker_run *w) {
+/* The worker passed a deadline: record what hung (the watchdog kills it). */
+static void on_deadline(void *user, ps__watch *watch) {
+  (void)watch;
+  worker_run *w = user;
+  session *s = w->s;
   char reason[160];
   int limit = w->phase == PHASE_JOB ? s->timeout_ms : s->setup_deadline_ms;
   switch (w->phase) {
@@ -235,18 +216,20 @@ static void on_deadline(session *s, worker_run *w) {
     s->fatal = true;
     break;
   }
-  ps__child_kill(&w->child);
   s->report->hang_workers++;
 }
 
 /* The worker exited before `done`. */
-static void on_early_exit(session *s, worker_run *w, int status) {
+static void on_early_exit(void *user, ps__watch *watch, int status) {
+  worker_run *w = user;
+  session *s = w->s;
+  const char *tail = watch->err_tail;
   char how[96], reason[512];
   ps__wait_status_text(status, how, sizeof(how));
   if (s->fatal) return; /* init fail already explained it */
   if (w->phase == PHASE_JOB && w->job >= 0) {
     snprintf(reason, sizeof(reason), "the worker died during this test (%s)%s%s", how,
-             w->err_tail[0] ? ": " : "", w->err_tail);
+             tail[0] ? ": " : "", tail);
     finish_job(s, w->job, PS_VERDICT_ERROR, NULL, reason);
   } else if (w->phase == PHASE_CTX) {
     snprintf(reason, sizeof(reason), "the worker died creating a context on GPU %d (%s)",
@@ -254,52 +237,45 @@ static void on_early_exit(session *s, worker_run *w, int status) {
     finish_involving(s, w->ctx_gpu, PS_VERDICT_ERROR, NULL, reason);
   } else {
     s->status = ps__fail(s->ctx, PS_ERR_WORKER, "%s exited before its work was done (%s)%s%s",
-                         s->worker, how, w->err_tail[0] ? ": " : "", w->err_tail);
+                         s->worker, how, tail[0] ? ": " : "", tail);
     snprintf(reason, sizeof(reason), "the worker exited early (%s)", how);
     finish_involving(s, -1, PS_VERDICT_ERROR, NULL, reason);
     s->fatal = true;
   }
 }
 
-static char *build_list(session *s, bool jobs) {
-  size_t cap = 64, len = 0;
-  int count = jobs ? s->job_count : s->report->gpu_count;
-  char *out = ps__calloc(1, cap);
-  for (int i = 0; out && i < count; i++) {
+/* Once fatal (CUDA unusable), the worker is of no further use. */
+static bool is_fatal(void *user, ps__watch *watch) {
+  (void)watch;
+  return ((worker_run *)user)->s->fatal;
+}
+
+static const ps__watch_ops watch_ops = {
+    .line = handle_line, .deadline = on_deadline, .exited = on_early_exit, .quit = is_fatal};
+
+/* --jobs: the ones left. */
+static char *job_list(session *s) {
+  ps__arglist list = {0};
+  for (int i = 0; i < s->job_count; i++) {
     char item[64];
-    if (jobs) {
-      if (s->jobs[i].done) continue;
-      const ps__job *j = &s->jobs[i].job;
-      if (j->local)
-        snprintf(item, sizeof(item), "L%d", j->a);
-      else
-        snprintf(item, sizeof(item), "P%d.%d", j->a, j->b);
-    } else {
-      const ps_gpu *g = &s->report->gpus[i];
-      ps__strlcpy(item, (g->valid & PS_GPU_PCI_BUS_ID) ? g->pci_bus_id : "none", sizeof(item));
-    }
-    size_t need = len + strlen(item) + 2;
-    if (need > cap) {
-      while (cap < need)
-        cap *= 2;
-      char *grown = ps__realloc(out, cap);
-      if (!grown) {
-        ps__free(out);
-        return NULL;
-      }
-      out = grown;
-    }
-    len += (size_t)sprintf(out + len, "%s%s", len ? "," : "", item);
+    if (s->jobs[i].done) continue;
+    const ps__job *j = &s->jobs[i].job;
+    if (j->local)
+      snprintf(item, sizeof(item), "L%d", j->a);
+    else
+      snprintf(item, sizeof(item), "P%d.%d", j->a, j->b);
+    ps__arglist_add(&list, item);
   }
-  return out;
+  return ps__arglist_take(&list);
 }
 
 /* Runs one worker over the jobs left. */
 static void run_worker(session *s) {
   worker_run w;
   memset(&w, 0, sizeof(w));
+  w.s = s;
   w.job = -1;
-  char *gpus = build_list(s, false), *jobs = build_list(s, true);
+  char *gpus = ps__arglist_gpus(s->report), *jobs = job_list(s);
   char bytes[32], nonce[32];
   snprintf(bytes, sizeof(bytes), "%zu", s->bytes);
   snprintf(nonce, sizeof(nonce), "%" PRIx64, s->nonce);
@@ -308,55 +284,15 @@ static void run_worker(session *s) {
     s->fatal = true;
     goto out;
   }
-  char *argv[16];
-  int argc = 0;
-  argv[argc++] = s->worker;
-  argv[argc++] = "--protocol";
-  argv[argc++] = "1";
-  argv[argc++] = "--bytes";
-  argv[argc++] = bytes;
-  argv[argc++] = "--nonce";
-  argv[argc++] = nonce;
-  if (s->opts->driver_dir) {
-    argv[argc++] = "--driver-dir";
-    argv[argc++] = (char *)s->opts->driver_dir;
-  }
-  argv[argc++] = "--gpus";
-  argv[argc++] = gpus;
-  argv[argc++] = "--jobs";
-  argv[argc++] = jobs;
-  argv[argc] = NULL;
-
-  w.spawn_ms = ps__now_ms();
-  int rc = ps__child_spawn(&w.child, argv);
+  const char *options[] = {"--protocol", "1", "--bytes", bytes, "--nonce", nonce, NULL};
+  ps__worker_cmd cmd = {s->worker, options, s->opts->driver_dir, gpus, jobs, NULL};
+  w.phase = PHASE_SETUP;
+  int rc = ps__watch_run(&w.watch, &cmd, s->setup_deadline_ms, &watch_ops, &w);
   if (rc != 0) {
     s->status = ps__fail(s->ctx, PS_ERR_WORKER, "cannot start %s: %s", s->worker, strerror(rc));
     finish_involving(s, -1, PS_VERDICT_ERROR, NULL, "the worker could not be started");
     s->fatal = true;
     goto out;
-  }
-  w.phase = PHASE_SETUP;
-  w.deadline_ms = w.spawn_ms + s->setup_deadline_ms;
-  for (;;) {
-    struct pollfd fds[2] = {{w.child.out_fd, POLLIN, 0}, {w.child.err_fd, POLLIN, 0}};
-    double left = w.deadline_ms - ps__now_ms();
-    int ready = left > 0 ? poll(fds, 2, (int)left + 1) : 0;
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) {
-      on_deadline(s, &w);
-      break;
-    }
-    if (fds[1].revents) ps__child_drain_stderr(&w.child, w.err_tail, sizeof(w.err_tail));
-    if (fds[0].revents && !read_lines(s, &w)) {
-      ps__child_drain_stderr(&w.child, w.err_tail, sizeof(w.err_tail));
-      int status = ps__child_reap(&w.child);
-      if (!w.finished) on_early_exit(s, &w, status);
-      break;
-    }
-    if (s->fatal) {
-      ps__child_kill(&w.child);
-      break;
-    }
   }
   /* A worker that ended without finishing anything and without saying why must not be
    * restarted forever. */
@@ -400,22 +336,6 @@ static ps_status make_jobs(session *s) {
   return PS_OK;
 }
 
-static ps_status find_worker(session *s) {
-  const char *path = s->opts->worker_path;
-  if (!path || !*path) path = getenv("PEERSCOPE_WORKER");
-  if (path && *path) {
-    ps__strlcpy(s->worker, path, sizeof(s->worker));
-    if (access(s->worker, X_OK) != 0)
-      return ps__fail(s->ctx, PS_ERR_WORKER, "worker %s: %s", s->worker, strerror(errno));
-    return PS_OK;
-  }
-  return ps_bundled_path(s->ctx, PS_BUNDLED_WORKER, s->worker, sizeof(s->worker)) == PS_OK
-             ? PS_OK
-             : ps__fail(s->ctx, PS_ERR_WORKER,
-                        "peerscope-worker not found next to libpeerscope "
-                        "(set PEERSCOPE_WORKER)");
-}
-
 ps_status ps_verify(ps_ctx *ctx, ps_report *report, const ps_verify_opts *opts) {
   static const ps_verify_opts defaults;
   session s;
@@ -448,7 +368,7 @@ ps_status ps_verify(ps_ctx *ctx, ps_report *report, const ps_verify_opts *opts) 
     }
   }
   if (s.remaining > 0) {
-    st = find_worker(&s);
+    st = ps__worker_find(ctx, s.opts->worker_path, s.worker, sizeof(s.worker));
     if (st != PS_OK) {
       ps__cache_close(&cache);
       goto out;

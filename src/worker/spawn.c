@@ -1,7 +1,8 @@
-#include "verify/spawn.h"
+#include "worker/spawn.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,9 +10,21 @@
 #include <unistd.h>
 
 #include "core/internal.h"
-#include "core/spawn.h"
 
 extern char **environ;
+
+ps_status ps__worker_find(ps_ctx *ctx, const char *path, char *out, size_t len) {
+  if (!path || !*path) path = getenv("PEERSCOPE_WORKER");
+  if (path && *path) {
+    ps__strlcpy(out, path, len);
+    if (access(out, X_OK) != 0)
+      return ps__fail(ctx, PS_ERR_WORKER, "worker %s: %s", out, strerror(errno));
+    return PS_OK;
+  }
+  if (ps_bundled_path(ctx, PS_BUNDLED_WORKER, out, len) == PS_OK) return PS_OK;
+  return ps__fail(ctx, PS_ERR_WORKER,
+                  "peerscope-worker not found next to libpeerscope (set PEERSCOPE_WORKER)");
+}
 
 /* Whether `entry` (NAME=value) sets the same variable as one of extra's. */
 static bool overridden(const char *entry, const char *const *extra) {
@@ -44,31 +57,23 @@ static char **worker_environment(const char *const *extra) {
   return envp;
 }
 
-int ps__child_spawn(ps__child *child, char *const argv[]) {
-  return ps__child_spawn_env(child, argv, NULL);
-}
-
-int ps__child_spawn_env(ps__child *child, char *const argv[], const char *const *extra_env) {
+int ps__worker_spawn(ps__spawned *child, char *const argv[], const char *const *extra_env) {
   child->pid = -1;
   child->out_fd = child->err_fd = -1;
   char **envp = worker_environment(extra_env);
   if (!envp) return ENOMEM;
-  ps__spawned spawned;
-  int rc = ps__spawn_grouped(argv, envp, false, &spawned);
+  int rc = ps__spawn_grouped(argv, envp, false, child);
   ps__free(envp);
-  child->pid = spawned.pid;
-  child->out_fd = spawned.out_fd;
-  child->err_fd = spawned.err_fd;
   return rc;
 }
 
-static void close_fds(ps__child *child) {
+static void close_fds(ps__spawned *child) {
   if (child->out_fd >= 0) close(child->out_fd);
   if (child->err_fd >= 0) close(child->err_fd);
   child->out_fd = child->err_fd = -1;
 }
 
-void ps__child_kill(ps__child *child) {
+void ps__worker_kill(ps__spawned *child) {
   if (child->pid > 0) {
     kill(-child->pid, SIGKILL);
     kill(child->pid, SIGKILL);
@@ -79,7 +84,7 @@ void ps__child_kill(ps__child *child) {
   close_fds(child);
 }
 
-int ps__child_reap(ps__child *child) {
+int ps__worker_reap(ps__spawned *child) {
   int status = 0;
   if (child->pid > 0) {
     /* Anything left in its process group (nothing, normally) goes too; before the reap,
@@ -102,7 +107,7 @@ void ps__wait_status_text(int status, char *out, size_t len) {
     snprintf(out, len, "status %d", status);
 }
 
-void ps__child_drain_stderr(const ps__child *child, char *tail, size_t len) {
+void ps__worker_drain_stderr(const ps__spawned *child, char *tail, size_t len) {
   char buf[512];
   ssize_t got = read(child->err_fd, buf, sizeof(buf) - 1);
   if (got <= 0) return;

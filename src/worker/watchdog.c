@@ -1,0 +1,90 @@
+#include "worker/watchdog.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+#include "worker/spawn.h"
+
+/* Reads what is available on stdout and hands over every complete line; false at end of
+ * file. A line longer than the buffer is cut, not split. */
+static bool read_lines(ps__watch *w, const ps__watch_ops *ops, void *user) {
+  char buf[4096];
+  ssize_t got = read(w->child.out_fd, buf, sizeof(buf));
+  if (got < 0) return errno == EINTR || errno == EAGAIN;
+  if (got == 0) return false;
+  for (ssize_t i = 0; i < got; i++) {
+    if (buf[i] == '\n') {
+      w->line[w->line_len] = '\0';
+      if (strcmp(w->line, "done") == 0)
+        w->finished = true;
+      else
+        ops->line(user, w, w->line);
+      w->line_len = 0;
+    } else if (w->line_len + 1 < sizeof(w->line)) {
+      w->line[w->line_len++] = buf[i];
+    }
+  }
+  return true;
+}
+
+static bool quitting(ps__watch *w, const ps__watch_ops *ops, void *user) {
+  if (!ops->quit || !ops->quit(user, w)) return false;
+  ps__worker_kill(&w->child);
+  return true;
+}
+
+static void watch(ps__watch *w, const ps__watch_ops *ops, void *user) {
+  for (;;) {
+    struct pollfd fds[2] = {{w->child.out_fd, POLLIN, 0}, {w->child.err_fd, POLLIN, 0}};
+    double left = w->deadline_ms - ps__now_ms();
+    int wait_ms = left > 0 ? (int)left + 1 : 0;
+    if (ops->quit_poll_ms > 0 && wait_ms > ops->quit_poll_ms) wait_ms = ops->quit_poll_ms;
+    int ready = wait_ms > 0 ? poll(fds, 2, wait_ms) : 0;
+    if (quitting(w, ops, user)) return;
+    if (ready == 0 && ps__now_ms() < w->deadline_ms) continue; /* a short wait for quit */
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) {
+      ops->deadline(user, w);
+      ps__worker_kill(&w->child);
+      return;
+    }
+    if (fds[1].revents) ps__worker_drain_stderr(&w->child, w->err_tail, sizeof(w->err_tail));
+    if (fds[0].revents && !read_lines(w, ops, user)) {
+      ps__worker_drain_stderr(&w->child, w->err_tail, sizeof(w->err_tail));
+      int status = ps__worker_reap(&w->child);
+      if (!w->finished) ops->exited(user, w, status);
+      return;
+    }
+    if (quitting(w, ops, user)) return;
+  }
+}
+
+#define MAX_OPTIONS 16
+
+int ps__watch_run(ps__watch *w, const ps__worker_cmd *cmd, int setup_ms, const ps__watch_ops *ops,
+                  void *user) {
+  memset(w, 0, sizeof(*w));
+  char *argv[MAX_OPTIONS + 8];
+  int argc = 0;
+  argv[argc++] = (char *)cmd->path;
+  for (int i = 0; cmd->options && cmd->options[i] && i < MAX_OPTIONS; i++)
+    argv[argc++] = (char *)cmd->options[i];
+  if (cmd->driver_dir) {
+    argv[argc++] = "--driver-dir";
+    argv[argc++] = (char *)cmd->driver_dir;
+  }
+  argv[argc++] = "--gpus";
+  argv[argc++] = (char *)cmd->gpus;
+  argv[argc++] = "--jobs";
+  argv[argc++] = (char *)cmd->jobs;
+  argv[argc] = NULL;
+  w->spawn_ms = ps__now_ms();
+  int rc = ps__worker_spawn(&w->child, argv, cmd->env);
+  if (rc != 0) return rc;
+  w->deadline_ms = w->spawn_ms + setup_ms;
+  watch(w, ops, user);
+  return 0;
+}
