@@ -1,4 +1,4 @@
-/* The benchmark kernels compiled by nvcc at build time and embedded in libpeerscope as fatbins
+/* The benchmark kernels compiled by nvcc at build time and embedded in peerscope-worker as fatbins
  * (machine code for the GPU generations in PS_CUDA_ARCHS, PTX for newer ones), loaded by the
  * bench worker with cuModuleLoadData. */
 #ifndef PS_BENCH_KERNELS_H
