@@ -1,4 +1,4 @@
-/* peerscope web: the local dashboard (docs/web.md). The server lives in src/web/; this file
+/* peerscope web: the local dashboard (docs/web.md). The server lives in apps/web/; this file
  * parses the options, loads the report like every other command, and runs until Ctrl-C. */
 #include <getopt.h>
 #include <signal.h>
