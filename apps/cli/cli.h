@@ -72,5 +72,8 @@ int cmd_capture(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_web(int argc, char **argv);
 int cmd_cluster(int argc, char **argv);
+/* peerscope cluster's own help and command check, without Python (cluster_usage.c): an exit
+ * code when it answered (help, no or unknown command), -1 when Python must run the command. */
+int cli_cluster_usage(int argc, char **argv);
 
 #endif

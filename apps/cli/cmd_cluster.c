@@ -1,7 +1,8 @@
 /* peerscope cluster: several machines over an existing Ray cluster. The work (Ray, the
  * gathering, planning across nodes, launching vLLM on Ray) lives in the Python package
- * (python/peerscope/cluster/, docs/cluster.md); this command finds a Python that has it and
- * execs `python -c <bootstrap> ARGS`, passing the arguments through unchanged. */
+ * (python/peerscope/cluster/, docs/cluster.md); this command answers --help itself
+ * (cluster_usage.c), then finds a Python that has the package and execs
+ * `python -c <bootstrap> ARGS`, passing the arguments through unchanged. */
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -66,6 +67,8 @@ static bool in_path(const char *name, char *out, size_t len) {
 }
 
 int cmd_cluster(int argc, char **argv) {
+  int code = cli_cluster_usage(argc, argv);
+  if (code >= 0) return code;
   char python[PATH_MAX];
   const char *env = getenv("PEERSCOPE_PYTHON");
   if (env && *env) {

@@ -59,7 +59,29 @@ def main():
         check("no package: one line", done.stderr.count("\n") == 1 and "pip install" in done.stderr, done.stderr)
 
     done = run(["cluster", "--help"], **pkg)
-    check("help through Python", done.returncode == 0 and "topo" in done.stdout and "_driver" not in done.stdout, done)
+    check("help", done.returncode == 0 and "topo" in done.stdout and "_driver" not in done.stdout, done)
+
+    # Help is the C command's own: no Python in PATH, none named, and still an answer.
+    bare = os.path.join(tmp, "bare-path")
+    os.mkdir(bare)
+    for args, first in ((["--help"], "usage: peerscope cluster {topo,plan,launch}"),
+                        (["-h"], "usage: peerscope cluster {topo,plan,launch}"),
+                        (["topo", "--help"], "usage: peerscope cluster topo"),
+                        (["plan", "--report", "x.json", "-h"], "usage: peerscope cluster plan"),
+                        (["launch", "--help"], "usage: peerscope cluster launch")):
+        done = run(["cluster"] + args, PATH=bare)
+        check("help without Python: %s" % " ".join(args),
+              done.returncode == 0 and done.stdout.startswith(first) and not done.stderr, done)
+    done = run(["cluster"], PATH=bare)
+    check("no subcommand without Python: usage, 2", done.returncode == 2 and "topo" in done.stdout, done)
+    done = run(["cluster", "nodes"], PATH=bare)
+    check("unknown subcommand without Python: 2", done.returncode == 2 and "unknown command 'nodes'" in done.stderr, done)
+    for sub in ("topo", "plan", "launch"):
+        done = run(["cluster", sub, "--ray-address", "127.0.0.9:1"], PATH=bare)
+        check("%s without Python: 127, one line" % sub, done.returncode == 127 and done.stderr.count("\n") == 1
+              and "no python3 in PATH" in done.stderr, done)
+    done = run(["cluster", "launch", "m", "--", "--help"], PATH=bare)
+    check("vLLM's --help after -- is not ours", done.returncode == 127, done)
     done = run(["cluster"], **pkg)
     check("no subcommand: usage", done.returncode == 2, done)
     done = run(["cluster", "topo"], **pkg)
