@@ -6,7 +6,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "capture/capture.h"
 #include "peerscope/peerscope.h"
 
 /* Stable exit codes (documented in --help and the README). */
@@ -21,6 +20,17 @@ enum {
 
 #define CLI_MAX_GPUS 1024
 
+/* The drivers a command runs on, as chosen by cli_load_report or cli_replay_open: the fake
+ * drivers' directory and the fixture they play, "" for the live driver. Handed on to the
+ * library in every call's options (driver_dir, fixture); the environment is left alone. */
+typedef struct cli_drivers {
+  char dir[4096];
+  char fixture[4096];
+} cli_drivers;
+
+/* NULL for "", for the options' "not given". */
+static inline const char *cli_opt(const char *s) { return s && s[0] ? s : NULL; }
+
 typedef struct cli_source {
   const char *fixture; /* --fixture FILE */
   bool live;           /* --live: never fall back to the bundled example */
@@ -28,6 +38,7 @@ typedef struct cli_source {
   bool refresh;
   int timeout_ms;
   bool quiet;
+  cli_drivers drivers; /* set by cli_load_report */
 } cli_source;
 
 typedef struct cli_selection {
@@ -42,10 +53,11 @@ int cli_fail(const char *cmd, int code, const char *fmt, ...) __attribute__((for
 /* Parses a non-negative integer option value; false if not one. */
 bool cli_parse_int(const char *text, int min, int max, int *out);
 
-/* Probes and (unless source->verify is false) verifies. On success *out is the report and
- * *notice may hold a line to print first (bundled example). Returns an exit code. */
-int cli_load_report(const char *cmd, const cli_source *source, const cli_selection *sel,
-                    ps_report **out, char *notice, size_t notice_len);
+/* Probes and (unless source->verify is false) verifies. On success *out is the report,
+ * source->drivers the drivers it used, and *notice may hold a line to print first (bundled
+ * example). Returns an exit code. */
+int cli_load_report(const char *cmd, cli_source *source, const cli_selection *sel, ps_report **out,
+                    char *notice, size_t notice_len);
 
 /* Resolves --gpus (indexes, ranges, UUIDs) against the report; exit code. */
 int cli_resolve_gpus(const char *cmd, const ps_report *report, cli_selection *sel);
@@ -53,9 +65,10 @@ int cli_resolve_gpus(const char *cmd, const ps_report *report, cli_selection *se
 bool cli_selected(const cli_selection *sel, int gpu);
 
 /* --replay ARCHIVE: extracts a capture (refusing hostile ones, exit 3) and loads its recorded
- * report (no probing, no verification); with `drivers`, points the fake drivers at its
- * fixture. The caller closes `cap` (removing the temporary directory). Exit code. */
-int cli_replay_open(const char *cmd, const char *archive, bool drivers, ps_capture *cap,
+ * report (no probing, no verification); with `drivers` (may be NULL), chooses the fake drivers
+ * playing its fixture. The caller frees *cap (ps_capture_free removes the temporary
+ * directory). Exit code. */
+int cli_replay_open(const char *cmd, const char *archive, cli_drivers *drivers, ps_capture **cap,
                     ps_report **out);
 
 /* Terminal symbols: ✓/✗ or, with --ascii, OK/FAIL. */

@@ -267,6 +267,8 @@ int cmd_bench(int argc, char **argv) {
   b.opts.gpu_count = b.sel.count;
   b.opts.sizes = b.size_count ? b.sizes : NULL;
   b.opts.size_count = b.size_count;
+  b.opts.driver_dir = cli_opt(b.source.drivers.dir);
+  b.opts.fixture = cli_opt(b.source.drivers.fixture);
   if (isatty(STDERR_FILENO)) b.opts.progress = progress;
   ps_ctx *ctx = ps_ctx_new();
   if (!ctx) {

@@ -80,10 +80,12 @@ int cmd_capture(int argc, char **argv) {
   if (notice[0]) fprintf(stderr, "%s\n", notice);
   /* nvidia-smi describes this computer's GPUs: only worth recording for a live report. */
   copts.run_nvidia_smi = r->source == PS_SOURCE_LIVE;
+  copts.driver_dir = cli_opt(source.drivers.dir);
+  copts.fixture = cli_opt(source.drivers.fixture);
   ps_ctx *ctx = ps_ctx_new();
   if (!ctx) {
     code = cli_fail("capture", EXIT_INTERNAL, "out of memory");
-  } else if (ps__capture_write(ctx, r, &copts, out) != PS_OK) {
+  } else if (ps_capture_write(ctx, r, &copts, out) != PS_OK) {
     code = cli_fail("capture", EXIT_INTERNAL, "%s", ps_ctx_error(ctx));
   } else {
     printf("peerscope capture: wrote %s (%d GPU%s); attach it to the bug report\n", out,

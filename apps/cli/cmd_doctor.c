@@ -174,10 +174,11 @@ int cmd_doctor(int argc, char **argv) {
 
   ps_report *r = NULL;
   char notice[1024] = "";
-  ps_capture cap;
-  memset(&cap, 0, sizeof(cap));
+  ps_capture *cap = NULL;
+  cli_drivers *drv = &o.source.drivers; /* the fixture's, the example's or the capture's */
+  memset(drv, 0, sizeof(*drv));
   if (o.replay)
-    code = cli_replay_open("doctor", o.replay, true, &cap, &r);
+    code = cli_replay_open("doctor", o.replay, drv, &cap, &r);
   else
     code = cli_load_report("doctor", &o.source, &o.sel, &r, notice, sizeof(notice));
   if (code) return code;
@@ -186,18 +187,20 @@ int cmd_doctor(int argc, char **argv) {
   ps_ctx *ctx = ps_ctx_new();
   ps_doctor_result *res = NULL;
   ps_doctor_opts dopts = {0};
-  dopts.sysfs_root = o.replay ? cap.root : o.sysfs_root;
+  dopts.sysfs_root = o.replay ? cap->sysfs_root : o.sysfs_root;
+  dopts.driver_dir = cli_opt(drv->dir);
+  dopts.fixture = cli_opt(drv->fixture);
   /* A capture without sysfs (taken from a fixture without --sysfs-root) reads none now either. */
-  bool replay_root = o.replay && access(cap.root, F_OK) == 0;
+  bool replay_root = o.replay && access(cap->sysfs_root, F_OK) == 0;
   if (o.replay && !replay_root) dopts.sysfs_root = "";
-  if (o.replay) dopts.env = (const char *const *)cap.env;
+  if (o.replay) dopts.env = (const char *const *)cap->env;
   /* The replayed GPUs are the capture's fixture, played by the fake drivers: the NVML check
    * may ask them, as it would a fixture's. Shown as a file again below. */
   if (o.replay) r->source = PS_SOURCE_FIXTURE;
   ps_status st = ctx ? ps_doctor_run(ctx, r, &dopts, &res) : PS_ERR_NO_MEMORY;
   if (o.replay) r->source = PS_SOURCE_FILE;
-  if (st == PS_OK && replay_root) replay_paths(res, cap.root, o.replay);
-  if (o.replay) ps__capture_close(&cap);
+  if (st == PS_OK && replay_root) replay_paths(res, cap->sysfs_root, o.replay);
+  ps_capture_free(cap);
   if (!ctx) {
     code = cli_fail("doctor", EXIT_INTERNAL, "out of memory");
   } else if (st != PS_OK) {

@@ -151,11 +151,11 @@ int cmd_topo(int argc, char **argv) {
   char notice[1024];
   int code;
   if (replay) {
-    ps_capture cap;
+    ps_capture *cap = NULL;
     notice[0] = '\0';
-    code = cli_replay_open("topo", replay, false, &cap, &r);
+    code = cli_replay_open("topo", replay, NULL, &cap, &r);
     if (code) return code;
-    ps__capture_close(&cap); /* the report is all topo needs */
+    ps_capture_free(cap); /* the report is all topo needs */
     if ((code = cli_resolve_gpus("topo", r, &sel)) != EXIT_VERIFIED) {
       ps_report_free(r);
       return code;

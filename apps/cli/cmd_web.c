@@ -126,7 +126,12 @@ static int parse(int argc, char **argv, web_cli *o) {
 
 static int load(web_cli *o, ps_report **out) {
   if (!o->topology) {
-    return cli_load_report("web", &o->source, &o->sel, out, o->cfg.notice, sizeof(o->cfg.notice));
+    int code =
+        cli_load_report("web", &o->source, &o->sel, out, o->cfg.notice, sizeof(o->cfg.notice));
+    /* The server's own verifications and benchmarks run on the same drivers. */
+    snprintf(o->cfg.driver_dir, sizeof(o->cfg.driver_dir), "%s", o->source.drivers.dir);
+    snprintf(o->cfg.fixture, sizeof(o->cfg.fixture), "%s", o->source.drivers.fixture);
+    return code;
   }
   ps_ctx *ctx = ps_ctx_new();
   int code = ctx && ps_import_topology(ctx, o->topology, out) == PS_OK

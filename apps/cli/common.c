@@ -7,9 +7,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "fixture/fixture.h"
-
-#define EXAMPLE_FIXTURE "example-4x-a100.topo"
 
 int cli_fail(const char *cmd, int code, const char *fmt, ...) {
   va_list ap;
@@ -43,32 +40,34 @@ static int status_exit(ps_status st) {
   }
 }
 
-/* Points the driver layer at the fake drivers playing `fixture`, after checking the
- * fixture parses (so a typo is reported with its line and column, exit 3). */
-static int use_fixture(const char *cmd, ps_ctx *ctx, const char *fixture) {
-  char err[512];
-  ps_fixture *f = ps__fixture_load(fixture, err, sizeof(err));
-  if (!f) return cli_fail(cmd, EXIT_BAD_INPUT, "%s", err);
-  ps__fixture_free(f);
-  char fake[PATH_MAX];
-  if (!getenv("PEERSCOPE_DRIVER_DIR")) {
-    if (ps_bundled_path(ctx, PS_BUNDLED_FAKE_DRIVERS, fake, sizeof(fake)) != PS_OK)
-      return cli_fail(cmd, EXIT_INTERNAL, "fake drivers missing: %s", ps_ctx_error(ctx));
-    setenv("PEERSCOPE_DRIVER_DIR", fake, 1);
-  }
-  setenv("PEERSCOPE_FIXTURE", fixture, 1);
-  return EXIT_VERIFIED;
+/* Chooses the fake drivers playing `fixture` (NULL: the bundled example) after the library
+ * has read it through (a typo is reported with its line and column, exit 3). The choice goes
+ * into `drivers`, for the options of every call; no environment variable is set. */
+static ps_status choose_fixture(ps_ctx *ctx, const char *fixture, cli_drivers *drivers) {
+  ps_fixture_source *src = NULL;
+  ps_status st = ps_fixture_select(ctx, fixture, getenv("PEERSCOPE_DRIVER_DIR"), &src);
+  if (st != PS_OK) return st;
+  snprintf(drivers->dir, sizeof(drivers->dir), "%s", src->driver_dir);
+  snprintf(drivers->fixture, sizeof(drivers->fixture), "%s", src->fixture);
+  ps_fixture_source_free(src);
+  return PS_OK;
 }
 
-static int fall_back_to_example(const char *cmd, ps_ctx *ctx, char *notice, size_t len) {
-  char why[512], dir[PATH_MAX], path[PATH_MAX + 64];
+static int use_fixture(const char *cmd, ps_ctx *ctx, const char *fixture, cli_drivers *drivers) {
+  ps_status st = choose_fixture(ctx, fixture, drivers);
+  if (st == PS_OK) return EXIT_VERIFIED;
+  return cli_fail(cmd, st == PS_ERR_NOT_FOUND ? EXIT_INTERNAL : status_exit(st), "%s",
+                  ps_ctx_error(ctx));
+}
+
+static int fall_back_to_example(const char *cmd, ps_ctx *ctx, cli_drivers *drivers, char *notice,
+                                size_t len) {
+  char why[512];
   snprintf(why, sizeof(why), "%s", ps_ctx_error(ctx));
-  if (ps_bundled_path(ctx, PS_BUNDLED_FIXTURES, dir, sizeof(dir)) != PS_OK)
-    return cli_fail(cmd, EXIT_NO_DRIVER, "%s (and the bundled example is missing: %s)", why,
-                    ps_ctx_error(ctx));
-  snprintf(path, sizeof(path), "%s/%s", dir, EXAMPLE_FIXTURE);
-  int code = use_fixture(cmd, ctx, path);
-  if (code != EXIT_VERIFIED) return code;
+  ps_status st = choose_fixture(ctx, NULL, drivers);
+  if (st == PS_ERR_NOT_FOUND)
+    return cli_fail(cmd, EXIT_NO_DRIVER, "%s (and %s)", why, ps_ctx_error(ctx));
+  if (st != PS_OK) return cli_fail(cmd, status_exit(st), "%s", ps_ctx_error(ctx));
   /* "no NVIDIA driver: libnvidia-ml.so.1: cannot open..." -> the part after the colon */
   const char *detail = strstr(why, ": ");
   snprintf(notice, len,
@@ -79,23 +78,28 @@ static int fall_back_to_example(const char *cmd, ps_ctx *ctx, char *notice, size
   return EXIT_VERIFIED;
 }
 
-int cli_load_report(const char *cmd, const cli_source *source, const cli_selection *sel,
-                    ps_report **out, char *notice, size_t notice_len) {
+int cli_load_report(const char *cmd, cli_source *source, const cli_selection *sel, ps_report **out,
+                    char *notice, size_t notice_len) {
   ps_ctx *ctx = ps_ctx_new();
   ps_report *report = NULL;
   int code = EXIT_VERIFIED;
   *out = NULL;
   notice[0] = '\0';
+  cli_drivers *drv = &source->drivers;
+  memset(drv, 0, sizeof(*drv));
   if (!ctx) return cli_fail(cmd, EXIT_INTERNAL, "out of memory");
 
   const char *fixture = source->fixture ? source->fixture : getenv("PEERSCOPE_FIXTURE");
-  if (fixture && *fixture && (code = use_fixture(cmd, ctx, fixture)) != EXIT_VERIFIED) goto out;
+  if (fixture && *fixture && (code = use_fixture(cmd, ctx, fixture, drv)) != EXIT_VERIFIED)
+    goto out;
 
-  ps_status st = ps_probe(ctx, NULL, &report);
+  ps_probe_opts po = {.driver_dir = cli_opt(drv->dir), .fixture = cli_opt(drv->fixture)};
+  ps_status st = ps_probe(ctx, &po, &report);
   if (st == PS_ERR_NO_DRIVER && !source->live && !(fixture && *fixture) &&
       !getenv("PEERSCOPE_DRIVER_DIR")) {
-    if ((code = fall_back_to_example(cmd, ctx, notice, notice_len)) != EXIT_VERIFIED) goto out;
-    st = ps_probe(ctx, NULL, &report);
+    if ((code = fall_back_to_example(cmd, ctx, drv, notice, notice_len)) != EXIT_VERIFIED) goto out;
+    po = (ps_probe_opts){.driver_dir = cli_opt(drv->dir), .fixture = cli_opt(drv->fixture)};
+    st = ps_probe(ctx, &po, &report);
   }
   if (st != PS_OK) {
     code = cli_fail(cmd, status_exit(st), "%s", ps_ctx_error(ctx));
@@ -108,6 +112,8 @@ int cli_load_report(const char *cmd, const cli_source *source, const cli_selecti
     vo.refresh = source->refresh;
     vo.gpus = sel->count ? sel->gpus : NULL;
     vo.gpu_count = sel->count;
+    vo.driver_dir = cli_opt(drv->dir);
+    vo.fixture = cli_opt(drv->fixture);
     st = ps_verify(ctx, report, &vo);
     if (st != PS_OK) {
       code = cli_fail(cmd, status_exit(st), "%s", ps_ctx_error(ctx));
@@ -184,21 +190,25 @@ bool cli_selected(const cli_selection *sel, int gpu) {
   return false;
 }
 
-int cli_replay_open(const char *cmd, const char *archive, bool drivers, ps_capture *cap,
+int cli_replay_open(const char *cmd, const char *archive, cli_drivers *drivers, ps_capture **cap,
                     ps_report **out) {
   *out = NULL;
+  *cap = NULL;
   ps_ctx *ctx = ps_ctx_new();
   if (!ctx) return cli_fail(cmd, EXIT_INTERNAL, "out of memory");
   int code = EXIT_VERIFIED;
-  ps_status st = ps__capture_open(ctx, archive, cap);
-  if (st == PS_OK && (st = ps__capture_report(ctx, cap, archive, out)) != PS_OK)
-    ps__capture_close(cap);
+  ps_status st = ps_capture_open(ctx, archive, NULL, cap);
+  if (st == PS_OK && (st = ps_capture_report(ctx, *cap, out)) != PS_OK) {
+    ps_capture_free(*cap);
+    *cap = NULL;
+  }
   if (st != PS_OK)
     code = cli_fail(cmd, status_exit(st), "%s", ps_ctx_error(ctx));
-  else if (drivers && (code = use_fixture(cmd, ctx, cap->fixture)) != EXIT_VERIFIED) {
+  else if (drivers && (code = use_fixture(cmd, ctx, (*cap)->fixture, drivers)) != EXIT_VERIFIED) {
     ps_report_free(*out);
     *out = NULL;
-    ps__capture_close(cap);
+    ps_capture_free(*cap);
+    *cap = NULL;
   }
   ps_ctx_free(ctx);
   return code;

@@ -161,11 +161,11 @@ static int import_node(const char *cmd, cli_plan_args *a, ps_ctx *ctx, const cha
                        ps_report **out) {
   ps_report *r = NULL;
   int code = EXIT_VERIFIED;
-  if (ps__capture_is_archive(path)) {
+  if (ps_capture_is_archive(path)) {
     /* A peerscope capture: its recorded report, verdicts included. */
-    ps_capture cap;
-    if ((code = cli_replay_open(cmd, path, false, &cap, &r)) != EXIT_VERIFIED) return code;
-    ps__capture_close(&cap);
+    ps_capture *cap = NULL;
+    if ((code = cli_replay_open(cmd, path, NULL, &cap, &r)) != EXIT_VERIFIED) return code;
+    ps_capture_free(cap);
   } else if (ps_import_topology(ctx, path, &r) != PS_OK) {
     return cli_fail(cmd, EXIT_BAD_INPUT, "%s", ps_ctx_error(ctx));
   }

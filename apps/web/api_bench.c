@@ -2,7 +2,6 @@
  * and a new one in the background. */
 #include <string.h>
 
-#include "core/internal.h"
 #include "web/web_internal.h"
 
 void ps__web_bench_get(ps_web *w, const ps_web_request *req, ps_web_response *resp) {

@@ -6,7 +6,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/internal.h"
 #include "web/web_internal.h"
 
 static const char *launch_state_name(web_launch_state s) {
@@ -62,9 +61,9 @@ void ps__web_launch_get(ps_web *w, ps_web_response *resp) {
 /* Appends a log line to the ring (lock held). */
 static void append_line(web_launch *L, const char *prefix, const char *line) {
   size_t slot = L->line_count % PS_WEB_LOG_LINES;
-  ps__free(L->lines[slot]);
+  free(L->lines[slot]);
   size_t n = strlen(prefix) + strlen(line) + 1;
-  L->lines[slot] = ps__calloc(1, n);
+  L->lines[slot] = calloc(1, n);
   if (L->lines[slot]) snprintf(L->lines[slot], n, "%s%s", prefix, line);
   L->line_count++;
 }
@@ -84,7 +83,7 @@ static void on_ready(void *user, const ps_launch_result *result) {
   web_launch *L = &w->launch;
   if (L->state == LAUNCH_STARTING) L->state = LAUNCH_READY;
   L->health = 2;
-  ps__strlcpy(L->url, result->url, sizeof(L->url));
+  ps__web_strlcpy(L->url, result->url, sizeof(L->url));
   L->seq++;
   pthread_cond_broadcast(&w->changed);
   pthread_mutex_unlock(&w->lock);
@@ -105,7 +104,7 @@ static void *launch_main(void *arg) {
                          .on_line = on_line,
                          .on_ready = on_ready,
                          .user = w};
-  ps__free(a);
+  free(a);
   ps_ctx *ctx = ps_ctx_new();
   ps_launch_result res;
   memset(&res, 0, sizeof(res));
@@ -113,7 +112,7 @@ static void *launch_main(void *arg) {
   pthread_mutex_lock(&w->lock);
   if (st != PS_OK) {
     L->state = LAUNCH_FAILED;
-    ps__strlcpy(L->error, ctx ? ps_ctx_error(ctx) : "out of memory", sizeof(L->error));
+    ps__web_strlcpy(L->error, ctx ? ps_ctx_error(ctx) : "out of memory", sizeof(L->error));
   } else {
     static const char *const why[] = {
         [PS_LAUNCH_NOT_FOUND] = "the vLLM executable was not found",
@@ -124,7 +123,7 @@ static void *launch_main(void *arg) {
                : res.outcome == PS_LAUNCH_EXITED ? LAUNCH_EXITED
                                                  : LAUNCH_FAILED;
     if ((size_t)res.outcome < PS_ARRAY_LEN(why) && why[res.outcome])
-      ps__strlcpy(L->error, why[res.outcome], sizeof(L->error));
+      ps__web_strlcpy(L->error, why[res.outcome], sizeof(L->error));
     L->has_exit = res.outcome == PS_LAUNCH_EXITED || stopped;
     L->exit_code = res.exit_code;
     /* Nothing answers /health any more: "ok" would be stale. Never up and not stopped by
@@ -152,7 +151,7 @@ static void command_text(const ps_launch_cmd *cmd, char *out, size_t len) {
 
 static void reset_launch(web_launch *L) {
   for (size_t i = 0; i < PS_WEB_LOG_LINES; i++) {
-    ps__free(L->lines[i]);
+    free(L->lines[i]);
     L->lines[i] = NULL;
   }
   if (L->have_cmd) ps_launch_cmd_free(&L->cmd);
@@ -169,7 +168,7 @@ void ps__web_launch_post(ps_web *w, const ps_web_request *req, ps_web_response *
   json_t *body = ps__web_body_object(req, NULL, resp);
   if (!body) return;
   int port = 8000;
-  ps_plan *plan = ps__calloc(1, sizeof(*plan));
+  ps_plan *plan = calloc(1, sizeof(*plan));
   bool ok = plan && ps__web_get_int(body, "port", 1, 65535, &port, resp);
   if (ok && !json_object_get(body, "model_dir")) {
     ps__web_error(resp, 400, "field 'model_dir' is required: the model vLLM serves");
@@ -212,13 +211,13 @@ void ps__web_launch_post(ps_web *w, const ps_web_request *req, ps_web_response *
       command_text(&L->cmd, L->command, sizeof(L->command));
       L->state = LAUNCH_STARTING;
       L->health = 1;
-      launch_args *a = ps__calloc(1, sizeof(*a));
+      launch_args *a = calloc(1, sizeof(*a));
       if (a) *a = (launch_args){w, port};
       L->thread_live = a && pthread_create(&L->thread, NULL, launch_main, a) == 0;
       if (!L->thread_live) {
-        ps__free(a);
+        free(a);
         L->state = LAUNCH_FAILED;
-        ps__strlcpy(L->error, "cannot start a thread", sizeof(L->error));
+        ps__web_strlcpy(L->error, "cannot start a thread", sizeof(L->error));
       }
     }
     ps_ctx_free(ctx);
@@ -227,7 +226,7 @@ void ps__web_launch_post(ps_web *w, const ps_web_request *req, ps_web_response *
   if (ok) pthread_cond_broadcast(&w->changed);
   pthread_mutex_unlock(&w->lock);
   if (ok) ps__web_json(resp, 202, doc);
-  ps__free(plan);
+  free(plan);
   json_decref(body);
 }
 
@@ -293,7 +292,7 @@ static bool fill_events(ps_web_sse *s) {
     const char *line = L->lines[s->next_line % PS_WEB_LOG_LINES];
     room = sizeof(s->pending) - s->pending_len;
     char clean[2048];
-    ps__strlcpy(clean, line ? line : "", sizeof(clean));
+    ps__web_strlcpy(clean, line ? line : "", sizeof(clean));
     for (char *p = clean; *p; p++)
       if (*p == '\r' || *p == '\n') *p = ' ';
     int n = snprintf(s->pending + s->pending_len, room, "event: line\ndata: %s\n\n", clean);

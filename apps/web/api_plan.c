@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/internal.h"
 #include "web/web_internal.h"
 
 /* Fields of POST /api/v1/plan only (not of launch): the model's size instead of its directory. */
@@ -34,9 +33,9 @@ bool ps__web_make_plan(ps_web *w, const ps_web_request *req, const char *const *
                        ps_plan *plan, ps_web_response *resp) {
   ps_ctx *ctx = ps_ctx_new();
   ps_plan_input *in = NULL;
-  ps_model *model = ps__calloc(1, sizeof(*model));
+  ps_model *model = calloc(1, sizeof(*model));
   if (!ctx || !model) {
-    ps__free(model);
+    free(model);
     ps_ctx_free(ctx);
     ps__web_error(resp, 500, "out of memory");
     return false;
@@ -55,7 +54,7 @@ bool ps__web_make_plan(ps_web *w, const ps_web_request *req, const char *const *
     ok = st == PS_OK;
   }
   ps_plan_input_free(in);
-  ps__free(model);
+  free(model);
   ps_ctx_free(ctx);
   return ok;
 }
@@ -85,13 +84,13 @@ static json_t *plan_response(const ps_plan *plan, ps_web_response *resp) {
 }
 
 void ps__web_plan_post(ps_web *w, const ps_web_request *req, ps_web_response *resp) {
-  ps_plan *plan = ps__calloc(1, sizeof(*plan)); /* ~40 KB: not on a connection's stack */
+  ps_plan *plan = calloc(1, sizeof(*plan)); /* ~40 KB: not on a connection's stack */
   if (!plan) return ps__web_error(resp, 500, "out of memory");
   if (ps__web_make_plan(w, req, NULL, false, plan, resp)) {
     json_t *doc = plan_response(plan, resp);
     if (doc) ps__web_json(resp, 200, doc);
   }
-  ps__free(plan);
+  free(plan);
 }
 
 /* GET /api/v1/plan/fields: the library's table of plan fields, for the dashboard's form. */

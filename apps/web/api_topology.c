@@ -2,7 +2,6 @@
  * (offline mode: parsed by the CLI's importers, never written to disk), and the doctor. */
 #include <string.h>
 
-#include "core/internal.h"
 #include "web/web_internal.h"
 
 /* The report JSON as the CLI writes it (ps_report_to_json), served as is. */
@@ -56,7 +55,7 @@ void ps__web_topology_post(ps_web *w, const ps_web_request *req, ps_web_response
   }
   /* An uploaded report describes another machine even when it was live there. */
   r->source = PS_SOURCE_FILE;
-  ps__strlcpy(r->origin, "upload", sizeof(r->origin));
+  ps__web_strlcpy(r->origin, "upload", sizeof(r->origin));
   ps_report_free(w->report);
   w->report = r;
   pthread_mutex_unlock(&w->lock);
@@ -72,7 +71,8 @@ void ps__web_doctor_get(ps_web *w, ps_web_response *resp) {
   /* The doctor reads sysfs and NVML, not the report's memory after it returns; holding the
    * lock keeps the report alive meanwhile (a verification may swap it). */
   pthread_mutex_lock(&w->lock);
-  ps_doctor_opts opts = {0};
+  ps_doctor_opts opts = {.driver_dir = w->cfg.driver_dir[0] ? w->cfg.driver_dir : NULL,
+                         .fixture = w->cfg.fixture[0] ? w->cfg.fixture : NULL};
   ps_status st = ps_doctor_run(ctx, w->report, &opts, &res);
   if (st == PS_OK) st = ps_doctor_to_json(ctx, w->report, res, &text);
   pthread_mutex_unlock(&w->lock);

@@ -3,7 +3,6 @@
  * server listens on loopback (a page on another origin cannot read it). */
 #include <string.h>
 
-#include "core/internal.h"
 #include "web/web_internal.h"
 
 #define PS_EMBED(sym, file)                                                                        \
@@ -20,7 +19,7 @@ static void index_page(const ps_web *w, ps_web_response *resp) {
   const char *mark = strstr(ps__asset_index, "{{TOKEN}}");
   const char *token = w->cfg.loopback ? w->cfg.token : "";
   size_t len = strlen(ps__asset_index) + strlen(token);
-  char *page = ps__calloc(1, len + 1);
+  char *page = calloc(1, len + 1);
   if (!page) return ps__web_error(resp, 500, "out of memory");
   if (mark) {
     size_t head = (size_t)(mark - ps__asset_index);
@@ -31,7 +30,7 @@ static void index_page(const ps_web *w, ps_web_response *resp) {
     strcpy(page, ps__asset_index);
   }
   ps__web_text(resp, 200, "text/html; charset=utf-8", page);
-  ps__free(page);
+  free(page);
 }
 
 bool ps__web_asset(ps_web *w, const char *path, ps_web_response *resp) {

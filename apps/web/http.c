@@ -10,7 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/internal.h"
 #include "web/web_internal.h"
 
 /* 'self' only: no inline script, no other origin, no framing. */
@@ -45,7 +44,7 @@ static bool append_body(conn_body *b, const char *data, size_t len) {
   if (b->too_large) return true;
   if (b->len + len > PS_WEB_MAX_BODY) {
     b->too_large = true; /* keep reading (and dropping) so the client gets its 413 */
-    ps__free(b->data);
+    free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
     return true;
@@ -54,7 +53,7 @@ static bool append_body(conn_body *b, const char *data, size_t len) {
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + len)
       cap *= 2;
-    char *grown = ps__realloc(b->data, cap);
+    char *grown = realloc(b->data, cap);
     if (!grown) return false;
     b->data = grown;
     b->cap = cap;
@@ -75,7 +74,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   ps_web *w = cls;
   conn_body *body = *state;
   if (!body) { /* the headers: nothing to answer yet */
-    body = ps__calloc(1, sizeof(*body));
+    body = calloc(1, sizeof(*body));
     if (!body) return MHD_NO;
     *state = body;
     return MHD_YES;
@@ -103,14 +102,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   ps_web_handle(w, &req, &resp);
   struct MHD_Response *r;
   ps_web_sse *sse = NULL;
-  if (resp.sse && (sse = ps__calloc(1, sizeof(*sse)))) {
+  if (resp.sse && (sse = calloc(1, sizeof(*sse)))) {
     ps_web_sse_init(sse, w);
-    r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 8192, sse_reader, sse, ps__free);
+    r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 8192, sse_reader, sse, free);
   } else {
     r = MHD_create_response_from_buffer(resp.len, resp.body, MHD_RESPMEM_MUST_COPY);
   }
   if (!r) {
-    ps__free(sse);
+    free(sse);
     ps_web_response_free(&resp);
     return MHD_NO;
   }
@@ -125,8 +124,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state,
                          enum MHD_RequestTerminationCode why) {
   (void)cls, (void)c, (void)why;
   conn_body *body = *state;
-  if (body) ps__free(body->data);
-  ps__free(body);
+  if (body) free(body->data);
+  free(body);
   *state = NULL;
 }
 

@@ -6,8 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/internal.h"
 #include "web/web_internal.h"
+
+char *ps__web_strlcpy(char *dst, const char *src, size_t dst_len) {
+  if (dst_len == 0) return dst;
+  size_t n = src ? strnlen(src, dst_len - 1) : 0;
+  if (n) memcpy(dst, src, n);
+  dst[n] = '\0';
+  return dst;
+}
 
 void ps__web_json(ps_web_response *resp, int status, json_t *doc) {
   char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -24,7 +31,7 @@ void ps__web_text(ps_web_response *resp, int status, const char *type, const cha
   ps_web_response_free(resp);
   resp->status = status;
   resp->content_type = type;
-  resp->body = ps__strdup(text);
+  resp->body = strdup(text);
   resp->len = resp->body ? strlen(resp->body) : 0;
 }
 
@@ -45,7 +52,7 @@ void ps__web_error(ps_web_response *resp, int status, const char *fmt, ...) {
 }
 
 void ps_web_response_free(ps_web_response *resp) {
-  ps__free(resp->body);
+  free(resp->body);
   resp->body = NULL;
   resp->len = 0;
 }

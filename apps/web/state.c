@@ -4,7 +4,6 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "core/internal.h"
 #include "web/web_internal.h"
 
 bool ps_web_make_token(char out[PS_WEB_TOKEN_HEX + 1]) {
@@ -16,7 +15,7 @@ bool ps_web_make_token(char out[PS_WEB_TOKEN_HEX + 1]) {
 }
 
 ps_web *ps_web_new(const ps_web_config *cfg, ps_report *report) {
-  ps_web *w = ps__calloc(1, sizeof(*w));
+  ps_web *w = calloc(1, sizeof(*w));
   if (!w) return NULL;
   w->cfg = *cfg;
   w->report = report;
@@ -37,7 +36,7 @@ void ps_web_free(ps_web *w) {
   ps_report_free(w->report);
   pthread_cond_destroy(&w->changed);
   pthread_mutex_destroy(&w->lock);
-  ps__free(w);
+  free(w);
 }
 
 static const char *job_kind_name(web_job_kind k) {
@@ -76,15 +75,18 @@ static void on_bench_progress(void *user, int done, int total, const ps_bench_re
   pthread_mutex_lock(&w->lock);
   w->job.done = done;
   w->job.total = total;
-  ps__strlcpy(w->job.label, ps_bench_kind_name(last->kind), sizeof(w->job.label));
+  ps__web_strlcpy(w->job.label, ps_bench_kind_name(last->kind), sizeof(w->job.label));
   pthread_mutex_unlock(&w->lock);
 }
 
-/* A fresh probe and verification of this machine (the fixture the server started on, through
- * the environment the CLI set): the job never touches the report others are reading. */
-static ps_status fresh_report(ps_ctx *ctx, bool refresh, ps_report **out) {
-  ps_status st = ps_probe(ctx, NULL, out);
-  ps_verify_opts vo = {.refresh = refresh};
+/* A fresh probe and verification of this machine (on the drivers and fixture the server
+ * started on): the job never touches the report others are reading. */
+static ps_status fresh_report(const ps_web *w, ps_ctx *ctx, bool refresh, ps_report **out) {
+  const char *dir = w->cfg.driver_dir[0] ? w->cfg.driver_dir : NULL;
+  const char *fixture = w->cfg.fixture[0] ? w->cfg.fixture : NULL;
+  ps_probe_opts po = {.driver_dir = dir, .fixture = fixture};
+  ps_status st = ps_probe(ctx, &po, out);
+  ps_verify_opts vo = {.refresh = refresh, .driver_dir = dir, .fixture = fixture};
   if (st == PS_OK) st = ps_verify(ctx, *out, &vo);
   if (st != PS_OK) {
     ps_report_free(*out);
@@ -100,7 +102,7 @@ static void *job_main(void *arg) {
   pthread_mutex_unlock(&w->lock);
   ps_ctx *ctx = ps_ctx_new();
   ps_report *r = NULL;
-  ps_status st = ctx ? fresh_report(ctx, job.kind == JOB_VERIFY, &r) : PS_ERR_NO_MEMORY;
+  ps_status st = ctx ? fresh_report(w, ctx, job.kind == JOB_VERIFY, &r) : PS_ERR_NO_MEMORY;
   if (st == PS_OK && job.kind == JOB_BENCH) {
     ps_bench_opts opts = {.tests = job.tests,
                           .quick = job.quick,
@@ -108,7 +110,9 @@ static void *job_main(void *arg) {
                           .gpus = job.gpu_count ? job.gpus : NULL,
                           .gpu_count = job.gpu_count,
                           .progress = on_bench_progress,
-                          .progress_user = w};
+                          .progress_user = w,
+                          .driver_dir = w->cfg.driver_dir[0] ? w->cfg.driver_dir : NULL,
+                          .fixture = w->cfg.fixture[0] ? w->cfg.fixture : NULL};
     st = ps_bench_run(ctx, r, &opts);
   }
   pthread_mutex_lock(&w->lock);
@@ -122,7 +126,7 @@ static void *job_main(void *arg) {
     w->report = r;
     w->job.state = JOB_DONE;
   } else {
-    ps__strlcpy(w->job.error, ctx ? ps_ctx_error(ctx) : "out of memory", sizeof(w->job.error));
+    ps__web_strlcpy(w->job.error, ctx ? ps_ctx_error(ctx) : "out of memory", sizeof(w->job.error));
     w->job.state = JOB_FAILED;
   }
   pthread_cond_broadcast(&w->changed);
@@ -155,12 +159,12 @@ void ps__web_start_job(ps_web *w, web_job_kind kind, const web_job *request,
   w->job.kind = kind;
   w->job.state = JOB_RUNNING;
   w->job.done = w->job.total = 0;
-  ps__strlcpy(w->job.label, kind == JOB_VERIFY ? "verifying every pair" : "starting",
-              sizeof(w->job.label));
+  ps__web_strlcpy(w->job.label, kind == JOB_VERIFY ? "verifying every pair" : "starting",
+                  sizeof(w->job.label));
   w->job.error[0] = '\0';
   if (pthread_create(&w->job.thread, NULL, job_main, w) != 0) {
     w->job.state = JOB_FAILED;
-    ps__strlcpy(w->job.error, "cannot start a thread", sizeof(w->job.error));
+    ps__web_strlcpy(w->job.error, "cannot start a thread", sizeof(w->job.error));
   } else {
     w->job.thread_live = true;
   }

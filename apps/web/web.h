@@ -24,6 +24,8 @@ typedef struct ps_web_config {
   char vllm[512];                   /* the only executable launch may start */
   bool jobs;                        /* background jobs may start (false when fuzzing) */
   char notice[512];                 /* "running on the bundled example..." or "" */
+  char driver_dir[4096];            /* the drivers that verify, bench and doctor use: */
+  char fixture[4096];               /* ps_*_opts.driver_dir / .fixture; "" = the default */
 } ps_web_config;
 
 typedef struct ps_web ps_web;

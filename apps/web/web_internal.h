@@ -6,10 +6,15 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "web/web.h"
 
 #define PS_WEB_LOG_LINES 4000 /* the launch log kept for late SSE clients */
+#ifndef PS_ARRAY_LEN
+#define PS_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#endif
 
 typedef enum web_job_kind { JOB_NONE, JOB_VERIFY, JOB_BENCH } web_job_kind;
 typedef enum web_job_state { JOB_IDLE, JOB_RUNNING, JOB_DONE, JOB_FAILED } web_job_state;
@@ -71,6 +76,10 @@ struct ps_web {
   web_launch launch;
   volatile int closing; /* the server is stopping: event streams end */
 };
+
+/* Copies src into dst (size dst_len), always terminating; returns dst (router.c). The server
+ * uses libc and the public API only, not libpeerscope's internal helpers. */
+char *ps__web_strlcpy(char *dst, const char *src, size_t dst_len);
 
 /* Responses (router.c). */
 void ps__web_json(ps_web_response *resp, int status, json_t *doc); /* steals doc */

@@ -10,6 +10,14 @@
  * released with the matching *_free function. Pointers passed in are borrowed for the
  * duration of the call only.
  *
+ * Option structs (ps_*_opts): zero-initialise them; every field's zero is its default. New
+ * fields are only ever appended at the end (and PS_ABI_VERSION bumped).
+ *
+ * Environment: the library reads a few variables as defaults (PEERSCOPE_DRIVER_DIR,
+ * PEERSCOPE_FIXTURE, PEERSCOPE_SYSFS_ROOT, ...) but never sets one: what a caller chooses
+ * (driver directory, fixture, sysfs root) travels in the options, and to a worker process in
+ * its argv or its own environment block.
+ *
  * Invalid fields: a value the driver could not supply has its bit clear in the struct's
  * `valid` mask (PS_GPU_* / PS_PAIR_* bits) and must be shown as n/a or null, never 0. */
 #ifndef PEERSCOPE_H
@@ -33,7 +41,7 @@ extern "C" {
 #define PS_VERSION_MINOR 1
 #define PS_VERSION_PATCH 0
 /* Bumped whenever a public struct changes layout; the Python package checks it. */
-#define PS_ABI_VERSION 2
+#define PS_ABI_VERSION 3
 
 /* Status codes. Numbers are fixed forever: append new ones before the end only. */
 #define PS_STATUS_MAP(XX)                                                                          \
@@ -219,11 +227,15 @@ PS_API bool ps_pair_failed(const ps_report *report, const ps_pair *pair);
 
 typedef struct ps_probe_opts {
   const char *driver_dir; /* look for the driver libraries here first; NULL = default */
+  /* A topology fixture (docs/fixture-format.md) for peerscope's fake drivers, which
+   * driver_dir must then name (ps_fixture_select gives both); NULL = $PEERSCOPE_FIXTURE. */
+  const char *fixture;
 } ps_probe_opts;
 
 /* Loads the driver (PEERSCOPE_DRIVER_DIR, then opts->driver_dir, then the system) and reads
  * every GPU and pair. PS_ERR_NO_DRIVER when no driver library is installed;
- * PS_ERR_DRIVER_UNAVAILABLE when one is but lacks a required symbol or NVML cannot start. */
+ * PS_ERR_DRIVER_UNAVAILABLE when one is but lacks a required symbol or NVML cannot start;
+ * PS_ERR_INVALID_ARG when opts->fixture is given and the driver found is not the fake. */
 PS_API ps_status ps_probe(ps_ctx *ctx, const ps_probe_opts *opts, ps_report **out);
 
 /* ---- verify: a real transfer per directed pair, in a worker process ------------------- */
@@ -238,6 +250,7 @@ typedef struct ps_verify_opts {
   const char *driver_dir;  /* as ps_probe_opts.driver_dir, passed on to the worker */
   const int *gpus;         /* test only pairs within these indexes; NULL = all */
   int gpu_count;
+  const char *fixture; /* as ps_probe_opts.fixture, passed on to the worker */
 } ps_verify_opts;
 
 /* Fills verdicts, claims from CUDA and timings in `report`. A failing pair is not an error
@@ -330,6 +343,7 @@ typedef struct ps_bench_opts {
   /* Set non-zero (a signal handler, a server shutting down) to stop: the running worker is
    * killed and what is left is recorded as failed "stopped". May be NULL. */
   const volatile int *stop;
+  const char *fixture; /* as ps_probe_opts.fixture, passed on to the workers */
 } ps_bench_opts;
 
 /* Runs the benchmarks on the report's GPUs in worker processes under the verify watchdog and
@@ -677,6 +691,7 @@ typedef struct ps_doctor_opts {
   const char *const *env;
   bool skip_nvml;         /* do not open NVML (MIG, persistence, display unchecked) */
   const char *driver_dir; /* as ps_probe_opts.driver_dir */
+  const char *fixture;    /* as ps_probe_opts.fixture (a fixture's report, a replay) */
 } ps_doctor_opts;
 
 typedef struct ps_doctor_result {
@@ -711,6 +726,68 @@ typedef enum ps_bundled {
 /* Finds a shipped file or directory next to libpeerscope (build tree or install tree).
  * PS_ERR_NOT_FOUND when it is not there. */
 PS_API ps_status ps_bundled_path(ps_ctx *ctx, ps_bundled what, char *out, size_t len);
+
+/* ---- fixtures: a described machine played by peerscope's fake drivers ---------------- */
+
+/* The drivers that play a fixture. Hand both on: ps_probe_opts, ps_verify_opts,
+ * ps_bench_opts, ps_doctor_opts and ps_capture_opts each have driver_dir and fixture. */
+typedef struct ps_fixture_source {
+  char driver_dir[4096]; /* the fake drivers' directory */
+  char fixture[4096];    /* the fixture, as given (or the bundled example's full path) */
+  bool example;          /* the bundled example machine was chosen */
+} ps_fixture_source;
+
+#define PS_EXAMPLE_FIXTURE "example-4x-a100.topo" /* in PS_BUNDLED_FIXTURES */
+
+/* Chooses the fake drivers playing `fixture`, or the bundled example machine when fixture is
+ * NULL, after reading the fixture through (PS_ERR_BAD_INPUT naming its line and column, or
+ * that it cannot be read). `driver_dir` names the fake drivers; NULL = the bundled ones
+ * (PS_ERR_NOT_FOUND when they, or the example, are not installed). Sets no environment
+ * variable. *out is the caller's: ps_fixture_source_free. */
+PS_API ps_status ps_fixture_select(ps_ctx *ctx, const char *fixture, const char *driver_dir,
+                                   ps_fixture_source **out);
+PS_API void ps_fixture_source_free(ps_fixture_source *source);
+
+/* ---- capture: one machine in one file, played back elsewhere (docs/capture.md) -------- */
+
+typedef struct ps_capture_opts {
+  const char *sysfs_root; /* where /sys and /proc are read; NULL/"" = the real ones */
+  const char *driver_dir; /* as ps_probe_opts.driver_dir, for the NVML flags */
+  bool keep_hostname;     /* keep the report's hostname (removed by default) */
+  bool run_nvidia_smi;    /* record `nvidia-smi topo -m` / `-p2p r` when it exists */
+  const char *const *env; /* "NAME=value" ... NULL; NULL = this process's environment */
+  const char *fixture;    /* as ps_probe_opts.fixture, for the NVML flags */
+} ps_capture_opts;
+
+/* Writes the capture of `report` to `path` (a gzip'd tar): the report, a fixture for the fake
+ * drivers, the sysfs and /proc files the doctor reads for this report (found by running it),
+ * the doctor's variables and nvidia-smi's topology. PS_ERR_NOT_FOUND when built without
+ * libarchive; nothing is left at `path` on failure. */
+PS_API ps_status ps_capture_write(ps_ctx *ctx, const ps_report *report, const ps_capture_opts *opts,
+                                  const char *path);
+
+/* A capture extracted for replay. Library memory: ps_capture_free removes the directory. */
+typedef struct ps_capture {
+  char archive[512];    /* the file it came from (the replayed report's origin) */
+  char dir[512];        /* the temporary directory holding it */
+  char report[600];     /* dir/report.json */
+  char fixture[600];    /* dir/machine.topo: ps_*_opts.fixture to play its GPUs back */
+  char sysfs_root[600]; /* dir/root: the recorded /sys and /proc (may not exist) */
+  char **env;           /* "NAME=value" ... NULL: the doctor's variables at capture time */
+} ps_capture;
+
+/* True when the file starts like a gzip stream (a capture, not a report or topo text). */
+PS_API bool ps_capture_is_archive(const char *path);
+/* Extracts the capture at `path` into a fresh directory under `tmp_dir` (NULL = $TMPDIR, then
+ * /tmp), safely: no absolute paths, no "..", symlinks only inside, regular files, directories
+ * and symlinks only, size and count caps; on any refusal nothing is left. Errors name the
+ * archive and the member; PS_ERR_BAD_INPUT for a refused archive. *out: ps_capture_free. */
+PS_API ps_status ps_capture_open(ps_ctx *ctx, const char *path, const char *tmp_dir,
+                                 ps_capture **out);
+/* The recorded report: source PS_SOURCE_FILE, origin = the archive. *out: ps_report_free. */
+PS_API ps_status ps_capture_report(ps_ctx *ctx, const ps_capture *capture, ps_report **out);
+/* Removes the extracted directory and frees the capture. NULL is fine. */
+PS_API void ps_capture_free(ps_capture *capture);
 
 /* ---- names ------------------------------------------------------------------------- */
 

@@ -26,7 +26,7 @@ from ._version import __version__
 from .errors import Error, error_for
 
 #: PS_ABI_VERSION of the header these structs mirror; the library must report the same.
-ABI_VERSION = 2
+ABI_VERSION = 3
 
 # Bits of ps_gpu.valid / ps_pair.valid / ps_model.valid.
 PS_GPU_NAME = 1 << 0
@@ -153,7 +153,7 @@ class ps_report(Structure):
 
 
 class ps_probe_opts(Structure):
-    _fields_ = [("driver_dir", c_char_p)]
+    _fields_ = [("driver_dir", c_char_p), ("fixture", c_char_p)]
 
 
 class ps_verify_opts(Structure):
@@ -166,6 +166,7 @@ class ps_verify_opts(Structure):
         ("driver_dir", c_char_p),
         ("gpus", POINTER(c_int)),
         ("gpu_count", c_int),
+        ("fixture", c_char_p),
     ]
 
 
@@ -187,6 +188,7 @@ class ps_bench_opts(Structure):
         ("progress", c_void_p),
         ("progress_user", c_void_p),
         ("stop", c_void_p),
+        ("fixture", c_char_p),
     ]
 
 

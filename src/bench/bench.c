@@ -234,7 +234,8 @@ static void run_worker(session *s, int env) {
       "--mode", "bench", "--copy-bytes", bytes, "--span", span, s->nccl[0] ? "--nccl" : NULL,
       s->nccl,  NULL};
   const char *extra[2] = {env > 0 ? ps__bench_envs[env] : NULL, NULL};
-  ps__worker_cmd cmd = {s->worker, options, s->opts->driver_dir, gpus, jobs, extra};
+  ps__worker_cmd cmd = {s->worker, options, s->opts->driver_dir, gpus,
+                        jobs,      extra,   s->opts->fixture};
   /* Short waits when a stop may come, so that it is seen within 100 ms. */
   ps__watch_ops ops = {.line = handle_line,
                        .deadline = on_deadline,

@@ -34,7 +34,8 @@ typedef struct extraction {
   int link_count, link_cap;
 } extraction;
 
-bool ps__capture_is_archive(const char *path) {
+bool ps_capture_is_archive(const char *path) {
+  if (!path) return false;
   unsigned char magic[2] = {0};
   FILE *f = fopen(path, "rb");
   if (!f) return false;
@@ -309,15 +310,22 @@ static ps_status read_env(extraction *x, ps_capture *cap) {
   return PS_OK;
 }
 
-ps_status ps__capture_open(ps_ctx *ctx, const char *path, ps_capture *out) {
-  memset(out, 0, sizeof(*out));
-  extraction x = {.ctx = ctx, .archive = path};
-  const char *tmp = getenv("TMPDIR");
+ps_status ps_capture_open(ps_ctx *ctx, const char *path, const char *tmp_dir, ps_capture **out) {
+  if (!path || !out) return ps__fail(ctx, PS_ERR_INVALID_ARG, "ps_capture_open: NULL argument");
+  *out = NULL;
+  if (tmp_dir && (!tmp_dir[0] || strlen(tmp_dir) > 400))
+    return ps__fail(ctx, PS_ERR_INVALID_ARG, "ps_capture_open: temporary directory '%s'", tmp_dir);
+  const char *tmp = tmp_dir ? tmp_dir : getenv("TMPDIR");
   if (!tmp || !tmp[0] || strlen(tmp) > 400) tmp = "/tmp";
+  ps_capture *cap = ps__calloc(1, sizeof(*cap));
+  if (!cap) return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
+  extraction x = {.ctx = ctx, .archive = path};
   snprintf(x.dir, sizeof(x.dir), "%s/peerscope-replay-XXXXXX", tmp);
-  if (!mkdtemp(x.dir))
+  if (!mkdtemp(x.dir)) {
+    ps__free(cap);
     return ps__fail(ctx, PS_ERR_IO, "%s: cannot make a temporary directory: %s", x.dir,
                     strerror(errno));
+  }
   ps_status st = extract(&x);
   if (st == PS_OK) st = check_manifest(&x);
   for (int i = 0; i < x.link_count; i++) {
@@ -325,28 +333,34 @@ ps_status ps__capture_open(ps_ctx *ctx, const char *path, ps_capture *out) {
     ps__free(x.links[i].target);
   }
   ps__free(x.links);
-  ps__strlcpy(out->dir, x.dir, sizeof(out->dir));
-  snprintf(out->report, sizeof(out->report), "%s/" PS_CAPTURE_REPORT, x.dir);
-  snprintf(out->fixture, sizeof(out->fixture), "%s/" PS_CAPTURE_FIXTURE, x.dir);
-  snprintf(out->root, sizeof(out->root), "%s/" PS_CAPTURE_ROOT, x.dir);
-  if (st == PS_OK) st = read_env(&x, out);
-  if (st != PS_OK) ps__capture_close(out);
-  return st;
-}
-
-ps_status ps__capture_report(ps_ctx *ctx, const ps_capture *cap, const char *archive,
-                             ps_report **out) {
-  ps_status st = ps_report_read_json(ctx, cap->report, out);
-  if (st != PS_OK) return st;
-  (*out)->source = PS_SOURCE_FILE;
-  ps__strlcpy((*out)->origin, archive, sizeof((*out)->origin));
+  ps__strlcpy(cap->archive, path, sizeof(cap->archive));
+  ps__strlcpy(cap->dir, x.dir, sizeof(cap->dir));
+  snprintf(cap->report, sizeof(cap->report), "%s/" PS_CAPTURE_REPORT, x.dir);
+  snprintf(cap->fixture, sizeof(cap->fixture), "%s/" PS_CAPTURE_FIXTURE, x.dir);
+  snprintf(cap->sysfs_root, sizeof(cap->sysfs_root), "%s/" PS_CAPTURE_ROOT, x.dir);
+  if (st == PS_OK) st = read_env(&x, cap);
+  if (st != PS_OK) {
+    ps_capture_free(cap);
+    return st;
+  }
+  *out = cap;
   return PS_OK;
 }
 
-void ps__capture_close(ps_capture *cap) {
+ps_status ps_capture_report(ps_ctx *ctx, const ps_capture *cap, ps_report **out) {
+  if (!cap || !out) return ps__fail(ctx, PS_ERR_INVALID_ARG, "ps_capture_report: NULL argument");
+  ps_status st = ps_report_read_json(ctx, cap->report, out);
+  if (st != PS_OK) return st;
+  (*out)->source = PS_SOURCE_FILE;
+  ps__strlcpy((*out)->origin, cap->archive, sizeof((*out)->origin));
+  return PS_OK;
+}
+
+void ps_capture_free(ps_capture *cap) {
+  if (!cap) return;
   ps__capture_rmtree(cap->dir);
   for (int i = 0; cap->env && cap->env[i]; i++)
     ps__free(cap->env[i]);
   ps__free(cap->env);
-  memset(cap, 0, sizeof(*cap));
+  ps__free(cap);
 }

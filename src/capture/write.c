@@ -1,4 +1,4 @@
-/* ps__capture_write: the report, its fixture, the doctor's files and variables, and
+/* ps_capture_write: the report, its fixture, the doctor's files and variables, and
  * nvidia-smi's topology, into one gzip'd tar (pax headers: sysfs paths pass 100 bytes). */
 #if PS_HAVE_ARCHIVE
 #include <archive.h>
@@ -162,10 +162,10 @@ static ps_status write_archive(ps_ctx *ctx, const ps__members *m, const char *pa
 }
 #endif
 
-ps_status ps__capture_write(ps_ctx *ctx, const ps_report *report, const ps_capture_opts *opts,
-                            const char *path) {
+ps_status ps_capture_write(ps_ctx *ctx, const ps_report *report, const ps_capture_opts *opts,
+                           const char *path) {
   if (!report || !opts || !path)
-    return ps__fail(ctx, PS_ERR_INVALID_ARG, "ps__capture_write: NULL argument");
+    return ps__fail(ctx, PS_ERR_INVALID_ARG, "ps_capture_write: NULL argument");
   ps__members m = {0};
   recording rec = {.members = &m, .root = opts->sysfs_root ? opts->sysfs_root : ""};
   const char *const *env = opts->env ? opts->env : (const char *const *)environ;
@@ -186,7 +186,7 @@ ps_status ps__capture_write(ps_ctx *ctx, const ps_report *report, const ps_captu
     goto out;
   }
   char why[PS_ERRBUF_LEN]; /* no NVML: the flags stay unknown, not an error */
-  ps__probe_gpu_flags(report, opts->driver_dir, flags, why, sizeof(why));
+  ps__probe_gpu_flags(report, opts->driver_dir, opts->fixture, flags, why, sizeof(why));
   if ((st = ps__capture_fixture(ctx, &shown, flags, &fixture)) != PS_OK) goto out;
   ps__members_add(&m, PS_CAPTURE_FIXTURE, PS_MEMBER_FILE, fixture, strlen(fixture));
   fixture = NULL;

@@ -64,7 +64,8 @@ void ps__check_nvml(ps__doctor *d) {
     d->oom = true;
     return;
   }
-  if (!ps__probe_gpu_flags(r, d->opts ? d->opts->driver_dir : NULL, flags, why, sizeof(why))) {
+  if (!ps__probe_gpu_flags(r, d->opts ? d->opts->driver_dir : NULL,
+                           d->opts ? d->opts->fixture : NULL, flags, why, sizeof(why))) {
     ps__doctor_check(d, "nvml", PS_CHECK_NOT_CHECKED, "NVML unavailable: %s", why);
     ps__free(flags);
     return;

@@ -64,7 +64,23 @@ const char *ps__nvml_error(const ps__nvml *nvml, nvmlReturn_t rc) {
   return buf;
 }
 
-ps_status ps__nvml_open(ps_ctx *ctx, ps__nvml *nvml, const char *dir) {
+/* The fixture goes to the fake driver through its own entry point, never through the caller's
+ * environment; every open names it (or NULL) so that an earlier choice does not stick. */
+static ps_status hand_fixture(ps_ctx *ctx, ps__nvml *nvml, const char *fixture) {
+  void (*use_fixture)(const char *) =
+      (void (*)(const char *))dlsym(nvml->lib.handle, "peerscope_fake_use_fixture");
+  if (use_fixture) {
+    use_fixture(fixture && *fixture ? fixture : NULL);
+    return PS_OK;
+  }
+  if (!fixture || !*fixture) return PS_OK;
+  return ps__fail(ctx, PS_ERR_INVALID_ARG,
+                  "fixture %s: %s is not peerscope's fake driver (a fixture plays only through "
+                  "the fake drivers)",
+                  fixture, nvml->lib.path);
+}
+
+ps_status ps__nvml_open(ps_ctx *ctx, ps__nvml *nvml, const char *dir, const char *fixture) {
   static const char *const sonames[] = {"libnvidia-ml.so.1", "libnvidia-ml.so", NULL};
   char err[PS_ERRBUF_LEN];
   memset(nvml, 0, sizeof(*nvml));
@@ -76,6 +92,11 @@ ps_status ps__nvml_open(ps_ctx *ctx, ps__nvml *nvml, const char *dir) {
   if (!ps__lib_resolve(&nvml->lib, table, count, err, sizeof(err))) {
     ps__lib_close(&nvml->lib);
     return ps__fail(ctx, PS_ERR_DRIVER_UNAVAILABLE, "unusable NVIDIA driver: %s", err);
+  }
+  ps_status st = hand_fixture(ctx, nvml, fixture);
+  if (st != PS_OK) {
+    ps__lib_close(&nvml->lib);
+    return st;
   }
   /* peerscope's fake driver says so; the report then records the fixture as its source. */
   const char *(*fake_fixture)(void) =
@@ -89,8 +110,8 @@ ps_status ps__nvml_open(ps_ctx *ctx, ps__nvml *nvml, const char *dir) {
   nvmlReturn_t rc = nvml->Init();
   ps__nvml_unlock();
   if (rc != NVML_SUCCESS) {
-    ps_status st = ps__fail(ctx, PS_ERR_DRIVER_UNAVAILABLE, "nvmlInit failed (%s): %s",
-                            nvml->lib.path, ps__nvml_error(nvml, rc));
+    st = ps__fail(ctx, PS_ERR_DRIVER_UNAVAILABLE, "nvmlInit failed (%s): %s", nvml->lib.path,
+                  ps__nvml_error(nvml, rc));
     ps__lib_close(&nvml->lib);
     return st;
   }

@@ -48,8 +48,10 @@ typedef struct ps__nvml {
 } ps__nvml;
 
 /* Loads libnvidia-ml and calls nvmlInit. PS_ERR_DRIVER_UNAVAILABLE when the library is
- * missing, lacks a required symbol or init fails; the context says which. */
-ps_status ps__nvml_open(ps_ctx *ctx, ps__nvml *nvml, const char *dir);
+ * missing, lacks a required symbol or init fails; the context says which. `fixture` (may be
+ * NULL: $PEERSCOPE_FIXTURE) is handed to peerscope's fake driver; PS_ERR_INVALID_ARG when one
+ * is given and the library found is not the fake. */
+ps_status ps__nvml_open(ps_ctx *ctx, ps__nvml *nvml, const char *dir, const char *fixture);
 void ps__nvml_close(ps__nvml *nvml);
 
 /* Serialise NVML calls. */

@@ -29,8 +29,8 @@ static bool same_gpu(const ps__nvml *nvml, nvmlDevice_t dev, const ps_gpu *gpu) 
          ps__busid_equal(pci.busIdLegacy, gpu->pci_bus_id);
 }
 
-bool ps__probe_gpu_flags(const ps_report *r, const char *driver_dir, ps__gpu_flags *flags,
-                         char *why, size_t why_len) {
+bool ps__probe_gpu_flags(const ps_report *r, const char *driver_dir, const char *fixture,
+                         ps__gpu_flags *flags, char *why, size_t why_len) {
   for (int g = 0; g < r->gpu_count; g++)
     flags[g].mig = flags[g].persistence = flags[g].display = -1;
   ps__nvml nvml;
@@ -39,7 +39,7 @@ bool ps__probe_gpu_flags(const ps_report *r, const char *driver_dir, ps__gpu_fla
     ps__strlcpy(why, "out of memory", why_len);
     return false;
   }
-  bool opened = ps__nvml_open(quiet, &nvml, driver_dir) == PS_OK;
+  bool opened = ps__nvml_open(quiet, &nvml, driver_dir, fixture) == PS_OK;
   ps__strlcpy(why, opened ? "" : ps_ctx_error(quiet), why_len);
   ps_ctx_free(quiet);
   if (!opened) return false;

@@ -15,7 +15,7 @@ typedef struct ps__gpu_flags {
 /* Fills flags[g] for every GPU of the report (all -1 where NVML cannot say, or where NVML's
  * GPU g is not the report's: another boot). False, with NVML's reason in why, when NVML
  * cannot be opened at all. */
-bool ps__probe_gpu_flags(const ps_report *report, const char *driver_dir, ps__gpu_flags *flags,
-                         char *why, size_t why_len);
+bool ps__probe_gpu_flags(const ps_report *report, const char *driver_dir, const char *fixture,
+                         ps__gpu_flags *flags, char *why, size_t why_len);
 
 #endif

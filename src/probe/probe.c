@@ -59,7 +59,7 @@ ps_status ps_probe(ps_ctx *ctx, const ps_probe_opts *opts, ps_report **out) {
   double t0 = ps__now_ms();
   *out = NULL;
 
-  st = ps__nvml_open(ctx, &nvml, opts ? opts->driver_dir : NULL);
+  st = ps__nvml_open(ctx, &nvml, opts ? opts->driver_dir : NULL, opts ? opts->fixture : NULL);
   if (st != PS_OK) return st;
   double t_init = ps__now_ms();
 

@@ -285,7 +285,8 @@ static void run_worker(session *s) {
     goto out;
   }
   const char *options[] = {"--protocol", "1", "--bytes", bytes, "--nonce", nonce, NULL};
-  ps__worker_cmd cmd = {s->worker, options, s->opts->driver_dir, gpus, jobs, NULL};
+  ps__worker_cmd cmd = {s->worker, options, s->opts->driver_dir, gpus,
+                        jobs,      NULL,    s->opts->fixture};
   w.phase = PHASE_SETUP;
   int rc = ps__watch_run(&w.watch, &cmd, s->setup_deadline_ms, &watch_ops, &w);
   if (rc != 0) {

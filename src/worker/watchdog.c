@@ -1,7 +1,9 @@
 #include "worker/watchdog.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -63,6 +65,7 @@ static void watch(ps__watch *w, const ps__watch_ops *ops, void *user) {
 }
 
 #define MAX_OPTIONS 16
+#define MAX_ENV 8
 
 int ps__watch_run(ps__watch *w, const ps__worker_cmd *cmd, int setup_ms, const ps__watch_ops *ops,
                   void *user) {
@@ -81,8 +84,19 @@ int ps__watch_run(ps__watch *w, const ps__worker_cmd *cmd, int setup_ms, const p
   argv[argc++] = "--jobs";
   argv[argc++] = (char *)cmd->jobs;
   argv[argc] = NULL;
+  /* The worker's extra environment: the fixture it plays, then the caller's entries. */
+  char fixture_env[PATH_MAX + 32];
+  const char *env[MAX_ENV + 2];
+  int envc = 0;
+  if (cmd->fixture && *cmd->fixture) {
+    snprintf(fixture_env, sizeof(fixture_env), "PEERSCOPE_FIXTURE=%s", cmd->fixture);
+    env[envc++] = fixture_env;
+  }
+  for (int i = 0; cmd->env && cmd->env[i] && i < MAX_ENV; i++)
+    env[envc++] = cmd->env[i];
+  env[envc] = NULL;
   w->spawn_ms = ps__now_ms();
-  int rc = ps__worker_spawn(&w->child, argv, cmd->env);
+  int rc = ps__worker_spawn(&w->child, argv, env);
   if (rc != 0) return rc;
   w->deadline_ms = w->spawn_ms + setup_ms;
   watch(w, ops, user);

@@ -27,6 +27,8 @@ typedef struct ps__worker_cmd {
   const char *driver_dir;     /* --driver-dir, or NULL */
   const char *gpus, *jobs;    /* --gpus and --jobs, comma-joined (arglist.h) */
   const char *const *env;     /* NAME=value entries replacing the caller's; may be NULL */
+  const char *fixture;        /* a fixture for the fake drivers: PEERSCOPE_FIXTURE in the worker's
+                                 own environment (never the caller's); NULL = none */
 } ps__worker_cmd;
 
 typedef struct ps__watch_ops {

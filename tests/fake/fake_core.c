@@ -15,6 +15,8 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static ps_fixture *fixture;
 static bool attempted;                /* a load was tried for `attempted_path` */
 static char attempted_path[PATH_MAX]; /* "" when $PEERSCOPE_FIXTURE was unset */
+static bool chosen;                   /* peerscope_fake_use_fixture named one: not the env */
+static char chosen_path[PATH_MAX];
 static char machine[sizeof(((ps_fixture *)0)->machine)];
 static long calls;
 
@@ -43,7 +45,7 @@ static void load(const char *path) {
 }
 
 const ps_fixture *ps__fake_fixture(bool reload) {
-  const char *path = getenv("PEERSCOPE_FIXTURE");
+  const char *path = chosen ? chosen_path : getenv("PEERSCOPE_FIXTURE");
   if (!attempted || (reload && strcmp(path ? path : "", attempted_path) != 0)) load(path);
   return fixture;
 }
@@ -89,6 +91,16 @@ int ps__fake_nvlinks(const ps_fixture *f, int gpu, ps_fake_nvlink *links) {
   for (int k = 0; k < via_switch && n < PS_FIX_MAX_NVLINKS; k++)
     links[n++] = (ps_fake_nvlink){.peer = -1, .version = switch_version, .switch_id = k % 4};
   return n;
+}
+
+/* libpeerscope names the fixture here (ps_probe_opts.fixture) instead of in the caller's
+ * environment; NULL goes back to $PEERSCOPE_FIXTURE. Takes effect at the next load (nvmlInit,
+ * cuInit), as a change of the variable does. */
+PS_FAKE_EXPORT void peerscope_fake_use_fixture(const char *path) {
+  ps__fake_lock();
+  chosen = path != NULL;
+  snprintf(chosen_path, sizeof(chosen_path), "%s", path ? path : "");
+  ps__fake_unlock();
 }
 
 /* Exported by both libraries so that peerscope can tell it is talking to a fake. */

@@ -1,5 +1,6 @@
 /* State shared by the entry points of one fake driver library (libcuda.so.1 or
- * libnvidia-ml.so.1): the fixture named by $PEERSCOPE_FIXTURE, the driver-call counter
+ * libnvidia-ml.so.1): the fixture named by peerscope_fake_use_fixture or, when none was,
+ * by $PEERSCOPE_FIXTURE, the driver-call counter
  * that `fault gpu_lost` uses, and the lock that guards both.
  *
  * fake_core.c is compiled into each library separately (PS_FAKE_DRIVER names which), so
@@ -25,7 +26,7 @@ typedef struct ps_fake_nvlink {
 void ps__fake_lock(void);
 void ps__fake_unlock(void);
 
-/* The loaded fixture, or NULL. With reload, (re)loads it when $PEERSCOPE_FIXTURE names
+/* The loaded fixture, or NULL. With reload, (re)loads it when the chosen fixture names
  * another path than the last attempt (or nothing was attempted yet); a reload calls the
  * library's reset hook and restarts the call counter. A failure prints one line on
  * stderr. Without reload, loads only if nothing was ever attempted. Lock held. */

@@ -83,34 +83,37 @@ static void test_write_and_open(void **state) {
   snprintf(out, sizeof(out), "%s/c.tar.gz", dir);
   const char *const env[] = {"NCCL_P2P_DISABLE=1", "HOME=/root", NULL};
   ps_capture_opts opts = {.env = env};
-  assert_int_equal(ps__capture_write(ctx, a, &opts, out), PS_OK);
-  assert_true(ps__capture_is_archive(out));
-  ps_capture cap;
-  assert_int_equal(ps__capture_open(ctx, out, &cap), PS_OK);
+  assert_int_equal(ps_capture_write(ctx, a, &opts, out), PS_OK);
+  assert_true(ps_capture_is_archive(out));
+  ps_capture *cap = NULL;
+  assert_int_equal(ps_capture_open(ctx, out, NULL, &cap), PS_OK);
   ps_report *b = NULL;
-  assert_int_equal(ps__capture_report(ctx, &cap, out, &b), PS_OK);
+  assert_int_equal(ps_capture_report(ctx, cap, &b), PS_OK);
   assert_int_equal(b->source, PS_SOURCE_FILE);
   assert_string_equal(b->origin, out);
   same_machine(a, b);
   /* Only the doctor's variables travel. */
-  assert_non_null(cap.env[0]);
-  assert_string_equal(cap.env[0], "NCCL_P2P_DISABLE=1");
-  assert_null(cap.env[1]);
+  assert_non_null(cap->env[0]);
+  assert_string_equal(cap->env[0], "NCCL_P2P_DISABLE=1");
+  assert_null(cap->env[1]);
   char extracted[600];
-  snprintf(extracted, sizeof(extracted), "%s", cap.dir);
-  ps__capture_close(&cap);
+  snprintf(extracted, sizeof(extracted), "%s", cap->dir);
+  ps_capture_free(cap);
   struct stat st;
   assert_int_not_equal(stat(extracted, &st), 0);
-  /* Opened twice: a fresh directory each time. */
-  assert_int_equal(ps__capture_open(ctx, out, &cap), PS_OK);
-  assert_string_not_equal(cap.dir, extracted);
-  ps__capture_close(&cap);
+  /* Opened twice: a fresh directory each time, under the directory given. */
+  assert_int_equal(ps_capture_open(ctx, out, dir, &cap), PS_OK);
+  assert_string_not_equal(cap->dir, extracted);
+  assert_memory_equal(cap->dir, dir, strlen(dir));
+  ps_capture_free(cap);
   /* A report is not a capture. */
   FILE *f = fopen(out, "w");
   fputs("{}", f);
   fclose(f);
-  assert_false(ps__capture_is_archive(out));
-  assert_int_equal(ps__capture_open(ctx, out, &cap), PS_ERR_BAD_INPUT);
+  assert_false(ps_capture_is_archive(out));
+  cap = NULL;
+  assert_int_equal(ps_capture_open(ctx, out, NULL, &cap), PS_ERR_BAD_INPUT);
+  assert_null(cap);
   assert_non_null(strstr(ps_ctx_error(ctx), out));
   unlink(out);
   rmdir(dir);
