@@ -102,13 +102,14 @@ static ps_report *bench_report(void) {
   return rep;
 }
 
-static char *render(const ps_report *rep, ps_bench_format format) {
+/* The library writes straight into the caller's variable: returning a local whose address
+ * went to the library lets GCC 12 at -O3 assume it may point at itself (-Wdangling-pointer). */
+static void render(const ps_report *rep, ps_bench_format format, char **out) {
   ps_ctx *ctx = ps_ctx_new();
-  char *out = NULL;
-  if (ps_bench_write(ctx, rep, format, &out) != PS_OK) fail_msg("%s", ps_ctx_error(ctx));
+  *out = NULL;
+  if (ps_bench_write(ctx, rep, format, out) != PS_OK) fail_msg("%s", ps_ctx_error(ctx));
   ps_ctx_free(ctx);
-  assert_non_null(out);
-  return out;
+  assert_non_null(*out);
 }
 
 static void assert_has(const char *text, const char *want) {
@@ -127,7 +128,8 @@ static int occurrences(const char *text, const char *what) {
 static void test_text(void **state) {
   (void)state;
   ps_report *rep = bench_report();
-  char *text = render(rep, PS_BENCH_TEXT);
+  char *text;
+  render(rep, PS_BENCH_TEXT, &text);
   static const char head[] =
       "Benchmarks on rig <3 GPUs> & \"co\", 3 GPUs, 2026-11-25T16:49:00Z\n"
       "SIMULATED: fake drivers, modelled timings, not measurements of a machine\n";
@@ -170,7 +172,7 @@ static void test_text(void **state) {
   ps_free(text);
 
   rep->bench->simulated = false;
-  text = render(rep, PS_BENCH_TEXT);
+  render(rep, PS_BENCH_TEXT, &text);
   assert_null(strstr(text, "SIMULATED"));
   ps_free(text);
   ps_report_free(rep);
@@ -187,7 +189,8 @@ static void test_text_edges(void **state) {
   assert_int_equal(ps_bench_write(ctx, NULL, PS_BENCH_TEXT, &out), PS_ERR_INVALID_ARG);
 
   rep->bench = calloc(1, sizeof(*rep->bench)); /* ran, measured nothing */
-  char *text = render(rep, PS_BENCH_TEXT);
+  char *text;
+  render(rep, PS_BENCH_TEXT, &text);
   assert_has(text, "Benchmarks on this machine, 2 GPUs\n");
   assert_has(text, "NCCL: not loaded.");
   assert_has(text, "No measurements.\n");
@@ -208,7 +211,7 @@ static void test_text_edges(void **state) {
       r->us_median = 2 + s + (on ? 0 : 10);
     }
   }
-  text = render(rep, PS_BENCH_TEXT);
+  render(rep, PS_BENCH_TEXT, &text);
   assert_has(text, "      pair  P2P      4 B     64 B    1 KiB   64 KiB    1 MiB\n"
                    "      0->1  on      2.00     3.00     4.00     5.00     6.00\n"
                    "      0->1  off    12.00    13.00    14.00    15.00    16.00\n");
@@ -224,7 +227,7 @@ static void test_text_edges(void **state) {
     r->dst = 1 - g;
     snprintf(r->reason, sizeof(r->reason), "peer access refused from GPU %d to GPU %d", g, 1 - g);
   }
-  text = render(rep, PS_BENCH_TEXT);
+  render(rep, PS_BENCH_TEXT, &text);
   assert_has(text, "  waived x2: peer access refused from GPU * to GPU * (2 combinations of GPUs; "
                    "copy_ce)\n");
   ps_free(text);
@@ -271,7 +274,8 @@ static int parse_csv(const char *p, char fields[][32][256], int *widths) {
 static void test_csv(void **state) {
   (void)state;
   ps_report *rep = bench_report();
-  char *csv = render(rep, PS_BENCH_CSV);
+  char *csv;
+  render(rep, PS_BENCH_CSV, &csv);
   static char fields[64][32][256];
   int widths[64];
   int rows = parse_csv(csv, fields, widths);
@@ -342,7 +346,8 @@ static void assert_well_formed(const char *svg) {
 static void test_svg(void **state) {
   (void)state;
   ps_report *rep = bench_report();
-  char *svg = render(rep, PS_BENCH_SVG);
+  char *svg;
+  render(rep, PS_BENCH_SVG, &svg);
   assert_true(strncmp(svg, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg ", 44) == 0);
   assert_well_formed(svg);
   /* Four heatmaps (copy P2P on and off, 4 B latency, chase), 3 x 3 cells each. */
@@ -378,7 +383,7 @@ static void test_svg(void **state) {
 
   /* A driver string that is not UTF-8 still gives a document that parses. */
   snprintf(rep->machine, sizeof(rep->machine), "bad \xff\xfe name \xc3\xa9\x01");
-  svg = render(rep, PS_BENCH_SVG);
+  render(rep, PS_BENCH_SVG, &svg);
   assert_well_formed(svg);
   assert_has(svg, "bad ?? name \xc3\xa9?");
   ps_free(svg);
@@ -388,7 +393,7 @@ static void test_svg(void **state) {
   rep->bench = calloc(1, sizeof(*rep->bench));
   ps_bench_result *r = ps__bench_add(rep->bench); /* an all-reduce: no matrix */
   r->kind = PS_BENCH_ALLREDUCE_NCCL;
-  svg = render(rep, PS_BENCH_SVG);
+  render(rep, PS_BENCH_SVG, &svg);
   assert_well_formed(svg);
   assert_has(svg, ">no copy or latency measurements</text>");
   assert_int_equal(occurrences(svg, "<rect class=\"cell\""), 0);
@@ -398,12 +403,11 @@ static void test_svg(void **state) {
 
 /* ---- JSON ------------------------------------------------------------------------------ */
 
-static char *to_json(const ps_report *r) {
+static void to_json(const ps_report *r, char **text) { /* as render() */
   ps_ctx *ctx = ps_ctx_new();
-  char *text = NULL;
-  if (ps_report_to_json(ctx, r, &text) != PS_OK) fail_msg("%s", ps_ctx_error(ctx));
+  *text = NULL;
+  if (ps_report_to_json(ctx, r, text) != PS_OK) fail_msg("%s", ps_ctx_error(ctx));
   ps_ctx_free(ctx);
-  return text;
 }
 
 static ps_report *from_json(const char *text) {
@@ -464,10 +468,12 @@ static void test_json_round_trip(void **state) {
   r->graph = true;
   r->group[1] = 0;
   snprintf(rep->bench->nccl_note, sizeof(rep->bench->nccl_note), "NCCL_P2P_LEVEL=%s", "NVL");
-  char *text = to_json(rep);
+  char *text;
+  to_json(rep, &text);
   ps_report *back = from_json(text);
   assert_same_bench(rep->bench, back->bench);
-  char *again = to_json(back);
+  char *again;
+  to_json(back, &again);
   assert_string_equal(text, again); /* canonical bytes */
   assert_has(text, "\n  },\n  \"bench\": {\n    \"simulated\": true,\n    \"kernels\": true,\n"
                    "    \"nccl_version\": 22809,\n");
@@ -480,7 +486,8 @@ static void test_json_round_trip(void **state) {
   ps_report_free(back);
 
   /* What a kind does not measure, or a run that did not happen, is null. */
-  json_t *doc = json_loads(text = to_json(rep), 0, NULL);
+  to_json(rep, &text);
+  json_t *doc = json_loads(text, 0, NULL);
   json_t *results = json_object_get(json_object_get(doc, "bench"), "results");
   const json_t *chase = json_array_get(results, 19), *waived = json_array_get(results, 7);
   const json_t *h2d = json_array_get(results, 15), *copy = json_array_get(results, 3);
@@ -511,7 +518,7 @@ static void test_json_round_trip(void **state) {
   z->kind = PS_BENCH_H2D;
   z->trials = 1;
   z->us_median = 1.23456;
-  text = to_json(rep);
+  to_json(rep, &text);
   assert_has(text, "\"nccl_version\": null,\n    \"nccl_note\": null,\n    \"started\": null,\n"
                    "    \"wall_ms\": null,");
   back = from_json(text);
@@ -523,7 +530,7 @@ static void test_json_round_trip(void **state) {
   ps_report_free(back);
   ps_bench_free(rep->bench);
   rep->bench = NULL;
-  text = to_json(rep);
+  to_json(rep, &text);
   assert_null(strstr(text, "bench"));
   back = from_json(text);
   assert_null(back->bench);
@@ -588,7 +595,8 @@ static void edit(json_t *doc, const char *path, json_t *value) {
 
 static void expect_edit_error(const char *path, json_t *value, const char *message) {
   ps_report *rep = bench_report();
-  char *text = to_json(rep);
+  char *text;
+  to_json(rep, &text);
   json_t *doc = json_loads(text, 0, NULL);
   edit(doc, path, value);
   char *edited = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -691,7 +699,8 @@ static void test_json_read_errors(void **state) {
 static void test_json_cut(void **state) {
   (void)state;
   ps_report *rep = bench_report();
-  char *text = to_json(rep);
+  char *text;
+  to_json(rep, &text);
   size_t len = strlen(text), from = (size_t)(strstr(text, "\"bench\"") - text);
   for (size_t cut = from; cut < len - 1; cut += 211) {
     ps_ctx *ctx = ps_ctx_new();
