@@ -5,7 +5,7 @@
 # Usage: scripts/check-build-types.sh [cc ...]   (default: gcc clang)
 # Prints one line per combination and fails if any failed; logs in build-types/<name>.log.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 compilers=("$@")
 [ ${#compilers[@]} -eq 0 ] && compilers=(gcc clang)
 mkdir -p build-types

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the build needs, builds, and runs every test: once in a normal build and
-# once under AddressSanitizer + UndefinedBehaviorSanitizer, a short fuzz run of every parser,
+# Installs what the build needs, builds, and runs every test: once in a normal build (then
+# installs it and builds a program against it), a Release build (build only), once under
+# AddressSanitizer + UndefinedBehaviorSanitizer, a short fuzz run of every parser,
 # the Python package's tests, the web dashboard in a browser, the Ray cluster tests, then the
 # C formatting.
 # Fails if ctest finds no tests.
@@ -11,6 +12,13 @@ cd "$(dirname "$0")/.."
 echo "== build and test (RelWithDebInfo)"
 ./scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 ctest --test-dir build --output-on-failure --no-tests=error -j2
+
+echo "== the installed library in another project (tests/consumer: pkg-config, find_package)"
+./tests/consumer/run.sh build
+
+echo "== build only: Release with GCC (-O3 warns where -O2 does not; clang builds below for"
+echo "   fuzzing; every build type with both: scripts/check-build-types.sh)"
+CC=gcc ./scripts/build.sh build-release -DCMAKE_BUILD_TYPE=Release
 
 echo "== build and test under ASan/UBSan"
 ./scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DPS_SANITIZE=address,undefined
@@ -26,7 +34,8 @@ for target in fixture report protocol import safetensors config web; do
   scratch=$(mktemp -d)
   dict=tests/fuzz/$target.dict
   ./build-fuzz/bin/fuzz_$target -max_total_time="${PS_FUZZ_SECONDS:-20}" -print_final_stats=0 \
-    $( [ -f "$dict" ] && echo "-dict=$dict" ) "$scratch" "tests/fuzz/corpus/$target" 2>&1 | tail -1
+    $( [ -f "$dict" ] && echo "-dict=$dict" ) "$scratch" "tests/fuzz/corpus/$target" 2>&1 |
+    tail -1 | sed "s/^/fuzz_$target: /"
   rm -rf "$scratch"
 done
 
