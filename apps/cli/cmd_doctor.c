@@ -156,7 +156,9 @@ static void replace_root(char *field, size_t len, const char *root, const char *
     }
   }
   if (used >= sizeof(out)) used = sizeof(out) - 1;
-  snprintf(field, len, "%s", out);
+  if (used >= len) used = len - 1; /* cut to the field, as its other writers do */
+  memcpy(field, out, used);
+  field[used] = '\0';
 }
 
 static void replay_paths(ps_doctor_result *res, const char *root, const char *archive) {
