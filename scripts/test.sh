@@ -25,7 +25,8 @@ echo "== build and test under ASan/UBSan"
 ctest --test-dir build-asan --output-on-failure --no-tests=error -j2
 
 echo "== the planner's concurrent plans under ThreadSanitizer (one test, its own build)"
-cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DPS_SANITIZE=thread >/dev/null
+cmake -S . -B build-tsan -G Ninja -DPS_WERROR=ON -DCMAKE_BUILD_TYPE=Debug -DPS_SANITIZE=thread \
+  >/dev/null
 ninja -C build-tsan test_plan_threads && ctest --test-dir build-tsan -R '^test_plan_threads$' --output-on-failure
 
 echo "== fuzz smoke: every parser of untrusted input, ${PS_FUZZ_SECONDS:-20} s each (libFuzzer)"
