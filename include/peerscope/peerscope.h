@@ -55,7 +55,8 @@ extern "C" {
   XX(ERR_WORKER, 7, "worker process failed")                                                       \
   XX(ERR_NOT_FOUND, 8, "not found")                                                                \
   XX(ERR_INTERNAL, 9, "internal error")                                                            \
-  XX(ERR_NO_DRIVER, 10, "no GPU driver installed")
+  XX(ERR_NO_DRIVER, 10, "no GPU driver installed")                                                 \
+  XX(ERR_NETWORK, 11, "network trouble")
 
 typedef enum ps_status {
 #define PS_STATUS_ENUM(name, num, text) PS_##name = num,
@@ -475,6 +476,79 @@ PS_API ps_status ps_model_synthetic(ps_ctx *ctx, double params_b, const char *dt
 PS_API uint64_t ps_model_kv_bytes(const ps_model *model, int tp, int kv_dtype_bytes,
                                   uint64_t tokens, int seqs);
 
+/* ---- model ids: a Hugging Face id from the cache, the catalog or the Hub (docs/models.md) -- */
+
+/* "org/name[@revision]", checked as the Hub checks it: org and name of letters, digits, '-',
+ * '_' and '.', each starting and ending with a letter, digit or '_', no "--" or "..", the name
+ * at most 96 characters and not ending in ".git"; a revision is a branch, tag or commit
+ * ("main", "v1.0", "refs/pr/3", 40 hex digits) as git allows ref names. */
+typedef struct ps_model_id {
+  size_t size;        /* sizeof(ps_model_id) */
+  char repo[200];     /* "org/name" */
+  char revision[256]; /* "" when none was given (the default branch, "main") */
+} ps_model_id;
+
+/* PS_ERR_BAD_INPUT with one line naming the text and the rule it breaks. */
+PS_API ps_status ps_model_id_parse(ps_ctx *ctx, const char *text, ps_model_id **out);
+PS_API void ps_model_id_free(ps_model_id *id);
+
+/* Where a model's facts came from, in the order they are looked for. */
+typedef enum ps_model_origin {
+  PS_MODEL_FROM_DIRECTORY = 0, /* a local directory */
+  PS_MODEL_FROM_HF_CACHE = 1,  /* a snapshot in the Hugging Face cache */
+  PS_MODEL_FROM_CATALOG = 2,   /* the catalog shipped with peerscope */
+  PS_MODEL_FROM_HUB = 3        /* config and index (or safetensors header) from the Hub */
+} ps_model_origin;
+
+typedef struct ps_model_resolve_opts {
+  size_t size;           /* sizeof(ps_model_resolve_opts); 0 fields mean the default */
+  bool offline;          /* no network, as HF_HUB_OFFLINE=1 */
+  bool no_catalog;       /* skip the bundled catalog */
+  const char *hub_cache; /* NULL = HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub */
+  const char *endpoint;  /* NULL = HF_ENDPOINT, else https://huggingface.co */
+  const char *token;     /* NULL = HF_TOKEN, else the file HF_TOKEN_PATH or HF_HOME/token */
+  const char *catalog;   /* NULL = the bundled catalog (PS_BUNDLED_MODELS) */
+  const char *cache_dir; /* peerscope's cache (header totals); NULL as ps_verify_opts */
+  int timeout_ms;        /* per request; 0 = HF_HUB_DOWNLOAD_TIMEOUT seconds, else 10 s */
+  int retries;           /* on 429, 5xx and timeouts; 0 = 2, -1 = none */
+} ps_model_resolve_opts;
+
+typedef struct ps_model_source {
+  size_t size; /* sizeof(ps_model_source) */
+  ps_model_origin origin;
+  char given[512];    /* the text as given: what `vllm serve` is told */
+  char repo[200];     /* "org/name"; "" for a directory */
+  char revision[256]; /* as given; "" = the default branch */
+  char commit[48];    /* the snapshot's 40-hex commit; "" when not known */
+  char path[4096];    /* the directory read: the local one, the snapshot or the catalog entry */
+  char where[4608];   /* for people: "Hugging Face cache /root/.cache/huggingface/hub
+                         (revision 0e9e...)", "peerscope catalog (source revision ...)", ... */
+  int requests;       /* HTTP requests made (retries included) */
+  uint64_t bytes;     /* bytes received over HTTP */
+  double ms;          /* wall time of the resolution */
+} ps_model_source;
+
+/* Reads a model given as a directory or as a Hugging Face id, in this order: a local
+ * directory; the Hugging Face cache (models--org--name/refs/<revision> -> snapshots/<sha>/);
+ * the catalog; the Hub over HTTPS (config.json, then model.safetensors.index.json or the
+ * safetensors header through two Range requests: at most 3 requests, never weights), whose
+ * files are then written into the Hugging Face cache for the next plan and vLLM. Text that is
+ * not an existing directory and not shaped like an id is read as a directory (ps_model_load's
+ * errors). `source` (may be NULL) says where the facts came from; free it with
+ * ps_model_source_free. PS_ERR_BAD_INPUT for a malformed id, a repository, revision or file
+ * the Hub does not have, or files that are not what they claim; PS_ERR_NETWORK when the Hub
+ * cannot answer (offline, timeout, DNS, TLS, rate limited, a gated model without a token). */
+PS_API ps_status ps_model_resolve(ps_ctx *ctx, const char *dir_or_id,
+                                  const ps_model_resolve_opts *opts, ps_model *out,
+                                  ps_model_source **source);
+PS_API void ps_model_source_free(ps_model_source *source);
+/* "local directory", "Hugging Face cache", "peerscope catalog", "Hugging Face Hub". */
+PS_API const char *ps_model_origin_name(ps_model_origin origin);
+
+/* The catalog's ids, sorted; *ids is one allocation (free with ps_free) of *count pointers
+ * followed by the strings. `catalog` NULL = the bundled one. */
+PS_API ps_status ps_model_catalog_ids(ps_ctx *ctx, const char *catalog, char ***ids, size_t *count);
+
 /* ---- plan: GPUs, TP and PP, memory, and the vLLM command (pure, no I/O) -------------- */
 
 typedef enum ps_objective {
@@ -720,7 +794,8 @@ PS_API const char *ps_check_state_name(ps_check_state state); /* "ok", "finding"
 typedef enum ps_bundled {
   PS_BUNDLED_WORKER = 0,       /* the peerscope-worker executable */
   PS_BUNDLED_FAKE_DRIVERS = 1, /* directory of the fake libcuda.so.1 / libnvidia-ml.so.1 */
-  PS_BUNDLED_FIXTURES = 2      /* directory of the example machines (*.topo) */
+  PS_BUNDLED_FIXTURES = 2,     /* directory of the example machines (*.topo) */
+  PS_BUNDLED_MODELS = 3        /* directory of the model catalog (docs/models.md) */
 } ps_bundled;
 
 /* Finds a shipped file or directory next to libpeerscope (build tree or install tree).

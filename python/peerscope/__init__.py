@@ -13,6 +13,7 @@ from .errors import (
     InternalError,
     InvalidArgument,
     IOFailure,
+    NetworkError,
     NoDriver,
     NotAvailable,
     NotFound,
@@ -47,6 +48,7 @@ __all__ = [
     "WorkerFailed",
     "NotFound",
     "InternalError",
+    "NetworkError",
     "NoDriver",
     "NotAvailable",
 ]

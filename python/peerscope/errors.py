@@ -20,6 +20,7 @@ ERR_WORKER = 7
 ERR_NOT_FOUND = 8
 ERR_INTERNAL = 9
 ERR_NO_DRIVER = 10
+ERR_NETWORK = 11
 
 STATUS_NAMES: Dict[int, str] = {
     OK: "OK",
@@ -33,6 +34,7 @@ STATUS_NAMES: Dict[int, str] = {
     ERR_NOT_FOUND: "ERR_NOT_FOUND",
     ERR_INTERNAL: "ERR_INTERNAL",
     ERR_NO_DRIVER: "ERR_NO_DRIVER",
+    ERR_NETWORK: "ERR_NETWORK",
 }
 
 
@@ -118,6 +120,14 @@ class NoDriver(DriverUnavailable):
     default_status = ERR_NO_DRIVER
 
 
+class NetworkError(Error, ConnectionError):
+    """The Hugging Face Hub could not answer for a model id: offline (HF_HUB_OFFLINE), a
+    timeout, DNS or TLS trouble, rate limited, or a gated model without a token
+    (ERR_NETWORK, 11)."""
+
+    default_status = ERR_NETWORK
+
+
 class NotAvailable(NotFound):
     """A feature that this build of peerscope does not have (the ``peerscope launch``
     executable, the P2P benchmark). Carries ERR_NOT_FOUND (8): the piece it needs is not
@@ -137,6 +147,7 @@ _BY_STATUS: Dict[int, Type[Error]] = {
     ERR_NOT_FOUND: NotFound,
     ERR_INTERNAL: InternalError,
     ERR_NO_DRIVER: NoDriver,
+    ERR_NETWORK: NetworkError,
 }
 
 

@@ -31,6 +31,7 @@ ps_status ps_bundled_path(ps_ctx *ctx, ps_bundled what, char *out, size_t len) {
       [PS_BUNDLED_WORKER] = "peerscope/peerscope-worker",
       [PS_BUNDLED_FAKE_DRIVERS] = "peerscope/fake",
       [PS_BUNDLED_FIXTURES] = "peerscope/fixtures",
+      [PS_BUNDLED_MODELS] = "peerscope/models",
   };
   if ((unsigned)what >= PS_ARRAY_LEN(rel))
     return ps__fail(ctx, PS_ERR_INVALID_ARG, "unknown bundled item %d", (int)what);
@@ -38,7 +39,7 @@ ps_status ps_bundled_path(ps_ctx *ctx, ps_bundled what, char *out, size_t len) {
   if (!self_dir(dir, sizeof(dir)))
     return ps__fail(ctx, PS_ERR_NOT_FOUND, "cannot tell where libpeerscope is installed");
   /* The library's directory (lib/), or the executable's (bin/) with lib/ and share/ beside. */
-  bool data = what == PS_BUNDLED_FIXTURES;
+  bool data = what == PS_BUNDLED_FIXTURES || what == PS_BUNDLED_MODELS;
   const char *bases[] = {data ? "%s/../share/%s" : "%s/%s",
                          data ? "%s/../../share/%s" : "%s/../lib/%s",
                          data ? "%s/../../../share/%s" : "%s/../" PS_INSTALL_LIBDIR "/%s"};
