@@ -240,6 +240,56 @@ def test_directory_first():
           in out.get("error", ""), out)
 
 
+CATALOG = os.path.join(os.environ["PEERSCOPE_BUILD_DIR"], "share", "peerscope", "models")
+
+
+def text_config(cfg):
+    for key in ("text_config", "llm_config", "language_config"):
+        if isinstance(cfg.get(key), dict):
+            return dict(cfg, **cfg[key])
+    return cfg
+
+
+def test_catalog_against_its_sources():
+    """Every entry answers offline from the catalog, exactly, and agrees with its own config:
+    the heads that decide TP divisibility, KV bytes per token, and the weight total against
+    the config's shapes."""
+    entries = sorted(e for e in os.listdir(CATALOG) if "--" in e)
+    check("catalog has entries", len(entries) >= 20, entries)
+    home = fresh_home()
+    hub.reset()
+    for entry in entries:
+        d = os.path.join(CATALOG, entry)
+        meta = json.load(open(os.path.join(d, "peerscope-catalog.json")))
+        cfg = text_config(json.load(open(os.path.join(d, "config.json"))))
+        rid = meta["id"]
+        check("entry dir %s" % entry, entry == rid.replace("/", "--"), rid)
+        check("sources %s" % rid, meta["sources"].get("config.json") and
+              meta["sources"].get("total_size"), meta)
+        code, out = resolve(rid, home, {"HF_HUB_OFFLINE": "1"}, repeat=3)
+        check("catalog %s" % rid, code == 0 and out.get("origin") == "peerscope catalog"
+              and out.get("exact") and out.get("weight_bytes") == meta["total_size"], out)
+        check("catalog where %s" % rid, out.get("where", "").startswith(
+            "peerscope catalog (source revision "), out)
+        check("catalog under 20 ms %s" % rid, out.get("ms", 99) < 20, out)
+        heads = cfg["num_attention_heads"]
+        kv = cfg.get("num_key_value_heads") or heads
+        head_dim = cfg.get("head_dim") or cfg["hidden_size"] // heads
+        layers = cfg["num_hidden_layers"]
+        check("heads %s" % rid, (out.get("heads"), out.get("kv_heads"), out.get("layers"))
+              == (heads, kv, layers), out)
+        tps = [tp for tp in (1, 2, 4, 8) if heads % tp == 0]
+        check("tp divides %s" % rid, tps and all(heads % tp == 0 for tp in tps), tps)
+        if out.get("attention") == 0:  # full attention: 2 (K, V) x kv heads x head dim x layers
+            want = 2 * kv * head_dim * layers * 2
+            check("kv bytes per token %s" % rid, out.get("kv_bytes_per_token") == want,
+                  (out.get("kv_bytes_per_token"), want))
+        code, est = resolve(d, home)  # the directory alone: the config's shapes
+        drift = abs(est.get("weight_bytes", 0) - meta["total_size"]) / meta["total_size"]
+        check("total agrees with the config %s" % rid, drift < 0.001, (est, meta["total_size"]))
+    check("catalog never touches the network", not hub.requests, hub.requests)
+
+
 def main():
     for name, fn in sorted(globals().items()):
         if name.startswith("test_") and callable(fn):
