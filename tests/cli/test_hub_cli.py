@@ -240,6 +240,26 @@ def test_directory_first():
           in out.get("error", ""), out)
 
 
+def test_update_catalog_script():
+    out = tempfile.mkdtemp(dir=TMP)
+    env = dict(os.environ, HF_ENDPOINT=hub.endpoint, PEERSCOPE_CATALOG_OUT=out, NO_PROXY="127.0.0.1")
+    for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        env.pop(k, None)
+    hub.reset()
+    p = subprocess.run([sys.executable, os.path.join(SOURCE, "scripts", "update-catalog.py"),
+                        "org/sharded", "org/single"], capture_output=True, text=True, env=env,
+                       timeout=60)
+    check("update-catalog runs", p.returncode == 0, p.stdout + p.stderr)
+    meta = json.load(open(os.path.join(out, "org--sharded", "peerscope-catalog.json")))
+    check("update-catalog index", meta["total_size"] == 16060522496
+          and meta["revision"] == hubserver.COMMIT_A, meta)
+    meta = json.load(open(os.path.join(out, "org--single", "peerscope-catalog.json")))
+    check("update-catalog header", meta["total_size"] == SINGLE_DATA, meta)
+    check("update-catalog config verbatim",
+          read(os.path.join(out, "org--sharded", "config.json")) == LLAMA8)
+    check("update-catalog header bytes only", hub.weight_bytes_served == 0, hub.sent)
+
+
 CATALOG = os.path.join(os.environ["PEERSCOPE_BUILD_DIR"], "share", "peerscope", "models")
 
 
