@@ -5,6 +5,7 @@ Run it where the Hub is reachable (the machines peerscope is developed on may no
 
     scripts/update-catalog.py                 # every entry, at the Hub's current main
     scripts/update-catalog.py org/name ...    # these ids only (new ones are added)
+    scripts/update-catalog.py --wanted        # every entry and the ids in data/models/wanted.txt
 
 For each id it fetches config.json, then model.safetensors.index.json (metadata.total_size) or,
 for a single-file model, the safetensors header through two Range requests (never weights),
@@ -19,8 +20,8 @@ import sys
 import urllib.error
 import urllib.request
 
-ROOT = os.environ.get("PEERSCOPE_CATALOG_OUT") or os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "data", "models")
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "models")
+ROOT = os.environ.get("PEERSCOPE_CATALOG_OUT") or SOURCE
 ENDPOINT = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
 TOKEN = os.environ.get("HF_TOKEN")
 
@@ -80,13 +81,16 @@ def update(repo):
 
 
 def main():
-    ids = sys.argv[1:]
-    if not ids:
+    ids = [a for a in sys.argv[1:] if a != "--wanted"]
+    if "--wanted" in sys.argv[1:]:
+        with open(os.path.join(SOURCE, "wanted.txt")) as f:
+            ids += [line.strip() for line in f if line.strip() and not line.startswith("#")]
+    if not ids or "--wanted" in sys.argv[1:]:
         for entry in sorted(os.listdir(ROOT)):
             meta = os.path.join(ROOT, entry, "peerscope-catalog.json")
             if os.path.isfile(meta):
                 ids.append(json.load(open(meta))["id"])
-    for repo in ids:
+    for repo in dict.fromkeys(ids):
         update(repo)
 
 
