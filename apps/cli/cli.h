@@ -15,7 +15,9 @@ enum {
   EXIT_USAGE = 2,     /* bad command line */
   EXIT_BAD_INPUT = 3, /* a file given to peerscope is malformed */
   EXIT_NO_DRIVER = 4, /* the GPU driver is unavailable */
-  EXIT_INTERNAL = 5   /* anything else */
+  EXIT_INTERNAL = 5,  /* anything else */
+  /* 6 is `peerscope cluster`'s: the Ray cluster could not be reached */
+  EXIT_NETWORK = 7 /* the Hugging Face Hub could not answer for a model id */
 };
 
 #define CLI_MAX_GPUS 1024

@@ -36,6 +36,7 @@ static int status_exit(ps_status st) {
   case PS_ERR_NO_DRIVER:
   case PS_ERR_DRIVER_UNAVAILABLE:
   case PS_ERR_DRIVER: return EXIT_NO_DRIVER;
+  case PS_ERR_NETWORK: return EXIT_NETWORK;
   default: return EXIT_INTERNAL;
   }
 }
