@@ -19,9 +19,10 @@ static void launch_help(FILE *f) {
       "the plan, streams its log, waits for GET /health and prints the served URL. Ctrl-C or\n"
       "SIGTERM stops vLLM and all its workers.\n"
       "\n"
-      "  MODEL                    a Hugging Face directory, or a model name passed to vLLM as\n"
-      "                           is (then --model-size-gb or --params-b is required)\n"
-      "  --model DIR              the same as MODEL for a directory\n"
+      "  MODEL                    a model directory or a Hugging Face id org/name[@revision]\n"
+      "                           (vLLM gets it as given); with --model-size-gb or --params-b,\n"
+      "                           any name passed to vLLM as is\n"
+      "  --model DIR|ID           the same as MODEL for a directory or an id\n"
       "  --model-size-gb X, --params-b N [--dtype D]   size of a model given by name\n",
       f);
   cli_plan_flags(f, "plan", "as for peerscope plan");
@@ -39,7 +40,8 @@ static void launch_help(FILE *f) {
       "Exit codes: vLLM's exit status when it exited by itself; 0 when it came up and was\n"
       "stopped (Ctrl-C, SIGTERM) or for --dry-run; 1 nothing fits, /health not answered before\n"
       "--timeout, or the port is taken; 2 usage error; 3 bad input; 4 driver unavailable;\n"
-      "5 internal error; 127 vLLM not installed; 130 stopped before it came up.\n",
+      "5 internal error; 7 the Hugging Face Hub could not answer for a model id; 127 vLLM not\n"
+      "installed; 130 stopped before it came up.\n",
       f);
 }
 
@@ -66,12 +68,23 @@ static bool is_dir(const char *path) {
   return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
+/* A well-formed Hugging Face id (org/name[@revision]). */
+static bool is_id(const char *text) {
+  ps_model_id *id = NULL;
+  bool ok = ps_model_id_parse(NULL, text, &id) == PS_OK;
+  ps_model_id_free(id);
+  return ok;
+}
+
 static int check_model(launch_opts *o) {
   char dir[1100] = "";
   bool has_dir = ps_plan_input_get(o->plan.in, "model_dir", dir, sizeof(dir));
+  int sizes = ps_plan_input_get(o->plan.in, "model_size_gb", NULL, 0) +
+              ps_plan_input_get(o->plan.in, "params_b", NULL, 0);
   if (o->model && has_dir)
-    return cli_fail("launch", EXIT_USAGE, "give MODEL or --model DIR, not both");
-  if (o->model && is_dir(o->model)) {
+    return cli_fail("launch", EXIT_USAGE, "give MODEL or --model DIR|ID, not both");
+  /* A directory, or an id whose size is not given: peerscope reads it (cache, catalog, Hub). */
+  if (o->model && (is_dir(o->model) || (!sizes && is_id(o->model)))) {
     ps_ctx *ctx = ps_ctx_new();
     bool ok = ctx && ps_plan_input_set(ctx, o->plan.in, "--model", o->model) == PS_OK;
     if (!ok) cli_fail("launch", EXIT_USAGE, "%s", ctx ? ps_ctx_error(ctx) : "out of memory");
@@ -81,17 +94,16 @@ static int check_model(launch_opts *o) {
   }
   if (!o->model && !has_dir)
     return cli_fail("launch", EXIT_USAGE, "no model (see peerscope launch --help)");
-  int sizes = ps_plan_input_get(o->plan.in, "model_size_gb", NULL, 0) +
-              ps_plan_input_get(o->plan.in, "params_b", NULL, 0);
   if (has_dir && sizes)
     return cli_fail("launch", EXIT_USAGE,
-                    "%s is a model directory: its size comes from its files, drop "
+                    "%s is a model directory or id: its size comes from its files, drop "
                     "--model-size-gb / --params-b",
                     dir);
   if (!has_dir && sizes != 1)
     return cli_fail("launch", EXIT_USAGE,
-                    "'%s' is not a directory: it goes to vLLM as a model name, and peerscope "
-                    "needs its size (--model-size-gb X or --params-b N)",
+                    "'%s' is not a directory or a Hugging Face id (org/name): it goes to vLLM "
+                    "as a model name, and peerscope needs its size (--model-size-gb X or "
+                    "--params-b N)",
                     o->model);
   return EXIT_VERIFIED;
 }

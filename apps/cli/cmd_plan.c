@@ -7,8 +7,9 @@
 
 /* The request's options (synopsis and lines) come from the library's field table. */
 static void plan_help(FILE *f) {
-  fputs("usage: peerscope plan (--model DIR | --model-size-gb X | --params-b N [--dtype D])\n"
-        "                      [--topology FILE]... [--p2p-claims FILE] [--gpu-mem GB[,GB...]]\n"
+  fputs("usage: peerscope plan (--model DIR|ID | --model-size-gb X | --params-b N [--dtype D])\n"
+        "                      [--model-name NAME] [--topology FILE]... [--p2p-claims FILE]\n"
+        "                      [--gpu-mem GB[,GB...]]\n"
         "                      [--gpu-info FILE]\n",
         f);
   cli_plan_synopsis(f, "plan", 22);
@@ -30,7 +31,8 @@ static void plan_help(FILE *f) {
   cli_plan_help(f, "plan");
   fputs("\n"
         "Exit codes: 0 a plan fits, 1 nothing fits (the message says why, with numbers), 2 usage\n"
-        "error, 3 bad input file or model directory, 4 driver unavailable, 5 internal error.\n",
+        "error, 3 bad input file, model directory or id, 4 driver unavailable, 5 internal error,\n"
+        "7 the Hugging Face Hub could not answer for a model id (docs/models.md).\n",
         f);
 }
 

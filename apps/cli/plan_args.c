@@ -1,6 +1,7 @@
 #include "plan_args.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,11 +126,17 @@ int cli_plan_check(const char *cmd, const cli_plan_args *a) {
 }
 
 int cli_plan_load_model(const char *cmd, const cli_plan_args *a, ps_ctx *ctx, ps_model *model) {
-  ps_status st = ps_plan_input_model(ctx, a->in, model);
+  ps_model_source *src = NULL;
+  ps_status st = ps_plan_input_model_source(ctx, a->in, model, &src);
+  /* Where the facts of a model given by id came from (stderr: stdout stays the plan). */
+  if (st == PS_OK && src && src->origin != PS_MODEL_FROM_DIRECTORY)
+    fprintf(stderr, "peerscope %s: model %s from the %s\n", cmd, src->given, src->where);
+  ps_model_source_free(src);
   if (st == PS_OK) return EXIT_VERIFIED;
   return cli_fail(cmd,
                   st == PS_ERR_INVALID_ARG                    ? EXIT_USAGE
                   : st == PS_ERR_BAD_INPUT || st == PS_ERR_IO ? EXIT_BAD_INPUT
+                  : st == PS_ERR_NETWORK                      ? EXIT_NETWORK
                                                               : EXIT_INTERNAL,
                   "%s", ps_ctx_error(ctx));
 }

@@ -715,10 +715,16 @@ PS_API ps_status ps_plan_input_to_json(ps_ctx *ctx, const ps_plan_input *in, cha
 /* The rules across fields: exactly one model source (model_dir, model_size_gb, params_b),
  * dtype only with params_b. PS_ERR_INVALID_ARG with one line. */
 PS_API ps_status ps_plan_input_check(ps_ctx *ctx, const ps_plan_input *in);
-/* Checks, then loads the model from its source (ps_model_load or ps_model_synthetic). */
+/* Checks, then loads the model from its source: model_dir (a directory or a Hugging Face id,
+ * ps_model_resolve) or a size (ps_model_synthetic). */
 PS_API ps_status ps_plan_input_model(ps_ctx *ctx, const ps_plan_input *in, ps_model *out);
+/* The same, and where the facts came from (*source, NULL for a model known by size; free it
+ * with ps_model_source_free). */
+PS_API ps_status ps_plan_input_model_source(ps_ctx *ctx, const ps_plan_input *in, ps_model *out,
+                                            ps_model_source **source);
 /* The request for ps_plan_make(_cluster): every field given, `model`, and model_path =
- * model_dir. `req` borrows from `in` and `model`; the caller may change it afterwards. */
+ * model_dir, else model_name. `req` borrows from `in` and `model`; the caller may change it
+ * afterwards. */
 PS_API ps_status ps_plan_input_request(ps_ctx *ctx, const ps_plan_input *in, const ps_model *model,
                                        ps_plan_request *req);
 

@@ -84,8 +84,9 @@ static ps_status from_hub(ps_ctx *ctx, const ps__hub_env *env, const ps_model_id
     return ps__fail(ctx, PS_ERR_NETWORK,
                     "%s: not in the Hugging Face cache %s nor in the peerscope catalog, and "
                     "HF_HUB_OFFLINE is set: unset it, or fetch the model's config with "
-                    "`huggingface-cli download %s config.json model.safetensors.index.json`",
-                    src->given, env->cache, id->repo);
+                    "`huggingface-cli download %s%s%s config.json model.safetensors.index.json`",
+                    src->given, env->cache, id->repo, id->revision[0] ? " --revision " : "",
+                    id->revision);
   ps_status st = ps__hub_fetch(ctx, env, id->repo, id->revision, &stats, src->commit,
                                sizeof(src->commit), src->path, sizeof(src->path), &total);
   src->requests = stats.requests;

@@ -435,11 +435,11 @@ static void fill_plan(const ps__plan_input *in, const ps_plan_request *req, cons
     }
     p->gpu_memory_utilization = (double)(int)(lowest * 100.0) / 100.0;
   }
-  ps__strlcpy(p->model_arg, req->model_path ? req->model_path : in->model->name,
-              sizeof(p->model_arg));
+  ps__plan_model_arg(req, in->model, p, false);
   if (!c->feasible) return;
   emit_environment(in, c, p);
   emit_arguments(in, c, req, p);
+  ps__plan_model_arg(req, in->model, p, true);
   if (in->nodes > 1) emit_cluster_commands(in, c, p);
 }
 

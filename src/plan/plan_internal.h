@@ -64,4 +64,9 @@ uint64_t ps__overhead(const ps_model *model, int tp, int world, char *why, size_
  * one each to stages -2, -3, ... */
 void ps__pp_default_partition(int layers, int pp, int *out);
 
+/* model_arg.c: p->model_arg from req->model_path (or the model's name); an id with a
+ * revision gives the id and, when with_args, a --revision argument. */
+void ps__plan_model_arg(const ps_plan_request *req, const ps_model *model, ps_plan *p,
+                        bool with_args);
+
 #endif

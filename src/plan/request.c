@@ -189,6 +189,11 @@ ps_status ps_plan_input_check(ps_ctx *ctx, const ps_plan_input *in) {
                     spoken(in, "model_dir", a, sizeof(a)),
                     spoken(in, "model_size_gb", b, sizeof(b)),
                     spoken(in, "params_b", c, sizeof(c)));
+  if (ps_plan_input_get(in, "model_name", NULL, 0) && dir)
+    return ps__fail(
+        ctx, PS_ERR_INVALID_ARG, "%s goes with %s or %s (a directory or id names itself)",
+        spoken(in, "model_name", a, sizeof(a)), spoken(in, "model_size_gb", b, sizeof(b)),
+        spoken(in, "params_b", c, sizeof(c)));
   if (ps_plan_input_get(in, "dtype", NULL, 0) && !params)
     return ps__fail(ctx, PS_ERR_INVALID_ARG, "%s goes with %s", in->cli_names ? "--dtype" : "dtype",
                     in->cli_names ? "--params-b" : "params_b");
@@ -196,10 +201,18 @@ ps_status ps_plan_input_check(ps_ctx *ctx, const ps_plan_input *in) {
 }
 
 ps_status ps_plan_input_model(ps_ctx *ctx, const ps_plan_input *in, ps_model *out) {
+  return ps_plan_input_model_source(ctx, in, out, NULL);
+}
+
+ps_status ps_plan_input_model_source(ps_ctx *ctx, const ps_plan_input *in, ps_model *out,
+                                     ps_model_source **source) {
+  if (source) *source = NULL;
   ps_status st = ps_plan_input_check(ctx, in);
   if (st != PS_OK) return st;
   char dir[PS__STRING_MAX + 1], dtype[16] = "bf16";
-  if (ps_plan_input_get(in, "model_dir", dir, sizeof(dir))) return ps_model_load(ctx, dir, out);
+  /* A directory, or a Hugging Face id from the cache, the catalog or the Hub. */
+  if (ps_plan_input_get(in, "model_dir", dir, sizeof(dir)))
+    return ps_model_resolve(ctx, dir, NULL, out, source);
   ps_plan_input_get(in, "dtype", dtype, sizeof(dtype));
   int size = ps__field_index("model_size_gb"), params = ps__field_index("params_b");
   return ps_model_synthetic(ctx, in->given[params] ? in->num[params] : 0, dtype,
@@ -231,5 +244,6 @@ ps_status ps_plan_input_request(ps_ctx *ctx, const ps_plan_input *in, const ps_m
   for (int i = 0; i < ps__field_count; i++)
     if (in->given[i] && ps__fields[i].offset >= 0) fill_member(in, i, req);
   req->model_path = in->str[ps__field_index("model_dir")];
+  if (!req->model_path) req->model_path = in->str[ps__field_index("model_name")];
   return PS_OK;
 }

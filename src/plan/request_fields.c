@@ -17,9 +17,10 @@ static const char *const dtypes[] = {"bf16", "fp16", "fp8", "int4", NULL};
 
 /* name, flag, metavar, type, group, min, max, default, choices, expect, help; offsets */
 const ps__field ps__fields[] = {
-    {{"model_dir", "model", "DIR", PS_FIELD_STRING, "model", 0, 0, NULL, NULL, "a directory",
-      "a Hugging Face directory: config.json and safetensors headers (or "
-      "model.safetensors.index.json); weights are never read"},
+    {{"model_dir", "model", "DIR|ID", PS_FIELD_STRING, "model", 0, 0, NULL, NULL,
+      "a directory or a Hugging Face id",
+      "a model directory, or a Hugging Face id org/name[@revision] (from the HF cache, the "
+      "catalog, or the Hub's config and index); weights are never read"},
      NOWHERE,
      NOWHERE},
     {{"model_size_gb", "model-size-gb", "X", PS_FIELD_NUMBER, "model", 0.001, 1e6, NULL, NULL,
@@ -29,6 +30,10 @@ const ps__field ps__fields[] = {
     {{"params_b", "params-b", "N", PS_FIELD_NUMBER, "model", 0.001, 1e5, NULL, NULL,
       "billions of parameters from 0.001 to 100000",
       "a model known by its parameter count, in billions (with --dtype)"},
+     NOWHERE,
+     NOWHERE},
+    {{"model_name", "model-name", "NAME", PS_FIELD_STRING, "model", 0, 0, NULL, NULL, "a name",
+      "what vllm serve is given for a model known only by --model-size-gb or --params-b"},
      NOWHERE,
      NOWHERE},
     {{"dtype", "dtype", "D", PS_FIELD_ENUM, "model", 0, 0, "bf16", dtypes,

@@ -310,6 +310,53 @@ def test_catalog_against_its_sources():
     check("catalog never touches the network", not hub.requests, hub.requests)
 
 
+CLI = os.environ["PEERSCOPE_CLI"]
+FIXTURE = os.path.join(SOURCE, "tests", "fixtures", "hgx-h100-8.topo")
+
+
+def cli(args, home, extra=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
+        env.pop(k, None)
+    env.update({"HF_HOME": home, "HF_ENDPOINT": hub.endpoint, "HF_HUB_DOWNLOAD_TIMEOUT": "1",
+                "PEERSCOPE_CACHE_DIR": os.path.join(home, "peerscope"), "NO_PROXY": "127.0.0.1"})
+    env.update(extra or {})
+    return subprocess.run([CLI] + args, capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_cli_plan_and_launch_by_id():
+    home = fresh_home()
+    p = cli(["plan", "--fixture", FIXTURE, "--model", "org/sharded@v1", "--format", "shell"], home)
+    check("cli plan by id", p.returncode == 0, p.stdout + p.stderr)
+    check("cli says where from", "peerscope plan: model org/sharded@v1 from the Hugging Face Hub "
+          + hub.endpoint in p.stderr, p.stderr)
+    serve = p.stdout[p.stdout.find("vllm serve"):].replace("\\\n", " ")
+    check("cli serves the id, revision apart", "vllm serve org/sharded " in serve
+          and "--revision v1" in serve, serve)
+    p = cli(["plan", "--fixture", FIXTURE, "--model", "org/sharded@v1", "--json"], home)
+    check("cli second plan from the cache", p.returncode == 0 and "Hugging Face cache" in p.stderr
+          and json.loads(p.stdout)["model"] if p.returncode == 0 else False, p.stderr)
+    p = cli(["plan", "--fixture", FIXTURE, "--model", "meta-llama/Llama-3.1-8B-Instruct"],
+            fresh_home(), {"HF_HUB_OFFLINE": "1"})
+    check("cli plan from the catalog", p.returncode == 0 and "peerscope catalog" in p.stderr,
+          p.stdout + p.stderr)
+    for args, code, text in ((["--model", "org/gated"], 7, "gated or private"),
+                             (["--model", "org/missing"], 3, "no repository org/missing"),
+                             (["--model", "a--b/c"], 3, "not a Hugging Face model id"),
+                             (["--model", "org/unseen"], 7, "HF_HUB_OFFLINE"),
+                             (["--params-b", "8", "--model", "org/sharded"], 2, "exactly one")):
+        extra = {"HF_HUB_OFFLINE": "1"} if "org/unseen" in args else None
+        p = cli(["plan", "--fixture", FIXTURE] + args, home, extra)
+        check("cli exit %s" % args, p.returncode == code and text in p.stderr
+              and len(p.stderr.strip().splitlines()) == 1, (p.returncode, p.stderr))
+    p = cli(["plan", "--fixture", FIXTURE, "--params-b", "8", "--model-name", "my/model",
+             "--format", "shell"], home)
+    check("cli --model-name", p.returncode == 0 and "vllm serve my/model " in p.stdout, p.stdout)
+    p = cli(["launch", "org/sharded@v1", "--fixture", FIXTURE, "--dry-run"], home)
+    check("launch by id", p.returncode == 0 and "vllm serve org/sharded " in p.stdout and
+          "--revision v1" in p.stdout, p.stdout + p.stderr)
+
+
 def main():
     for name, fn in sorted(globals().items()):
         if name.startswith("test_") and callable(fn):

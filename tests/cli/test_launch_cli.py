@@ -299,9 +299,15 @@ def test_dry_run_and_conflicts():
     check("model name: dry-run", proc.returncode == 0 and
           "vllm serve meta-llama/Llama-3.1-8B-Instruct " in proc.stdout, proc.stdout +
           proc.stderr)
-    proc, _ = run(["launch", "meta-llama/Llama-3.1-8B-Instruct", "--fixture", FIXTURE])
+    proc, _ = run(["launch", "my-model", "--fixture", FIXTURE])
     check("model name without size: usage", proc.returncode == 2 and "--model-size-gb" in
           proc.stderr, proc.stderr)
+    # A Hugging Face id without a size is read (here from the catalog: tests run offline).
+    proc, _ = run(["launch", "meta-llama/Llama-3.1-8B-Instruct", "--fixture", FIXTURE,
+                   "--dry-run"])
+    check("model id: dry-run", proc.returncode == 0 and
+          "vllm serve meta-llama/Llama-3.1-8B-Instruct " in proc.stdout and
+          "from the peerscope catalog" in proc.stderr, proc.stdout + proc.stderr)
     proc, _ = run(["launch", "--fixture", FIXTURE])
     check("no model: usage", proc.returncode == 2, proc.stderr)
     proc, _ = run(["launch", MODEL, "--bogus"])
