@@ -611,7 +611,7 @@ function launchUses() {
   const { body } = collect(SHARED_GROUP);
   const keys = Object.keys(body);
   setText('launch-uses', keys.length ? keys.map((k) => k + '=' + body[k]).join(', ') : 'nothing set, the planner chooses.');
-  $('launch-model').placeholder = $('model_dir').value.trim() || 'the Plan tab\'s model directory';
+  $('launch-model').placeholder = $('model_dir').value.trim() || 'the Plan tab\'s model';
 }
 
 async function submitLaunch(ev) {
@@ -619,7 +619,7 @@ async function submitLaunch(ev) {
   showError('launch-error', '');
   const { body, errors } = collect(SHARED_GROUP);
   const model = $('launch-model').value.trim() || $('model_dir').value.trim();
-  if (model) body.model_dir = model; else errors.unshift('Give the model directory (here or in the Plan tab).');
+  if (model) body.model_dir = model; else errors.unshift('Give the model directory or Hugging Face id (here or in the Plan tab).');
   readField('launch-port', 'i', 'port', body, errors);
   if (body.port !== undefined && !(body.port >= 1 && body.port <= 65535)) errors.push('port: 1 to 65535');
   if (errors.length) { showError('launch-error', errors.join('\n')); return; }

@@ -72,7 +72,8 @@ class GPUManager:
             - ``verify`` (bool, default True): run the real transfers.
             - ``gpus`` (list of int): only these GPUs (report indexes, nvidia-smi order).
             - ``timeout_ms`` (int), ``refresh`` (bool), ``cache_dir`` (str): verification.
-            - ``model`` / ``model_path`` (str): a Hugging Face model directory to plan for.
+            - ``model`` / ``model_path`` (str): a model directory, or a Hugging Face id
+              ``org/name[@revision]`` (HF cache, peerscope's catalog, or the Hub), to plan for.
             - ``model_size_gb`` (float): a model known only by its weight size.
             - ``gpu_memory_utilization`` (float), ``max_model_len`` (int),
               ``max_num_seqs`` (int), ``kv_cache_dtype`` (str), ``reserve_gb`` (float),

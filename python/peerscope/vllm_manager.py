@@ -97,12 +97,14 @@ class VLLMManager:
 
     def optimize_tensor_parallelism(self, model_size_gb: Optional[float] = None) -> Dict[str, Any]:
         """The TP/PP configuration for the model: ``model_size_gb`` when given, else the
-        config's ``model`` directory (its config.json and safetensors headers are read),
-        else the config's ``model_size_gb``, else the topology alone.
+        config's ``model``, a directory (its config.json and safetensors headers are read) or a
+        Hugging Face id ``org/name[@revision]`` (from the HF cache, peerscope's catalog, or the
+        Hub's config and index: docs/models.md), else the config's ``model_size_gb``, else the
+        topology alone.
 
         Returns a dict: ``recommended_tensor_parallel_size``, ``pipeline_parallel_size``,
         ``gpus``, ``cuda_visible_devices``, ``p2p_optimized`` (bool), ``feasible``,
-        ``summary``, ``basis`` (``"model directory"``, ``"model size"`` or
+        ``summary``, ``basis`` (``"model directory"``, ``"model id"``, ``"model size"`` or
         ``"topology only"``), ``memory`` (None for topology only), ``max_model_len``, and
         ``vllm_args`` (the GPUManager.get_vllm_gpu_args result for that configuration).
         """
@@ -113,7 +115,7 @@ class VLLMManager:
             model_path = None
             basis = "model size"
         elif model_path:
-            basis = "model directory"
+            basis = "model directory" if os.path.isdir(str(model_path)) else "model id"
         else:
             basis = "topology only"
         tp = c.get("tensor_parallel_size") or 0

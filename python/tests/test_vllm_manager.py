@@ -175,3 +175,21 @@ def test_load_and_unload_with_the_installed_launch_and_a_fake_vllm(manager, monk
         assert any("[peerscope]" in line for line in st["log_tail"])
 
     asyncio.run(run())
+
+
+def test_optimize_and_args_by_hugging_face_id(manager, monkeypatch, tmp_path) -> None:
+    # Offline, with an empty HF cache: the id is answered by the catalog shipped in the package.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    gm = manager("example-4x-a100.topo")
+    vm = peerscope.VLLMManager({"model": "meta-llama/Llama-3.1-70B-Instruct"}, gm)
+    out = vm.optimize_tensor_parallelism()
+    assert out["basis"] == "model id"
+    assert out["recommended_tensor_parallel_size"] == 4
+    assert out["max_model_len"] == 13824  # the same facts as the directory fixture
+    args = gm.get_vllm_gpu_args(model_path="meta-llama/Llama-3.1-8B-Instruct")
+    assert args["engine_args"]["tensor_parallel_size"] >= 1
+    with pytest.raises(peerscope.NetworkError):
+        gm.get_vllm_gpu_args(model_path="org/not-in-the-catalog")
+    with pytest.raises(peerscope.BadInput):
+        gm.get_vllm_gpu_args(model_path="bad--org/x")

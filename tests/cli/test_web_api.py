@@ -416,6 +416,14 @@ def test_plan(s):
     r = s.post("/api/v1/plan", {"params_b": 8, "dtype": "bf16", "tp": 2, "objective": "latency"})
     plan = (r.json() or {}).get("plan") or {}
     check("POST plan params_b 8 tp 2", r.status == 200 and plan.get("tp") == 2, r)
+    # A Hugging Face id: from the catalog (tests run with HF_HUB_OFFLINE=1), served as given.
+    r = s.post("/api/v1/plan", {"model_dir": "meta-llama/Llama-3.1-70B-Instruct"})
+    plan = (r.json() or {}).get("plan") or {}
+    check("POST plan by id", r.status == 200 and plan.get("tp") == 4 and
+          plan.get("model") == "meta-llama/Llama-3.1-70B-Instruct", r)
+    r = s.post("/api/v1/plan", {"model_dir": "bad--org/x"})
+    check("POST plan malformed id: 400", r.status == 400 and
+          "not a Hugging Face model id" in str(r.json()), r)
     r = s.post("/api/v1/plan", {"model_size_gb": 5000})
     plan = (r.json() or {}).get("plan") or {}
     check("POST plan 5 TB: 200, not feasible", r.status == 200 and plan.get("feasible") is False, r)
