@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "source_args.h"
 
 static const char bench_usage[] =
     "usage: peerscope bench [copy|latency|allreduce|all] [--gpus LIST] [--sizes LIST]\n"
@@ -117,22 +118,21 @@ static int parse_what(bench_cli *b, const char *word) {
 }
 
 static int parse(int argc, char **argv, bench_cli *b) {
-  static const struct option longs[] = {{"gpus", required_argument, 0, 'g'},
-                                        {"sizes", required_argument, 0, 's'},
-                                        {"iters", required_argument, 0, 'i'},
-                                        {"trials", required_argument, 0, 'n'},
-                                        {"copy-size", required_argument, 0, 'c'},
-                                        {"quick", no_argument, 0, 'q'},
-                                        {"json", no_argument, 0, 'j'},
-                                        {"csv", no_argument, 0, 'v'},
-                                        {"svg", required_argument, 0, 'S'},
-                                        {"timeout-ms", required_argument, 0, 'T'},
-                                        {"nccl", required_argument, 0, 'N'},
-                                        {"refresh", no_argument, 0, 'r'},
-                                        {"fixture", required_argument, 0, 'f'},
-                                        {"live", no_argument, 0, 'l'},
-                                        {"help", no_argument, 0, 'h'},
-                                        {0, 0, 0, 0}};
+  /* --timeout-ms is bench's own: per measurement, not per verification step. */
+  struct option longs[12 + CLI_SOURCE_MAX_OPTIONS] = {{"sizes", required_argument, 0, 's'},
+                                                      {"iters", required_argument, 0, 'i'},
+                                                      {"trials", required_argument, 0, 'n'},
+                                                      {"copy-size", required_argument, 0, 'c'},
+                                                      {"quick", no_argument, 0, 'q'},
+                                                      {"json", no_argument, 0, 'j'},
+                                                      {"csv", no_argument, 0, 'v'},
+                                                      {"svg", required_argument, 0, 'S'},
+                                                      {"timeout-ms", required_argument, 0, 'T'},
+                                                      {"nccl", required_argument, 0, 'N'},
+                                                      {"help", no_argument, 0, 'h'}};
+  longs[cli_source_options(longs, 11, 11 + CLI_SOURCE_MAX_OPTIONS,
+                           CLI_SRC_FIXTURE | CLI_SRC_LIVE | CLI_SRC_REFRESH | CLI_SRC_GPUS)] =
+      (struct option){0, 0, 0, 0};
   memset(b, 0, sizeof(*b));
   b->source.verify = true;
   opterr = 0;
@@ -141,7 +141,6 @@ static int parse(int argc, char **argv, bench_cli *b) {
   uint64_t copy = 0;
   while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
     switch (c) {
-    case 'g': b->sel.text = optarg; break;
     case 's':
       if ((code = parse_sizes(b, optarg))) return code;
       break;
@@ -169,13 +168,10 @@ static int parse(int argc, char **argv, bench_cli *b) {
       b->source.timeout_ms = b->opts.timeout_ms < 2000 ? b->opts.timeout_ms : 2000;
       break;
     case 'N': b->opts.nccl_path = optarg; break;
-    case 'r': b->source.refresh = true; break;
-    case 'f': b->source.fixture = optarg; break;
-    case 'l': b->source.live = true; break;
     case 'h': fputs(bench_usage, stdout); return -1;
     default:
-      return cli_fail("bench", EXIT_USAGE, "unknown option '%s' (see peerscope bench --help)",
-                      argv[optind - 1]);
+      code = c == '?' ? -1 : cli_source_option("bench", c, optarg, &b->source, &b->sel);
+      if (code) return code < 0 ? cli_option_error("bench", argv) : code;
     }
   }
   for (; optind < argc; optind++)

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "source_args.h"
 
 static const char capture_usage[] =
     "usage: peerscope capture [--no-verify] [--refresh] [--timeout-ms N] [--sysfs-root DIR]\n"
@@ -28,39 +29,26 @@ static const char capture_usage[] =
     "error (including a write failure).\n";
 
 int cmd_capture(int argc, char **argv) {
-  static const struct option longs[] = {{"no-verify", no_argument, 0, 'n'},
-                                        {"refresh", no_argument, 0, 'r'},
-                                        {"timeout-ms", required_argument, 0, 'T'},
-                                        {"sysfs-root", required_argument, 0, 's'},
-                                        {"keep-hostname", no_argument, 0, 'k'},
-                                        {"fixture", required_argument, 0, 'f'},
-                                        {"live", no_argument, 0, 'l'},
-                                        {"help", no_argument, 0, 'h'},
-                                        {0, 0, 0, 0}};
+  struct option longs[4 + CLI_SOURCE_MAX_OPTIONS] = {{"sysfs-root", required_argument, 0, 's'},
+                                                     {"keep-hostname", no_argument, 0, 'k'},
+                                                     {"help", no_argument, 0, 'h'}};
+  longs[cli_source_options(longs, 3, 3 + CLI_SOURCE_MAX_OPTIONS,
+                           CLI_SRC_MACHINE | CLI_SRC_NO_VERIFY)] = (struct option){0, 0, 0, 0};
   cli_source source = {.verify = true};
   cli_selection sel;
   memset(&sel, 0, sizeof(sel));
   ps_capture_opts copts = {0};
   opterr = 0;
   optind = 1;
-  int c;
+  int c, code;
   while ((c = getopt_long(argc, argv, "+h", longs, NULL)) != -1) {
     switch (c) {
-    case 'n': source.verify = false; break;
-    case 'r': source.refresh = true; break;
-    case 'T':
-      if (!cli_parse_int(optarg, 1, 3600000, &source.timeout_ms))
-        return cli_fail("capture", EXIT_USAGE, "--timeout-ms: '%s' is not a positive integer",
-                        optarg);
-      break;
     case 's': copts.sysfs_root = optarg; break;
     case 'k': copts.keep_hostname = true; break;
-    case 'f': source.fixture = optarg; break;
-    case 'l': source.live = true; break;
     case 'h': fputs(capture_usage, stdout); return EXIT_VERIFIED;
     default:
-      return cli_fail("capture", EXIT_USAGE, "unknown option '%s' (see peerscope capture --help)",
-                      argv[optind - 1]);
+      code = c == '?' ? -1 : cli_source_option("capture", c, optarg, &source, NULL);
+      if (code) return code < 0 ? cli_option_error("capture", argv) : code;
     }
   }
   if (optind != argc - 1)
@@ -75,7 +63,7 @@ int cmd_capture(int argc, char **argv) {
 
   ps_report *r = NULL;
   char notice[1024];
-  int code = cli_load_report("capture", &source, &sel, &r, notice, sizeof(notice));
+  code = cli_load_report("capture", &source, &sel, &r, notice, sizeof(notice));
   if (code) return code;
   if (notice[0]) fprintf(stderr, "%s\n", notice);
   /* nvidia-smi describes this computer's GPUs: only worth recording for a live report. */

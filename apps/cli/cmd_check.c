@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "source_args.h"
 
 static const char check_usage[] =
     "usage: peerscope check [--gpus LIST] [--tp N] [--json] [--refresh] [--timeout-ms N]\n"
@@ -174,42 +175,29 @@ static void print_timing(const ps_report *r) {
 }
 
 static int parse(int argc, char **argv, check_opts *o) {
-  static const struct option longs[] = {{"gpus", required_argument, 0, 'g'},
-                                        {"tp", required_argument, 0, 't'},
-                                        {"json", no_argument, 0, 'j'},
-                                        {"refresh", no_argument, 0, 'r'},
-                                        {"timeout-ms", required_argument, 0, 'T'},
-                                        {"ascii", no_argument, 0, 'a'},
-                                        {"fixture", required_argument, 0, 'f'},
-                                        {"live", no_argument, 0, 'l'},
-                                        {"help", no_argument, 0, 'h'},
-                                        {0, 0, 0, 0}};
+  struct option longs[5 + CLI_SOURCE_MAX_OPTIONS] = {{"tp", required_argument, 0, 't'},
+                                                     {"json", no_argument, 0, 'j'},
+                                                     {"ascii", no_argument, 0, 'a'},
+                                                     {"help", no_argument, 0, 'h'}};
+  longs[cli_source_options(longs, 4, 4 + CLI_SOURCE_MAX_OPTIONS, CLI_SRC_MACHINE | CLI_SRC_GPUS)] =
+      (struct option){0, 0, 0, 0};
   memset(o, 0, sizeof(*o));
   o->source.verify = true;
   opterr = 0;
   optind = 1;
-  int c;
+  int c, code;
   while ((c = getopt_long(argc, argv, "+h", longs, NULL)) != -1) {
     switch (c) {
-    case 'g': o->sel.text = optarg; break;
     case 't':
       if (!cli_parse_int(optarg, 1, CLI_MAX_GPUS, &o->tp))
         return cli_fail("check", EXIT_USAGE, "--tp: '%s' is not a positive integer", optarg);
       break;
     case 'j': o->json = true; break;
-    case 'r': o->source.refresh = true; break;
-    case 'T':
-      if (!cli_parse_int(optarg, 1, 3600000, &o->source.timeout_ms))
-        return cli_fail("check", EXIT_USAGE, "--timeout-ms: '%s' is not a positive integer",
-                        optarg);
-      break;
     case 'a': o->ascii = true; break;
-    case 'f': o->source.fixture = optarg; break;
-    case 'l': o->source.live = true; break;
     case 'h': fputs(check_usage, stdout); return -1;
     default:
-      return cli_fail("check", EXIT_USAGE, "unknown option '%s' (see peerscope check --help)",
-                      argv[optind - 1]);
+      code = c == '?' ? -1 : cli_source_option("check", c, optarg, &o->source, &o->sel);
+      if (code) return code < 0 ? cli_option_error("check", argv) : code;
     }
   }
   if (optind < argc) return cli_fail("check", EXIT_USAGE, "unexpected argument '%s'", argv[optind]);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "source_args.h"
 
 static const char doctor_usage[] =
     "usage: peerscope doctor [--json] [--sysfs-root DIR] [--no-verify] [--refresh]\n"
@@ -45,39 +46,26 @@ typedef struct doctor_opts {
 } doctor_opts;
 
 static int parse(int argc, char **argv, doctor_opts *o) {
-  static const struct option longs[] = {{"json", no_argument, 0, 'j'},
-                                        {"sysfs-root", required_argument, 0, 's'},
-                                        {"no-verify", no_argument, 0, 'n'},
-                                        {"refresh", no_argument, 0, 'r'},
-                                        {"timeout-ms", required_argument, 0, 'T'},
-                                        {"fixture", required_argument, 0, 'f'},
-                                        {"live", no_argument, 0, 'l'},
-                                        {"replay", required_argument, 0, 'R'},
-                                        {"help", no_argument, 0, 'h'},
-                                        {0, 0, 0, 0}};
+  struct option longs[5 + CLI_SOURCE_MAX_OPTIONS] = {{"json", no_argument, 0, 'j'},
+                                                     {"sysfs-root", required_argument, 0, 's'},
+                                                     {"replay", required_argument, 0, 'R'},
+                                                     {"help", no_argument, 0, 'h'}};
+  longs[cli_source_options(longs, 4, 4 + CLI_SOURCE_MAX_OPTIONS,
+                           CLI_SRC_MACHINE | CLI_SRC_NO_VERIFY)] = (struct option){0, 0, 0, 0};
   memset(o, 0, sizeof(*o));
   o->source.verify = true;
   opterr = 0;
   optind = 1;
-  int c;
+  int c, code;
   while ((c = getopt_long(argc, argv, "+h", longs, NULL)) != -1) {
     switch (c) {
     case 'j': o->json = true; break;
     case 's': o->sysfs_root = optarg; break;
-    case 'n': o->source.verify = false; break;
-    case 'r': o->source.refresh = true; break;
-    case 'T':
-      if (!cli_parse_int(optarg, 1, 3600000, &o->source.timeout_ms))
-        return cli_fail("doctor", EXIT_USAGE, "--timeout-ms: '%s' is not a positive integer",
-                        optarg);
-      break;
-    case 'f': o->source.fixture = optarg; break;
-    case 'l': o->source.live = true; break;
     case 'R': o->replay = optarg; break;
     case 'h': fputs(doctor_usage, stdout); return -1;
     default:
-      return cli_fail("doctor", EXIT_USAGE, "unknown option '%s' (see peerscope doctor --help)",
-                      argv[optind - 1]);
+      code = c == '?' ? -1 : cli_source_option("doctor", c, optarg, &o->source, NULL);
+      if (code) return code < 0 ? cli_option_error("doctor", argv) : code;
     }
   }
   if (optind < argc)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "source_args.h"
 
 static const char topo_usage[] =
     "usage: peerscope topo [--json] [--no-verify] [--gpus LIST] [--refresh] [--timeout-ms N]\n"
@@ -108,16 +109,12 @@ static void print_claims(const ps_report *r) {
 }
 
 int cmd_topo(int argc, char **argv) {
-  static const struct option longs[] = {{"json", no_argument, 0, 'j'},
-                                        {"no-verify", no_argument, 0, 'n'},
-                                        {"gpus", required_argument, 0, 'g'},
-                                        {"refresh", no_argument, 0, 'r'},
-                                        {"timeout-ms", required_argument, 0, 'T'},
-                                        {"fixture", required_argument, 0, 'f'},
-                                        {"live", no_argument, 0, 'l'},
-                                        {"replay", required_argument, 0, 'R'},
-                                        {"help", no_argument, 0, 'h'},
-                                        {0, 0, 0, 0}};
+  struct option longs[4 + CLI_SOURCE_MAX_OPTIONS] = {{"json", no_argument, 0, 'j'},
+                                                     {"replay", required_argument, 0, 'R'},
+                                                     {"help", no_argument, 0, 'h'}};
+  longs[cli_source_options(longs, 3, 3 + CLI_SOURCE_MAX_OPTIONS,
+                           CLI_SRC_MACHINE | CLI_SRC_NO_VERIFY | CLI_SRC_GPUS)] =
+      (struct option){0, 0, 0, 0};
   cli_source source = {.verify = true};
   cli_selection sel;
   memset(&sel, 0, sizeof(sel));
@@ -125,31 +122,21 @@ int cmd_topo(int argc, char **argv) {
   const char *replay = NULL;
   opterr = 0;
   optind = 1;
-  int c;
+  int c, code;
   while ((c = getopt_long(argc, argv, "+h", longs, NULL)) != -1) {
     switch (c) {
     case 'j': json = true; break;
-    case 'n': source.verify = false; break;
-    case 'g': sel.text = optarg; break;
-    case 'r': source.refresh = true; break;
-    case 'T':
-      if (!cli_parse_int(optarg, 1, 3600000, &source.timeout_ms))
-        return cli_fail("topo", EXIT_USAGE, "--timeout-ms: '%s' is not a positive integer", optarg);
-      break;
-    case 'f': source.fixture = optarg; break;
-    case 'l': source.live = true; break;
     case 'R': replay = optarg; break;
     case 'h': fputs(topo_usage, stdout); return EXIT_VERIFIED;
     default:
-      return cli_fail("topo", EXIT_USAGE, "unknown option '%s' (see peerscope topo --help)",
-                      argv[optind - 1]);
+      code = c == '?' ? -1 : cli_source_option("topo", c, optarg, &source, &sel);
+      if (code) return code < 0 ? cli_option_error("topo", argv) : code;
     }
   }
   if (optind < argc) return cli_fail("topo", EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
 
   ps_report *r = NULL;
   char notice[1024];
-  int code;
   if (replay) {
     ps_capture *cap = NULL;
     notice[0] = '\0';

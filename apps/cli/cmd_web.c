@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "source_args.h"
 
 #if PS_HAVE_WEB
 #include <arpa/inet.h>
@@ -57,18 +58,26 @@ static bool is_loopback(const char *addr) {
   return inet_pton(AF_INET6, addr, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
+/* --token: it goes into HTTP headers and the start-up URL, so letters, digits, '-', '_' only. */
+static int set_token(web_cli *o, const char *token) {
+  size_t len = strlen(token);
+  if (len < 16 || len > PS_WEB_TOKEN_HEX ||
+      strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != len)
+    return cli_fail("web", EXIT_USAGE, "--token: 16 to %d letters, digits, '-' or '_'",
+                    PS_WEB_TOKEN_HEX);
+  snprintf(o->cfg.token, sizeof(o->cfg.token), "%s", token);
+  o->token_given = true;
+  return EXIT_VERIFIED;
+}
+
 static int parse(int argc, char **argv, web_cli *o) {
-  static const struct option longs[] = {{"port", required_argument, 0, 'p'},
-                                        {"listen", required_argument, 0, 'L'},
-                                        {"token", required_argument, 0, 't'},
-                                        {"topology", required_argument, 0, 'T'},
-                                        {"vllm", required_argument, 0, 'v'},
-                                        {"no-verify", no_argument, 0, 'n'},
-                                        {"refresh", no_argument, 0, 'r'},
-                                        {"fixture", required_argument, 0, 'f'},
-                                        {"live", no_argument, 0, 'l'},
-                                        {"help", no_argument, 0, 'h'},
-                                        {0, 0, 0, 0}};
+  struct option longs[7 + CLI_SOURCE_MAX_OPTIONS] = {
+      {"port", required_argument, 0, 'p'},  {"listen", required_argument, 0, 'L'},
+      {"token", required_argument, 0, 't'}, {"topology", required_argument, 0, 'T'},
+      {"vllm", required_argument, 0, 'v'},  {"help", no_argument, 0, 'h'}};
+  longs[cli_source_options(longs, 6, 6 + CLI_SOURCE_MAX_OPTIONS,
+                           CLI_SRC_FIXTURE | CLI_SRC_LIVE | CLI_SRC_REFRESH | CLI_SRC_NO_VERIFY)] =
+      (struct option){0, 0, 0, 0};
   memset(o, 0, sizeof(*o));
   o->source.verify = true;
   o->cfg.port = 8321;
@@ -77,7 +86,7 @@ static int parse(int argc, char **argv, web_cli *o) {
   snprintf(o->cfg.vllm, sizeof(o->cfg.vllm), "vllm");
   opterr = 0;
   optind = 1;
-  int c;
+  int c, code;
   while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
     switch (c) {
     case 'p':
@@ -90,25 +99,14 @@ static int parse(int argc, char **argv, web_cli *o) {
       snprintf(o->cfg.listen, sizeof(o->cfg.listen), "%s", optarg);
       break;
     case 't':
-      /* It goes into the page's meta tag and HTTP headers: letters, digits, '-', '_' only. */
-      if (strlen(optarg) < 16 || strlen(optarg) > PS_WEB_TOKEN_HEX ||
-          strspn(optarg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") !=
-              strlen(optarg))
-        return cli_fail("web", EXIT_USAGE, "--token: 16 to %d letters, digits, '-' or '_'",
-                        PS_WEB_TOKEN_HEX);
-      snprintf(o->cfg.token, sizeof(o->cfg.token), "%s", optarg);
-      o->token_given = true;
+      if ((code = set_token(o, optarg))) return code;
       break;
     case 'T': o->topology = optarg; break;
     case 'v': snprintf(o->cfg.vllm, sizeof(o->cfg.vllm), "%s", optarg); break;
-    case 'n': o->source.verify = false; break;
-    case 'r': o->source.refresh = true; break;
-    case 'f': o->source.fixture = optarg; break;
-    case 'l': o->source.live = true; break;
     case 'h': fputs(web_usage, stdout); return -1;
     default:
-      return cli_fail("web", EXIT_USAGE, "unknown option '%s' (see peerscope web --help)",
-                      argv[optind - 1]);
+      code = c == '?' ? -1 : cli_source_option("web", c, optarg, &o->source, NULL);
+      if (code) return code < 0 ? cli_option_error("web", argv) : code;
     }
   }
   if (optind < argc) return cli_fail("web", EXIT_USAGE, "unexpected argument '%s'", argv[optind]);

@@ -6,26 +6,13 @@
 #include <string.h>
 
 /* Where to plan: options of the CLI only (the request's own come from the library's table). */
-enum {
-  O_TOPO = CLI_PLAN_OPTION_BASE + 100,
-  O_CLAIMS,
-  O_GPUMEM,
-  O_GPUINFO,
-  O_FIXTURE,
-  O_LIVE,
-  O_REFRESH,
-  O_TIMEOUT_MS
-};
+enum { O_TOPO = CLI_PLAN_OPTION_BASE + 100, O_CLAIMS, O_GPUMEM, O_GPUINFO };
 
 static const struct option sources[] = {
     {"topology", required_argument, 0, O_TOPO},
     {"p2p-claims", required_argument, 0, O_CLAIMS},
     {"gpu-mem", required_argument, 0, O_GPUMEM},
     {"gpu-info", required_argument, 0, O_GPUINFO},
-    {"fixture", required_argument, 0, O_FIXTURE},
-    {"live", no_argument, 0, O_LIVE},
-    {"refresh", no_argument, 0, O_REFRESH},
-    {"timeout-ms", required_argument, 0, O_TIMEOUT_MS},
 };
 
 int cli_plan_options_copy(struct option *out, int cap) {
@@ -37,7 +24,7 @@ int cli_plan_options_copy(struct option *out, int cap) {
   }
   for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]) && n < cap; i++)
     out[n++] = sources[i];
-  return n;
+  return cli_source_options(out, n, cap, CLI_SRC_MACHINE);
 }
 
 int cli_plan_args_init(cli_plan_args *a) {
@@ -95,13 +82,7 @@ int cli_plan_option(const char *cmd, int id, const char *arg, const char *flag, 
   case O_CLAIMS: a->p2p_claims = arg; break;
   case O_GPUMEM: a->gpu_mem = arg; break;
   case O_GPUINFO: a->gpu_info = arg; break;
-  case O_FIXTURE: a->source.fixture = arg; break;
-  case O_LIVE: a->source.live = true; break;
-  case O_REFRESH: a->source.refresh = true; break;
-  case O_TIMEOUT_MS:
-    if (!cli_parse_int(arg, 1, 3600000, &a->source.timeout_ms)) bad = "a positive integer";
-    break;
-  default: return -1;
+  default: return cli_source_option(cmd, id, arg, &a->source, NULL);
   }
   if (bad) return cli_fail(cmd, EXIT_USAGE, "%s: '%s' is not %s", flag, arg, bad);
   return EXIT_VERIFIED;

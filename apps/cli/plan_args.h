@@ -6,6 +6,7 @@
 #include <getopt.h>
 
 #include "cli.h"
+#include "source_args.h"
 
 #define CLI_PLAN_MAX_NODES 8
 

@@ -233,6 +233,15 @@ def test_usage_errors():
         check("usage %s exit 2" % " ".join(args[-2:]), proc.returncode == 2, proc.returncode)
         check("usage %s message" % " ".join(args[-2:]),
               needle in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr)
+    # The shared machine options (apps/cli/source_args.c) answer alike in every command.
+    for cmd in ("check", "topo", "doctor", "capture", "plan", "launch"):
+        for args, needle in ((["--timeout-ms"], "option '--timeout-ms' needs a value"),
+                             (["--timeout-ms", "0"], "--timeout-ms: '0' is not a positive"),
+                             (["--frob"], "unknown option '--frob'")):
+            proc, _ = run([cmd] + args)
+            check("shared %s %s exit 2" % (cmd, args[0]), proc.returncode == 2, proc.returncode)
+            check("shared %s %s message" % (cmd, " ".join(args)),
+                  needle in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr)
     bad_dir = os.path.join(FIXTURES, "bad")
     for name in sorted(os.listdir(bad_dir)) if os.path.isdir(bad_dir) else []:
         proc, _ = run(["check", "--fixture", os.path.join(bad_dir, name)])
