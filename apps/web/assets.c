@@ -1,4 +1,4 @@
-/* The page, embedded with .incbin (web/index.html, app.js, app.css): no files to install, no
+/* The page, embedded with .incbin (web/index.html, its scripts, app.css): no files to install, no
  * CDN, nothing fetched from the internet. index.html gets the token in its meta tag when the
  * server listens on loopback (a page on another origin cannot read it). */
 #include <string.h>
@@ -12,8 +12,26 @@
   extern const char sym[], sym##_end[]
 
 PS_EMBED(ps__asset_index, PS_WEB_ASSET_DIR "/index.html");
-PS_EMBED(ps__asset_js, PS_WEB_ASSET_DIR "/app.js");
+PS_EMBED(ps__asset_base_js, PS_WEB_ASSET_DIR "/base.js");
+PS_EMBED(ps__asset_machine_js, PS_WEB_ASSET_DIR "/machine.js");
+PS_EMBED(ps__asset_bandwidth_js, PS_WEB_ASSET_DIR "/bandwidth.js");
+PS_EMBED(ps__asset_plan_js, PS_WEB_ASSET_DIR "/plan.js");
+PS_EMBED(ps__asset_run_js, PS_WEB_ASSET_DIR "/run.js");
+PS_EMBED(ps__asset_app_js, PS_WEB_ASSET_DIR "/app.js");
 PS_EMBED(ps__asset_css, PS_WEB_ASSET_DIR "/app.css");
+
+/* Every file the page loads besides index.html, by its path. */
+static const struct {
+  const char *path, *type, *text;
+} assets[] = {
+    {"/base.js", "text/javascript; charset=utf-8", ps__asset_base_js},
+    {"/machine.js", "text/javascript; charset=utf-8", ps__asset_machine_js},
+    {"/bandwidth.js", "text/javascript; charset=utf-8", ps__asset_bandwidth_js},
+    {"/plan.js", "text/javascript; charset=utf-8", ps__asset_plan_js},
+    {"/run.js", "text/javascript; charset=utf-8", ps__asset_run_js},
+    {"/app.js", "text/javascript; charset=utf-8", ps__asset_app_js},
+    {"/app.css", "text/css; charset=utf-8", ps__asset_css},
+};
 
 static void index_page(const ps_web *w, ps_web_response *resp) {
   const char *mark = strstr(ps__asset_index, "{{TOKEN}}");
@@ -38,12 +56,11 @@ bool ps__web_asset(ps_web *w, const char *path, ps_web_response *resp) {
     index_page(w, resp);
     return true;
   }
-  if (strcmp(path, "/app.js") == 0)
-    ps__web_text(resp, 200, "text/javascript; charset=utf-8", ps__asset_js);
-  else if (strcmp(path, "/app.css") == 0)
-    ps__web_text(resp, 200, "text/css; charset=utf-8", ps__asset_css);
-  else
-    return false;
-  resp->asset = true;
-  return true;
+  for (size_t i = 0; i < sizeof(assets) / sizeof(assets[0]); i++) {
+    if (strcmp(path, assets[i].path) != 0) continue;
+    ps__web_text(resp, 200, assets[i].type, assets[i].text);
+    resp->asset = true;
+    return true;
+  }
+  return false;
 }

@@ -339,7 +339,11 @@ def test_page_and_assets(s):
           not re.search(r"<[^>]*\son[a-z]+=", r.body), r.body[:200])
     r2 = s.get("/index.html", token=False)
     check("GET /index.html is the page", r2.status == 200 and r2.body == r.body, r2)
-    for path, ctype in (("/app.js", "text/javascript"), ("/app.css", "text/css")):
+    # Every script the page names is served (the front end is split by tab).
+    scripts = re.findall(r'<script src="(/[a-z]+\.js)"', r.body)
+    check("GET /: names its scripts, app.js last", len(scripts) >= 6 and scripts[-1] == "/app.js",
+          scripts)
+    for path, ctype in [(p, "text/javascript") for p in scripts] + [("/app.css", "text/css")]:
         r = s.get(path, token=False)
         check("GET %s" % path, r.status == 200 and len(r.body) > 0 and
               (r.header("Content-Type") or "").startswith(ctype) and
