@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from . import _lib
 from ._lib import Ctx, lib, text
 from ._source import Report, int_array, load_report, scoped_env
+from ._vllm_args import vllm_gpu_args
 from .errors import InvalidArgument
 
 GIB = float(1 << 30)
@@ -455,93 +456,8 @@ class GPUManager:
                 pipeline_parallel_size=pp,
                 settings=settings,
             )
-        args = {a["name"]: a for a in plan["args"]}
-        reasons: Dict[str, str] = {}
-
-        def reason_from(prefix: str) -> Optional[str]:
-            for line in plan["reasons"]:
-                if line.startswith(prefix):
-                    return line
-            return None
-
-        tp_v = plan["tensor_parallel_size"]
-        pp_v = plan["pipeline_parallel_size"]
-        reasons["tensor_parallel_size"] = (
-            args["--tensor-parallel-size"]["why"] if "--tensor-parallel-size" in args else "one GPU per replica: no tensor parallelism (vLLM's default, 1)"
-        )
-        reasons["pipeline_parallel_size"] = (
-            args["--pipeline-parallel-size"]["why"] if "--pipeline-parallel-size" in args else "one pipeline stage (vLLM's default, 1)"
-        )
-        disable_car = not plan["custom_all_reduce"]
-        if "--disable-custom-all-reduce" in args:
-            reasons["disable_custom_all_reduce"] = args["--disable-custom-all-reduce"]["why"]
-        else:
-            reasons["disable_custom_all_reduce"] = reason_from("custom all-reduce") or (
-                "custom all-reduce left to vLLM: no TP group" if tp_v <= 1 else "custom all-reduce stays on (vLLM's default)"
-            )
-        backend = args.get("--distributed-executor-backend")
-        backend_v = backend["value"] if backend else None
-        reasons["distributed_executor_backend"] = backend["why"] if backend else "one GPU: no distributed executor"
-        if no_model:
-            given = (settings or {}).get("gpu_memory_utilization") or self.config.get("gpu_memory_utilization")
-            gmu: float = float(given or 0.9)
-            reasons["gpu_memory_utilization"] = (
-                "as configured (no model given: memory not checked)" if given else "no model given: vLLM's default (0.9)"
-            )
-            max_len: Optional[int] = None
-            reasons["max_model_len"] = "no model given: vLLM's default (the model's maximum context)"
-        else:
-            gmu = plan["memory"]["gpu_memory_utilization"]
-            g = args.get("--gpu-memory-utilization")
-            reasons["gpu_memory_utilization"] = g["why"] if g else "vLLM's budget as a fraction of each GPU's memory"
-            m = args.get("--max-model-len")
-            max_len = int(m["value"]) if m else None
-            reasons["max_model_len"] = m["why"] if m else "not set: the model's shape is unknown, vLLM uses the model's maximum"
-        engine = {
-            "tensor_parallel_size": tp_v,
-            "pipeline_parallel_size": pp_v,
-            "disable_custom_all_reduce": disable_car,
-            "distributed_executor_backend": backend_v,
-            "gpu_memory_utilization": gmu,
-            "max_model_len": max_len,
-        }
-        env: Dict[str, str] = {}
-        for item in plan["env"]:
-            env[item["name"]] = item["value"]
-            reasons[item["name"]] = item["why"]
-        gpus = plan["gpus"][: tp_v * pp_v] if plan["feasible"] else plan["gpus"]
-        if "CUDA_VISIBLE_DEVICES" not in env and gpus:
-            env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
-            reasons["CUDA_DEVICE_ORDER"] = "number the GPUs as nvidia-smi does, so CUDA_VISIBLE_DEVICES names the verified ones"
-            env["CUDA_VISIBLE_DEVICES"] = ",".join(str(x) for x in gpus)
-            reasons["CUDA_VISIBLE_DEVICES"] = "the GPUs of the plan (%s)" % (
-                "a group whose every pair verified P2P" if tp_v > 1 and self._group_connected(gpus[:tp_v]) else "rank order"
-            )
-        known = {
-            "--tensor-parallel-size",
-            "--pipeline-parallel-size",
-            "--disable-custom-all-reduce",
-            "--distributed-executor-backend",
-            "--gpu-memory-utilization",
-            "--max-model-len",
-        }
-        extra = {a["name"]: a["value"] for a in plan["args"] if a["name"] not in known}
-        result: Dict[str, Any] = dict(engine)
-        result.update(
-            {
-                "engine_args": engine,
-                "env": env,
-                "reasons": reasons,
-                "gpus": gpus,
-                "feasible": plan["feasible"],
-                "summary": plan["summary"] if not no_model else "topology only (no model given): " + (
-                    "TP=%d PP=%d on GPUs %s" % (tp_v, pp_v, ",".join(str(x) for x in gpus))
-                ),
-                "extra_args": extra,
-                "command": plan["command"] if not no_model else "",
-            }
-        )
-        return result
+        given_gmu = (settings or {}).get("gpu_memory_utilization") or self.config.get("gpu_memory_utilization")
+        return vllm_gpu_args(plan, no_model, given_gmu, self._group_connected)
 
     # ---- peer access in this process -------------------------------------------------------
 
