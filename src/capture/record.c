@@ -87,10 +87,35 @@ static void up_to_root(const char *dir, char *out, size_t len) {
     if (*p == '/') ps__strlcpy(out + strlen(out), "../", len - strlen(out));
 }
 
-void ps__capture_record_path(ps__members *m, const char *root, const char *path, bool list) {
-  char todo[PATH_MAX], cur[PATH_MAX] = "", full[PATH_MAX + 512], name[PATH_MAX + 16];
-  if (strlen(path) >= sizeof(todo) || path[0] != '/') return;
+/* Records the symlink at `next` (its target as read: `target`) as a link member, stored
+ * relative so it means the same inside the extracted tree. False when out of memory. */
+static bool record_link(ps__members *m, const char *cur, const char *next, const char *target) {
+  char rel_target[PATH_MAX * 2], name[PATH_MAX + 16];
+  if (target[0] == '/') {
+    char up[PATH_MAX];
+    up_to_root(cur, up, sizeof(up));
+    snprintf(rel_target, sizeof(rel_target), "%s%s", up[0] ? up : "./", target + 1);
+  } else {
+    ps__strlcpy(rel_target, target, sizeof(rel_target));
+  }
+  member_name(name, sizeof(name), next);
+  char *data = ps__strdup(rel_target);
+  if (!data) {
+    m->oom = true;
+    return false;
+  }
+  ps__members_add(m, name, PS_MEMBER_LINK, data, strlen(data));
+  return true;
+}
+
+/* Walks `path` under root component by component, recording every symlink on the way, and
+ * leaves the path it ends at in cur (cur_len bytes). False when it cannot be followed (not
+ * there, above the root, too many links, too long): then nothing more is recorded. */
+static bool follow(ps__members *m, const char *root, const char *path, char *cur, size_t cur_len) {
+  char todo[PATH_MAX], full[PATH_MAX + 512];
+  if (strlen(path) >= sizeof(todo) || path[0] != '/') return false;
   ps__strlcpy(todo, path, sizeof(todo));
+  cur[0] = '\0';
   int hops = 0;
   size_t pos = 0;
   while (todo[pos]) {
@@ -99,52 +124,44 @@ void ps__capture_record_path(ps__members *m, const char *root, const char *path,
     size_t n = strcspn(todo + pos, "/");
     if (n == 0) break;
     char comp[NAME_MAX + 1];
-    if (n > NAME_MAX) return;
+    if (n > NAME_MAX) return false;
     memcpy(comp, todo + pos, n);
     comp[n] = '\0';
     pos += n;
     if (strcmp(comp, ".") == 0) continue;
     if (strcmp(comp, "..") == 0) {
       char *slash = strrchr(cur, '/');
-      if (!slash) return; /* above the root: not recorded */
+      if (!slash) return false; /* above the root: not recorded */
       *slash = '\0';
       continue;
     }
     char next[PATH_MAX];
-    if (snprintf(next, sizeof(next), "%s/%s", cur, comp) >= (int)sizeof(next)) return;
+    if (snprintf(next, sizeof(next), "%s/%s", cur, comp) >= (int)sizeof(next)) return false;
     snprintf(full, sizeof(full), "%s%s", root, next);
     struct stat st;
-    if (lstat(full, &st) != 0) return; /* not there: the replay finds it missing too */
+    if (lstat(full, &st) != 0) return false; /* not there: the replay finds it missing too */
     if (!S_ISLNK(st.st_mode)) {
-      ps__strlcpy(cur, next, sizeof(cur));
+      ps__strlcpy(cur, next, cur_len);
       continue;
     }
     char target[PATH_MAX], rest[PATH_MAX];
     ssize_t tl = readlink(full, target, sizeof(target) - 1);
-    if (tl <= 0 || ++hops > MAX_HOPS) return;
+    if (tl <= 0 || ++hops > MAX_HOPS) return false;
     target[tl] = '\0';
-    /* Stored relative, so it means the same inside the extracted tree. */
-    char rel_target[PATH_MAX * 2];
-    if (target[0] == '/') {
-      char up[PATH_MAX];
-      up_to_root(cur, up, sizeof(up));
-      snprintf(rel_target, sizeof(rel_target), "%s%s", up[0] ? up : "./", target + 1);
-    } else {
-      ps__strlcpy(rel_target, target, sizeof(rel_target));
-    }
-    member_name(name, sizeof(name), next);
-    char *data = ps__strdup(rel_target);
-    if (!data) {
-      m->oom = true;
-      return;
-    }
-    ps__members_add(m, name, PS_MEMBER_LINK, data, strlen(data));
+    if (!record_link(m, cur, next, target)) return false;
     /* Go on from the link's target, then the rest of the path. */
-    if (snprintf(rest, sizeof(rest), "%s/%s", target, todo + pos) >= (int)sizeof(rest)) return;
+    if (snprintf(rest, sizeof(rest), "%s/%s", target, todo + pos) >= (int)sizeof(rest))
+      return false;
     ps__strlcpy(todo, rest, sizeof(todo));
     pos = 0;
     if (target[0] == '/') cur[0] = '\0';
   }
+  return true;
+}
+
+void ps__capture_record_path(ps__members *m, const char *root, const char *path, bool list) {
+  char cur[PATH_MAX], full[PATH_MAX + 512], name[PATH_MAX + 16];
+  if (!follow(m, root, path, cur, sizeof(cur))) return;
   snprintf(full, sizeof(full), "%s%s", root, cur[0] ? cur : "/");
   struct stat st;
   if (stat(full, &st) != 0) return;
