@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "emit/ebuf.h"
+#include "core/ebuf.h"
 #include "peerscope/peerscope.h"
 
 /* The GPUs that any result names (src, dst or group), ascending: the axes of every matrix,

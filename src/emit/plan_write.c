@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "core/internal.h"
-#include "emit/ebuf.h"
+#include "core/ebuf.h"
 
 #define PLAN_SCHEMA "peerscope.plan/1"
 

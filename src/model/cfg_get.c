@@ -7,15 +7,15 @@
 
 #include "core/internal.h"
 #include "model/model_internal.h"
+#include "report/json_get.h"
 
 ps_status ps__cfg_fail(const ps__cfg *c, const char *path, const char *fmt, ...) {
-  char msg[PS_ERRBUF_LEN];
+  ps__jreader r = {c->ctx, c->name};
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
+  ps_status st = ps__jvfail(&r, path, fmt, ap);
   va_end(ap);
-  if (path && *path) return ps__fail(c->ctx, PS_ERR_BAD_INPUT, "%s: %s: %s", c->name, path, msg);
-  return ps__fail(c->ctx, PS_ERR_BAD_INPUT, "%s: %s", c->name, msg);
+  return st;
 }
 
 static void join(char *path, size_t len, const char *prefix, const char *key) {

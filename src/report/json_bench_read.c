@@ -9,18 +9,6 @@
 #include "report/json_internal.h"
 #include "report/report_internal.h"
 
-#define CHECK(expr)                                                                                \
-  do {                                                                                             \
-    st = (expr);                                                                                   \
-    if (st != PS_OK) goto cleanup;                                                                 \
-  } while (0)
-
-#define KEYS(obj, path, ...)                                                                       \
-  do {                                                                                             \
-    static const char *const keys_[] = {__VA_ARGS__};                                              \
-    CHECK(ps__jkeys(r, obj, path, keys_, PS_ARRAY_LEN(keys_)));                                    \
-  } while (0)
-
 /* More results than any run makes (8 GPUs, every kind and size, is a few thousand): a larger
  * array is not a benchmark, and would only make us allocate. */
 #define PS_BENCH_MAX_RESULTS 100000

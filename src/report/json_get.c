@@ -7,14 +7,19 @@
 
 #include "core/internal.h"
 
-ps_status ps__jfail(const ps__jreader *r, const char *path, const char *fmt, ...) {
+ps_status ps__jvfail(const ps__jreader *r, const char *path, const char *fmt, va_list ap) {
   char msg[PS_ERRBUF_LEN];
-  va_list ap;
-  va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
-  va_end(ap);
   if (path && *path) return ps__fail(r->ctx, PS_ERR_BAD_INPUT, "%s: %s: %s", r->name, path, msg);
   return ps__fail(r->ctx, PS_ERR_BAD_INPUT, "%s: %s", r->name, msg);
+}
+
+ps_status ps__jfail(const ps__jreader *r, const char *path, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  ps_status st = ps__jvfail(r, path, fmt, ap);
+  va_end(ap);
+  return st;
 }
 
 const char *ps__jpath_key(char *buf, const char *path, const char *key) {

@@ -5,6 +5,7 @@
 #define PS_REPORT_JSON_GET_H
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -17,7 +18,10 @@ typedef struct ps__jreader {
   const char *name; /* the input's name for messages, e.g. the file path */
 } ps__jreader;
 
-/* Records "name: path: message" ("name: message" for the top level, path ""). */
+/* Records "name: path: message" ("name: message" for the top level, path ""): the one form
+ * of every JSON input's error (reports here, model configs in src/model/cfg_get.c). */
+ps_status ps__jvfail(const ps__jreader *r, const char *path, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 ps_status ps__jfail(const ps__jreader *r, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

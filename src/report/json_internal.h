@@ -10,6 +10,20 @@
 #include "peerscope/peerscope.h"
 #include "report/json_get.h"
 
+/* For the readers: a step that fails jumps to `cleanup` with `st` set (both in scope), and an
+ * object must hold exactly the keys listed (reader `r` in scope). */
+#define CHECK(expr)                                                                                \
+  do {                                                                                             \
+    st = (expr);                                                                                   \
+    if (st != PS_OK) goto cleanup;                                                                 \
+  } while (0)
+
+#define KEYS(obj, path, ...)                                                                       \
+  do {                                                                                             \
+    static const char *const keys_[] = {__VA_ARGS__};                                              \
+    CHECK(ps__jkeys(r, obj, path, keys_, PS_ARRAY_LEN(keys_)));                                    \
+  } while (0)
+
 typedef struct ps__jwriter {
   bool failed;   /* out of memory somewhere; the document is incomplete */
   char bad[160]; /* a value JSON cannot carry, "" if none */

@@ -14,18 +14,6 @@
 #include "report/json_internal.h"
 #include "report/report_internal.h"
 
-#define CHECK(expr)                                                                                \
-  do {                                                                                             \
-    st = (expr);                                                                                   \
-    if (st != PS_OK) goto cleanup;                                                                 \
-  } while (0)
-
-#define KEYS(obj, path, ...)                                                                       \
-  do {                                                                                             \
-    static const char *const keys_[] = {__VA_ARGS__};                                              \
-    CHECK(ps__jkeys(r, obj, path, keys_, PS_ARRAY_LEN(keys_)));                                    \
-  } while (0)
-
 /* Reading a file: anything larger is not a topology report. */
 #define PS_REPORT_MAX_BYTES (1u << 30)
 

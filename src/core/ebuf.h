@@ -1,7 +1,8 @@
-/* A growing output string for the renderers (plans, bench results): printf-style appends that
+/* A growing output string (the renderers of plans and bench results, the capture's fixture
+ * writer): printf-style appends that
  * remember an allocation failure instead of reporting each one. */
-#ifndef PS_EMIT_EBUF_H
-#define PS_EMIT_EBUF_H
+#ifndef PS_CORE_EBUF_H
+#define PS_CORE_EBUF_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-#include "emit/ebuf.h"
+#include "core/ebuf.h"
 
 #include <stdarg.h>
 #include <stdio.h>
