@@ -568,6 +568,11 @@ typedef struct ps_plan_request {
   double reserve_gib;            /* per GPU, kept free for other processes */
   ps_objective objective;
   const char *model_path; /* what `vllm serve` is given; NULL = model->name */
+  /* vLLM's own memory accounting (docs/vllm-memory.md) */
+  const char *vllm_version;   /* as vLLM prints it, "0.10.1.1"; NULL = the newest modelled */
+  bool enforce_eager;         /* no CUDA graphs: none are reserved */
+  int max_num_batched_tokens; /* 0 = vLLM's default for the version and GPU */
+  int block_size;             /* 0 = vLLM's default (16; 64 for MLA) */
 } ps_plan_request;
 
 #define PS_PLAN_MAX_GPUS 64
@@ -623,6 +628,21 @@ typedef struct ps_plan {
   int gpu_node[PS_PLAN_MAX_GPUS];
   int command_count;
   ps_plan_item commands[PS_PLAN_MAX_ITEMS];
+  /* vLLM's accounting on the tightest GPU (bytes), as its start-up log shows it; the
+   * overhead above is activation + non_torch + graphs. */
+  char vllm_version[32];       /* the version whose rules were applied */
+  char vllm_version_note[192]; /* how it was chosen, or which modelled version stood in */
+  uint64_t visible_bytes;      /* the CUDA-visible total (cudaMemGetInfo), below NVML's */
+  uint64_t activation_bytes;   /* "PyTorch activation peak memory" of the profile run */
+  uint64_t non_torch_bytes;    /* CUDA context growth, NCCL and all-reduce buffers */
+  uint64_t graphs_bytes;       /* CUDA graphs, where this version subtracts them first */
+  int max_num_batched_tokens;  /* what the profile run used */
+  int block_size;
+  int kv_groups;            /* KV-cache groups sharing a block (1 unless hybrid) */
+  uint64_t kv_blocks;       /* blocks per layer pool */
+  uint64_t kv_group_tokens; /* blocks x block size: tokens per group */
+  double max_concurrency;   /* "Maximum concurrency for max_model_len tokens per request" */
+  char error_band[160];     /* how close the model came to vLLM's own logs */
 } ps_plan;
 
 /* Plans `req` on one machine (`report`: live, fixture, saved or imported). PS_OK also when

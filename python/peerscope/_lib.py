@@ -243,6 +243,10 @@ class ps_plan_request(Structure):
         ("reserve_gib", c_double),
         ("objective", _enum),
         ("model_path", c_char_p),
+        ("vllm_version", c_char_p),
+        ("enforce_eager", c_bool),
+        ("max_num_batched_tokens", c_int),
+        ("block_size", c_int),
     ]
 
 
@@ -293,6 +297,19 @@ class ps_plan(Structure):
         ("gpu_node", c_int * PS_PLAN_MAX_GPUS),
         ("command_count", c_int),
         ("commands", ps_plan_item * PS_PLAN_MAX_ITEMS),
+        ("vllm_version", c_char * 32),
+        ("vllm_version_note", c_char * 192),
+        ("visible_bytes", c_uint64),
+        ("activation_bytes", c_uint64),
+        ("non_torch_bytes", c_uint64),
+        ("graphs_bytes", c_uint64),
+        ("max_num_batched_tokens", c_int),
+        ("block_size", c_int),
+        ("kv_groups", c_int),
+        ("kv_blocks", c_uint64),
+        ("kv_group_tokens", c_uint64),
+        ("max_concurrency", c_double),
+        ("error_band", c_char * 160),
     ]
 
 

@@ -76,7 +76,7 @@ def test_optimize_gpu_placement(manager) -> None:
     assert out["p2p_optimized"] is True
     mem = out["memory"]
     assert mem["gpu_memory_total_gib"] == 40.0
-    assert mem["budget_gib"] == pytest.approx(36.0, abs=0.01)
+    assert mem["budget_gib"] == pytest.approx(36.23, abs=0.01)  # 0.92 x the CUDA-visible 39.38 GiB (vLLM 0.25)
     assert mem["weights_gib"] > 30
 
 
@@ -101,8 +101,8 @@ def test_vllm_args_for_llama_70b(manager) -> None:
         "pipeline_parallel_size": 1,
         "disable_custom_all_reduce": False,
         "distributed_executor_backend": "mp",
-        "gpu_memory_utilization": 0.9,
-        "max_model_len": 13824,
+        "gpu_memory_utilization": 0.92,
+        "max_model_len": 11984,
     }
     for key, value in args["engine_args"].items():
         assert args[key] == value

@@ -50,6 +50,23 @@ static void put_gpus(ps__ebuf *b, const int *gpus, int n) {
     ps__eput(b, "%s%d", i ? "," : "", gpus[i]);
 }
 
+/* vLLM's own terms, as its start-up log prints them (docs/vllm-memory.md). */
+static void add_vllm_memory(json_t *memory, const ps_plan *p) {
+  json_object_set_new(memory, "visible_bytes", json_integer((json_int_t)p->visible_bytes));
+  json_object_set_new(memory, "activation_bytes", json_integer((json_int_t)p->activation_bytes));
+  json_object_set_new(memory, "non_torch_bytes", json_integer((json_int_t)p->non_torch_bytes));
+  json_object_set_new(memory, "graphs_bytes", json_integer((json_int_t)p->graphs_bytes));
+  json_object_set_new(memory, "max_num_batched_tokens", json_integer(p->max_num_batched_tokens));
+  json_object_set_new(memory, "block_size", json_integer(p->block_size));
+  json_object_set_new(memory, "kv_blocks", json_integer((json_int_t)p->kv_blocks));
+  json_object_set_new(memory, "kv_groups", json_integer(p->kv_groups));
+  json_object_set_new(memory, "kv_group_tokens", json_integer((json_int_t)p->kv_group_tokens));
+  json_object_set_new(memory, "max_concurrency",
+                      p->max_concurrency > 0 ? json_real(p->max_concurrency) : json_null());
+  json_object_set_new(memory, "error_band",
+                      p->error_band[0] ? json_string(p->error_band) : json_null());
+}
+
 static void write_text(ps__ebuf *b, const ps_plan *p) {
   ps__eput(b, "%s: %s\n", p->feasible ? "Plan" : "No plan", p->summary);
   if (p->feasible) {
@@ -62,6 +79,10 @@ static void write_text(ps__ebuf *b, const ps_plan *p) {
       ps__eput(b, " (%llu tokens)\n", (unsigned long long)p->kv_tokens);
     else
       ps__eput(b, " (tokens unknown: no layers or heads without the model's config)\n");
+    if (p->max_concurrency > 0)
+      ps__eput(b, "vLLM %s would log: GPU KV cache size %llu tokens, maximum concurrency %.2fx\n",
+               p->vllm_version, (unsigned long long)p->kv_tokens, p->max_concurrency);
+    if (p->error_band[0]) ps__eput(b, "  (%s)\n", p->error_band);
     if (p->env_count) {
       ps__eput(b, "\nEnvironment:\n");
       for (int i = 0; i < p->env_count; i++)
@@ -187,14 +208,17 @@ static char *write_json(const ps_plan *p) {
       "{s:I, s:I, s:I, s:I, s:I}", "budget_bytes", (json_int_t)p->budget_bytes, "weights_bytes",
       (json_int_t)p->weights_bytes, "overhead_bytes", (json_int_t)p->overhead_bytes, "kv_bytes",
       (json_int_t)p->kv_bytes, "kv_tokens", (json_int_t)p->kv_tokens);
+  add_vllm_memory(memory, p);
   json_t *doc = json_pack(
-      "{s:s, s:b, s:s, s:i, s:i, s:o, s:i, s:o, s:o, s:i, s:f, s:b, s:s?, s:s, s:o, s:o, s:s?, "
+      "{s:s, s:s, s:b, s:s, s:i, s:i, s:o, s:i, s:o, s:o, s:i, s:f, s:b, s:s?, s:s, s:o, s:o, "
+      "s:s?, "
       "s:o, s:o, s:i, s:o, s:o}",
-      "schema", PLAN_SCHEMA, "feasible", p->feasible, "summary", p->summary, "tp", p->tp, "pp",
-      p->pp, "gpus", gpus_json(p->gpus, p->gpu_count), "replicas", p->replicas, "memory", memory,
-      "max_model_len", p->max_model_len > 0 ? json_integer(p->max_model_len) : json_null(),
-      "max_num_seqs", p->max_num_seqs, "gpu_memory_utilization", p->gpu_memory_utilization,
-      "custom_all_reduce", p->custom_all_reduce, "pp_layer_partition",
+      "schema", PLAN_SCHEMA, "vllm_version", p->vllm_version, "feasible", p->feasible, "summary",
+      p->summary, "tp", p->tp, "pp", p->pp, "gpus", gpus_json(p->gpus, p->gpu_count), "replicas",
+      p->replicas, "memory", memory, "max_model_len",
+      p->max_model_len > 0 ? json_integer(p->max_model_len) : json_null(), "max_num_seqs",
+      p->max_num_seqs, "gpu_memory_utilization", p->gpu_memory_utilization, "custom_all_reduce",
+      p->custom_all_reduce, "pp_layer_partition",
       p->pp_layer_partition[0] ? p->pp_layer_partition : NULL, "model", p->model_arg, "env",
       items_json(p->env, p->env_count), "args", items_json(p->args, p->arg_count), "command",
       p->feasible && cmd.data ? cmd.data : NULL, "reasons", reasons, "alternatives", alts, "nodes",

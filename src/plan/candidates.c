@@ -75,7 +75,8 @@ static int worst_link(const ps__plan_input *in, const ps__candidate *c) {
 static uint64_t gpu_budget(const ps_report *r, const ps__plan_input *in, int gpu,
                            bool *free_limited) {
   const ps_gpu *g = &r->gpus[gpu];
-  double budget = (double)g->memory_total_bytes * in->util;
+  /* vLLM's budget is a fraction of what CUDA reports, a little below NVML's total */
+  double budget = (double)ps__visible_total(g) * in->util;
   /* On a live machine vLLM refuses to start when free memory is below its budget. */
   if (r->source == PS_SOURCE_LIVE && (g->valid & PS_GPU_MEMORY_FREE) &&
       (double)g->memory_free_bytes < budget) {
@@ -119,19 +120,38 @@ static void partition_layers(const ps_model *m, ps__candidate *c, const uint64_t
   c->custom_partition = memcmp(def, c->layers, (size_t)c->pp * sizeof(int)) != 0;
 }
 
-/* KV bytes a stage needs for `len` tokens x seqs on one GPU. */
-static uint64_t stage_kv(const ps__plan_input *in, const ps__candidate *c, int stage,
-                         uint64_t len) {
-  const ps_model *m = in->model;
-  uint64_t all = ps_model_kv_bytes(m, c->tp, in->kv_dtype_bytes, len, in->seqs);
-  if (m->num_layers <= 0) return all;
-  return all / (uint64_t)m->num_layers * (uint64_t)c->layers[stage];
+static bool stage_layout(const ps__plan_input *in, const ps__candidate *c, int stage,
+                         ps__kv_layout *l) {
+  return ps__kv_layout_make(in->model, &in->vllm, c->tp, in->kv_dtype_bytes, in->block_size,
+                            c->mem.batched, c->layers[stage], l);
 }
 
+/* Blocks per pool vLLM allocates: the smallest over the stages (the engine takes the minimum
+ * over workers). */
+static uint64_t min_blocks(const ps__plan_input *in, const ps__candidate *c) {
+  uint64_t least = UINT64_MAX;
+  for (int s = 0; s < c->pp; s++) {
+    ps__kv_layout l;
+    if (!stage_layout(in, c, s, &l)) return 0;
+    uint64_t b = ps__kv_blocks(&l, c->kv_room[s]);
+    if (b < least) least = b;
+  }
+  return least;
+}
+
+/* KV bytes stage 0 needs for seqs requests of len tokens. */
+static uint64_t stage_need(const ps__plan_input *in, const ps__candidate *c, uint64_t len) {
+  ps__kv_layout l;
+  if (!stage_layout(in, c, 0, &l)) return 0;
+  return ps__kv_blocks_per_request(&l, len) * (uint64_t)in->seqs * l.page * (uint64_t)l.pool_layers;
+}
+
+/* vLLM starts when one request of max_model_len fits; seqs of them at once when the blocks
+ * hold seqs x the blocks of one. */
 static bool fits(const ps__plan_input *in, const ps__candidate *c, uint64_t len) {
-  for (int s = 0; s < c->pp; s++)
-    if (stage_kv(in, c, s, len) > c->kv_room[s]) return false;
-  return true;
+  ps__kv_layout l;
+  if (!stage_layout(in, c, 0, &l)) return false;
+  return min_blocks(in, c) >= ps__kv_blocks_per_request(&l, len) * (uint64_t)in->seqs;
 }
 
 static double gib(uint64_t b) { return (double)b / PS_GIB; }
@@ -149,28 +169,37 @@ static uint64_t longest_fit(const ps__plan_input *in, const ps__candidate *c, ui
   return lo;
 }
 
+/* What vLLM would log for the chosen length: blocks, tokens, groups, concurrency. */
+static void kv_figures(const ps__plan_input *in, ps__candidate *c) {
+  ps__kv_layout l;
+  stage_layout(in, c, 0, &l);
+  c->kv_blocks = min_blocks(in, c);
+  c->kv_groups = ps__kv_groups(&l);
+  c->block_size = l.block;
+  uint64_t len = c->max_model_len > 0 ? (uint64_t)c->max_model_len : 0;
+  c->kv_tokens = ps__kv_printed_tokens(&l, c->kv_blocks, len);
+  c->max_concurrency = len ? (double)c->kv_blocks / (double)ps__kv_blocks_per_request(&l, len) : 0;
+}
+
 /* The longest context (a multiple of 16 up to the model's maximum) that fits every stage. */
 static void size_context(const ps__plan_input *in, ps__candidate *c) {
   const ps_model *m = in->model;
-  c->kv_known = ps_model_kv_bytes(m, c->tp, in->kv_dtype_bytes, 16, 1) > 0;
+  ps__kv_layout probe;
+  c->kv_known = stage_layout(in, c, 0, &probe);
   if (!c->kv_known) {
     c->max_model_len = in->max_model_len;
     c->full_context = true; /* nothing to compare: KV per token unknown */
     return;
   }
-  /* What one sequence could hold: sliding-window layers stop growing at their window, so
-   * this is not simply room / bytes per token. */
-  ps__plan_input single = *in;
-  single.seqs = 1;
-  c->kv_tokens = longest_fit(&single, c, 1ull << 34);
   uint64_t max_pos = (m->valid & PS_MODEL_MAX_POSITIONS) && m->max_position_embeddings > 0
                          ? (uint64_t)m->max_position_embeddings
                          : 131072;
   if (in->max_model_len > 0) {
     c->max_model_len = in->max_model_len;
     c->full_context = true;
+    kv_figures(in, c);
     if (!fits(in, c, (uint64_t)in->max_model_len)) {
-      uint64_t need = stage_kv(in, c, 0, (uint64_t)in->max_model_len);
+      uint64_t need = stage_need(in, c, (uint64_t)in->max_model_len);
       c->feasible = false;
       c->shortfall = need > c->kv_room[0] ? need - c->kv_room[0] : 1;
       snprintf(c->why, sizeof(c->why),
@@ -186,13 +215,28 @@ static void size_context(const ps__plan_input *in, ps__candidate *c) {
   uint64_t useful = max_pos < 1024 ? max_pos : 1024;
   c->max_model_len = (int)len;
   c->full_context = len == max_pos;
+  kv_figures(in, c);
   if (len < useful) {
     c->feasible = false;
-    c->shortfall = stage_kv(in, c, 0, useful) - c->kv_room[0];
+    uint64_t need = stage_need(in, c, useful);
+    c->shortfall = need > c->kv_room[0] ? need - c->kv_room[0] : 1;
     snprintf(c->why, sizeof(c->why),
              "only %llu tokens of KV fit per sequence at TP=%d (%.1f GiB left for KV per GPU)",
              (unsigned long long)len, c->tp, gib(c->kv_room[0]));
   }
+}
+
+/* Activation, non-torch and graphs as this vLLM measures them on the candidate's GPUs. */
+static void overhead(const ps__plan_input *in, ps__candidate *c, const char *gpu_name) {
+  const ps_model *m = in->model;
+  int len = in->max_model_len;
+  if (len <= 0)
+    len = (m->valid & PS_MODEL_MAX_POSITIONS) && m->max_position_embeddings > 0
+              ? m->max_position_embeddings
+              : 131072;
+  ps__vllm_setup setup = {&in->vllm, c->tp, len, in->batched, in->eager, c->visible, gpu_name};
+  ps__vllm_memory_make(m, &setup, &c->mem);
+  c->overhead = c->mem.activation + c->mem.non_torch + c->mem.graphs;
 }
 
 void ps__candidate_build(const ps__plan_input *in, int tp, int pp, ps__candidate *c) {
@@ -236,7 +280,8 @@ void ps__candidate_build(const ps__plan_input *in, int tp, int pp, ps__candidate
   c->worst_link = worst_link(in, c);
 
   uint64_t room[PS_PLAN_MAX_GPUS];
-  c->overhead = ps__overhead(in->model, tp, tp * pp, c->overhead_why, sizeof(c->overhead_why));
+  const char *gpu_name = in->reports[c->node[0]]->gpus[c->gpus[0]].name;
+  c->visible = UINT64_MAX;
   for (int s = 0; s < pp; s++) {
     c->budget[s] = UINT64_MAX;
     for (int i = 0; i < tp; i++) {
@@ -251,9 +296,13 @@ void ps__candidate_build(const ps__plan_input *in, int tp, int pp, ps__candidate
       }
       uint64_t b = gpu_budget(r, in, g, &c->free_limited);
       if (b < c->budget[s]) c->budget[s] = b;
+      uint64_t v = ps__visible_total(&r->gpus[g]);
+      if (v < c->visible) c->visible = v;
     }
-    room[s] = c->budget[s] > c->overhead ? c->budget[s] - c->overhead : 0;
   }
+  overhead(in, c, gpu_name);
+  for (int s = 0; s < pp; s++)
+    room[s] = c->budget[s] > c->overhead ? c->budget[s] - c->overhead : 0;
   partition_layers(in->model, c, room);
   for (int s = 0; s < pp; s++) {
     c->weights[s] = ps__stage_weights(in->model, tp, s, pp, c->layers[s]);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "peerscope/peerscope.h"
+#include "plan/vllm.h"
 
 #define PS_PLAN_MAX_NODES 8
 
@@ -23,6 +24,10 @@ typedef struct ps__plan_input {
   int seqs;
   int max_model_len; /* 0 = find the longest */
   ps_objective objective;
+  ps__vllm vllm;  /* whose accounting is modelled */
+  bool eager;     /* --enforce-eager */
+  int batched;    /* --max-num-batched-tokens, 0 = the version's default */
+  int block_size; /* 0 = the default */
 } ps__plan_input;
 
 typedef struct ps__candidate {
@@ -41,10 +46,15 @@ typedef struct ps__candidate {
   uint64_t budget[PS_PLAN_MAX_GPUS];  /* per stage, per GPU */
   uint64_t weights[PS_PLAN_MAX_GPUS]; /* per stage, per GPU */
   uint64_t kv_room[PS_PLAN_MAX_GPUS]; /* per stage, per GPU */
-  uint64_t overhead;
-  char overhead_why[256];
+  uint64_t overhead;                  /* mem's activation + non_torch + graphs */
+  ps__vllm_memory mem;
+  uint64_t visible; /* the smallest CUDA-visible total among the GPUs */
   bool kv_known;
-  uint64_t kv_tokens; /* the longest single sequence the tightest stage holds */
+  uint64_t kv_tokens; /* "GPU KV cache size" as the version prints it */
+  uint64_t kv_blocks; /* per pool, the smallest over stages */
+  int kv_groups;      /* KV-cache groups sharing a block id */
+  int block_size;
+  double max_concurrency; /* requests of max_model_len the blocks hold */
   int max_model_len;
   bool full_context;      /* max_model_len reaches the model's maximum (or the request) */
   uint64_t shortfall;     /* infeasible: bytes per GPU missing on the tightest stage */
@@ -54,5 +64,9 @@ typedef struct ps__candidate {
 
 /* pp must be a multiple of in->nodes: each node holds pp / nodes consecutive stages. */
 void ps__candidate_build(const ps__plan_input *in, int tp, int pp, ps__candidate *c);
+
+/* plan_vllm.c: the plan's figures of vLLM's accounting, and the reasons that explain them. */
+void ps__plan_vllm_fill(const ps__plan_input *in, const ps__candidate *c, ps_plan *p);
+void ps__plan_vllm_reasons(const ps__plan_input *in, const ps__candidate *c, ps_plan *p);
 
 #endif

@@ -78,7 +78,13 @@ static ps_status resolve(ps_ctx *ctx, const ps_report *const *reports, int nodes
     if (st != PS_OK) return st;
     if (in->allowed_count[n] < in->per_node) in->per_node = in->allowed_count[n];
   }
-  in->util = req->gpu_memory_utilization > 0 ? req->gpu_memory_utilization : 0.9;
+  ps_status vst = ps__vllm_resolve(ctx, req->vllm_version, &in->vllm);
+  if (vst != PS_OK) return vst;
+  in->eager = req->enforce_eager;
+  in->batched = req->max_num_batched_tokens > 0 ? req->max_num_batched_tokens : 0;
+  in->block_size = req->block_size > 0 ? req->block_size : 0;
+  in->util =
+      req->gpu_memory_utilization > 0 ? req->gpu_memory_utilization : in->vllm.rules->default_util;
   if (in->util > 1.0)
     return ps__fail(ctx, PS_ERR_INVALID_ARG, "gpu_memory_utilization %.2f is above 1", in->util);
   if (req->reserve_gib < 0)
@@ -435,6 +441,7 @@ static void fill_plan(const ps__plan_input *in, const ps_plan_request *req, cons
     }
     p->gpu_memory_utilization = (double)(int)(lowest * 100.0) / 100.0;
   }
+  ps__plan_vllm_fill(in, c, p);
   ps__plan_model_arg(req, in->model, p, false);
   if (!c->feasible) return;
   emit_environment(in, c, p);
@@ -503,7 +510,7 @@ static void explain(const ps__plan_input *in, const ps__candidate *c, ps_plan *p
   if (m->num_heads > 0 && c->tp > 1)
     reason(p, "TP=%d divides the %d attention heads and %s the %d KV heads", c->tp, m->num_heads,
            c->tp >= m->num_kv_heads ? "is divided by" : "divides", m->num_kv_heads);
-  reason(p, "overhead per GPU %s", c->overhead_why);
+  ps__plan_vllm_reasons(in, c, p);
   if (c->kv_known)
     reason(p, "KV: %s", m->estimate_note[0] ? m->estimate_note : "full attention");
   else

@@ -57,8 +57,6 @@ typedef struct ps__stage_memory {
 /* Weights one GPU of a stage holds: its layers' share / tp, embeddings on the first stage,
  * the LM head on the last, plus KV projections replicated when tp > kv heads. */
 uint64_t ps__stage_weights(const ps_model *model, int tp, int stage, int pp, int layers);
-/* The explained overhead per GPU; `why` gets its parts. */
-uint64_t ps__overhead(const ps_model *model, int tp, int world, char *why, size_t why_len);
 
 /* vLLM's default layer split for pp stages (get_pp_indices): layers / pp each, the remainder
  * one each to stages -2, -3, ... */

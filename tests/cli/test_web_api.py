@@ -596,7 +596,7 @@ def bad_inputs(s):
         ("launch model_size_gb (plan only)", "POST", "/api/v1/launch", {"model_size_gb": 10}, {},
          400, None),
         ("launch no plan fits", "POST", "/api/v1/launch",
-         {"model_dir": MODEL_70B, "tp": 1, "port": free_port()}, {}, 400, None),
+         {"model_dir": MODEL_70B, "tp": 1, "pp": 1, "port": free_port()}, {}, 400, None),
     ]
     for name, method, path, body, kw, status, mentions in cases:
         r = s.request(method, path, body=body, **kw)
