@@ -36,6 +36,13 @@ static void plan_help(FILE *f) {
         f);
 }
 
+/* Whether an imported topology carries the driver's P2P claims (a -p2p section). */
+static bool has_claims(const ps_report *r) {
+  for (int i = 0; i < r->pair_count; i++)
+    if (r->pairs[i].valid & PS_PAIR_CLAIMS) return true;
+  return r->pair_count == 0;
+}
+
 static int parse(int argc, char **argv, cli_plan_args *a, ps_plan_format *format) {
   enum { O_JSON = 1, O_FORMAT, O_HELP };
   static const char *const formats[] = {"text", "json", "shell", "args", "yaml"};
@@ -117,7 +124,10 @@ int cmd_plan(int argc, char **argv) {
   if (notice[0]) fprintf(format == PS_PLAN_TEXT ? stdout : stderr, "%s\n", notice);
   for (int i = 0; format == PS_PLAN_TEXT && i < node_count; i++)
     if (!nodes[i]->verified && nodes[i]->source == PS_SOURCE_FILE)
-      printf("Topology %s: driver claims only, not verified.\n", nodes[i]->origin);
+      printf("Topology %s: %s, not verified.\n", nodes[i]->origin,
+             has_claims(nodes[i]) ? "driver claims only"
+                                  : "links only (no -p2p section: P2P assumed over NVLink, "
+                                    "PIX, PXB)");
   fputs(text, stdout);
   code = plan->feasible ? EXIT_VERIFIED : EXIT_FINDING;
 out:

@@ -218,8 +218,13 @@ PS_API void ps_report_free(ps_report *report);
 /* The pair from -> to, or NULL. */
 PS_API const ps_pair *ps_report_pair(const ps_report *report, int from, int to);
 /* Whether the pair can carry P2P traffic: verified ok or, in a report that was not verified
- * (an imported topology), claimed OK for read and write by the driver. */
+ * (an imported topology), claimed OK for read and write by the driver; without the driver's
+ * claims (a `topo -m` paste with no -p2p section), assumed from the link: NVLink (the driver
+ * always allows peer access over an active NVLink) and PIX/PXB (probably), never PHB, NODE,
+ * SYS (unknown). */
 PS_API bool ps_pair_usable(const ps_report *report, const ps_pair *pair);
+/* Whether ps_pair_usable answered from the link class alone (no verdict, no claim). */
+PS_API bool ps_pair_assumed(const ps_report *report, const ps_pair *pair);
 /* Whether the pair failed a real transfer in a way NCCL would not notice by itself: corrupt,
  * error, hang, or refused while the driver claimed P2P. */
 PS_API bool ps_pair_failed(const ps_report *report, const ps_pair *pair);

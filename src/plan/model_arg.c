@@ -1,6 +1,6 @@
 /* What `vllm serve` is given as the model: the directory or name as the user gave it; a
  * Hugging Face id with a revision ("org/name@v1") becomes "org/name" and --revision v1, the
- * way vLLM takes them. */
+ * way vLLM takes them; a model known only by size is "MODEL". */
 #include <stdio.h>
 #include <string.h>
 
@@ -9,7 +9,11 @@
 
 void ps__plan_model_arg(const ps_plan_request *req, const ps_model *model, ps_plan *p,
                         bool with_args) {
-  const char *given = req->model_path ? req->model_path : model->name;
+  /* A model known only by size ("7B bf16") has no name vLLM could load: a placeholder the
+   * user recognises, unless --model-name gave one. */
+  const char *given = req->model_path          ? req->model_path
+                      : model->num_layers <= 0 ? "MODEL"
+                                               : model->name;
   ps_model_id *id = NULL;
   ps__strlcpy(p->model_arg, given, sizeof(p->model_arg));
   if (!strchr(given, '@') || given[0] == '/' || given[0] == '.' ||

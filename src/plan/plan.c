@@ -501,12 +501,7 @@ static void explain(const ps__plan_input *in, const ps__candidate *c, ps_plan *p
            nvlink_group(c) ? "the largest verified NVLink TP group"
                            : "no NVLink group, so the smallest "
                              "group that fits");
-  if (c->tp > 1)
-    reason(p, "TP group %s",
-           c->p2p ? (r->verified ? "verified P2P between every pair"
-                                 : "claimed P2P between every pair (not "
-                                   "verified: imported topology)")
-                  : "has no P2P between every pair: NCCL uses host memory");
+  if (c->tp > 1) reason(p, "TP group %s", ps__tp_group_p2p(r, c->gpus, c->tp, c->p2p));
   if (m->num_heads > 0 && c->tp > 1)
     reason(p, "TP=%d divides the %d attention heads and %s the %d KV heads", c->tp, m->num_heads,
            c->tp >= m->num_kv_heads ? "is divided by" : "divides", m->num_kv_heads);

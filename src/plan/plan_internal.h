@@ -22,6 +22,10 @@ bool ps__pair_usable(const ps_report *report, int a, int b);
 /* True when the pair failed a real transfer in a way NCCL would not notice by itself:
  * corrupt, error, hang, or refused while the driver claimed P2P. */
 bool ps__pair_broken(const ps_report *report, int a, int b);
+/* Some pair of the group is usable (or not) only by assumption from its link: no claims. */
+bool ps__group_assumed(const ps_report *report, const int *group, int n);
+/* What the plan knows of P2P inside a TP group (p2p: every pair usable), and how it knows. */
+const char *ps__tp_group_p2p(const ps_report *r, const int *group, int tp, bool p2p);
 
 typedef struct ps__car_decision {
   bool enabled;

@@ -49,7 +49,17 @@ bool ps__pair_broken(const ps_report *report, int a, int b) {
 
 static bool nvml_nvlink_ok(const ps_report *report, int a, int b) {
   const ps_pair *p = ps_report_pair(report, a, b);
+  if (ps_pair_assumed(report, p)) /* no claims: the link */
+    return (p->valid & PS_PAIR_LINK) && p->link == PS_LINK_NVLINK;
   return p && (p->valid & PS_PAIR_CLAIMS) && p->claim_nvlink == PS_CLAIM_OK;
+}
+
+bool ps__group_assumed(const ps_report *report, const int *group, int n) {
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < n; j++)
+      if (i != j && ps_pair_assumed(report, ps_report_pair(report, group[i], group[j])))
+        return true;
+  return false;
 }
 
 void ps__custom_all_reduce(const ps_report *report, const int *group, int tp,
@@ -63,6 +73,16 @@ void ps__custom_all_reduce(const ps_report *report, const int *group, int tp,
     for (int j = 0; j < tp; j++) {
       int a = group[i], b = group[j];
       if (i == j || ps__pair_usable(report, a, b)) continue;
+      if (ps_pair_assumed(report, ps_report_pair(report, a, b))) {
+        /* A topo -m paste without -p2p: P2P over this link is unknown, so vLLM's own check
+         * at start-up decides; no flag that would turn off what may work. */
+        out->enabled = true;
+        snprintf(out->why, sizeof(out->why),
+                 "left to vLLM: P2P between GPU%d and GPU%d is unknown (no -p2p section in the "
+                 "topology; `nvidia-smi topo -p2p r` shows it), vLLM checks it at start-up",
+                 a, b);
+        return;
+      }
       out->essential = ps__pair_broken(report, a, b);
       if (out->essential)
         snprintf(out->why, sizeof(out->why),
@@ -108,8 +128,23 @@ void ps__custom_all_reduce(const ps_report *report, const int *group, int tp,
              report->verified ? "verified" : "claimed P2P", measured);
     return;
   }
-  snprintf(out->why, sizeof(out->why),
+  snprintf(out->why, sizeof(out->why), "%s",
            report->verified ? "every pair of the TP group verified: vLLM's custom all-reduce is "
                               "safe and faster than NCCL for small messages"
-                            : "every pair of the TP group is claimed P2P (not verified)");
+           : ps__group_assumed(report, group, tp)
+               ? "every pair of the TP group assumed P2P from its links (NVLink, PIX, PXB; no "
+                 "-p2p section: confirm with `nvidia-smi topo -p2p r`)"
+               : "every pair of the TP group is claimed P2P (not verified)");
+}
+
+const char *ps__tp_group_p2p(const ps_report *r, const int *group, int tp, bool p2p) {
+  bool assumed = ps__group_assumed(r, group, tp);
+  if (p2p)
+    return r->verified ? "verified P2P between every pair"
+           : assumed   ? "assumed P2P between every pair from the links (NVLink, PIX, PXB): the "
+                         "topology has no -p2p section; `nvidia-smi topo -p2p r` confirms it"
+                       : "claimed P2P between every pair (not verified: imported topology)";
+  return assumed ? "has links whose P2P is unknown (no -p2p section; `nvidia-smi topo -p2p r` "
+                   "shows it): NCCL decides at start-up"
+                 : "has no P2P between every pair: NCCL uses host memory";
 }

@@ -175,11 +175,17 @@ bool ps__source_parse(const char *name, ps_source *out) {
   return true;
 }
 
+bool ps_pair_assumed(const ps_report *report, const ps_pair *pair) {
+  return report && pair && !report->verified && !(pair->valid & PS_PAIR_CLAIMS);
+}
+
 bool ps_pair_usable(const ps_report *report, const ps_pair *pair) {
   if (!report || !pair) return false;
   if (report->verified) return pair->verdict == PS_VERDICT_OK;
-  return (pair->valid & PS_PAIR_CLAIMS) && pair->claim_read == PS_CLAIM_OK &&
-         pair->claim_write == PS_CLAIM_OK;
+  if (ps_pair_assumed(report, pair))
+    return (pair->valid & PS_PAIR_LINK) &&
+           (pair->link == PS_LINK_NVLINK || pair->link == PS_LINK_PIX || pair->link == PS_LINK_PXB);
+  return pair->claim_read == PS_CLAIM_OK && pair->claim_write == PS_CLAIM_OK;
 }
 
 bool ps_pair_failed(const ps_report *report, const ps_pair *pair) {

@@ -107,6 +107,24 @@ def test_imported_topology():
         check("imported says not verified", "not verified" in proc.stdout, proc.stdout[:300])
 
 
+def test_topo_without_p2p_section():
+    # A real `nvidia-smi topo -m` paste without -p2p (issue 14): NV# means P2P, so of GPUs
+    # 1,2,3 the NVLink pair 2,3 is chosen over the NODE pair 1,2, custom all-reduce is left to
+    # vLLM, and the plan says what it assumed and how to confirm it.
+    dump = os.path.join(FIXTURES, "topo", "dask-cuda-1381-8x-a100-pcie-slurm.txt")
+    proc = run(["--params-b", "7", "--topology", dump, "--gpu-mem", "80", "--tp", "2",
+                "--gpus", "1,2,3"])
+    first = next((l for l in proc.stdout.split("\n") if l.startswith("Plan:")), "")
+    check("no -p2p: says links only", "links only (no -p2p section" in proc.stdout,
+          proc.stdout[:300])
+    check("no -p2p: exit 0", proc.returncode == 0, proc.stderr)
+    check("no -p2p: the NVLink pair", "on GPUs 2,3" in first, first)
+    check("no -p2p: custom all-reduce not disabled",
+          "--disable-custom-all-reduce" not in proc.stdout, proc.stdout[:800])
+    check("no -p2p: says how to confirm", "nvidia-smi topo -p2p r" in proc.stdout,
+          proc.stdout[:800])
+
+
 def test_cluster():
     node = os.path.join(SOURCE, "tests", "golden", "json", "hgx-h100-8.json")
     model = os.path.join(MODELS, "DeepSeek-V3")
@@ -168,7 +186,8 @@ def test_synthetic_kv_unknown():
 
 def main():
     try:
-        for test in (test_golden_plans, test_formats, test_imported_topology, test_cluster,
+        for test in (test_golden_plans, test_formats, test_imported_topology,
+                     test_topo_without_p2p_section, test_cluster,
                      test_bad_inputs, test_synthetic_kv_unknown):
             try:
                 test()

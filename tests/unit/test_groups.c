@@ -182,13 +182,23 @@ static void test_claims_when_not_verified(void **state) {
   /* Read OK but write not supported in one direction. */
   r->pairs[ps__pair_slot(4, 3, 0)].claim_write = PS_CLAIM_NS;
   GROUP(r, 0, 0, 1, 2);
-  /* Claims unknown: nothing to go on. */
+  /* Claims unknown (topo -m without -p2p): PIX means probably P2P. */
   r->pairs[ps__pair_slot(4, 1, 2)].valid &= ~(uint32_t)PS_PAIR_CLAIMS;
-  GROUP(r, 0, 0, 1);
+  assert_true(ps_pair_assumed(r, ps_report_pair(r, 1, 2)));
+  assert_false(ps_pair_assumed(r, ps_report_pair(r, 2, 1)));
+  GROUP(r, 0, 0, 1, 2);
   for (int i = 0; i < r->pair_count; i++)
     r->pairs[i].valid &= ~(uint32_t)PS_PAIR_CLAIMS;
-  GROUP(r, 0, 0);
-  assert_int_equal(ps_recommend_tp(r, NULL, 0), 1);
+  GROUP(r, 0, 0, 1, 2, 3);
+  assert_int_equal(ps_recommend_tp(r, NULL, 0), 4);
+  /* ... NVLink means P2P; PHB and beyond are unknown, so not counted on. */
+  set_edge(r, 0, 1, PS_LINK_PHB, 0, PS_CLAIM_OK, PS_VERDICT_NOT_RUN);
+  set_edge(r, 2, 3, PS_LINK_NVLINK, 4, PS_CLAIM_OK, PS_VERDICT_NOT_RUN);
+  for (int i = 0; i < r->pair_count; i++)
+    r->pairs[i].valid &= ~(uint32_t)PS_PAIR_CLAIMS;
+  assert_false(ps_pair_usable(r, ps_report_pair(r, 0, 1)));
+  assert_true(ps_pair_usable(r, ps_report_pair(r, 2, 3)));
+  GROUP(r, 2, 2, 3);
   /* Verified: verdicts count, not claims. */
   r->verified = true;
   GROUP(r, 0, 0);
@@ -344,6 +354,9 @@ static int rank_of(const ps_pair *p) {
 
 static bool usable_dir(const ps_report *r, const ps_pair *p) {
   if (r->verified) return p->verdict == PS_VERDICT_OK;
+  if (!(p->valid & PS_PAIR_CLAIMS))
+    return (p->valid & PS_PAIR_LINK) &&
+           (p->link == PS_LINK_NVLINK || p->link == PS_LINK_PIX || p->link == PS_LINK_PXB);
   return (p->valid & PS_PAIR_CLAIMS) && p->claim_read == PS_CLAIM_OK &&
          p->claim_write == PS_CLAIM_OK;
 }
