@@ -1,5 +1,5 @@
 """ctypes bindings of libpeerscope: the library, its structs (mirrored field by field from
-include/peerscope/peerscope.h) and its functions. Private: use GPUManager / VLLMManager."""
+include/peerscope/*.h) and its functions. Private: use GPUManager / VLLMManager."""
 
 import ctypes
 import json

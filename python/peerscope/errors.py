@@ -1,14 +1,14 @@
 """Exceptions raised by the peerscope package.
 
 Every failure of the C library raises a subclass of :class:`Error` that carries the
-library's status code (``status``, an ``int`` from ``PS_STATUS_MAP`` in peerscope.h), its
+library's status code (``status``, an ``int`` from ``PS_STATUS_MAP`` in peerscope/core.h), its
 name (``status_name``, e.g. ``"ERR_BAD_INPUT"``) and the library's one-line detail as the
 message. Python-side refusals (:class:`NotAvailable`) use the closest C status.
 """
 
 from typing import Dict, Optional, Type
 
-# The numbers of PS_STATUS_MAP in include/peerscope/peerscope.h (fixed forever there).
+# The numbers of PS_STATUS_MAP in include/peerscope/core.h (fixed forever there).
 OK = 0
 ERR_INVALID_ARG = 1
 ERR_NO_MEMORY = 2

@@ -26,7 +26,7 @@ def test_cmake_project_version_is_the_package_version() -> None:
 
 
 def test_header_abi_version_is_mirrored() -> None:
-    header = (REPO / "include" / "peerscope" / "peerscope.h").read_text()
+    header = (REPO / "include" / "peerscope" / "core.h").read_text()
     m = re.search(r"#define PS_ABI_VERSION (\d+)", header)
     assert m and int(m.group(1)) == peerscope.ABI_VERSION
 

@@ -1,7 +1,7 @@
 /* peerscope capture: one tar.gz holding what the commands need to replay a machine elsewhere
  * (the report with its verdicts, a fixture for the fake drivers, the sysfs and /proc files
  * the doctor reads, the doctor's variables, nvidia-smi's topology). Format: docs/capture.md.
- * The public side (ps_capture_write, ps_capture_open, ...) is in peerscope.h. */
+ * The public side (ps_capture_write, ps_capture_open, ...) is in peerscope/capture.h. */
 #ifndef PS_CAPTURE_H
 #define PS_CAPTURE_H
 

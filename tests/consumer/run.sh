@@ -47,4 +47,12 @@ for bin in pc_shared cmake/consumer_shared; do
   [[ $libs == *"libpeerscope.so.0 => $prefix/lib/"* ]] ||
     { echo "consumer $bin loads another libpeerscope:" >&2; echo "$libs" >&2; exit 1; }
 done
+# Every installed header compiles alone (each includes what it needs), in C and C++.
+for h in "$prefix"/include/peerscope/*.h; do
+  for lang in c c++; do
+    echo "#include <peerscope/${h##*/}>" |
+      "$cc" -x "$lang" -fsyntax-only -Wall -Wextra -Werror -I"$prefix/include" - ||
+      { echo "consumer: ${h##*/} does not compile alone ($lang)" >&2; exit 1; }
+  done
+done
 echo "consumer: peerscope $version through pkg-config and find_package, shared and static: ok"

@@ -1,0 +1,248 @@
+/* peerscope/report.h: the topology report: GPUs, directed pairs, probe, verify, groups, JSON,
+ * import. Part of the public API; include <peerscope/peerscope.h> (which includes every topic
+ * header) or this header alone. */
+#ifndef PEERSCOPE_REPORT_H
+#define PEERSCOPE_REPORT_H
+
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- the topology report ------------------------------------------------------------ */
+
+/* How two GPUs are connected (nvidia-smi topo -m vocabulary). */
+typedef enum ps_link_class {
+  PS_LINK_UNKNOWN = 0,
+  PS_LINK_SELF = 1,    /* X */
+  PS_LINK_NVLINK = 2,  /* NV# */
+  PS_LINK_PIX = 3,     /* at most one PCIe bridge */
+  PS_LINK_PXB = 4,     /* several PCIe bridges, no host bridge */
+  PS_LINK_PHB = 5,     /* through a PCIe host bridge (the CPU) */
+  PS_LINK_NODE = 6,    /* across host bridges within one NUMA node */
+  PS_LINK_SYS = 7,     /* across the inter-socket link */
+  PS_LINK_INTERNAL = 8 /* same board (e.g. K80) */
+} ps_link_class;
+
+/* The driver's P2P claim (nvidia-smi topo -p2p vocabulary). */
+typedef enum ps_claim {
+  PS_CLAIM_UNKNOWN = 0, /* not read */
+  PS_CLAIM_OK = 1,
+  PS_CLAIM_CNS = 2,      /* chipset not supported */
+  PS_CLAIM_GNS = 3,      /* GPU not supported */
+  PS_CLAIM_TNS = 4,      /* topology not supported */
+  PS_CLAIM_DISABLED = 5, /* disabled by regkey */
+  PS_CLAIM_NS = 6,       /* not supported */
+  PS_CLAIM_U = 7         /* unknown */
+} ps_claim;
+
+/* What a real transfer showed. */
+typedef enum ps_verdict {
+  PS_VERDICT_NOT_RUN = 0,     /* no test made (e.g. --no-verify, imported topology) */
+  PS_VERDICT_OK = 1,          /* bytes arrived intact both ways */
+  PS_VERDICT_CORRUPT = 2,     /* the copy completed but delivered wrong bytes */
+  PS_VERDICT_ERROR = 3,       /* a driver call failed (error_name says which) */
+  PS_VERDICT_HANG = 4,        /* a step passed its deadline; the worker was killed */
+  PS_VERDICT_UNSUPPORTED = 5, /* the driver refused to enable peer access */
+  PS_VERDICT_SKIPPED = 6      /* not tested (GPU lost, filtered out, ...) */
+} ps_verdict;
+
+enum {
+  PS_GPU_NAME = 1u << 0,
+  PS_GPU_UUID = 1u << 1,
+  PS_GPU_PCI_BUS_ID = 1u << 2,
+  PS_GPU_MEMORY_TOTAL = 1u << 3,
+  PS_GPU_MEMORY_FREE = 1u << 4,
+  PS_GPU_COMPUTE_CAP = 1u << 5,
+  PS_GPU_NUMA_NODE = 1u << 6,
+  PS_GPU_CPU_AFFINITY = 1u << 7,
+  PS_GPU_PCIE_CURRENT = 1u << 8, /* gen and width */
+  PS_GPU_PCIE_MAX = 1u << 9,
+  PS_GPU_BAR1 = 1u << 10,
+  PS_GPU_CUDA_ORDINAL = 1u << 11
+};
+
+typedef struct ps_gpu {
+  uint32_t valid; /* PS_GPU_* bits */
+  int index;      /* NVML index: PCI bus order, as nvidia-smi numbers them */
+  char name[96];
+  char uuid[96];
+  char pci_bus_id[32]; /* "00000000:18:00.0" */
+  uint64_t memory_total_bytes;
+  uint64_t memory_free_bytes;
+  int cc_major, cc_minor;
+  int numa_node;
+  char cpu_affinity[256]; /* cpulist, "0-55,112-167" */
+  int pcie_gen_current, pcie_width_current;
+  int pcie_gen_max, pcie_width_max;
+  uint64_t bar1_total_bytes;
+  int cuda_ordinal;         /* the device's number in the worker's CUDA (PCI_BUS_ID order) */
+  ps_verdict local_verdict; /* control copy within this GPU */
+  char local_reason[160];
+} ps_gpu;
+
+enum {
+  PS_PAIR_LINK = 1u << 0,
+  PS_PAIR_NVLINK = 1u << 1, /* nvlink_count, nvlink_version, nvswitch */
+  PS_PAIR_CLAIMS = 1u << 2,
+  PS_PAIR_CUDA_CLAIM = 1u << 3,
+  PS_PAIR_COPY_TIME = 1u << 4,
+  PS_PAIR_CORRUPT_DETAIL = 1u << 5
+};
+
+/* One directed pair: `from` copies to `to` and reads back. */
+typedef struct ps_pair {
+  uint32_t valid; /* PS_PAIR_* bits */
+  int from, to;   /* ps_gpu.index values */
+  ps_link_class link;
+  int nvlink_count;   /* links from `from` that end at `to` (or at NVSwitches) */
+  int nvlink_version; /* NVML's version number of those links */
+  bool nvswitch;      /* the links go through NVSwitch */
+  ps_claim claim_read, claim_write, claim_nvlink, claim_atomics; /* NVML */
+  bool cuda_can_access; /* cuDeviceCanAccessPeer(from, to) */
+  ps_verdict verdict;
+  bool from_cache;     /* verdict read from the verification cache */
+  char reason[160];    /* one line: why it failed, "" when ok */
+  char error_name[48]; /* driver error name for PS_VERDICT_ERROR */
+  uint64_t corrupt_offset;
+  uint8_t corrupt_expected, corrupt_seen;
+  double copy_us; /* wall time of the out-and-back copy */
+} ps_pair;
+
+typedef enum ps_source { PS_SOURCE_LIVE = 0, PS_SOURCE_FIXTURE = 1, PS_SOURCE_FILE = 2 } ps_source;
+
+/* Where time went, in milliseconds; negative = not measured. */
+typedef struct ps_timings {
+  double driver_init_ms;  /* dlopen + nvmlInit */
+  double probe_ms;        /* NVML queries */
+  double worker_spawn_ms; /* posix_spawn until the worker's hello */
+  double cuda_init_ms;    /* cuInit in the worker */
+  double contexts_ms;     /* primary contexts, all GPUs */
+  double copies_ms;       /* all pair tests */
+  double total_ms;
+} ps_timings;
+
+typedef struct ps_report {
+  ps_source source;
+  char origin[512];  /* fixture or file path for non-live reports, else "" */
+  char machine[128]; /* fixture's machine description, or hostname */
+  char hostname[128];
+  char boot_id[64];
+  char driver_version[80]; /* "550.54.15", "" if unknown */
+  int cuda_driver_version; /* 12040; 0 if unknown */
+  char nvml_version[80];
+  int gpu_count;
+  ps_gpu *gpus;     /* gpu_count entries, by index */
+  int pair_count;   /* gpu_count * (gpu_count - 1) */
+  ps_pair *pairs;   /* directed pairs, from-major order */
+  bool verified;    /* verification ran (or came from the cache) */
+  bool cache_used;  /* at least one verdict came from the cache */
+  int hang_workers; /* workers killed at a deadline */
+  ps_timings timings;
+  char cuda_visible_devices[256]; /* the caller's CUDA_VISIBLE_DEVICES, "" if unset */
+  struct ps_bench *bench;         /* measured benchmarks (ps_bench_run, or read back), or NULL */
+} ps_report;
+
+PS_API void ps_report_free(ps_report *report);
+/* The pair from -> to, or NULL. */
+PS_API const ps_pair *ps_report_pair(const ps_report *report, int from, int to);
+/* Whether the pair can carry P2P traffic: verified ok or, in a report that was not verified
+ * (an imported topology), claimed OK for read and write by the driver; without the driver's
+ * claims (a `topo -m` paste with no -p2p section), assumed from the link: NVLink (the driver
+ * always allows peer access over an active NVLink) and PIX/PXB (probably), never PHB, NODE,
+ * SYS (unknown). */
+PS_API bool ps_pair_usable(const ps_report *report, const ps_pair *pair);
+/* Whether ps_pair_usable answered from the link class alone (no verdict, no claim). */
+PS_API bool ps_pair_assumed(const ps_report *report, const ps_pair *pair);
+/* Whether the pair failed a real transfer in a way NCCL would not notice by itself: corrupt,
+ * error, hang, or refused while the driver claimed P2P. */
+PS_API bool ps_pair_failed(const ps_report *report, const ps_pair *pair);
+
+/* ---- probe: devices and links from NVML (in process, read-only) ---------------------- */
+
+typedef struct ps_probe_opts {
+  const char *driver_dir; /* look for the driver libraries here first; NULL = default */
+  /* A topology fixture (docs/fixture-format.md) for peerscope's fake drivers, which
+   * driver_dir must then name (ps_fixture_select gives both); NULL = $PEERSCOPE_FIXTURE. */
+  const char *fixture;
+} ps_probe_opts;
+
+/* Loads the driver (PEERSCOPE_DRIVER_DIR, then opts->driver_dir, then the system) and reads
+ * every GPU and pair. PS_ERR_NO_DRIVER when no driver library is installed;
+ * PS_ERR_DRIVER_UNAVAILABLE when one is but lacks a required symbol or NVML cannot start;
+ * PS_ERR_INVALID_ARG when opts->fixture is given and the driver found is not the fake. */
+PS_API ps_status ps_probe(ps_ctx *ctx, const ps_probe_opts *opts, ps_report **out);
+
+/* ---- verify: a real transfer per directed pair, in a worker process ------------------- */
+
+typedef struct ps_verify_opts {
+  int timeout_ms;    /* deadline per step; 0 = default (2000) */
+  size_t copy_bytes; /* per copy; 0 = default (1 MiB) */
+  bool refresh;      /* ignore the cache */
+  const char
+      *cache_dir; /* NULL = $PEERSCOPE_CACHE_DIR, $XDG_CACHE_HOME/peerscope, ~/.cache/peerscope */
+  const char *worker_path; /* NULL = $PEERSCOPE_WORKER, then next to the library */
+  const char *driver_dir;  /* as ps_probe_opts.driver_dir, passed on to the worker */
+  const int *gpus;         /* test only pairs within these indexes; NULL = all */
+  int gpu_count;
+  const char *fixture; /* as ps_probe_opts.fixture, passed on to the worker */
+} ps_verify_opts;
+
+/* Fills verdicts, claims from CUDA and timings in `report`. A failing pair is not an error
+ * of this call: PS_OK means every pair has a verdict. */
+PS_API ps_status ps_verify(ps_ctx *ctx, ps_report *report, const ps_verify_opts *opts);
+
+/* ---- groups ------------------------------------------------------------------------ */
+
+/* Largest set of GPUs (within `allowed`, NULL = all) whose every directed pair verified ok
+ * (or, when the report was not verified, is claimed OK for read and write). Writes up to
+ * `cap` indexes to `out` in ascending order and returns the group's size. Ties go to the
+ * group with the best links (NVLink, then PIX, ...), then to the lowest indexes. */
+PS_API int ps_best_group(const ps_report *report, const int *allowed, int allowed_count, int size,
+                         int *out, int cap);
+
+/* Largest TP size (a power of two, see docs/user-guide.md) for which such a group exists. */
+PS_API int ps_recommend_tp(const ps_report *report, const int *allowed, int allowed_count);
+
+/* ---- JSON ("peerscope.topology/1", docs/topology.schema.json) ------------------------ */
+
+/* Writes the report as JSON; *out is NUL-terminated, free with ps_free. */
+PS_API ps_status ps_report_to_json(ps_ctx *ctx, const ps_report *report, char **out);
+/* Reads a report; errors name the file, line and column. */
+PS_API ps_status ps_report_read_json(ps_ctx *ctx, const char *path, ps_report **out);
+PS_API ps_status ps_report_parse_json(ps_ctx *ctx, const char *text, size_t len, const char *name,
+                                      ps_report **out);
+
+/* ---- import: topologies from other machines (pure parsers, no driver) --------------- */
+
+/* Reads a topology from `path`, detecting its kind: a peerscope report (JSON), or the text of
+ * `nvidia-smi topo -m` / `topo -mp` (tabs or spaces, NIC rows and legend, affinity columns,
+ * ANSI codes, with or without legend). Text imports carry links and (from a -p2p section in
+ * the same file) the driver's claims only: every verdict is PS_VERDICT_NOT_RUN, `verified`
+ * is false, source PS_SOURCE_FILE, origin = path. GPU names and memory are unknown until
+ * ps_import_gpu_info or ps_report_set_gpu_memory. Errors name the file, line and column. */
+PS_API ps_status ps_import_topology(ps_ctx *ctx, const char *path, ps_report **out);
+PS_API ps_status ps_import_topology_text(ps_ctx *ctx, const char *text, size_t len,
+                                         const char *name, ps_report **out);
+/* Adds the claims of `nvidia-smi topo -p2p r|w|n|a|p` text (OK, CNS, GNS, TNS, NS, U) to an
+ * imported report: r -> claim_read, w -> claim_write, n -> claim_nvlink, a -> claim_atomics
+ * (p, the PCIe claim, fills read and write when they are unknown). */
+PS_API ps_status ps_import_p2p_claims(ps_ctx *ctx, ps_report *report, const char *path);
+/* Fills names, memory and bus ids from `nvidia-smi --query-gpu=index,name,memory.total,
+ * pci.bus_id --format=csv` output (header optional, any column order given by the header). */
+PS_API ps_status ps_import_gpu_info(ps_ctx *ctx, ps_report *report, const char *path);
+/* Sets every GPU's total memory (count == 1) or each one's (count == gpu_count), in GiB. */
+PS_API ps_status ps_report_set_gpu_memory(ps_ctx *ctx, ps_report *report, const double *gib,
+                                          int count);
+
+/* ---- names ------------------------------------------------------------------------- */
+
+PS_API const char *ps_link_name(ps_link_class link, int nvlink_count, char *buf, size_t len);
+PS_API const char *ps_claim_name(ps_claim claim);       /* "OK", "CNS", ... */
+PS_API const char *ps_verdict_name(ps_verdict verdict); /* "ok", "corrupt", ... */
+
+#ifdef __cplusplus
+}
+#endif
+#endif
