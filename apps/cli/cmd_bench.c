@@ -258,6 +258,7 @@ int cmd_bench(int argc, char **argv) {
   b.source.quiet = b.json || b.csv;
   if ((code = cli_load_report("bench", &b.source, &b.sel, &r, notice, sizeof(notice)))) return code;
   if (notice[0]) fprintf(b.json || b.csv ? stderr : stdout, "%s\n", notice);
+  b.opts.size = sizeof(b.opts);
   b.opts.tests = b.tests;
   b.opts.gpus = b.sel.count ? b.sel.gpus : NULL;
   b.opts.gpu_count = b.sel.count;

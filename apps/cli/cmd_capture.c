@@ -37,7 +37,7 @@ int cmd_capture(int argc, char **argv) {
   cli_source source = {.verify = true};
   cli_selection sel;
   memset(&sel, 0, sizeof(sel));
-  ps_capture_opts copts = {0};
+  ps_capture_opts copts = PS_INIT(ps_capture_opts);
   opterr = 0;
   optind = 1;
   int c, code;

@@ -176,7 +176,7 @@ int cmd_doctor(int argc, char **argv) {
 
   ps_ctx *ctx = ps_ctx_new();
   ps_doctor_result *res = NULL;
-  ps_doctor_opts dopts = {0};
+  ps_doctor_opts dopts = PS_INIT(ps_doctor_opts);
   dopts.sysfs_root = o.replay ? cap->sysfs_root : o.sysfs_root;
   dopts.driver_dir = cli_opt(drv->dir);
   dopts.fixture = cli_opt(drv->fixture);

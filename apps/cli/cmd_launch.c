@@ -192,7 +192,7 @@ static int make_plan(launch_opts *o, ps_ctx *ctx, ps_plan *plan) {
                                   sizeof(notice))))
     goto out;
   if (notice[0]) fprintf(stderr, "%s\n", notice);
-  ps_plan_request req;
+  ps_plan_request req = PS_INIT(ps_plan_request);
   bool has_dir = ps_plan_input_get(o->plan.in, "model_dir", NULL, 0);
   if ((code = cli_plan_request("launch", &o->plan, model, has_dir ? NULL : o->model, &req)))
     goto out;
@@ -367,7 +367,7 @@ int cmd_launch(int argc, char **argv) {
     goto out;
   }
   if ((code = make_plan(&o, ctx, plan))) goto out;
-  ps_launch_opts lo = {0};
+  ps_launch_opts lo = PS_INIT(ps_launch_opts);
   lo.vllm = o.vllm;
   lo.host = o.host;
   lo.port = o.port;

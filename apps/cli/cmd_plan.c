@@ -109,7 +109,7 @@ int cmd_plan(int argc, char **argv) {
   if ((code = cli_plan_load_nodes("plan", &a, ctx, nodes, &node_count, notice, sizeof(notice))))
     goto out;
 
-  ps_plan_request req;
+  ps_plan_request req = PS_INIT(ps_plan_request);
   if ((code = cli_plan_request("plan", &a, model, NULL, &req))) goto out;
   ps_status st = ps_plan_make_cluster(ctx, (const ps_report *const *)nodes, node_count, &req, plan);
   if (st != PS_OK) {

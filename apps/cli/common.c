@@ -94,12 +94,15 @@ int cli_load_report(const char *cmd, cli_source *source, const cli_selection *se
   if (fixture && *fixture && (code = use_fixture(cmd, ctx, fixture, drv)) != EXIT_VERIFIED)
     goto out;
 
-  ps_probe_opts po = {.driver_dir = cli_opt(drv->dir), .fixture = cli_opt(drv->fixture)};
+  ps_probe_opts po = {
+      .size = sizeof(po), .driver_dir = cli_opt(drv->dir), .fixture = cli_opt(drv->fixture)};
   ps_status st = ps_probe(ctx, &po, &report);
   if (st == PS_ERR_NO_DRIVER && !source->live && !(fixture && *fixture) &&
       !getenv("PEERSCOPE_DRIVER_DIR")) {
     if ((code = fall_back_to_example(cmd, ctx, drv, notice, notice_len)) != EXIT_VERIFIED) goto out;
-    po = (ps_probe_opts){.driver_dir = cli_opt(drv->dir), .fixture = cli_opt(drv->fixture)};
+    po = (ps_probe_opts){.size = sizeof(ps_probe_opts),
+                         .driver_dir = cli_opt(drv->dir),
+                         .fixture = cli_opt(drv->fixture)};
     st = ps_probe(ctx, &po, &report);
   }
   if (st != PS_OK) {
@@ -108,7 +111,7 @@ int cli_load_report(const char *cmd, cli_source *source, const cli_selection *se
   }
   if ((code = cli_resolve_gpus(cmd, report, (cli_selection *)sel)) != EXIT_VERIFIED) goto out;
   if (source->verify) {
-    ps_verify_opts vo = {0};
+    ps_verify_opts vo = PS_INIT(ps_verify_opts);
     vo.timeout_ms = source->timeout_ms;
     vo.refresh = source->refresh;
     vo.gpus = sel->count ? sel->gpus : NULL;

@@ -98,7 +98,8 @@ static void *launch_main(void *arg) {
   launch_args *a = arg;
   ps_web *w = a->w;
   web_launch *L = &w->launch;
-  ps_launch_opts opts = {.vllm = w->cfg.vllm,
+  ps_launch_opts opts = {.size = sizeof(opts),
+                         .vllm = w->cfg.vllm,
                          .port = a->port,
                          .stop = &L->stop,
                          .on_line = on_line,
@@ -202,7 +203,7 @@ void ps__web_launch_post(ps_web *w, const ps_web_request *req, ps_web_response *
     reset_launch(L);
     L->plan = *plan;
     ps_ctx *ctx = ps_ctx_new();
-    ps_launch_opts opts = {.vllm = w->cfg.vllm, .port = port};
+    ps_launch_opts opts = {.size = sizeof(opts), .vllm = w->cfg.vllm, .port = port};
     if (!ctx || ps_launch_argv(ctx, &L->plan, &opts, &L->cmd) != PS_OK) {
       ps__web_error(resp, 400, "%s", ctx ? ps_ctx_error(ctx) : "out of memory");
       ok = false;

@@ -45,7 +45,7 @@ bool ps__web_make_plan(ps_web *w, const ps_web_request *req, const char *const *
     ps__web_error(resp, 400, "%s", ps_ctx_error(ctx));
     ok = false;
   }
-  ps_plan_request preq;
+  ps_plan_request preq = PS_INIT(ps_plan_request);
   if (ok && ps_plan_input_request(ctx, in, model, &preq) == PS_OK) {
     pthread_mutex_lock(&w->lock);
     ps_status st = ps_plan_make(ctx, w->report, &preq, plan);

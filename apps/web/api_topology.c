@@ -71,7 +71,8 @@ void ps__web_doctor_get(ps_web *w, ps_web_response *resp) {
   /* The doctor reads sysfs and NVML, not the report's memory after it returns; holding the
    * lock keeps the report alive meanwhile (a verification may swap it). */
   pthread_mutex_lock(&w->lock);
-  ps_doctor_opts opts = {.driver_dir = w->cfg.driver_dir[0] ? w->cfg.driver_dir : NULL,
+  ps_doctor_opts opts = {.size = sizeof(opts),
+                         .driver_dir = w->cfg.driver_dir[0] ? w->cfg.driver_dir : NULL,
                          .fixture = w->cfg.fixture[0] ? w->cfg.fixture : NULL};
   ps_status st = ps_doctor_run(ctx, w->report, &opts, &res);
   if (st == PS_OK) st = ps_doctor_to_json(ctx, w->report, res, &text);

@@ -84,9 +84,10 @@ static void on_bench_progress(void *user, int done, int total, const ps_bench_re
 static ps_status fresh_report(const ps_web *w, ps_ctx *ctx, bool refresh, ps_report **out) {
   const char *dir = w->cfg.driver_dir[0] ? w->cfg.driver_dir : NULL;
   const char *fixture = w->cfg.fixture[0] ? w->cfg.fixture : NULL;
-  ps_probe_opts po = {.driver_dir = dir, .fixture = fixture};
+  ps_probe_opts po = {.size = sizeof(po), .driver_dir = dir, .fixture = fixture};
   ps_status st = ps_probe(ctx, &po, out);
-  ps_verify_opts vo = {.refresh = refresh, .driver_dir = dir, .fixture = fixture};
+  ps_verify_opts vo = {
+      .size = sizeof(vo), .refresh = refresh, .driver_dir = dir, .fixture = fixture};
   if (st == PS_OK) st = ps_verify(ctx, *out, &vo);
   if (st != PS_OK) {
     ps_report_free(*out);
@@ -104,7 +105,8 @@ static void *job_main(void *arg) {
   ps_report *r = NULL;
   ps_status st = ctx ? fresh_report(w, ctx, job.kind == JOB_VERIFY, &r) : PS_ERR_NO_MEMORY;
   if (st == PS_OK && job.kind == JOB_BENCH) {
-    ps_bench_opts opts = {.tests = job.tests,
+    ps_bench_opts opts = {.size = sizeof(opts),
+                          .tests = job.tests,
                           .quick = job.quick,
                           .stop = &w->closing,
                           .gpus = job.gpu_count ? job.gpus : NULL,

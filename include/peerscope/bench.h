@@ -77,6 +77,7 @@ typedef struct ps_bench {
 #define PS_BENCH_TEST_ALL 7u
 
 typedef struct ps_bench_opts {
+  size_t size;     /* sizeof(ps_bench_opts): PS_INIT(ps_bench_opts) */
   unsigned tests;  /* PS_BENCH_TEST_* bits; 0 = all */
   const int *gpus; /* GPUs to measure; NULL = all */
   int gpu_count;

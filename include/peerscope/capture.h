@@ -34,6 +34,7 @@ PS_API void ps_fixture_source_free(ps_fixture_source *source);
 /* ---- capture: one machine in one file, played back elsewhere (docs/capture.md) -------- */
 
 typedef struct ps_capture_opts {
+  size_t size;            /* sizeof(ps_capture_opts): PS_INIT(ps_capture_opts) */
   const char *sysfs_root; /* where /sys and /proc are read; NULL/"" = the real ones */
   const char *driver_dir; /* as ps_probe_opts.driver_dir, for the NVML flags */
   bool keep_hostname;     /* keep the report's hostname (removed by default) */

@@ -7,12 +7,23 @@
  * is a failure whose one-line detail (file:line, GPU, driver error name) is in
  * ps_ctx_error(). The library never prints and never exits.
  *
- * Ownership: a pointer returned through an out-parameter belongs to the caller and is
- * released with the matching *_free function. Pointers passed in are borrowed for the
- * duration of the call only.
- *
- * Option structs (ps_*_opts): zero-initialise them; every field's zero is its default. New
- * fields are only ever appended at the end (and PS_ABI_VERSION bumped).
+ * Ownership, one style for the whole API:
+ * - Results are library memory. A function that creates one (a report, plan, model, launch
+ *   command, ...) returns it through a `T **out` parameter; it is the caller's to release
+ *   with the matching ps_T_free (NULL is fine for every *_free). On failure *out is NULL.
+ *   Text the library creates (JSON, rendered plans) is a `char **out`, released with ps_free.
+ *   The caller never allocates a result struct, so result structs may grow.
+ * - Options and requests the caller passes in (ps_*_opts, ps_plan_request) start with
+ *   `size_t size`: declare them with `T x = PS_INIT(T);` (size = sizeof(T), every other
+ *   field zero = its default). The library reads only the fields that fit in `size`, so a
+ *   program built against an older header keeps working when fields are appended at the end;
+ *   a size of 0 (not set) is PS_ERR_INVALID_ARG. A NULL options pointer means all defaults.
+ * - Short text written into a caller's buffer with its length (ps_bundled_path, ps_link_name,
+ *   ps_log_suggest, ps_plan_input_get) stays that way: it is truncated to fit, always
+ *   NUL-terminated.
+ * - Pointers passed in are borrowed for the duration of the call only (ps_plan_input_request
+ *   says what its request keeps pointing to).
+ * PS_ABI_VERSION is bumped whenever a public struct changes layout.
  *
  * Environment: the library reads a few variables as defaults (PEERSCOPE_DRIVER_DIR,
  * PEERSCOPE_FIXTURE, PEERSCOPE_SYSFS_ROOT, ...) but never sets one: what a caller chooses
@@ -42,7 +53,16 @@ extern "C" {
 #define PS_VERSION_MINOR 1
 #define PS_VERSION_PATCH 0
 /* Bumped whenever a public struct changes layout; the Python package checks it. */
-#define PS_ABI_VERSION 3
+#define PS_ABI_VERSION 4
+
+/* Declares an option or request struct with its size set and every other field zero:
+ * `ps_probe_opts opts = PS_INIT(ps_probe_opts);`. */
+#ifdef __cplusplus
+#define PS_INIT(T) (ps_init_cxx<T>())
+#else
+#define PS_INIT(T)                                                                                 \
+  { .size = sizeof(T) }
+#endif
 
 /* Status codes. Numbers are fixed forever: append new ones before the end only. */
 #define PS_STATUS_MAP(XX)                                                                          \
@@ -97,6 +117,11 @@ PS_API ps_status ps_bundled_path(ps_ctx *ctx, ps_bundled what, char *out, size_t
 PS_API void ps_free(void *ptr);
 
 #ifdef __cplusplus
+}
+template <class T> static inline T ps_init_cxx() {
+  T x = T();
+  x.size = sizeof(T);
+  return x;
 }
 #endif
 #endif

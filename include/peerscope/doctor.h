@@ -46,6 +46,7 @@ typedef struct ps_doctor_check {
 #define PS_DOCTOR_MAX_CHECKS 16
 
 typedef struct ps_doctor_opts {
+  size_t size; /* sizeof(ps_doctor_opts): PS_INIT(ps_doctor_opts) */
   /* Where /sys and /proc are read from: NULL = $PEERSCOPE_SYSFS_ROOT, else the real ones.
    * A report from a fixture or a file gets sysfs checks only when a root is given. */
   const char *sysfs_root;

@@ -60,6 +60,7 @@ PS_API void ps_log_suggest(const ps_log_summary *summary, const ps_plan *plan, c
 struct ps_launch_result;
 
 typedef struct ps_launch_opts {
+  size_t size;              /* sizeof(ps_launch_opts): PS_INIT(ps_launch_opts) */
   const char *vllm;         /* the executable: a path or a name looked up in PATH; NULL = "vllm" */
   const char *host;         /* --host; NULL = "127.0.0.1" */
   int port;                 /* --port; 0 = 8000 */

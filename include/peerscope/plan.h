@@ -19,6 +19,7 @@ typedef enum ps_objective {
 } ps_objective;
 
 typedef struct ps_plan_request {
+  size_t size; /* sizeof(ps_plan_request): PS_INIT(ps_plan_request) */
   const ps_model *model;
   int tp, pp;      /* 0 = choose */
   const int *gpus; /* GPUs allowed, as report indexes; NULL = all */

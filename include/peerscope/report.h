@@ -162,6 +162,7 @@ PS_API bool ps_pair_failed(const ps_report *report, const ps_pair *pair);
 /* ---- probe: devices and links from NVML (in process, read-only) ---------------------- */
 
 typedef struct ps_probe_opts {
+  size_t size;            /* sizeof(ps_probe_opts): PS_INIT(ps_probe_opts) */
   const char *driver_dir; /* look for the driver libraries here first; NULL = default */
   /* A topology fixture (docs/fixture-format.md) for peerscope's fake drivers, which
    * driver_dir must then name (ps_fixture_select gives both); NULL = $PEERSCOPE_FIXTURE. */
@@ -177,6 +178,7 @@ PS_API ps_status ps_probe(ps_ctx *ctx, const ps_probe_opts *opts, ps_report **ou
 /* ---- verify: a real transfer per directed pair, in a worker process ------------------- */
 
 typedef struct ps_verify_opts {
+  size_t size;       /* sizeof(ps_verify_opts): PS_INIT(ps_verify_opts) */
   int timeout_ms;    /* deadline per step; 0 = default (2000) */
   size_t copy_bytes; /* per copy; 0 = default (1 MiB) */
   bool refresh;      /* ignore the cache */

@@ -26,7 +26,7 @@ from ._version import __version__
 from .errors import Error, error_for
 
 #: PS_ABI_VERSION of the header these structs mirror; the library must report the same.
-ABI_VERSION = 3
+ABI_VERSION = 4
 
 # Bits of ps_gpu.valid / ps_pair.valid / ps_model.valid.
 PS_GPU_NAME = 1 << 0
@@ -153,12 +153,21 @@ class ps_report(Structure):
     ]
 
 
-class ps_probe_opts(Structure):
-    _fields_ = [("driver_dir", c_char_p), ("fixture", c_char_p)]
+class Sized(Structure):
+    """An option or request struct: its first field, size, is set to sizeof (PS_INIT)."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.size = ctypes.sizeof(self)
 
 
-class ps_verify_opts(Structure):
+class ps_probe_opts(Sized):
+    _fields_ = [("size", c_size_t), ("driver_dir", c_char_p), ("fixture", c_char_p)]
+
+
+class ps_verify_opts(Sized):
     _fields_ = [
+        ("size", c_size_t),
         ("timeout_ms", c_int),
         ("copy_bytes", c_size_t),
         ("refresh", c_bool),
@@ -171,8 +180,9 @@ class ps_verify_opts(Structure):
     ]
 
 
-class ps_bench_opts(Structure):
+class ps_bench_opts(Sized):
     _fields_ = [
+        ("size", c_size_t),
         ("tests", c_uint),
         ("gpus", POINTER(c_int)),
         ("gpu_count", c_int),
@@ -229,8 +239,9 @@ class ps_model(Structure):
     ]
 
 
-class ps_plan_request(Structure):
+class ps_plan_request(Sized):
     _fields_ = [
+        ("size", c_size_t),
         ("model", POINTER(ps_model)),
         ("tp", c_int),
         ("pp", c_int),

@@ -340,13 +340,15 @@ static void stamp(ps_bench *b) {
 }
 
 ps_status ps_bench_run(ps_ctx *ctx, ps_report *report, const ps_bench_opts *opts) {
-  static const ps_bench_opts defaults;
   if (!report) return ps__fail(ctx, PS_ERR_INVALID_ARG, "no report to benchmark");
+  ps_bench_opts o;
+  ps_status ost = PS__OPTS_IN(ctx, opts, &o, "ps_bench_opts");
+  if (ost != PS_OK) return ost;
   session s;
   memset(&s, 0, sizeof(s));
   s.ctx = ctx;
   s.report = report;
-  s.opts = opts ? opts : &defaults;
+  s.opts = &o;
   s.timeout_ms = s.opts->timeout_ms > 0 ? s.opts->timeout_ms : DEFAULT_TIMEOUT_MS;
   double t0 = ps__now_ms();
   int gpus[PS_REPORT_MAX_GPUS], n = 0;

@@ -166,6 +166,10 @@ ps_status ps_capture_write(ps_ctx *ctx, const ps_report *report, const ps_captur
                            const char *path) {
   if (!report || !opts || !path)
     return ps__fail(ctx, PS_ERR_INVALID_ARG, "ps_capture_write: NULL argument");
+  ps_capture_opts o;
+  ps_status ost = PS__OPTS_IN(ctx, opts, &o, "ps_capture_opts");
+  if (ost != PS_OK) return ost;
+  opts = &o;
   ps__members m = {0};
   recording rec = {.members = &m, .root = opts->sysfs_root ? opts->sysfs_root : ""};
   const char *const *env = opts->env ? opts->env : (const char *const *)environ;
@@ -191,7 +195,8 @@ ps_status ps_capture_write(ps_ctx *ctx, const ps_report *report, const ps_captur
   ps__members_add(&m, PS_CAPTURE_FIXTURE, PS_MEMBER_FILE, fixture, strlen(fixture));
   fixture = NULL;
   /* The doctor itself says what it reads: run it and record every path and variable. */
-  ps_doctor_opts dopts = {.sysfs_root = rec.root, .env = env, .driver_dir = opts->driver_dir};
+  ps_doctor_opts dopts = {
+      .size = sizeof(dopts), .sysfs_root = rec.root, .env = env, .driver_dir = opts->driver_dir};
   if ((st = ps__doctor_run_recorded(ctx, report, &dopts, on_read, &rec, &res)) != PS_OK) goto out;
   add_env(&m, &rec, env);
   add_pci_configs(&m, report, rec.root);

@@ -29,4 +29,15 @@ char *ps__strlcpy(char *dst, const char *src, size_t dst_len);
 /* Monotonic clock in milliseconds. */
 double ps__now_ms(void);
 
+/* A public option or request struct (first field `size_t size`) as the caller built it: copies
+ * the fields that fit in its size into *local, zeroing the rest (NULL opts: all zero); sets
+ * local->size. PS_ERR_INVALID_ARG naming `what` when size is not set. */
+ps_status ps__opts_in(ps_ctx *ctx, const void *opts, void *local, size_t local_size,
+                      const char *what);
+#define PS__OPTS_IN(ctx, opts, local, what) ps__opts_in(ctx, opts, local, sizeof(*(local)), what)
+/* The other way: fills the caller's struct `out` (its size set) from `full`, as far as it
+ * reaches; the caller's size stays. */
+ps_status ps__opts_out(ps_ctx *ctx, void *out, const void *full, size_t full_size,
+                       const char *what);
+
 #endif

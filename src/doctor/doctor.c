@@ -113,7 +113,11 @@ void ps_doctor_result_free(ps_doctor_result *result) {
 
 ps_status ps_doctor_run(ps_ctx *ctx, const ps_report *report, const ps_doctor_opts *opts,
                         ps_doctor_result **out) {
-  return ps__doctor_run_recorded(ctx, report, opts, NULL, NULL, out);
+  if (out) *out = NULL;
+  ps_doctor_opts o;
+  ps_status st = PS__OPTS_IN(ctx, opts, &o, "ps_doctor_opts");
+  if (st != PS_OK) return st;
+  return ps__doctor_run_recorded(ctx, report, &o, NULL, NULL, out);
 }
 
 ps_status ps__doctor_run_recorded(ps_ctx *ctx, const ps_report *report, const ps_doctor_opts *opts,

@@ -116,23 +116,14 @@ static ps_status resolve_id(ps_ctx *ctx, const char *text, const ps_model_resolv
   return st;
 }
 
-/* Options of any older, smaller layout: the fields it has, the rest zero. */
-static bool copy_opts(const ps_model_resolve_opts *opts, ps_model_resolve_opts *o) {
-  memset(o, 0, sizeof(*o));
-  if (!opts) return true;
-  if (opts->size < offsetof(ps_model_resolve_opts, retries) + sizeof(int)) return false;
-  memcpy(o, opts, opts->size < sizeof(*o) ? opts->size : sizeof(*o));
-  return true;
-}
-
 ps_status ps_model_resolve(ps_ctx *ctx, const char *dir_or_id, const ps_model_resolve_opts *opts,
                            ps_model *out, ps_model_source **source) {
   ps_model_resolve_opts o;
   if (source) *source = NULL;
   if (!out || !dir_or_id || !*dir_or_id)
     return ps__fail(ctx, PS_ERR_INVALID_ARG, "ps_model_resolve: no model");
-  if (!copy_opts(opts, &o))
-    return ps__fail(ctx, PS_ERR_INVALID_ARG, "ps_model_resolve: opts->size is not set");
+  ps_status ost = PS__OPTS_IN(ctx, opts, &o, "ps_model_resolve_opts");
+  if (ost != PS_OK) return ost;
   memset(out, 0, sizeof(*out));
   ps_model_source *src = ps__calloc(1, sizeof(*src));
   if (!src) return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");

@@ -87,6 +87,10 @@ ps_status ps_launch_argv(ps_ctx *ctx, const ps_plan *plan, const ps_launch_opts 
                          ps_launch_cmd *cmd) {
   memset(cmd, 0, sizeof(*cmd));
   if (!plan || !opts) return ps__fail(ctx, PS_ERR_INVALID_ARG, "plan and options are required");
+  ps_launch_opts o;
+  ps_status ost = PS__OPTS_IN(ctx, opts, &o, "ps_launch_opts");
+  if (ost != PS_OK) return ost;
+  opts = &o;
   if (!plan->feasible)
     return ps__fail(ctx, PS_ERR_INVALID_ARG, "the plan does not fit: %s", plan->summary);
   if (opts->extra_count < 0 || (opts->extra_count > 0 && !opts->extra))

@@ -158,6 +158,10 @@ ps_status ps_launch_run(ps_ctx *ctx, const ps_launch_cmd *cmd, const ps_launch_o
                         ps_launch_result *result) {
   if (!cmd || !opts || !result || cmd->argc < 1)
     return ps__fail(ctx, PS_ERR_INVALID_ARG, "command, options and result are required");
+  ps_launch_opts o;
+  ps_status ost = PS__OPTS_IN(ctx, opts, &o, "ps_launch_opts");
+  if (ost != PS_OK) return ost;
+  opts = &o;
   memset(result, 0, sizeof(*result));
   ps_log_summary_init(&result->summary);
   if (!ps__health_available())

@@ -526,6 +526,10 @@ static void explain(const ps__plan_input *in, const ps__candidate *c, ps_plan *p
 ps_status ps_plan_make_cluster(ps_ctx *ctx, const ps_report *const *reports, int nodes,
                                const ps_plan_request *req, ps_plan *plan) {
   memset(plan, 0, sizeof(*plan));
+  ps_plan_request r;
+  ps_status rst = PS__OPTS_IN(ctx, req, &r, "ps_plan_request");
+  if (rst != PS_OK) return rst;
+  req = &r;
   ps__plan_input *in = ps__calloc(1, sizeof(*in));
   if (!in) return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
   ps_status st = resolve(ctx, reports, nodes, req, in);

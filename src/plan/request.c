@@ -239,11 +239,10 @@ static void fill_member(const ps_plan_input *in, int i, ps_plan_request *req) {
 ps_status ps_plan_input_request(ps_ctx *ctx, const ps_plan_input *in, const ps_model *model,
                                 ps_plan_request *req) {
   if (!in || !req) return ps__fail(ctx, PS_ERR_INVALID_ARG, "ps_plan_input_request: NULL");
-  memset(req, 0, sizeof(*req));
-  req->model = model;
+  ps_plan_request full = {.size = sizeof(full), .model = model};
   for (int i = 0; i < ps__field_count; i++)
-    if (in->given[i] && ps__fields[i].offset >= 0) fill_member(in, i, req);
-  req->model_path = in->str[ps__field_index("model_dir")];
-  if (!req->model_path) req->model_path = in->str[ps__field_index("model_name")];
-  return PS_OK;
+    if (in->given[i] && ps__fields[i].offset >= 0) fill_member(in, i, &full);
+  full.model_path = in->str[ps__field_index("model_dir")];
+  if (!full.model_path) full.model_path = in->str[ps__field_index("model_name")];
+  return ps__opts_out(ctx, req, &full, sizeof(full), "ps_plan_request");
 }

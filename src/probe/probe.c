@@ -58,8 +58,10 @@ ps_status ps_probe(ps_ctx *ctx, const ps_probe_opts *opts, ps_report **out) {
   ps_status st;
   double t0 = ps__now_ms();
   *out = NULL;
+  ps_probe_opts o;
+  if ((st = PS__OPTS_IN(ctx, opts, &o, "ps_probe_opts")) != PS_OK) return st;
 
-  st = ps__nvml_open(ctx, &nvml, opts ? opts->driver_dir : NULL, opts ? opts->fixture : NULL);
+  st = ps__nvml_open(ctx, &nvml, o.driver_dir, o.fixture);
   if (st != PS_OK) return st;
   double t_init = ps__now_ms();
 

@@ -338,12 +338,14 @@ static ps_status make_jobs(session *s) {
 }
 
 ps_status ps_verify(ps_ctx *ctx, ps_report *report, const ps_verify_opts *opts) {
-  static const ps_verify_opts defaults;
+  ps_verify_opts o;
+  ps_status ost = PS__OPTS_IN(ctx, opts, &o, "ps_verify_opts");
+  if (ost != PS_OK) return ost;
   session s;
   memset(&s, 0, sizeof(s));
   s.ctx = ctx;
   s.report = report;
-  s.opts = opts ? opts : &defaults;
+  s.opts = &o;
   s.timeout_ms = s.opts->timeout_ms > 0 ? s.opts->timeout_ms : DEFAULT_TIMEOUT_MS;
   s.setup_deadline_ms =
       s.timeout_ms * 4 > MIN_SETUP_DEADLINE_MS ? s.timeout_ms * 4 : MIN_SETUP_DEADLINE_MS;

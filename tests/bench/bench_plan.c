@@ -56,7 +56,7 @@ int main(int argc, char **argv) {
   }
   report("read 8-GPU report (JSON)", t, runs, "-");
   ps_plan *plan = calloc(1, sizeof(*plan));
-  ps_plan_request req = {.model = &model};
+  ps_plan_request req = {.size = sizeof(req), .model = &model};
   for (int i = 0; i < runs; i++) {
     double t0 = now_ms();
     ps_plan_make(ctx, r, &req, plan);

@@ -82,7 +82,7 @@ static void test_write_and_open(void **state) {
   char out[256];
   snprintf(out, sizeof(out), "%s/c.tar.gz", dir);
   const char *const env[] = {"NCCL_P2P_DISABLE=1", "HOME=/root", NULL};
-  ps_capture_opts opts = {.env = env};
+  ps_capture_opts opts = {.size = sizeof(opts), .env = env};
   assert_int_equal(ps_capture_write(ctx, a, &opts, out), PS_OK);
   assert_true(ps_capture_is_archive(out));
   ps_capture *cap = NULL;

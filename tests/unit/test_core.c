@@ -94,6 +94,43 @@ static void test_result_parse(void **state) {
   assert_false(ps__result_parse("ok", "novalue", &r));
 }
 
+/* Options of an older, smaller layout: the fields it has are read, the rest are zero; an
+ * unset size is refused; a NULL pointer is all defaults. */
+static void test_opts_size(void **state) {
+  (void)state;
+  ps_ctx *ctx = ps_ctx_new();
+  ps_verify_opts given = PS_INIT(ps_verify_opts), got;
+  given.timeout_ms = 7;
+  given.copy_bytes = 99;
+  given.fixture = "later field";
+  given.size = offsetof(ps_verify_opts, copy_bytes); /* an "old" caller: up to timeout_ms */
+  assert_int_equal(PS__OPTS_IN(ctx, &given, &got, "ps_verify_opts"), PS_OK);
+  assert_int_equal(got.size, sizeof(got));
+  assert_int_equal(got.timeout_ms, 7);
+  assert_int_equal(got.copy_bytes, 0);
+  assert_null(got.fixture);
+  given.size = sizeof(given) + 64; /* a "newer" caller: what this library knows is read */
+  assert_int_equal(PS__OPTS_IN(ctx, &given, &got, "ps_verify_opts"), PS_OK);
+  assert_string_equal(got.fixture, "later field");
+  assert_int_equal(PS__OPTS_IN(ctx, NULL, &got, "ps_verify_opts"), PS_OK);
+  assert_int_equal(got.timeout_ms, 0);
+  ps_probe_opts unset = {0};
+  ps_report *r = NULL;
+  assert_int_equal(ps_probe(ctx, &unset, &r), PS_ERR_INVALID_ARG);
+  assert_non_null(strstr(ps_ctx_error(ctx), "ps_probe_opts: size is not set"));
+  assert_null(r);
+  ps_plan_input *in = NULL;
+  assert_int_equal(ps_plan_input_new(ctx, &in), PS_OK);
+  ps_plan_request req = {0}; /* filled only as far as its size says: unset is refused */
+  assert_int_equal(ps_plan_input_request(ctx, in, NULL, &req), PS_ERR_INVALID_ARG);
+  req.size = offsetof(ps_plan_request, tp);
+  assert_int_equal(ps_plan_input_set(ctx, in, "tp", "2"), PS_OK);
+  assert_int_equal(ps_plan_input_request(ctx, in, NULL, &req), PS_OK);
+  assert_int_equal(req.tp, 0); /* beyond the size: untouched */
+  ps_plan_input_free(in);
+  ps_ctx_free(ctx);
+}
+
 static void test_bundled_paths(void **state) {
   (void)state;
   ps_ctx *ctx = ps_ctx_new();
@@ -112,6 +149,7 @@ int main(void) {
       cmocka_unit_test(test_status_names), cmocka_unit_test(test_busid),
       cmocka_unit_test(test_cpulist),      cmocka_unit_test(test_job_parse),
       cmocka_unit_test(test_result_parse), cmocka_unit_test(test_bundled_paths),
+      cmocka_unit_test(test_opts_size),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

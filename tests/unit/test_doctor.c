@@ -115,7 +115,7 @@ static const ps_finding *find(const ps_doctor_result *res, const char *code) {
 
 static ps_doctor_result *run(const ps_report *r, const char *const *env, const char *root) {
   ps_ctx *ctx = ps_ctx_new();
-  ps_doctor_opts opts = {0};
+  ps_doctor_opts opts = PS_INIT(ps_doctor_opts);
   opts.env = env;
   opts.sysfs_root = root;
   opts.skip_nvml = true;
@@ -292,7 +292,7 @@ static void test_bad_args(void **state) {
   char longroot[700];
   memset(longroot, 'x', sizeof(longroot) - 1);
   longroot[sizeof(longroot) - 1] = '\0';
-  ps_doctor_opts opts = {.sysfs_root = longroot, .skip_nvml = true};
+  ps_doctor_opts opts = {.size = sizeof(opts), .sysfs_root = longroot, .skip_nvml = true};
   assert_int_equal(ps_doctor_run(ctx, r, &opts, &res), PS_ERR_INVALID_ARG);
   ps_doctor_result_free(NULL);
   assert_string_equal(ps_severity_name(PS_SEVERITY_WARNING), "warning");

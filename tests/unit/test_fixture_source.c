@@ -29,20 +29,22 @@ static void test_select_and_play(void **state) {
   assert_false(src->example);
   env_untouched();
 
-  ps_probe_opts po = {.driver_dir = src->driver_dir, .fixture = src->fixture};
+  ps_probe_opts po = {.size = sizeof(po), .driver_dir = src->driver_dir, .fixture = src->fixture};
   ps_report *r = NULL;
   assert_int_equal(ps_probe(ctx, &po, &r), PS_OK);
   assert_int_equal(r->source, PS_SOURCE_FIXTURE);
   assert_string_equal(r->origin, path);
   assert_int_equal(r->gpu_count, 4);
   /* The worker gets the fixture in its own environment: the fault shows up in a verdict. */
-  ps_verify_opts vo = {.refresh = true, .driver_dir = src->driver_dir, .fixture = src->fixture};
+  ps_verify_opts vo = {
+      .size = sizeof(vo), .refresh = true, .driver_dir = src->driver_dir, .fixture = src->fixture};
   assert_int_equal(ps_verify(ctx, r, &vo), PS_OK);
   int corrupt = 0;
   for (int i = 0; i < r->pair_count; i++)
     corrupt += r->pairs[i].verdict == PS_VERDICT_CORRUPT;
   assert_true(corrupt > 0);
-  ps_doctor_opts dopts = {.driver_dir = src->driver_dir, .fixture = src->fixture};
+  ps_doctor_opts dopts = {
+      .size = sizeof(dopts), .driver_dir = src->driver_dir, .fixture = src->fixture};
   ps_doctor_result *res = NULL;
   assert_int_equal(ps_doctor_run(ctx, r, &dopts, &res), PS_OK);
   ps_doctor_result_free(res);
@@ -53,7 +55,8 @@ static void test_select_and_play(void **state) {
   ps_fixture_source *other = NULL;
   const char *h100 = ps_test_fixture_path("hgx-h100-8.topo");
   assert_int_equal(ps_fixture_select(ctx, h100, src->driver_dir, &other), PS_OK);
-  po = (ps_probe_opts){.driver_dir = other->driver_dir, .fixture = other->fixture};
+  po = (ps_probe_opts){
+      .size = sizeof(ps_probe_opts), .driver_dir = other->driver_dir, .fixture = other->fixture};
   assert_int_equal(ps_probe(ctx, &po, &r), PS_OK);
   assert_int_equal(r->gpu_count, 8);
   ps_report_free(r);
@@ -81,7 +84,8 @@ static void test_select_errors(void **state) {
   assert_int_equal(ps_fixture_select(ctx, "/nonexistent/x.topo", NULL, &src), PS_ERR_BAD_INPUT);
   assert_null(src);
   /* A fixture needs the fake drivers: a directory without them is no driver at all. */
-  ps_probe_opts po = {.driver_dir = "/nonexistent/dir",
+  ps_probe_opts po = {.size = sizeof(po),
+                      .driver_dir = "/nonexistent/dir",
                       .fixture = ps_test_fixture_path("example-4x-a100.topo")};
   ps_report *r = NULL;
   assert_int_equal(ps_probe(ctx, &po, &r), PS_ERR_NO_DRIVER);

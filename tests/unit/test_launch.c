@@ -47,7 +47,7 @@ static void test_argv_plan_only(void **state) {
   (void)state;
   ps_plan *p = tp4_plan();
   ps_ctx *ctx = ps_ctx_new();
-  ps_launch_opts o = {.vllm = "/opt/venv/bin/vllm", .port = 8123};
+  ps_launch_opts o = {.size = sizeof(o), .vllm = "/opt/venv/bin/vllm", .port = 8123};
   ps_launch_cmd cmd;
   assert_int_equal(ps_launch_argv(ctx, p, &o, &cmd), PS_OK);
   assert_string_equal(joined(&cmd),
@@ -71,7 +71,7 @@ static void test_argv_user_wins(void **state) {
   ps_plan *p = tp4_plan();
   ps_ctx *ctx = ps_ctx_new();
   const char *extra[] = {"-tp", "2", "--max_model_len=8192", "--enforce-eager", "--port", "9000"};
-  ps_launch_opts o = {.extra = extra, .extra_count = 6, .nccl_debug = true};
+  ps_launch_opts o = {.size = sizeof(o), .extra = extra, .extra_count = 6, .nccl_debug = true};
   ps_launch_cmd cmd;
   assert_int_equal(ps_launch_argv(ctx, p, &o, &cmd), PS_OK);
   /* The plan's TP, length and port are dropped; the user's copies follow, in their order. */
@@ -92,7 +92,7 @@ static void test_argv_user_wins(void **state) {
 
   /* The same value is no conflict. */
   const char *same[] = {"--tensor-parallel-size=4"};
-  ps_launch_opts o2 = {.extra = same, .extra_count = 1};
+  ps_launch_opts o2 = {.size = sizeof(o2), .extra = same, .extra_count = 1};
   assert_int_equal(ps_launch_argv(ctx, p, &o2, &cmd), PS_OK);
   assert_int_equal(cmd.conflict_count, 0);
   assert_non_null(strstr(joined(&cmd), "--tensor-parallel-size=4"));
@@ -105,7 +105,7 @@ static void test_argv_refuses(void **state) {
   (void)state;
   ps_plan *p = tp4_plan();
   ps_ctx *ctx = ps_ctx_new();
-  ps_launch_opts o = {0};
+  ps_launch_opts o = PS_INIT(ps_launch_opts);
   ps_launch_cmd cmd;
   p->feasible = false;
   snprintf(p->summary, sizeof(p->summary), "needs 141 GB, has 80");
@@ -204,12 +204,13 @@ static void test_flags_exist_in_vllm(void **state) {
     ps_test_use_fixture("fake", fixtures[f]);
     ps_report *r = NULL;
     assert_int_equal(ps_probe(ctx, NULL, &r), PS_OK);
-    ps_verify_opts vo = {.refresh = true, .cache_dir = "/nonexistent-cache"};
+    ps_verify_opts vo = {.size = sizeof(vo), .refresh = true, .cache_dir = "/nonexistent-cache"};
     assert_int_equal(ps_verify(ctx, r, &vo), PS_OK);
     int tps[] = {1, 2, 4}, pps[] = {1, 2};
     for (int t = 0; t < 3; t++)
       for (int s = 0; s < 2; s++) {
-        ps_plan_request req = {.model = &m,
+        ps_plan_request req = {.size = sizeof(req),
+                               .model = &m,
                                .tp = tps[t],
                                .pp = pps[s],
                                .max_num_seqs = 2,

@@ -46,7 +46,7 @@ static ps_report *machine(const char *fixture) {
   ps_ctx *ctx = ps_ctx_new();
   ps_report *r = NULL;
   if (ps_probe(ctx, NULL, &r) != PS_OK) fail_msg("probe %s: %s", fixture, ps_ctx_error(ctx));
-  ps_verify_opts vo = {.refresh = true, .cache_dir = "/nonexistent-cache"};
+  ps_verify_opts vo = {.size = sizeof(vo), .refresh = true, .cache_dir = "/nonexistent-cache"};
   if (ps_verify(ctx, r, &vo) != PS_OK) fail_msg("verify %s: %s", fixture, ps_ctx_error(ctx));
   ps_ctx_free(ctx);
   return r;
@@ -71,7 +71,7 @@ static void test_small_model_is_tp1(void **state) {
   (void)state;
   ps_report *r = machine("example-4x-a100.topo");
   ps_model m = llama8b();
-  ps_plan_request req = {.model = &m};
+  ps_plan_request req = {.size = sizeof(req), .model = &m};
   ps_plan *p = plan(r, &req, PS_OK);
   assert_true(p->feasible);
   assert_int_equal(p->tp, 1);
@@ -112,7 +112,7 @@ static void test_measured_all_reduce_decides(void **state) {
   (void)state;
   ps_report *r = machine("example-4x-a100.topo");
   ps_model m = llama70b();
-  ps_plan_request req = {.model = &m};
+  ps_plan_request req = {.size = sizeof(req), .model = &m};
   ps_bench bench = {0};
   ps_bench_result results[4];
   bench.results = results;
@@ -145,7 +145,7 @@ static void test_70b_needs_four(void **state) {
   (void)state;
   ps_report *r = machine("example-4x-a100.topo");
   ps_model m = llama70b();
-  ps_plan_request req = {.model = &m};
+  ps_plan_request req = {.size = sizeof(req), .model = &m};
   ps_plan *p = plan(r, &req, PS_OK);
   assert_true(p->feasible);
   assert_int_equal(p->tp * p->pp, 4);
@@ -180,7 +180,7 @@ static void test_heads_rule(void **state) {
   (void)state;
   ps_report *r = machine("hgx-h100-8.topo");
   ps_model m = qwen7b();
-  ps_plan_request req = {.model = &m, .tp = 8};
+  ps_plan_request req = {.size = sizeof(req), .model = &m, .tp = 8};
   ps_plan *p = plan(r, &req, PS_OK);
   assert_false(p->feasible);
   assert_non_null(strstr(p->summary, "28 attention heads"));
@@ -199,7 +199,7 @@ static void test_broken_pair_environment(void **state) {
   (void)state;
   ps_report *r = machine("fault-corrupt.topo"); /* 1->2 corrupt while claimed OK */
   ps_model m = llama70b();
-  ps_plan_request req = {.model = &m, .tp = 4};
+  ps_plan_request req = {.size = sizeof(req), .model = &m, .tp = 4};
   ps_plan *p = plan(r, &req, PS_OK);
   if (p->feasible) {
     assert_non_null(find(p->args, p->arg_count, "--disable-custom-all-reduce"));
@@ -224,7 +224,7 @@ static void test_bad_requests(void **state) {
   (void)state;
   ps_report *r = machine("rtx3090-2-nvlink.topo");
   ps_model m = llama8b();
-  ps_plan_request req = {.model = &m, .tp = 4};
+  ps_plan_request req = {.size = sizeof(req), .model = &m, .tp = 4};
   free(plan(r, &req, PS_ERR_INVALID_ARG));
   req.tp = 0;
   req.kv_cache_dtype = "int3";
@@ -241,7 +241,7 @@ static void test_formats(void **state) {
   (void)state;
   ps_report *r = machine("example-4x-a100.topo");
   ps_model m = llama70b();
-  ps_plan_request req = {.model = &m, .model_path = "/models/it's 70B"};
+  ps_plan_request req = {.size = sizeof(req), .model = &m, .model_path = "/models/it's 70B"};
   ps_plan *p = plan(r, &req, PS_OK);
   ps_ctx *ctx = ps_ctx_new();
   for (int f = PS_PLAN_TEXT; f <= PS_PLAN_YAML; f++) {
@@ -267,7 +267,7 @@ static void test_cluster(void **state) {
   const ps_report *nodes[] = {a, b};
   ps_model m = llama70b();
   /* one node holds 13k tokens of context; two hold the model's whole 128k */
-  ps_plan_request req = {.model = &m};
+  ps_plan_request req = {.size = sizeof(req), .model = &m};
   ps_plan *p = calloc(1, sizeof(*p));
   ps_ctx *ctx = ps_ctx_new();
   assert_int_equal(ps_plan_make_cluster(ctx, nodes, 2, &req, p), PS_OK);
@@ -347,8 +347,10 @@ static void test_properties(void **state) {
     int n = 1 + (int)rnd(8);
     ps_report *r = random_report(n);
     ps_model *m = &models[rnd(3)];
-    ps_plan_request req = {
-        .model = m, .objective = (ps_objective)rnd(2), .max_num_seqs = 1 + (int)rnd(4)};
+    ps_plan_request req = {.size = sizeof(req),
+                           .model = m,
+                           .objective = (ps_objective)rnd(2),
+                           .max_num_seqs = 1 + (int)rnd(4)};
     ps_plan *p = plan(r, &req, PS_OK);
     ps_plan *again = plan(r, &req, PS_OK);
     assert_memory_equal(p, again, sizeof(*p)); /* deterministic */

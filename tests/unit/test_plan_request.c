@@ -123,7 +123,7 @@ static void test_model_rule_and_request(void **state) {
   ps_model model;
   assert_int_equal(ps_plan_input_model(ctx, in, &model), PS_OK);
   assert_int_equal(model.weight_bytes, 8000000000ull); /* fp8: one byte per parameter */
-  ps_plan_request req;
+  ps_plan_request req = PS_INIT(ps_plan_request);
   assert_int_equal(ps_plan_input_request(ctx, in, &model, &req), PS_OK);
   assert_ptr_equal(req.model, &model);
   assert_int_equal(req.tp, 2);

@@ -37,7 +37,7 @@ static ps_report *machine(const char *fixture) {
   ps_ctx *ctx = ps_ctx_new();
   ps_report *r = NULL;
   if (ps_probe(ctx, NULL, &r) != PS_OK) fail_msg("probe %s: %s", fixture, ps_ctx_error(ctx));
-  ps_verify_opts vo = {.refresh = true, .cache_dir = "/nonexistent-cache"};
+  ps_verify_opts vo = {.size = sizeof(vo), .refresh = true, .cache_dir = "/nonexistent-cache"};
   if (ps_verify(ctx, r, &vo) != PS_OK) fail_msg("verify %s: %s", fixture, ps_ctx_error(ctx));
   ps_ctx_free(ctx);
   return r;
@@ -75,8 +75,9 @@ static void test_concurrent_objectives(void **state) {
   const ps_objective objectives[2] = {PS_OBJECTIVE_THROUGHPUT, PS_OBJECTIVE_LATENCY};
   for (int i = 0; i < CASES; i++) {
     cases[i].report = i < 2 ? a100 : h100;
-    cases[i].req =
-        (ps_plan_request){.model = i < 2 ? &small : &large, .objective = objectives[i % 2]};
+    cases[i].req = (ps_plan_request){.size = sizeof(ps_plan_request),
+                                     .model = i < 2 ? &small : &large,
+                                     .objective = objectives[i % 2]};
     cases[i].expected = plan_json(i);
     assert_non_null(cases[i].expected);
   }

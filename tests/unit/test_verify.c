@@ -24,7 +24,7 @@ static ps_report *verify(const char *fixture, int timeout_ms, bool refresh, ps_s
   ps_ctx *ctx = ps_ctx_new();
   ps_report *r = NULL;
   if (ps_probe(ctx, NULL, &r) != PS_OK) fail_msg("probe %s: %s", fixture, ps_ctx_error(ctx));
-  ps_verify_opts opts = {0};
+  ps_verify_opts opts = PS_INIT(ps_verify_opts);
   opts.timeout_ms = timeout_ms;
   opts.refresh = refresh;
   opts.cache_dir = cache_dir;
@@ -157,7 +157,8 @@ static void test_bad_selection(void **state) {
   ps_report *r = NULL;
   assert_int_equal(ps_probe(ctx, NULL, &r), PS_OK);
   int gpus[] = {0, 7};
-  ps_verify_opts opts = {.gpus = gpus, .gpu_count = 2, .cache_dir = cache_dir};
+  ps_verify_opts opts = {
+      .size = sizeof(opts), .gpus = gpus, .gpu_count = 2, .cache_dir = cache_dir};
   assert_int_equal(ps_verify(ctx, r, &opts), PS_ERR_INVALID_ARG);
   assert_non_null(strstr(ps_ctx_error(ctx), "GPU 7"));
   opts.worker_path = "/nonexistent/peerscope-worker";

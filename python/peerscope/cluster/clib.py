@@ -48,8 +48,9 @@ PS_LAUNCH_MAX_ARGV = 320
 PS_LAUNCH_MAX_CONFLICTS = 8
 
 
-class ps_launch_opts(Structure):
+class ps_launch_opts(_lib.Sized):
     _fields_ = [
+        ("size", ctypes.c_size_t),
         ("vllm", c_char_p),
         ("host", c_char_p),
         ("port", c_int),
