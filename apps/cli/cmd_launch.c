@@ -180,14 +180,13 @@ static int parse(int argc, char **argv, launch_opts *o) {
   return code ? code : cli_plan_check("launch", &o->plan);
 }
 
-static int make_plan(launch_opts *o, ps_ctx *ctx, ps_plan *plan) {
-  ps_model *model = calloc(1, sizeof(*model));
+static int make_plan(launch_opts *o, ps_ctx *ctx, ps_plan **plan) {
+  ps_model *model = NULL;
   ps_report *nodes[CLI_PLAN_MAX_NODES] = {NULL};
   int node_count = 0;
   char notice[1024] = "";
   int code = EXIT_VERIFIED;
-  if (!model) return cli_fail("launch", EXIT_INTERNAL, "out of memory");
-  if ((code = cli_plan_load_model("launch", &o->plan, ctx, model))) goto out;
+  if ((code = cli_plan_load_model("launch", &o->plan, ctx, &model))) goto out;
   if ((code = cli_plan_load_nodes("launch", &o->plan, ctx, nodes, &node_count, notice,
                                   sizeof(notice))))
     goto out;
@@ -200,12 +199,12 @@ static int make_plan(launch_opts *o, ps_ctx *ctx, ps_plan *plan) {
   if (st != PS_OK)
     code = cli_fail("launch", st == PS_ERR_INVALID_ARG ? EXIT_USAGE : EXIT_INTERNAL, "%s",
                     ps_ctx_error(ctx));
-  else if (!plan->feasible)
-    code = cli_fail("launch", EXIT_FINDING, "nothing to launch: %s", plan->summary);
+  else if (!(*plan)->feasible)
+    code = cli_fail("launch", EXIT_FINDING, "nothing to launch: %s", (*plan)->summary);
 out:
   for (int i = 0; i < node_count; i++)
     ps_report_free(nodes[i]);
-  free(model);
+  ps_model_free(model);
   return code;
 }
 
@@ -313,10 +312,9 @@ static int run(const launch_opts *o, const ps_plan *plan, ps_launch_opts *lo,
   printf("[peerscope] plan: %s\n[peerscope] starting: ", plan->summary);
   print_command(stdout, cmd);
   fflush(stdout);
-  ps_launch_result *r = calloc(1, sizeof(*r));
-  if (!r) return cli_fail("launch", EXIT_INTERNAL, "out of memory");
+  ps_launch_result *r = NULL;
   int code;
-  if (ps_launch_run(ctx, cmd, lo, r) != PS_OK) {
+  if (ps_launch_run(ctx, cmd, lo, &r) != PS_OK) {
     code = cli_fail("launch", EXIT_INTERNAL, "%s", ps_ctx_error(ctx));
     goto out;
   }
@@ -347,7 +345,7 @@ static int run(const launch_opts *o, const ps_plan *plan, ps_launch_opts *lo,
            r->outcome == PS_LAUNCH_HUNG ? "was stopped at the deadline" : "ended", code);
   (void)o;
 out:
-  free(r);
+  ps_launch_result_free(r);
   return code;
 }
 
@@ -360,13 +358,13 @@ int cmd_launch(int argc, char **argv) {
   }
   setvbuf(stdout, NULL, _IOLBF, 0); /* the log streams line by line, also into a pipe */
   ps_ctx *ctx = ps_ctx_new();
-  ps_plan *plan = calloc(1, sizeof(*plan));
-  ps_launch_cmd *cmd = calloc(1, sizeof(*cmd));
-  if (!ctx || !plan || !cmd) {
+  ps_plan *plan = NULL;
+  ps_launch_cmd *cmd = NULL;
+  if (!ctx) {
     code = cli_fail("launch", EXIT_INTERNAL, "out of memory");
     goto out;
   }
-  if ((code = make_plan(&o, ctx, plan))) goto out;
+  if ((code = make_plan(&o, ctx, &plan))) goto out;
   ps_launch_opts lo = PS_INIT(ps_launch_opts);
   lo.vllm = o.vllm;
   lo.host = o.host;
@@ -376,7 +374,7 @@ int cmd_launch(int argc, char **argv) {
   lo.health_timeout_s = o.timeout_s;
   lo.stop_grace_s = o.grace_s;
   lo.nccl_debug = o.nccl_debug;
-  if (ps_launch_argv(ctx, plan, &lo, cmd) != PS_OK) {
+  if (ps_launch_argv(ctx, plan, &lo, &cmd) != PS_OK) {
     code = cli_fail("launch", EXIT_USAGE, "%s", ps_ctx_error(ctx));
     goto out;
   }
@@ -389,9 +387,8 @@ int cmd_launch(int argc, char **argv) {
   }
   code = run(&o, plan, &lo, cmd, ctx);
 out:
-  if (cmd) ps_launch_cmd_free(cmd);
-  free(cmd);
-  free(plan);
+  ps_launch_cmd_free(cmd);
+  ps_plan_free(plan);
   ps_ctx_free(ctx);
   cli_plan_args_free(&o.plan);
   return code;

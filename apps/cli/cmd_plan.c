@@ -96,22 +96,23 @@ int cmd_plan(int argc, char **argv) {
     return code < 0 ? EXIT_VERIFIED : code;
   }
   ps_ctx *ctx = ps_ctx_new();
-  ps_model *model = calloc(1, sizeof(*model));
-  ps_plan *plan = calloc(1, sizeof(*plan));
+  ps_model *model = NULL;
+  ps_plan *plan = NULL;
   ps_report *nodes[CLI_PLAN_MAX_NODES] = {NULL};
   int node_count = 0;
   char notice[1024] = "", *text = NULL;
-  if (!ctx || !model || !plan) {
+  if (!ctx) {
     code = cli_fail("plan", EXIT_INTERNAL, "out of memory");
     goto out;
   }
-  if ((code = cli_plan_load_model("plan", &a, ctx, model))) goto out;
+  if ((code = cli_plan_load_model("plan", &a, ctx, &model))) goto out;
   if ((code = cli_plan_load_nodes("plan", &a, ctx, nodes, &node_count, notice, sizeof(notice))))
     goto out;
 
   ps_plan_request req = PS_INIT(ps_plan_request);
   if ((code = cli_plan_request("plan", &a, model, NULL, &req))) goto out;
-  ps_status st = ps_plan_make_cluster(ctx, (const ps_report *const *)nodes, node_count, &req, plan);
+  ps_status st =
+      ps_plan_make_cluster(ctx, (const ps_report *const *)nodes, node_count, &req, &plan);
   if (st != PS_OK) {
     code = cli_fail("plan", st == PS_ERR_INVALID_ARG ? EXIT_USAGE : EXIT_INTERNAL, "%s",
                     ps_ctx_error(ctx));
@@ -134,8 +135,8 @@ out:
   ps_free(text);
   for (int i = 0; i < node_count; i++)
     ps_report_free(nodes[i]);
-  free(plan);
-  free(model);
+  ps_plan_free(plan);
+  ps_model_free(model);
   ps_ctx_free(ctx);
   cli_plan_args_free(&a);
   return code;

@@ -106,7 +106,7 @@ int cli_plan_check(const char *cmd, const cli_plan_args *a) {
   return EXIT_VERIFIED;
 }
 
-int cli_plan_load_model(const char *cmd, const cli_plan_args *a, ps_ctx *ctx, ps_model *model) {
+int cli_plan_load_model(const char *cmd, const cli_plan_args *a, ps_ctx *ctx, ps_model **model) {
   ps_model_source *src = NULL;
   ps_status st = ps_plan_input_model_source(ctx, a->in, model, &src);
   /* Where the facts of a model given by id came from (stderr: stdout stays the plan). */

@@ -42,8 +42,9 @@ int cli_plan_option(const char *cmd, int id, const char *arg, const char *flag, 
 /* Checks that go across options (exactly one model source, ...). Exit code. */
 int cli_plan_check(const char *cmd, const cli_plan_args *a);
 
-/* The model: a directory, or a synthetic one from its size (ps_plan_input_model). Exit code. */
-int cli_plan_load_model(const char *cmd, const cli_plan_args *a, ps_ctx *ctx, ps_model *model);
+/* The model: a directory, or a synthetic one from its size (ps_plan_input_model); *model:
+ * ps_model_free. Exit code. */
+int cli_plan_load_model(const char *cmd, const cli_plan_args *a, ps_ctx *ctx, ps_model **model);
 /* The live (or fixture) machine, or every --topology file with its claims, GPU facts and
  * memory. *n nodes are returned in nodes[]; free each with ps_report_free. Exit code. */
 int cli_plan_load_nodes(const char *cmd, cli_plan_args *a, ps_ctx *ctx, ps_report **nodes, int *n,

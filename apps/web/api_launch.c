@@ -29,7 +29,7 @@ json_t *ps__web_launch_json(const ps_web *w) {
   json_object_set_new(o, "health", json_string(health[L->health]));
   json_object_set_new(o, "exit_code", L->has_exit ? json_integer(L->exit_code) : json_null());
   json_object_set_new(o, "error", L->error[0] ? json_string(L->error) : json_null());
-  const ps_log_summary *m = &L->summary;
+  const ps_log_summary *m = L->summary;
   json_object_set_new(s, "custom_all_reduce",
                       m->custom_all_reduce < 0 ? json_null() : json_boolean(m->custom_all_reduce));
   json_object_set_new(s, "custom_all_reduce_reason",
@@ -72,7 +72,7 @@ static void on_line(void *user, int stream, const char *line) {
   ps_web *w = user;
   pthread_mutex_lock(&w->lock);
   append_line(&w->launch, stream == 0 ? "[peerscope] " : "", line);
-  if (stream != 0) ps_log_classify_line(&w->launch.summary, line);
+  if (stream != 0) ps_log_classify_line(w->launch.summary, line);
   pthread_cond_broadcast(&w->changed);
   pthread_mutex_unlock(&w->lock);
 }
@@ -107,9 +107,8 @@ static void *launch_main(void *arg) {
                          .user = w};
   free(a);
   ps_ctx *ctx = ps_ctx_new();
-  ps_launch_result res;
-  memset(&res, 0, sizeof(res));
-  ps_status st = ctx ? ps_launch_run(ctx, &L->cmd, &opts, &res) : PS_ERR_NO_MEMORY;
+  ps_launch_result *res = NULL;
+  ps_status st = ctx ? ps_launch_run(ctx, L->cmd, &opts, &res) : PS_ERR_NO_MEMORY;
   pthread_mutex_lock(&w->lock);
   if (st != PS_OK) {
     L->state = LAUNCH_FAILED;
@@ -119,20 +118,21 @@ static void *launch_main(void *arg) {
         [PS_LAUNCH_NOT_FOUND] = "the vLLM executable was not found",
         [PS_LAUNCH_PORT_IN_USE] = "the port is already in use",
         [PS_LAUNCH_HUNG] = "vLLM did not answer /health before the deadline; it was stopped"};
-    bool stopped = res.outcome == PS_LAUNCH_STOPPED || res.outcome == PS_LAUNCH_INTERRUPTED;
-    L->state = stopped                           ? LAUNCH_STOPPED
-               : res.outcome == PS_LAUNCH_EXITED ? LAUNCH_EXITED
-                                                 : LAUNCH_FAILED;
-    if ((size_t)res.outcome < PS_ARRAY_LEN(why) && why[res.outcome])
-      ps__web_strlcpy(L->error, why[res.outcome], sizeof(L->error));
-    L->has_exit = res.outcome == PS_LAUNCH_EXITED || stopped;
-    L->exit_code = res.exit_code;
+    bool stopped = res->outcome == PS_LAUNCH_STOPPED || res->outcome == PS_LAUNCH_INTERRUPTED;
+    L->state = stopped                            ? LAUNCH_STOPPED
+               : res->outcome == PS_LAUNCH_EXITED ? LAUNCH_EXITED
+                                                  : LAUNCH_FAILED;
+    if ((size_t)res->outcome < PS_ARRAY_LEN(why) && why[res->outcome])
+      ps__web_strlcpy(L->error, why[res->outcome], sizeof(L->error));
+    L->has_exit = res->outcome == PS_LAUNCH_EXITED || stopped;
+    L->exit_code = res->exit_code;
     /* Nothing answers /health any more: "ok" would be stale. Never up and not stopped by
      * us: it failed; otherwise unknown. */
-    L->health = !res.came_up && !stopped ? 3 : 0;
-    if (res.summary.failure) L->summary = res.summary;
-    ps_log_suggest(&L->summary, &L->plan, L->suggestion, sizeof(L->suggestion));
+    L->health = !res->came_up && !stopped ? 3 : 0;
+    if (res->summary.failure) *L->summary = res->summary;
+    ps_log_suggest(L->summary, L->plan, L->suggestion, sizeof(L->suggestion));
   }
+  ps_launch_result_free(res);
   L->seq++;
   pthread_cond_broadcast(&w->changed);
   pthread_mutex_unlock(&w->lock);
@@ -155,13 +155,21 @@ static void reset_launch(web_launch *L) {
     free(L->lines[i]);
     L->lines[i] = NULL;
   }
-  if (L->have_cmd) ps_launch_cmd_free(&L->cmd);
+  ps_launch_cmd_free(L->cmd);
+  ps_plan_free(L->plan);
+  /* A fresh summary; out of memory, the old one stays (stale, never NULL). */
+  ps_log_summary *summary = ps_log_summary_new();
+  if (summary) {
+    ps_log_summary_free(L->summary);
+  } else {
+    summary = L->summary;
+  }
   int id = L->id;
   unsigned seq = L->seq;
   memset(L, 0, sizeof(*L));
   L->id = id + 1;
   L->seq = seq + 1;
-  ps_log_summary_init(&L->summary);
+  L->summary = summary;
 }
 
 void ps__web_launch_post(ps_web *w, const ps_web_request *req, ps_web_response *resp) {
@@ -169,8 +177,8 @@ void ps__web_launch_post(ps_web *w, const ps_web_request *req, ps_web_response *
   json_t *body = ps__web_body_object(req, NULL, resp);
   if (!body) return;
   int port = 8000;
-  ps_plan *plan = calloc(1, sizeof(*plan));
-  bool ok = plan && ps__web_get_int(body, "port", 1, 65535, &port, resp);
+  ps_plan *plan = NULL;
+  bool ok = ps__web_get_int(body, "port", 1, 65535, &port, resp);
   if (ok && !json_object_get(body, "model_dir")) {
     ps__web_error(resp, 400, "field 'model_dir' is required: the model vLLM serves");
     ok = false;
@@ -179,7 +187,7 @@ void ps__web_launch_post(ps_web *w, const ps_web_request *req, ps_web_response *
     ps__web_error(resp, 400, "port %d is the dashboard's own", port);
     ok = false;
   }
-  if (ok) ok = ps__web_make_plan(w, req, own, true, plan, resp);
+  if (ok) ok = ps__web_make_plan(w, req, own, true, &plan, resp);
   if (ok && !plan->feasible) {
     ps__web_error(resp, 400, "no plan fits: %s", plan->summary);
     ok = false;
@@ -201,15 +209,15 @@ void ps__web_launch_post(ps_web *w, const ps_web_request *req, ps_web_response *
   if (ok) {
     if (L->thread_live) pthread_join(L->thread, NULL); /* finished: its state says so */
     reset_launch(L);
-    L->plan = *plan;
+    L->plan = plan; /* the launch's now */
+    plan = NULL;
     ps_ctx *ctx = ps_ctx_new();
     ps_launch_opts opts = {.size = sizeof(opts), .vllm = w->cfg.vllm, .port = port};
-    if (!ctx || ps_launch_argv(ctx, &L->plan, &opts, &L->cmd) != PS_OK) {
+    if (!ctx || ps_launch_argv(ctx, L->plan, &opts, &L->cmd) != PS_OK) {
       ps__web_error(resp, 400, "%s", ctx ? ps_ctx_error(ctx) : "out of memory");
       ok = false;
     } else {
-      L->have_cmd = true;
-      command_text(&L->cmd, L->command, sizeof(L->command));
+      command_text(L->cmd, L->command, sizeof(L->command));
       L->state = LAUNCH_STARTING;
       L->health = 1;
       launch_args *a = calloc(1, sizeof(*a));
@@ -227,7 +235,7 @@ void ps__web_launch_post(ps_web *w, const ps_web_request *req, ps_web_response *
   if (ok) pthread_cond_broadcast(&w->changed);
   pthread_mutex_unlock(&w->lock);
   if (ok) ps__web_json(resp, 202, doc);
-  free(plan);
+  ps_plan_free(plan);
   json_decref(body);
 }
 

@@ -30,18 +30,17 @@ static bool parse_input(ps_ctx *ctx, const ps_web_request *req, const char *cons
 }
 
 bool ps__web_make_plan(ps_web *w, const ps_web_request *req, const char *const *own, bool dir_only,
-                       ps_plan *plan, ps_web_response *resp) {
+                       ps_plan **plan, ps_web_response *resp) {
+  *plan = NULL;
   ps_ctx *ctx = ps_ctx_new();
   ps_plan_input *in = NULL;
-  ps_model *model = calloc(1, sizeof(*model));
-  if (!ctx || !model) {
-    free(model);
-    ps_ctx_free(ctx);
+  ps_model *model = NULL;
+  if (!ctx) {
     ps__web_error(resp, 500, "out of memory");
     return false;
   }
   bool ok = parse_input(ctx, req, own, dir_only, &in, resp);
-  if (ok && ps_plan_input_model(ctx, in, model) != PS_OK) {
+  if (ok && ps_plan_input_model(ctx, in, &model) != PS_OK) {
     ps__web_error(resp, 400, "%s", ps_ctx_error(ctx));
     ok = false;
   }
@@ -54,7 +53,7 @@ bool ps__web_make_plan(ps_web *w, const ps_web_request *req, const char *const *
     ok = st == PS_OK;
   }
   ps_plan_input_free(in);
-  free(model);
+  ps_model_free(model);
   ps_ctx_free(ctx);
   return ok;
 }
@@ -84,13 +83,12 @@ static json_t *plan_response(const ps_plan *plan, ps_web_response *resp) {
 }
 
 void ps__web_plan_post(ps_web *w, const ps_web_request *req, ps_web_response *resp) {
-  ps_plan *plan = calloc(1, sizeof(*plan)); /* ~40 KB: not on a connection's stack */
-  if (!plan) return ps__web_error(resp, 500, "out of memory");
-  if (ps__web_make_plan(w, req, NULL, false, plan, resp)) {
+  ps_plan *plan = NULL;
+  if (ps__web_make_plan(w, req, NULL, false, &plan, resp)) {
     json_t *doc = plan_response(plan, resp);
     if (doc) ps__web_json(resp, 200, doc);
   }
-  free(plan);
+  ps_plan_free(plan);
 }
 
 /* GET /api/v1/plan/fields: the library's table of plan fields, for the dashboard's form. */

@@ -19,7 +19,11 @@ ps_web *ps_web_new(const ps_web_config *cfg, ps_report *report) {
   if (!w) return NULL;
   w->cfg = *cfg;
   w->report = report;
-  ps_log_summary_init(&w->launch.summary); /* nothing seen yet: every field unknown */
+  w->launch.summary = ps_log_summary_new(); /* nothing seen yet: every field unknown */
+  if (!w->launch.summary) {
+    free(w);
+    return NULL;
+  }
   pthread_mutex_init(&w->lock, NULL);
   pthread_cond_init(&w->changed, NULL);
   return w;
@@ -32,6 +36,7 @@ void ps_web_free(ps_web *w) {
   /* A running benchmark stops at once (ps_bench_opts.stop). */
   __atomic_store_n(&w->closing, 1, __ATOMIC_SEQ_CST);
   ps__web_launch_shutdown(w);
+  ps_log_summary_free(w->launch.summary);
   if (w->job.thread_live) pthread_join(w->job.thread, NULL);
   ps_report_free(w->report);
   pthread_cond_destroy(&w->changed);

@@ -54,11 +54,10 @@ typedef struct web_launch {
   bool has_exit;
   int exit_code;
   char error[256];
-  ps_log_summary summary;
+  ps_log_summary *summary; /* never NULL once ps_web_new succeeded */
   char suggestion[512];
-  ps_plan plan;
-  ps_launch_cmd cmd;
-  bool have_cmd;
+  ps_plan *plan;
+  ps_launch_cmd *cmd;
   char *lines[PS_WEB_LOG_LINES]; /* ring: line i at i % PS_WEB_LOG_LINES */
   size_t line_count;             /* lines ever appended */
   unsigned seq;                  /* bumped on every status change */
@@ -116,7 +115,7 @@ bool ps__web_asset(ps_web *w, const char *path, ps_web_response *resp);
  * (ps_plan_input_from_json; `own` = the handler's own fields; dir_only refuses a model given
  * by size). Returns false with the response filled. Lock not held; takes it for the report. */
 bool ps__web_make_plan(ps_web *w, const ps_web_request *req, const char *const *own, bool dir_only,
-                       ps_plan *plan, ps_web_response *resp);
+                       ps_plan **plan, ps_web_response *resp);
 void ps__web_plan_fields_get(ps_web *w, ps_web_response *resp);
 
 /* Starts a background job (state.c): 202 with the job, 409 when one runs or the report is

@@ -49,7 +49,10 @@ typedef struct ps_log_summary {
   bool ready;                         /* "Application startup complete." */
 } ps_log_summary;
 
-PS_API void ps_log_summary_init(ps_log_summary *summary);
+/* A summary with nothing seen yet (every number -1, "not seen"), for a caller classifying a
+ * log itself; NULL only when out of memory. ps_launch_run's result carries its own. */
+PS_API ps_log_summary *ps_log_summary_new(void);
+PS_API void ps_log_summary_free(ps_log_summary *summary);
 /* Adds what one log line (without its newline) says to the summary. */
 PS_API void ps_log_classify_line(ps_log_summary *summary, const char *line);
 /* A concrete next step for summary->failure, using the plan (may be NULL): writes one or
@@ -90,7 +93,7 @@ typedef struct ps_launch_conflict {
  * arguments, --host/--port, then the user's extras) and the environment additions. */
 typedef struct ps_launch_cmd {
   int argc;
-  char *argv[PS_LAUNCH_MAX_ARGV + 1]; /* NULL-terminated; owned, ps_launch_cmd_free */
+  char *argv[PS_LAUNCH_MAX_ARGV + 1]; /* NULL-terminated */
   int envc;
   char *env[PS_PLAN_MAX_ITEMS + 2]; /* "NAME=value", added to the caller's environment */
   int conflict_count;
@@ -99,9 +102,10 @@ typedef struct ps_launch_cmd {
 
 /* Pure: the command for `plan` (feasible) with `opts`. A plan argument that the user also
  * gives is dropped from the plan's part and reported as a conflict when the values differ.
- * PS_ERR_INVALID_ARG for an infeasible plan or too many arguments. */
+ * PS_ERR_INVALID_ARG for an infeasible plan or too many arguments. *out (its strings
+ * included): ps_launch_cmd_free. */
 PS_API ps_status ps_launch_argv(ps_ctx *ctx, const ps_plan *plan, const ps_launch_opts *opts,
-                                ps_launch_cmd *cmd);
+                                ps_launch_cmd **out);
 PS_API void ps_launch_cmd_free(ps_launch_cmd *cmd);
 
 typedef enum ps_launch_outcome {
@@ -125,9 +129,10 @@ typedef struct ps_launch_result {
 /* Runs `cmd` (posix_spawnp, own process group, never a shell), streams its log to
  * opts->on_line, polls GET /health until 200 or the deadline, and returns when vLLM exits
  * or is stopped; the whole process group is gone on return. PS_OK whenever an outcome is
- * set (a vLLM failure is an outcome, not an error). */
+ * set (a vLLM failure is an outcome, not an error). *out: ps_launch_result_free. */
 PS_API ps_status ps_launch_run(ps_ctx *ctx, const ps_launch_cmd *cmd, const ps_launch_opts *opts,
-                               ps_launch_result *result);
+                               ps_launch_result **out);
+PS_API void ps_launch_result_free(ps_launch_result *result);
 
 #ifdef __cplusplus
 }

@@ -60,13 +60,15 @@ typedef struct ps_model {
  * the weights) or model.safetensors.index.json's metadata.total_size. A directory holding only
  * config.json and the index plans too. A directory of GGUF or .bin weights without
  * safetensors gets PS_ERR_BAD_INPUT saying to use --model-size-gb. Errors name the file and
- * the line (JSON) or byte offset (safetensors). */
-PS_API ps_status ps_model_load(ps_ctx *ctx, const char *dir, ps_model *out);
+ * the line (JSON) or byte offset (safetensors). *out: ps_model_free. */
+PS_API ps_status ps_model_load(ps_ctx *ctx, const char *dir, ps_model **out);
 /* A model known only by size: weights from `params_b` billions x the dtype's bytes
  * ("bf16", "fp16", "fp8", "int4"), or `size_gb` directly (params_b 0). Layers and heads stay
- * 0: the planner then says that it cannot check TP divisibility or KV size. */
+ * 0: the planner then says that it cannot check TP divisibility or KV size. *out:
+ * ps_model_free. */
 PS_API ps_status ps_model_synthetic(ps_ctx *ctx, double params_b, const char *dtype, double size_gb,
-                                    ps_model *out);
+                                    ps_model **out);
+PS_API void ps_model_free(ps_model *model);
 /* KV cache bytes that one GPU needs for all the model's layers at tensor-parallel size tp,
  * for `seqs` sequences of `tokens` tokens each, counted in vLLM's blocks (16 tokens; 64 for
  * MLA): full-attention layers hold every token, sliding-window layers at most the window;
@@ -139,7 +141,7 @@ typedef struct ps_model_source {
  * the Hub does not have, or files that are not what they claim; PS_ERR_NETWORK when the Hub
  * cannot answer (offline, timeout, DNS, TLS, rate limited, a gated model without a token). */
 PS_API ps_status ps_model_resolve(ps_ctx *ctx, const char *dir_or_id,
-                                  const ps_model_resolve_opts *opts, ps_model *out,
+                                  const ps_model_resolve_opts *opts, ps_model **out,
                                   ps_model_source **source);
 PS_API void ps_model_source_free(ps_model_source *source);
 /* "local directory", "Hugging Face cache", "peerscope catalog", "Hugging Face Hub". */

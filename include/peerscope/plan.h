@@ -111,16 +111,18 @@ typedef struct ps_plan {
 /* Plans `req` on one machine (`report`: live, fixture, saved or imported). PS_OK also when
  * nothing fits: then plan->feasible is false and summary says why, with numbers, and alts
  * holds the nearest alternatives. PS_ERR_INVALID_ARG for impossible requests (tp larger than
- * the GPUs allowed, ...). Deterministic: the same inputs give the same plan. */
+ * the GPUs allowed, ...). Deterministic: the same inputs give the same plan. *out:
+ * ps_plan_free. */
 PS_API ps_status ps_plan_make(ps_ctx *ctx, const ps_report *report, const ps_plan_request *req,
-                              ps_plan *plan);
+                              ps_plan **out);
 
 /* Plans over several nodes, one report each (node 0 is the head): TP inside a node, PP across
  * nodes (each node holds the same number of stages), Ray as the executor, with the `ray
  * start` commands for every node. Nodes with fewer GPUs limit every node to that count, and
  * the summary says so. req->gpus must be NULL. */
 PS_API ps_status ps_plan_make_cluster(ps_ctx *ctx, const ps_report *const *reports, int count,
-                                      const ps_plan_request *req, ps_plan *plan);
+                                      const ps_plan_request *req, ps_plan **out);
+PS_API void ps_plan_free(ps_plan *plan);
 
 typedef enum ps_plan_format {
   PS_PLAN_TEXT = 0,  /* for people: the plan, each choice explained, alternatives */
@@ -199,15 +201,16 @@ PS_API ps_status ps_plan_input_to_json(ps_ctx *ctx, const ps_plan_input *in, cha
  * dtype only with params_b. PS_ERR_INVALID_ARG with one line. */
 PS_API ps_status ps_plan_input_check(ps_ctx *ctx, const ps_plan_input *in);
 /* Checks, then loads the model from its source: model_dir (a directory or a Hugging Face id,
- * ps_model_resolve) or a size (ps_model_synthetic). */
-PS_API ps_status ps_plan_input_model(ps_ctx *ctx, const ps_plan_input *in, ps_model *out);
+ * ps_model_resolve) or a size (ps_model_synthetic). *out: ps_model_free. */
+PS_API ps_status ps_plan_input_model(ps_ctx *ctx, const ps_plan_input *in, ps_model **out);
 /* The same, and where the facts came from (*source, NULL for a model known by size; free it
  * with ps_model_source_free). */
-PS_API ps_status ps_plan_input_model_source(ps_ctx *ctx, const ps_plan_input *in, ps_model *out,
+PS_API ps_status ps_plan_input_model_source(ps_ctx *ctx, const ps_plan_input *in, ps_model **out,
                                             ps_model_source **source);
 /* The request for ps_plan_make(_cluster): every field given, `model`, and model_path =
- * model_dir, else model_name. `req` borrows from `in` and `model`; the caller may change it
- * afterwards. */
+ * model_dir, else model_name. `req` is the caller's (PS_INIT): the fields that fit in its size
+ * are written. It borrows from `in` and `model` (keep both while it is used); the caller may
+ * change it afterwards. */
 PS_API ps_status ps_plan_input_request(ps_ctx *ctx, const ps_plan_input *in, const ps_model *model,
                                        ps_plan_request *req);
 

@@ -362,16 +362,18 @@ def _declare(lib: ctypes.CDLL) -> None:
         ("ps_report_to_json", c_int, [c_void_p, rp, POINTER(c_void_p)]),
         ("ps_report_read_json", c_int, [c_void_p, c_char_p, POINTER(rp)]),
         ("ps_import_topology", c_int, [c_void_p, c_char_p, POINTER(rp)]),
-        ("ps_model_load", c_int, [c_void_p, c_char_p, POINTER(ps_model)]),
-        ("ps_model_synthetic", c_int, [c_void_p, c_double, c_char_p, c_double, POINTER(ps_model)]),
-        ("ps_plan_make", c_int, [c_void_p, rp, POINTER(ps_plan_request), POINTER(ps_plan)]),
+        ("ps_model_load", c_int, [c_void_p, c_char_p, POINTER(POINTER(ps_model))]),
+        ("ps_model_synthetic", c_int, [c_void_p, c_double, c_char_p, c_double, POINTER(POINTER(ps_model))]),
+        ("ps_model_free", None, [POINTER(ps_model)]),
+        ("ps_plan_make", c_int, [c_void_p, rp, POINTER(ps_plan_request), POINTER(POINTER(ps_plan))]),
+        ("ps_plan_free", None, [POINTER(ps_plan)]),
         ("ps_plan_write", c_int, [c_void_p, POINTER(ps_plan), c_int, POINTER(c_void_p)]),
         ("ps_plan_fields_json", c_int, [c_void_p, POINTER(c_void_p)]),
         ("ps_plan_input_from_json", c_int, [c_void_p, c_char_p, c_size_t, POINTER(c_char_p), POINTER(c_void_p)]),
         ("ps_plan_input_free", None, [c_void_p]),
         ("ps_plan_input_use_flags", None, [c_void_p]),
         ("ps_plan_input_check", c_int, [c_void_p, c_void_p]),
-        ("ps_plan_input_model", c_int, [c_void_p, c_void_p, POINTER(ps_model)]),
+        ("ps_plan_input_model", c_int, [c_void_p, c_void_p, POINTER(POINTER(ps_model))]),
         ("ps_plan_input_request", c_int, [c_void_p, c_void_p, POINTER(ps_model), POINTER(ps_plan_request)]),
         ("ps_bundled_path", c_int, [c_void_p, c_int, c_char_p, c_size_t]),
         ("ps_link_name", c_char_p, [c_int, c_int, c_char_p, c_size_t]),
@@ -458,6 +460,22 @@ def bundled_path(which: int) -> str:
     return buf.value.decode()
 
 
+def take(ptr: Any, cls: Any, free: Any) -> Any:
+    """A Python-owned copy of a struct the library allocated (one without pointers inside:
+    ps_plan, ps_model, ps_launch_result), the library's freed with its ps_T_free."""
+    try:
+        return cls.from_buffer_copy(ptr.contents)
+    finally:
+        free(ptr)
+
+
+def plan_make(ctx: "Ctx", report: Any, req: "ps_plan_request") -> "ps_plan":
+    """ps_plan_make on one report; the plan as a Python-owned copy."""
+    out = POINTER(ps_plan)()
+    ctx.check(lib.ps_plan_make(ctx.ptr, report, ctypes.byref(req), ctypes.byref(out)))
+    return take(out, ps_plan, lib.ps_plan_free)
+
+
 def take_string(ptr: c_void_p) -> str:
     """A NUL-terminated string allocated by the library, freed with ps_free."""
     try:
@@ -526,10 +544,10 @@ class PlanInput:
             self.ptr = c_void_p()
 
     def model(self) -> ps_model:
-        model = ps_model()
+        out = POINTER(ps_model)()
         with Ctx() as ctx:
-            ctx.check(lib.ps_plan_input_model(ctx.ptr, self.ptr, ctypes.byref(model)))
-        return model
+            ctx.check(lib.ps_plan_input_model(ctx.ptr, self.ptr, ctypes.byref(out)))
+        return take(out, ps_model, lib.ps_model_free)
 
     def request(self, model: ps_model) -> ps_plan_request:
         """The request (it points into this input and `model`: keep both alive while it is used)."""

@@ -313,12 +313,11 @@ class GPUManager:
         fields.update(tp=tensor_parallel_size, pp=pipeline_parallel_size,
                       model_dir=str(model_path) if model_path else None,
                       model_size_gb=None if model_path else model_size_gb)
-        plan = _lib.ps_plan()
         with _lib.PlanInput(fields) as given:
             model = given.model()
             req = given.request(model)
             with Ctx() as ctx:
-                ctx.check(lib.ps_plan_make(ctx.ptr, self._report.ptr, ctypes.byref(req), ctypes.byref(plan)))
+                plan = _lib.plan_make(ctx, self._report.ptr, req)
                 out = ctypes.c_void_p()
                 command = ""
                 if plan.feasible:

@@ -28,7 +28,7 @@ static bool is_dir(const char *path) {
 }
 
 static ps_status from_directory(ps_ctx *ctx, const char *dir, ps_model *out, ps_model_source *src) {
-  ps_status st = ps_model_load(ctx, dir, out);
+  ps_status st = ps__model_load(ctx, dir, out);
   src->origin = PS_MODEL_FROM_DIRECTORY;
   ps__strlcpy(src->path, dir, sizeof(src->path));
   ps__hub_fmt(src->where, sizeof(src->where), "local directory");
@@ -55,7 +55,7 @@ static ps_status from_cache(ps_ctx *ctx, const ps__hub_env *env, const ps_model_
   src->origin = PS_MODEL_FROM_HF_CACHE;
   ps__hub_fmt(src->where, sizeof(src->where), "Hugging Face cache %s (revision %s)", env->cache,
               src->commit);
-  if (!total.bytes) return ps_model_load(ctx, src->path, out);
+  if (!total.bytes) return ps__model_load(ctx, src->path, out);
   ps__hub_fmt(config, sizeof(config), "%s/config.json", src->path);
   return ps__hub_model_from_config(ctx, config, id->repo, &total, out);
 }
@@ -95,7 +95,7 @@ static ps_status from_hub(ps_ctx *ctx, const ps__hub_env *env, const ps_model_id
   src->origin = PS_MODEL_FROM_HUB;
   ps__hub_fmt(src->where, sizeof(src->where), "Hugging Face Hub %s (revision %s)", env->endpoint,
               src->commit);
-  if (!total.bytes) return ps_model_load(ctx, src->path, out);
+  if (!total.bytes) return ps__model_load(ctx, src->path, out);
   ps__hub_fmt(config, sizeof(config), "%s/config.json", src->path);
   return ps__hub_model_from_config(ctx, config, id->repo, &total, out);
 }
@@ -116,12 +116,9 @@ static ps_status resolve_id(ps_ctx *ctx, const char *text, const ps_model_resolv
   return st;
 }
 
-ps_status ps_model_resolve(ps_ctx *ctx, const char *dir_or_id, const ps_model_resolve_opts *opts,
-                           ps_model *out, ps_model_source **source) {
+static ps_status resolve_into(ps_ctx *ctx, const char *dir_or_id, const ps_model_resolve_opts *opts,
+                              ps_model *out, ps_model_source **source) {
   ps_model_resolve_opts o;
-  if (source) *source = NULL;
-  if (!out || !dir_or_id || !*dir_or_id)
-    return ps__fail(ctx, PS_ERR_INVALID_ARG, "ps_model_resolve: no model");
   ps_status ost = PS__OPTS_IN(ctx, opts, &o, "ps_model_resolve_opts");
   if (ost != PS_OK) return ost;
   memset(out, 0, sizeof(*out));
@@ -141,5 +138,22 @@ ps_status ps_model_resolve(ps_ctx *ctx, const char *dir_or_id, const ps_model_re
     *source = src;
   else
     ps__free(src);
+  return st;
+}
+
+ps_status ps_model_resolve(ps_ctx *ctx, const char *dir_or_id, const ps_model_resolve_opts *opts,
+                           ps_model **out, ps_model_source **source) {
+  if (source) *source = NULL;
+  if (!out) return ps__fail(ctx, PS_ERR_INVALID_ARG, "ps_model_resolve: out is NULL");
+  *out = NULL;
+  if (!dir_or_id || !*dir_or_id)
+    return ps__fail(ctx, PS_ERR_INVALID_ARG, "ps_model_resolve: no model");
+  ps_model *m = ps__calloc(1, sizeof(*m));
+  if (!m) return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
+  ps_status st = resolve_into(ctx, dir_or_id, opts, m, source);
+  if (st == PS_OK)
+    *out = m;
+  else
+    ps__free(m);
   return st;
 }

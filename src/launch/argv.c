@@ -83,9 +83,17 @@ static ps_status plan_arg(ps_ctx *ctx, ps_launch_cmd *cmd, const ps_launch_opts 
   return st;
 }
 
-ps_status ps_launch_argv(ps_ctx *ctx, const ps_plan *plan, const ps_launch_opts *opts,
-                         ps_launch_cmd *cmd) {
-  memset(cmd, 0, sizeof(*cmd));
+static void cmd_clear(ps_launch_cmd *cmd) {
+  for (int i = 0; i < cmd->argc; i++)
+    ps__free(cmd->argv[i]);
+  for (int i = 0; i < cmd->envc; i++)
+    ps__free(cmd->env[i]);
+  cmd->argc = cmd->envc = 0;
+  cmd->argv[0] = NULL;
+}
+
+static ps_status fill(ps_ctx *ctx, const ps_plan *plan, const ps_launch_opts *opts,
+                      ps_launch_cmd *cmd) {
   if (!plan || !opts) return ps__fail(ctx, PS_ERR_INVALID_ARG, "plan and options are required");
   ps_launch_opts o;
   ps_status ost = PS__OPTS_IN(ctx, opts, &o, "ps_launch_opts");
@@ -114,16 +122,27 @@ ps_status ps_launch_argv(ps_ctx *ctx, const ps_plan *plan, const ps_launch_opts 
   if (opts->nccl_debug && (st = push_env(ctx, cmd, "NCCL_DEBUG", "INFO")) != PS_OK) goto fail;
   return PS_OK;
 fail:
-  ps_launch_cmd_free(cmd);
+  cmd_clear(cmd);
   return st;
+}
+
+ps_status ps_launch_argv(ps_ctx *ctx, const ps_plan *plan, const ps_launch_opts *opts,
+                         ps_launch_cmd **out) {
+  if (!out) return ps__fail(ctx, PS_ERR_INVALID_ARG, "ps_launch_argv: out is NULL");
+  *out = NULL;
+  ps_launch_cmd *cmd = ps__calloc(1, sizeof(*cmd));
+  if (!cmd) return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
+  ps_status st = fill(ctx, plan, opts, cmd);
+  if (st != PS_OK) {
+    ps__free(cmd);
+    return st;
+  }
+  *out = cmd;
+  return PS_OK;
 }
 
 void ps_launch_cmd_free(ps_launch_cmd *cmd) {
   if (!cmd) return;
-  for (int i = 0; i < cmd->argc; i++)
-    ps__free(cmd->argv[i]);
-  for (int i = 0; i < cmd->envc; i++)
-    ps__free(cmd->env[i]);
-  cmd->argc = cmd->envc = 0;
-  cmd->argv[0] = NULL;
+  cmd_clear(cmd);
+  ps__free(cmd);
 }

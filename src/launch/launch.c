@@ -154,8 +154,8 @@ static bool port_taken(const char *host, int port) {
 
 static bool group_gone(pid_t pgid) { return kill(-pgid, 0) != 0 && errno == ESRCH; }
 
-ps_status ps_launch_run(ps_ctx *ctx, const ps_launch_cmd *cmd, const ps_launch_opts *opts,
-                        ps_launch_result *result) {
+static ps_status run_into(ps_ctx *ctx, const ps_launch_cmd *cmd, const ps_launch_opts *opts,
+                          ps_launch_result *result) {
   if (!cmd || !opts || !result || cmd->argc < 1)
     return ps__fail(ctx, PS_ERR_INVALID_ARG, "command, options and result are required");
   ps_launch_opts o;
@@ -163,7 +163,7 @@ ps_status ps_launch_run(ps_ctx *ctx, const ps_launch_cmd *cmd, const ps_launch_o
   if (ost != PS_OK) return ost;
   opts = &o;
   memset(result, 0, sizeof(*result));
-  ps_log_summary_init(&result->summary);
+  ps__log_summary_init(&result->summary);
   if (!ps__health_available())
     return ps__fail(ctx, PS_ERR_INTERNAL,
                     "this peerscope was built without libcurl (PS_WITH_CURL=OFF), so launch "
@@ -271,3 +271,20 @@ ps_status ps_launch_run(ps_ctx *ctx, const ps_launch_cmd *cmd, const ps_launch_o
   ps__free(st);
   return PS_OK;
 }
+
+ps_status ps_launch_run(ps_ctx *ctx, const ps_launch_cmd *cmd, const ps_launch_opts *opts,
+                        ps_launch_result **out) {
+  if (!out) return ps__fail(ctx, PS_ERR_INVALID_ARG, "ps_launch_run: out is NULL");
+  *out = NULL;
+  ps_launch_result *result = ps__calloc(1, sizeof(*result));
+  if (!result) return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
+  ps_status st = run_into(ctx, cmd, opts, result);
+  if (st != PS_OK) {
+    ps__free(result);
+    return st;
+  }
+  *out = result;
+  return PS_OK;
+}
+
+void ps_launch_result_free(ps_launch_result *result) { ps__free(result); }

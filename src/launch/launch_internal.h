@@ -7,6 +7,9 @@
 
 #include "peerscope/peerscope.h"
 
+/* logscan.c: a summary with nothing seen yet (every number "not seen"). */
+void ps__log_summary_init(ps_log_summary *s);
+
 typedef struct ps__vllm_proc {
   pid_t pid; /* also its process group id */
   int out_fd, err_fd;

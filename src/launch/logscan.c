@@ -7,8 +7,9 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "launch/launch_internal.h"
 
-void ps_log_summary_init(ps_log_summary *s) {
+void ps__log_summary_init(ps_log_summary *s) {
   memset(s, 0, sizeof(*s));
   s->custom_all_reduce = -1;
   s->kv_cache_tokens = -1;
@@ -18,6 +19,14 @@ void ps_log_summary_init(ps_log_summary *s) {
   s->kv_needed_gib = -1;
   s->estimated_max_len = -1;
 }
+
+ps_log_summary *ps_log_summary_new(void) {
+  ps_log_summary *s = ps__calloc(1, sizeof(*s));
+  if (s) ps__log_summary_init(s);
+  return s;
+}
+
+void ps_log_summary_free(ps_log_summary *summary) { ps__free(summary); }
 
 /* Reads an integer written with thousands separators ("1,234,560"); -1 if none. */
 static int64_t read_count(const char *p) {

@@ -78,7 +78,7 @@ static void model_name(const char *dir, char *out, size_t len) {
   ps__strlcpy(out, id, len);
 }
 
-ps_status ps_model_load(ps_ctx *ctx, const char *dir, ps_model *out) {
+ps_status ps__model_load(ps_ctx *ctx, const char *dir, ps_model *out) {
   ps_status st = PS_OK;
   ps__model_dir listing;
   char root[PATH_MAX], path[PATH_MAX + 16];

@@ -11,6 +11,12 @@
 
 #include "peerscope/peerscope.h"
 
+/* load.c, synthetic.c: ps_model_load and ps_model_synthetic into a struct of the caller's (the
+ * hub fills one; the public functions allocate it). */
+ps_status ps__model_load(ps_ctx *ctx, const char *dir, ps_model *out);
+ps_status ps__model_synthetic(ps_ctx *ctx, double params_b, const char *dtype, double size_gb,
+                              ps_model *out);
+
 /* config.c: config.json text -> *out (weights estimated from the config, EXACT clear).
  * Errors: "name:LINE:COL: jansson text" or "name: path: message", PS_ERR_BAD_INPUT. */
 ps_status ps__model_parse_config(ps_ctx *ctx, const char *text, size_t len, const char *name,

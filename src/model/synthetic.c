@@ -21,8 +21,8 @@ static const struct {
              {"fp8", 1, "bfloat16", "fp8"},
              {"int4", 0.5, "bfloat16", "int4"}};
 
-ps_status ps_model_synthetic(ps_ctx *ctx, double params_b, const char *dtype, double size_gb,
-                             ps_model *out) {
+ps_status ps__model_synthetic(ps_ctx *ctx, double params_b, const char *dtype, double size_gb,
+                              ps_model *out) {
   if (!out) return ps__fail(ctx, PS_ERR_INVALID_ARG, "ps_model_synthetic: out is NULL");
   memset(out, 0, sizeof(*out));
   if (!isfinite(params_b) || params_b < 0)

@@ -384,10 +384,10 @@ static void suggest_relaxed(ps_ctx *ctx, const ps_report *const *reports, int no
   ps_plan_request relaxed = *req;
   relaxed.tp = relaxed.pp = 0;
   bool found = (req->tp > 0 || req->pp > 0) &&
-               ps_plan_make_cluster(ctx, reports, nodes, &relaxed, alt) == PS_OK && alt->feasible;
+               ps__plan_fill(ctx, reports, nodes, &relaxed, alt) == PS_OK && alt->feasible;
   if (!found && req->max_model_len > 0) {
     relaxed.max_model_len = 0;
-    found = ps_plan_make_cluster(ctx, reports, nodes, &relaxed, alt) == PS_OK && alt->feasible;
+    found = ps__plan_fill(ctx, reports, nodes, &relaxed, alt) == PS_OK && alt->feasible;
   }
   if (found) {
     size_t used = strlen(p->summary);
@@ -523,13 +523,9 @@ static void explain(const ps__plan_input *in, const ps__candidate *c, ps_plan *p
            c->custom_partition ? p->pp_layer_partition : "vLLM's default split");
 }
 
-ps_status ps_plan_make_cluster(ps_ctx *ctx, const ps_report *const *reports, int nodes,
-                               const ps_plan_request *req, ps_plan *plan) {
+ps_status ps__plan_fill(ps_ctx *ctx, const ps_report *const *reports, int nodes,
+                        const ps_plan_request *req, ps_plan *plan) {
   memset(plan, 0, sizeof(*plan));
-  ps_plan_request r;
-  ps_status rst = PS__OPTS_IN(ctx, req, &r, "ps_plan_request");
-  if (rst != PS_OK) return rst;
-  req = &r;
   ps__plan_input *in = ps__calloc(1, sizeof(*in));
   if (!in) return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
   ps_status st = resolve(ctx, reports, nodes, req, in);
@@ -587,9 +583,4 @@ ps_status ps_plan_make_cluster(ps_ctx *ctx, const ps_report *const *reports, int
   ps__free(cands);
   ps__free(in);
   return PS_OK;
-}
-
-ps_status ps_plan_make(ps_ctx *ctx, const ps_report *report, const ps_plan_request *req,
-                       ps_plan *plan) {
-  return ps_plan_make_cluster(ctx, &report, 1, req, plan);
 }

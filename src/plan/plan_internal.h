@@ -66,6 +66,11 @@ uint64_t ps__stage_weights(const ps_model *model, int tp, int stage, int pp, int
  * one each to stages -2, -3, ... */
 void ps__pp_default_partition(int layers, int pp, int *out);
 
+/* plan.c: the planner into a plan of the caller's (zeroed first); `req` is a full, current
+ * ps_plan_request (plan_api.c copies the caller's in). ps_plan_make(_cluster) allocate. */
+ps_status ps__plan_fill(ps_ctx *ctx, const ps_report *const *reports, int nodes,
+                        const ps_plan_request *req, ps_plan *plan);
+
 /* model_arg.c: p->model_arg from req->model_path (or the model's name); an id with a
  * revision gives the id and, when with_args, a --revision argument. */
 void ps__plan_model_arg(const ps_plan_request *req, const ps_model *model, ps_plan *p,

@@ -200,13 +200,15 @@ ps_status ps_plan_input_check(ps_ctx *ctx, const ps_plan_input *in) {
   return PS_OK;
 }
 
-ps_status ps_plan_input_model(ps_ctx *ctx, const ps_plan_input *in, ps_model *out) {
+ps_status ps_plan_input_model(ps_ctx *ctx, const ps_plan_input *in, ps_model **out) {
   return ps_plan_input_model_source(ctx, in, out, NULL);
 }
 
-ps_status ps_plan_input_model_source(ps_ctx *ctx, const ps_plan_input *in, ps_model *out,
+ps_status ps_plan_input_model_source(ps_ctx *ctx, const ps_plan_input *in, ps_model **out,
                                      ps_model_source **source) {
   if (source) *source = NULL;
+  if (!out) return ps__fail(ctx, PS_ERR_INVALID_ARG, "ps_plan_input_model: out is NULL");
+  *out = NULL;
   ps_status st = ps_plan_input_check(ctx, in);
   if (st != PS_OK) return st;
   char dir[PS__STRING_MAX + 1], dtype[16] = "bf16";

@@ -33,7 +33,7 @@ int main(int argc, char **argv) {
   int runs = argc > 4 ? atoi(argv[4]) : 50;
   if (runs < 10) runs = 10;
   ps_ctx *ctx = ps_ctx_new();
-  ps_model model;
+  ps_model *model = NULL;
   if (ps_model_load(ctx, argv[2], &model) != PS_OK) {
     fprintf(stderr, "%s\n", ps_ctx_error(ctx));
     return 1;
@@ -55,19 +55,23 @@ int main(int argc, char **argv) {
     t[i] = now_ms() - t0;
   }
   report("read 8-GPU report (JSON)", t, runs, "-");
-  ps_plan *plan = calloc(1, sizeof(*plan));
-  ps_plan_request req = {.size = sizeof(req), .model = &model};
+  ps_plan *plan = NULL;
+  ps_plan_request req = {.size = sizeof(req), .model = model};
   for (int i = 0; i < runs; i++) {
+    ps_plan_free(plan);
+    plan = NULL;
     double t0 = now_ms();
-    ps_plan_make(ctx, r, &req, plan);
+    ps_plan_make(ctx, r, &req, &plan);
     t[i] = now_ms() - t0;
   }
   printf("plan: %s\n", plan->summary);
   report("plan on the 8-GPU report", t, runs, "< 5 ms");
   const ps_report *nodes[4] = {r, r, r, r};
   for (int i = 0; i < runs; i++) {
+    ps_plan_free(plan);
+    plan = NULL;
     double t0 = now_ms();
-    ps_plan_make_cluster(ctx, nodes, 4, &req, plan);
+    ps_plan_make_cluster(ctx, nodes, 4, &req, &plan);
     t[i] = now_ms() - t0;
   }
   printf("plan: %s\n", plan->summary);
@@ -81,7 +85,8 @@ int main(int argc, char **argv) {
   }
   report("import topo -m text", t, runs, "1 MB < 20 ms");
   printf("(text size %zu bytes)\n", len);
-  free(plan);
+  ps_plan_free(plan);
+  ps_model_free(model);
   free(t);
   ps_report_free(r);
   ps_ctx_free(ctx);

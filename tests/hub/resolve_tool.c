@@ -37,12 +37,13 @@ int main(int argc, char **argv) {
   }
   int repeat = argc > 2 ? atoi(argv[2]) : 1;
   ps_ctx *ctx = ps_ctx_new();
-  ps_model m;
+  ps_model *m = NULL;
   ps_model_source *src = NULL;
   ps_status st = PS_OK;
   double best = -1;
   for (int i = 0; i < (repeat > 0 ? repeat : 1); i++) {
     ps_model_source_free(src);
+    ps_model_free(m);
     src = NULL;
     st = ps_model_resolve(ctx, argv[1], NULL, &m, &src);
     if (st != PS_OK) break;
@@ -50,7 +51,7 @@ int main(int argc, char **argv) {
   }
   json_t *out;
   if (st == PS_OK) {
-    out = model_json(&m, src);
+    out = model_json(m, src);
     json_object_set_new(out, "ms", json_real(best));
   } else {
     out = json_pack("{s:s, s:s}", "status", ps_status_name(st), "error", ps_ctx_error(ctx));
@@ -60,6 +61,7 @@ int main(int argc, char **argv) {
   free(text);
   json_decref(out);
   ps_model_source_free(src);
+  ps_model_free(m);
   ps_ctx_free(ctx);
   return exit_for(st);
 }

@@ -21,4 +21,13 @@ const char *ps_test_fixture_path(const char *name);
 /* Environment variable or fail the test. */
 const char *ps_test_env(const char *name);
 
+/* The public model functions return library memory; these copy the model into the test's
+ * struct (zeroed on failure) and free it, so tests compare plain values. */
+ps_status ps_test_model_load(ps_ctx *ctx, const char *dir, ps_model *m);
+ps_status ps_test_model_synthetic(ps_ctx *ctx, double params_b, const char *dtype, double size_gb,
+                                  ps_model *m);
+ps_status ps_test_model_resolve(ps_ctx *ctx, const char *dir_or_id,
+                                const ps_model_resolve_opts *opts, ps_model *m,
+                                ps_model_source **source);
+
 #endif

@@ -169,7 +169,8 @@ static void test_cache_ref(void **state) {
   ps_model_resolve_opts o = offline_opts("hub");
   ps_model m;
   ps_model_source *src = NULL;
-  if (ps_model_resolve(ctx, "org/cached", &o, &m, &src) != PS_OK) fail_msg("%s", ps_ctx_error(ctx));
+  if (ps_test_model_resolve(ctx, "org/cached", &o, &m, &src) != PS_OK)
+    fail_msg("%s", ps_ctx_error(ctx));
   assert_int_equal(src->origin, PS_MODEL_FROM_HF_CACHE);
   assert_string_equal(src->commit, SHA);
   assert_string_equal(src->repo, "org/cached");
@@ -181,7 +182,7 @@ static void test_cache_ref(void **state) {
   assert_int_equal(src->requests, 0);
   ps_model_source_free(src);
   /* The commit itself needs no ref. */
-  assert_int_equal(ps_model_resolve(ctx, "org/cached@" SHA, &o, &m, NULL), PS_OK);
+  assert_int_equal(ps_test_model_resolve(ctx, "org/cached@" SHA, &o, &m, NULL), PS_OK);
 }
 
 static void test_cache_misses(void **state) {
@@ -194,7 +195,7 @@ static void test_cache_misses(void **state) {
   ps_model m;
   const char *misses[] = {"org/bare", "org/dangling", "org/absent", "org/bare@v2"};
   for (size_t i = 0; i < sizeof(misses) / sizeof(*misses); i++) {
-    assert_int_equal(ps_model_resolve(ctx, misses[i], &o, &m, NULL), PS_ERR_NETWORK);
+    assert_int_equal(ps_test_model_resolve(ctx, misses[i], &o, &m, NULL), PS_ERR_NETWORK);
     assert_non_null(strstr(ps_ctx_error(ctx), "HF_HUB_OFFLINE"));
     assert_non_null(strstr(ps_ctx_error(ctx), misses[i]));
   }
@@ -211,12 +212,12 @@ static void test_cache_env(void **state) {
   unsetenv("HF_HUB_CACHE");
   ps_model_resolve_opts o = {.size = sizeof(o), .no_catalog = true};
   ps_model m;
-  assert_int_equal(ps_model_resolve(ctx, "org/envmodel", &o, &m, NULL), PS_OK);
+  assert_int_equal(ps_test_model_resolve(ctx, "org/envmodel", &o, &m, NULL), PS_OK);
   /* HF_HUB_CACHE wins over HF_HOME. */
   ps__hub_fmt(path, sizeof(path), "%s/elsewhere", root);
   setenv("HF_HUB_CACHE", path, 1);
-  assert_int_equal(ps_model_resolve(ctx, "org/other", &o, &m, NULL), PS_OK);
-  assert_int_equal(ps_model_resolve(ctx, "org/envmodel", &o, &m, NULL), PS_ERR_NETWORK);
+  assert_int_equal(ps_test_model_resolve(ctx, "org/other", &o, &m, NULL), PS_OK);
+  assert_int_equal(ps_test_model_resolve(ctx, "org/envmodel", &o, &m, NULL), PS_ERR_NETWORK);
   unsetenv("HF_HUB_CACHE");
   unsetenv("HF_HOME");
   unsetenv("HF_HUB_OFFLINE");
@@ -270,7 +271,8 @@ static void test_catalog(void **state) {
   o.catalog = dir;
   ps_model m;
   ps_model_source *src = NULL;
-  if (ps_model_resolve(ctx, "org/listed", &o, &m, &src) != PS_OK) fail_msg("%s", ps_ctx_error(ctx));
+  if (ps_test_model_resolve(ctx, "org/listed", &o, &m, &src) != PS_OK)
+    fail_msg("%s", ps_ctx_error(ctx));
   assert_int_equal(src->origin, PS_MODEL_FROM_CATALOG);
   assert_string_equal(src->where, "peerscope catalog (source revision " SHA ")");
   assert_int_equal(m.weight_bytes, 15231233024ull);
@@ -278,12 +280,12 @@ static void test_catalog(void **state) {
   assert_int_equal(m.num_kv_heads, 4);
   assert_string_equal(m.name, "org/listed");
   ps_model_source_free(src);
-  assert_int_equal(ps_model_resolve(ctx, "org/listed@" SHA, &o, &m, NULL), PS_OK);
-  assert_int_equal(ps_model_resolve(ctx, "org/listed@v2", &o, &m, NULL), PS_ERR_NETWORK);
-  assert_int_equal(ps_model_resolve(ctx, "org/broken", &o, &m, NULL), PS_ERR_BAD_INPUT);
+  assert_int_equal(ps_test_model_resolve(ctx, "org/listed@" SHA, &o, &m, NULL), PS_OK);
+  assert_int_equal(ps_test_model_resolve(ctx, "org/listed@v2", &o, &m, NULL), PS_ERR_NETWORK);
+  assert_int_equal(ps_test_model_resolve(ctx, "org/broken", &o, &m, NULL), PS_ERR_BAD_INPUT);
   /* The cache answers before the catalog. */
   cache_model("empty-cache", "models--org--listed", "main", true);
-  assert_int_equal(ps_model_resolve(ctx, "org/listed", &o, &m, &src), PS_OK);
+  assert_int_equal(ps_test_model_resolve(ctx, "org/listed", &o, &m, &src), PS_OK);
   assert_int_equal(src->origin, PS_MODEL_FROM_HF_CACHE);
   ps_model_source_free(src);
   char **ids = NULL;
@@ -301,19 +303,20 @@ static void test_directory_and_args(void **state) {
               ps_test_env("PEERSCOPE_FIXTURES"));
   ps_model m;
   ps_model_source *src = NULL;
-  assert_int_equal(ps_model_resolve(ctx, dir, NULL, &m, &src), PS_OK);
+  assert_int_equal(ps_test_model_resolve(ctx, dir, NULL, &m, &src), PS_OK);
   assert_int_equal(src->origin, PS_MODEL_FROM_DIRECTORY);
   assert_string_equal(src->where, "local directory");
   assert_string_equal(src->given, dir);
   ps_model_source_free(src);
   /* A relative directory shaped like an id is still a directory when it exists. */
   assert_int_equal(chdir(ps_test_env("PEERSCOPE_FIXTURES")), 0);
-  assert_int_equal(ps_model_resolve(ctx, "models/Llama-3.1-8B-Instruct", NULL, &m, NULL), PS_OK);
+  assert_int_equal(ps_test_model_resolve(ctx, "models/Llama-3.1-8B-Instruct", NULL, &m, NULL),
+                   PS_OK);
   ps_model_resolve_opts bad = {0};
-  assert_int_equal(ps_model_resolve(ctx, "a/b", &bad, &m, NULL), PS_ERR_INVALID_ARG);
-  assert_int_equal(ps_model_resolve(ctx, "", NULL, &m, NULL), PS_ERR_INVALID_ARG);
-  assert_int_equal(ps_model_resolve(ctx, "a--b/c", NULL, &m, NULL), PS_ERR_BAD_INPUT);
-  assert_int_equal(ps_model_resolve(ctx, "/no/such/model", NULL, &m, NULL), PS_ERR_NOT_FOUND);
+  assert_int_equal(ps_test_model_resolve(ctx, "a/b", &bad, &m, NULL), PS_ERR_INVALID_ARG);
+  assert_int_equal(ps_test_model_resolve(ctx, "", NULL, &m, NULL), PS_ERR_INVALID_ARG);
+  assert_int_equal(ps_test_model_resolve(ctx, "a--b/c", NULL, &m, NULL), PS_ERR_BAD_INPUT);
+  assert_int_equal(ps_test_model_resolve(ctx, "/no/such/model", NULL, &m, NULL), PS_ERR_NOT_FOUND);
   assert_string_equal(ps_model_origin_name(PS_MODEL_FROM_HUB), "Hugging Face Hub");
   assert_string_equal(ps_status_name(PS_ERR_NETWORK), "ERR_NETWORK");
 }

@@ -17,6 +17,15 @@ static void add_item(ps_plan_item *items, int *count, const char *name, const ch
   (*count)++;
 }
 
+/* What ps_log_summary_new starts from, in the test's own struct. */
+static void fresh_summary(ps_log_summary *s) {
+  ps_log_summary *n = ps_log_summary_new();
+  assert_non_null(n);
+  *s = *n;
+  ps_log_summary_free(n);
+}
+
+/* A plan made by hand (ps_launch_argv is pure: it reads only these fields). */
 static ps_plan *tp4_plan(void) {
   ps_plan *p = calloc(1, sizeof(*p));
   p->feasible = true;
@@ -48,20 +57,20 @@ static void test_argv_plan_only(void **state) {
   ps_plan *p = tp4_plan();
   ps_ctx *ctx = ps_ctx_new();
   ps_launch_opts o = {.size = sizeof(o), .vllm = "/opt/venv/bin/vllm", .port = 8123};
-  ps_launch_cmd cmd;
+  ps_launch_cmd *cmd = NULL;
   assert_int_equal(ps_launch_argv(ctx, p, &o, &cmd), PS_OK);
-  assert_string_equal(joined(&cmd),
+  assert_string_equal(joined(cmd),
                       "/opt/venv/bin/vllm serve /models/Llama-3.1-70B-Instruct "
                       "--tensor-parallel-size 4 --gpu-memory-utilization 0.90 --max-model-len "
                       "32768 --disable-custom-all-reduce --distributed-executor-backend mp "
                       "--host 127.0.0.1 --port 8123");
-  assert_null(cmd.argv[cmd.argc]);
-  assert_int_equal(cmd.envc, 3);
-  assert_string_equal(cmd.env[0], "CUDA_DEVICE_ORDER=PCI_BUS_ID");
-  assert_string_equal(cmd.env[1], "CUDA_VISIBLE_DEVICES=4,5,6,7");
-  assert_string_equal(cmd.env[2], "NCCL_P2P_DISABLE=1");
-  assert_int_equal(cmd.conflict_count, 0);
-  ps_launch_cmd_free(&cmd);
+  assert_null(cmd->argv[cmd->argc]);
+  assert_int_equal(cmd->envc, 3);
+  assert_string_equal(cmd->env[0], "CUDA_DEVICE_ORDER=PCI_BUS_ID");
+  assert_string_equal(cmd->env[1], "CUDA_VISIBLE_DEVICES=4,5,6,7");
+  assert_string_equal(cmd->env[2], "NCCL_P2P_DISABLE=1");
+  assert_int_equal(cmd->conflict_count, 0);
+  ps_launch_cmd_free(cmd);
   ps_ctx_free(ctx);
   free(p);
 }
@@ -72,31 +81,31 @@ static void test_argv_user_wins(void **state) {
   ps_ctx *ctx = ps_ctx_new();
   const char *extra[] = {"-tp", "2", "--max_model_len=8192", "--enforce-eager", "--port", "9000"};
   ps_launch_opts o = {.size = sizeof(o), .extra = extra, .extra_count = 6, .nccl_debug = true};
-  ps_launch_cmd cmd;
+  ps_launch_cmd *cmd = NULL;
   assert_int_equal(ps_launch_argv(ctx, p, &o, &cmd), PS_OK);
   /* The plan's TP, length and port are dropped; the user's copies follow, in their order. */
-  assert_string_equal(joined(&cmd), "vllm serve /models/Llama-3.1-70B-Instruct "
-                                    "--gpu-memory-utilization 0.90 --disable-custom-all-reduce "
-                                    "--distributed-executor-backend mp --host 127.0.0.1 -tp 2 "
-                                    "--max_model_len=8192 --enforce-eager --port 9000");
-  assert_int_equal(cmd.conflict_count, 3);
-  assert_string_equal(cmd.conflicts[0].flag, "--tensor-parallel-size");
-  assert_string_equal(cmd.conflicts[0].plan_value, "4");
-  assert_string_equal(cmd.conflicts[0].user_value, "2");
-  assert_string_equal(cmd.conflicts[1].flag, "--max-model-len");
-  assert_string_equal(cmd.conflicts[1].user_value, "8192");
-  assert_string_equal(cmd.conflicts[2].flag, "--port");
-  assert_string_equal(cmd.conflicts[2].plan_value, "8000");
-  assert_string_equal(cmd.env[cmd.envc - 1], "NCCL_DEBUG=INFO");
-  ps_launch_cmd_free(&cmd);
+  assert_string_equal(joined(cmd), "vllm serve /models/Llama-3.1-70B-Instruct "
+                                   "--gpu-memory-utilization 0.90 --disable-custom-all-reduce "
+                                   "--distributed-executor-backend mp --host 127.0.0.1 -tp 2 "
+                                   "--max_model_len=8192 --enforce-eager --port 9000");
+  assert_int_equal(cmd->conflict_count, 3);
+  assert_string_equal(cmd->conflicts[0].flag, "--tensor-parallel-size");
+  assert_string_equal(cmd->conflicts[0].plan_value, "4");
+  assert_string_equal(cmd->conflicts[0].user_value, "2");
+  assert_string_equal(cmd->conflicts[1].flag, "--max-model-len");
+  assert_string_equal(cmd->conflicts[1].user_value, "8192");
+  assert_string_equal(cmd->conflicts[2].flag, "--port");
+  assert_string_equal(cmd->conflicts[2].plan_value, "8000");
+  assert_string_equal(cmd->env[cmd->envc - 1], "NCCL_DEBUG=INFO");
+  ps_launch_cmd_free(cmd);
 
   /* The same value is no conflict. */
   const char *same[] = {"--tensor-parallel-size=4"};
   ps_launch_opts o2 = {.size = sizeof(o2), .extra = same, .extra_count = 1};
   assert_int_equal(ps_launch_argv(ctx, p, &o2, &cmd), PS_OK);
-  assert_int_equal(cmd.conflict_count, 0);
-  assert_non_null(strstr(joined(&cmd), "--tensor-parallel-size=4"));
-  ps_launch_cmd_free(&cmd);
+  assert_int_equal(cmd->conflict_count, 0);
+  assert_non_null(strstr(joined(cmd), "--tensor-parallel-size=4"));
+  ps_launch_cmd_free(cmd);
   ps_ctx_free(ctx);
   free(p);
 }
@@ -106,7 +115,7 @@ static void test_argv_refuses(void **state) {
   ps_plan *p = tp4_plan();
   ps_ctx *ctx = ps_ctx_new();
   ps_launch_opts o = PS_INIT(ps_launch_opts);
-  ps_launch_cmd cmd;
+  ps_launch_cmd *cmd = NULL;
   p->feasible = false;
   snprintf(p->summary, sizeof(p->summary), "needs 141 GB, has 80");
   assert_int_equal(ps_launch_argv(ctx, p, &o, &cmd), PS_ERR_INVALID_ARG);
@@ -118,7 +127,7 @@ static void test_argv_refuses(void **state) {
   o.extra = many;
   o.extra_count = PS_LAUNCH_MAX_ARGV;
   assert_int_equal(ps_launch_argv(ctx, p, &o, &cmd), PS_ERR_INVALID_ARG);
-  assert_int_equal(cmd.argc, 0);
+  assert_null(cmd);
   ps_ctx_free(ctx);
   free(p);
 }
@@ -199,7 +208,7 @@ static void test_flags_exist_in_vllm(void **state) {
   char model_dir[1024];
   snprintf(model_dir, sizeof(model_dir), "%s/models/Llama-3.1-8B-Instruct",
            ps_test_env("PEERSCOPE_FIXTURES"));
-  assert_int_equal(ps_model_load(ctx, model_dir, &m), PS_OK);
+  assert_int_equal(ps_test_model_load(ctx, model_dir, &m), PS_OK);
   for (size_t f = 0; f < sizeof(fixtures) / sizeof(fixtures[0]); f++) {
     ps_test_use_fixture("fake", fixtures[f]);
     ps_report *r = NULL;
@@ -215,10 +224,10 @@ static void test_flags_exist_in_vllm(void **state) {
                                .pp = pps[s],
                                .max_num_seqs = 2,
                                .kv_cache_dtype = t == 1 ? "fp8" : NULL};
-        ps_plan *p = calloc(1, sizeof(*p));
-        if (tps[t] * pps[s] <= r->gpu_count && ps_plan_make(ctx, r, &req, p) == PS_OK)
+        ps_plan *p = NULL;
+        if (tps[t] * pps[s] <= r->gpu_count && ps_plan_make(ctx, r, &req, &p) == PS_OK)
           check_plan_flags(flags, file, p, fixtures[f]);
-        free(p);
+        ps_plan_free(p);
       }
     ps_report_free(r);
   }
@@ -280,7 +289,7 @@ static void test_log_success(void **state) {
       "INFO:     Application startup complete.",
   };
   ps_log_summary s;
-  ps_log_summary_init(&s);
+  fresh_summary(&s);
   for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
     ps_log_classify_line(&s, lines[i]);
   assert_int_equal(s.custom_all_reduce, -1); /* vLLM only says so when it disables it */
@@ -293,7 +302,7 @@ static void test_log_success(void **state) {
   assert_true(s.ready);
 
   /* v0.33 writes size and concurrency on one line. */
-  ps_log_summary_init(&s);
+  fresh_summary(&s);
   ps_log_classify_line(&s, "(EngineCore_DP0 pid=7) INFO 11-25 10:00:00 [kv_cache_utils.py:1148] "
                            "GPU KV cache size: 435,216 tokens, Maximum concurrency for 8,192 "
                            "tokens per request: 53.13x");
@@ -326,7 +335,7 @@ static void test_log_custom_all_reduce(void **state) {
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     ps_log_summary s;
-    ps_log_summary_init(&s);
+    fresh_summary(&s);
     ps_log_classify_line(&s, cases[i].line);
     assert_int_equal(s.custom_all_reduce, 0);
     assert_string_equal(s.custom_all_reduce_reason, cases[i].reason);
@@ -339,7 +348,7 @@ static void test_log_failures(void **state) {
   char hint[1024];
   ps_log_summary s;
 
-  ps_log_summary_init(&s);
+  fresh_summary(&s);
   ps_log_classify_line(&s, "ValueError: To serve at least one request with the models's max seq "
                            "len (131072), (16.00 GiB KV cache is needed, which is larger than "
                            "the available KV cache memory (9.12 GiB). Based on the available "
@@ -353,7 +362,7 @@ static void test_log_failures(void **state) {
   ps_log_suggest(&s, p, hint, sizeof(hint));
   assert_non_null(strstr(hint, "--max-model-len 74640"));
 
-  ps_log_summary_init(&s);
+  fresh_summary(&s);
   ps_log_classify_line(&s, "(APIServer pid=1) ValueError: Total number of attention heads (64) "
                            "must be divisible by tensor parallel size (3).");
   assert_int_equal(s.failure, PS_LOG_FAIL_HEADS);
@@ -362,7 +371,7 @@ static void test_log_failures(void **state) {
   ps_log_suggest(&s, p, hint, sizeof(hint));
   assert_non_null(strstr(hint, "TP 3 does not divide the model's 64 attention heads"));
 
-  ps_log_summary_init(&s);
+  fresh_summary(&s);
   ps_log_classify_line(&s, "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.96 "
                            "GiB. GPU 0 has a total capacity of 79.25 GiB of which 1.02 GiB is "
                            "free.");
@@ -376,17 +385,17 @@ static void test_log_failures(void **state) {
   ps_log_suggest(&s, p, hint, sizeof(hint));
   assert_non_null(strstr(hint, "--tp 8"));
 
-  ps_log_summary_init(&s);
+  fresh_summary(&s);
   ps_log_classify_line(&s, "ValueError: Free memory on device cuda:0 (30.1/79.25 GiB) on startup "
                            "is less than desired GPU memory utilization (0.9, 71.33 GiB). "
                            "Decrease GPU memory utilization or reduce GPU memory used by other "
                            "processes.");
   assert_int_equal(s.failure, PS_LOG_FAIL_FREE_MEMORY);
-  ps_log_summary_init(&s);
+  fresh_summary(&s);
   ps_log_classify_line(&s, "ValueError: No available memory for the cache blocks. Try "
                            "increasing `gpu_memory_utilization` when initializing the engine.");
   assert_int_equal(s.failure, PS_LOG_FAIL_NO_KV_MEMORY);
-  ps_log_summary_init(&s);
+  fresh_summary(&s);
   ps_log_classify_line(&s, "ERROR [Errno 98] error while attempting to bind on address "
                            "('0.0.0.0', 8000): address already in use");
   ps_log_classify_line(&s, "OSError: [Errno 98] Address already in use");

@@ -50,7 +50,7 @@ static const char *fixture_model(const char *name) {
 
 static ps_model load_ok(const char *dir) {
   ps_model m;
-  ps_status st = ps_model_load(ctx, dir, &m);
+  ps_status st = ps_test_model_load(ctx, dir, &m);
   if (st != PS_OK) fail_msg("%s: %s", dir, ps_ctx_error(ctx));
   return m;
 }
@@ -544,18 +544,18 @@ static void test_missing_and_broken_config(void **state) {
   char want[MSG_LEN];
   const char *dir = new_dir("empty");
   snprintf(want, sizeof(want), "%s: no config.json (not a Hugging Face model directory?)", dir);
-  expect_error(ps_model_load(ctx, dir, &m), PS_ERR_BAD_INPUT, want);
+  expect_error(ps_test_model_load(ctx, dir, &m), PS_ERR_BAD_INPUT, want);
 
   dir = new_dir("broken");
   write_text(dir, "config.json", "{\n  \"num_hidden_layers\": 32,\n  oops\n}");
   snprintf(want, sizeof(want), "%s/config.json:3:6: string or '}' expected near 'oops'", dir);
-  expect_error(ps_model_load(ctx, dir, &m), PS_ERR_BAD_INPUT, want);
+  expect_error(ps_test_model_load(ctx, dir, &m), PS_ERR_BAD_INPUT, want);
 
   dir = new_dir("noheads");
   write_text(dir, "config.json", "{\"num_hidden_layers\": 2, \"hidden_size\": 64}");
   snprintf(want, sizeof(want), "%s/config.json: num_attention_heads: expected a positive integer",
            dir);
-  expect_error(ps_model_load(ctx, dir, &m), PS_ERR_BAD_INPUT, want);
+  expect_error(ps_test_model_load(ctx, dir, &m), PS_ERR_BAD_INPUT, want);
 
   char path[PATH_MAX * 2];
   snprintf(path, sizeof(path), "%s/absent", root);
@@ -563,16 +563,17 @@ static void test_missing_and_broken_config(void **state) {
            "%s: no such directory (peerscope reads a downloaded model directory; give "
            "--model-size-gb for one that is not here)",
            path);
-  expect_error(ps_model_load(ctx, path, &m), PS_ERR_NOT_FOUND, want);
+  expect_error(ps_test_model_load(ctx, path, &m), PS_ERR_NOT_FOUND, want);
 
   dir = new_dir("file");
   write_text(dir, "plain.txt", "x");
   snprintf(path, sizeof(path), "%s/plain.txt", dir);
   snprintf(want, sizeof(want),
            "%s: not a directory (give the model's directory, the one with config.json)", path);
-  expect_error(ps_model_load(ctx, path, &m), PS_ERR_BAD_INPUT, want);
+  expect_error(ps_test_model_load(ctx, path, &m), PS_ERR_BAD_INPUT, want);
 
-  expect_error(ps_model_load(ctx, NULL, &m), PS_ERR_INVALID_ARG, "ps_model_load: no directory");
+  expect_error(ps_test_model_load(ctx, NULL, &m), PS_ERR_INVALID_ARG,
+               "ps_model_load: no directory");
 }
 
 static void test_gguf_and_bin_only(void **state) {
@@ -586,7 +587,7 @@ static void test_gguf_and_bin_only(void **state) {
            "%s: only GGUF/.bin weights found; peerscope reads safetensors headers; give "
            "--model-size-gb instead",
            dir);
-  expect_error(ps_model_load(ctx, dir, &m), PS_ERR_BAD_INPUT, want);
+  expect_error(ps_test_model_load(ctx, dir, &m), PS_ERR_BAD_INPUT, want);
 
   dir = new_dir("gguf-no-config"); /* the usual GGUF repository: no config.json at all */
   write_text(dir, "model.gguf", "GGUF");
@@ -594,7 +595,7 @@ static void test_gguf_and_bin_only(void **state) {
            "%s: only GGUF/.bin weights found; peerscope reads safetensors headers; give "
            "--model-size-gb instead",
            dir);
-  expect_error(ps_model_load(ctx, dir, &m), PS_ERR_BAD_INPUT, want);
+  expect_error(ps_test_model_load(ctx, dir, &m), PS_ERR_BAD_INPUT, want);
 
   dir = new_dir("bin");
   write_text(dir, "config.json", tiny_config);
@@ -603,7 +604,7 @@ static void test_gguf_and_bin_only(void **state) {
            "%s: only GGUF/.bin weights found; peerscope reads safetensors headers; give "
            "--model-size-gb instead",
            dir);
-  expect_error(ps_model_load(ctx, dir, &m), PS_ERR_BAD_INPUT, want);
+  expect_error(ps_test_model_load(ctx, dir, &m), PS_ERR_BAD_INPUT, want);
 
   /* safetensors beside a GGUF file: the safetensors count. */
   dir = new_dir("both");
@@ -670,7 +671,7 @@ static void header_fails(const char *name, uint64_t length, const char *header, 
   write_st_len(dir, "model.safetensors", length ? length : strlen(header), header, data);
   snprintf(want, sizeof(want), "%s/model.safetensors: %s", dir, message);
   ps_model m;
-  expect_error(ps_model_load(ctx, dir, &m), PS_ERR_BAD_INPUT, want);
+  expect_error(ps_test_model_load(ctx, dir, &m), PS_ERR_BAD_INPUT, want);
 }
 
 static void test_safetensors_errors(void **state) {
@@ -719,7 +720,7 @@ static void test_safetensors_errors(void **state) {
            "8-byte header length comes first)",
            dir);
   ps_model m;
-  expect_error(ps_model_load(ctx, dir, &m), PS_ERR_BAD_INPUT, want);
+  expect_error(ps_test_model_load(ctx, dir, &m), PS_ERR_BAD_INPUT, want);
 }
 
 static void test_parse_header_buffer(void **state) {
@@ -788,14 +789,14 @@ static void test_index_sources(void **state) {
   snprintf(want, sizeof(want),
            "%s/model.safetensors.index.json: metadata.total_size: expected a positive integer",
            dir);
-  expect_error(ps_model_load(ctx, dir, &m), PS_ERR_BAD_INPUT, want);
+  expect_error(ps_test_model_load(ctx, dir, &m), PS_ERR_BAD_INPUT, want);
 
   dir = new_dir("idx-json");
   write_text(dir, "config.json", tiny_config);
   write_text(dir, "model.safetensors.index.json", "{\"metadata\": ");
   snprintf(want, sizeof(want),
            "%s/model.safetensors.index.json:1:13: unexpected token near end of file", dir);
-  expect_error(ps_model_load(ctx, dir, &m), PS_ERR_BAD_INPUT, want);
+  expect_error(ps_test_model_load(ctx, dir, &m), PS_ERR_BAD_INPUT, want);
 }
 
 static void test_names_and_paths(void **state) {
@@ -818,7 +819,7 @@ static void test_names_and_paths(void **state) {
 static void test_synthetic(void **state) {
   (void)state;
   ps_model m;
-  assert_int_equal(ps_model_synthetic(ctx, 70, "bf16", 0, &m), PS_OK);
+  assert_int_equal(ps_test_model_synthetic(ctx, 70, "bf16", 0, &m), PS_OK);
   assert_string_equal(m.name, "70B bf16");
   assert_int_equal(m.weight_bytes, 140000000000ull);
   assert_int_equal(m.param_count, 70000000000ull);
@@ -828,33 +829,33 @@ static void test_synthetic(void **state) {
   assert_int_equal(ps_model_kv_bytes(&m, 1, 0, 4096, 1), 0);
   assert_string_equal(m.estimate_note, "size only: no layers or heads known, so the KV cache and "
                                        "TP divisibility cannot be checked");
-  assert_int_equal(ps_model_synthetic(ctx, 8.03, "fp16", 0, &m), PS_OK);
+  assert_int_equal(ps_test_model_synthetic(ctx, 8.03, "fp16", 0, &m), PS_OK);
   assert_string_equal(m.name, "8.03B fp16");
   assert_string_equal(m.dtype, "float16");
   assert_int_equal(m.weight_bytes, 16060000000ull);
-  assert_int_equal(ps_model_synthetic(ctx, 405, "fp8", 0, &m), PS_OK);
+  assert_int_equal(ps_test_model_synthetic(ctx, 405, "fp8", 0, &m), PS_OK);
   assert_int_equal(m.weight_bytes, 405000000000ull);
   assert_string_equal(m.quantization, "fp8");
-  assert_int_equal(ps_model_synthetic(ctx, 70, "int4", 0, &m), PS_OK);
+  assert_int_equal(ps_test_model_synthetic(ctx, 70, "int4", 0, &m), PS_OK);
   assert_int_equal(m.weight_bytes, 35000000000ull);
-  assert_int_equal(ps_model_synthetic(ctx, 0, NULL, 140, &m), PS_OK);
+  assert_int_equal(ps_test_model_synthetic(ctx, 0, NULL, 140, &m), PS_OK);
   assert_string_equal(m.name, "140 GB");
   assert_int_equal(m.weight_bytes, 140000000000ull);
   assert_false(m.valid & PS_MODEL_PARAMS);
 
-  expect_error(ps_model_synthetic(ctx, 70, "fp4", 0, &m), PS_ERR_INVALID_ARG,
+  expect_error(ps_test_model_synthetic(ctx, 70, "fp4", 0, &m), PS_ERR_INVALID_ARG,
                "unknown dtype 'fp4' (expected bf16, fp16, fp8 or int4)");
-  expect_error(ps_model_synthetic(ctx, 70, NULL, 0, &m), PS_ERR_INVALID_ARG,
+  expect_error(ps_test_model_synthetic(ctx, 70, NULL, 0, &m), PS_ERR_INVALID_ARG,
                "model parameters: a dtype is needed (bf16, fp16, fp8 or int4)");
-  expect_error(ps_model_synthetic(ctx, -1, "bf16", 0, &m), PS_ERR_INVALID_ARG,
+  expect_error(ps_test_model_synthetic(ctx, -1, "bf16", 0, &m), PS_ERR_INVALID_ARG,
                "model parameters: expected a positive number of billions (got -1)");
-  expect_error(ps_model_synthetic(ctx, 0, NULL, -5, &m), PS_ERR_INVALID_ARG,
+  expect_error(ps_test_model_synthetic(ctx, 0, NULL, -5, &m), PS_ERR_INVALID_ARG,
                "model size: expected a positive number of GB (got -5)");
-  expect_error(ps_model_synthetic(ctx, 0, NULL, 0, &m), PS_ERR_INVALID_ARG,
+  expect_error(ps_test_model_synthetic(ctx, 0, NULL, 0, &m), PS_ERR_INVALID_ARG,
                "model size: give the parameters in billions (with a dtype) or the size in GB");
-  expect_error(ps_model_synthetic(ctx, 7, "bf16", 14, &m), PS_ERR_INVALID_ARG,
+  expect_error(ps_test_model_synthetic(ctx, 7, "bf16", 14, &m), PS_ERR_INVALID_ARG,
                "give the model's parameters or its size in GB, not both");
-  expect_error(ps_model_synthetic(ctx, 1e12, "bf16", 0, &m), PS_ERR_INVALID_ARG,
+  expect_error(ps_test_model_synthetic(ctx, 1e12, "bf16", 0, &m), PS_ERR_INVALID_ARG,
                "model size: 2e+12 GB is beyond any model");
 }
 

@@ -54,9 +54,10 @@ static ps_report *machine(const char *fixture) {
 
 static ps_plan *plan(const ps_report *r, const ps_plan_request *req, ps_status expect) {
   ps_ctx *ctx = ps_ctx_new();
-  ps_plan *p = calloc(1, sizeof(*p));
-  ps_status st = ps_plan_make(ctx, r, req, p);
+  ps_plan *p = NULL;
+  ps_status st = ps_plan_make(ctx, r, req, &p);
   if (st != expect) fail_msg("plan: %s (%s)", ps_status_name(st), ps_ctx_error(ctx));
+  if ((st == PS_OK) != (p != NULL)) fail_msg("plan: a result exactly when PS_OK");
   ps_ctx_free(ctx);
   return p;
 }
@@ -80,13 +81,13 @@ static void test_small_model_is_tp1(void **state) {
   assert_int_equal(p->max_model_len, 131072); /* 40 GB A100: the full context fits */
   assert_true(p->weights_bytes + p->overhead_bytes + p->kv_bytes <= p->budget_bytes);
   assert_null(find(p->args, p->arg_count, "--disable-custom-all-reduce"));
-  free(p);
+  ps_plan_free(p);
   /* latency objective on an NVLink machine: the largest verified TP group */
   req.objective = PS_OBJECTIVE_LATENCY;
   p = plan(r, &req, PS_OK);
   assert_int_equal(p->tp, 4);
   assert_true(p->custom_all_reduce);
-  free(p);
+  ps_plan_free(p);
   ps_report_free(r);
 }
 
@@ -127,7 +128,7 @@ static void test_measured_all_reduce_decides(void **state) {
   for (int i = 0; i < PS_PLAN_MAX_ITEMS; i++)
     said = said || strstr(p->reasons[i], "2.00x faster than NCCL at 256 KiB");
   assert_true(said);
-  free(p);
+  ps_plan_free(p);
   /* it gave wrong sums there: off, and the flag says why */
   bench.count = 0;
   add_allreduce(&bench, PS_BENCH_ALLREDUCE_ONESHOT, PS_BENCH_WRONG, 10.0, "rank 2 element 9");
@@ -136,7 +137,7 @@ static void test_measured_all_reduce_decides(void **state) {
   const ps_plan_item *flag = find(p->args, p->arg_count, "--disable-custom-all-reduce");
   assert_non_null(flag);
   assert_non_null(strstr(flag->why, "wrong on this group: rank 2 element 9"));
-  free(p);
+  ps_plan_free(p);
   r->bench = NULL; /* on the stack: not the report's to free */
   ps_report_free(r);
 }
@@ -152,7 +153,7 @@ static void test_70b_needs_four(void **state) {
   assert_int_equal(p->tp, 4);
   assert_true(p->custom_all_reduce); /* NVLink between all 4, verified */
   assert_non_null(find(p->args, p->arg_count, "--distributed-executor-backend"));
-  free(p);
+  ps_plan_free(p);
   /* one GPU cannot hold it: a verdict with numbers */
   int one[] = {0};
   req.gpus = one;
@@ -161,7 +162,7 @@ static void test_70b_needs_four(void **state) {
   assert_false(p->feasible);
   assert_non_null(strstr(p->summary, "needs "));
   assert_non_null(strstr(p->summary, "GiB per GPU at TP=1"));
-  free(p);
+  ps_plan_free(p);
   /* TP=2 cannot hold the weights (65.7 GiB per GPU); four GPUs hold them, with a context
    * shorter than the 32k asked: the summary names the nearest plan that fits */
   req.gpus = NULL;
@@ -172,7 +173,7 @@ static void test_70b_needs_four(void **state) {
   assert_false(p->feasible);
   assert_non_null(strstr(p->summary, "at TP=2"));
   assert_non_null(strstr(p->summary, "TP=4 PP=1 fits"));
-  free(p);
+  ps_plan_free(p);
   ps_report_free(r);
 }
 
@@ -184,14 +185,14 @@ static void test_heads_rule(void **state) {
   ps_plan *p = plan(r, &req, PS_OK);
   assert_false(p->feasible);
   assert_non_null(strstr(p->summary, "28 attention heads"));
-  free(p);
+  ps_plan_free(p);
   req.tp = 0;
   req.objective = PS_OBJECTIVE_LATENCY;
   p = plan(r, &req, PS_OK);
   assert_true(p->feasible);
   assert_int_equal(28 % p->tp, 0);
   assert_int_equal(p->tp, 4); /* 7 and 14 GPUs aside, 4 is the largest divisor that fits 8 */
-  free(p);
+  ps_plan_free(p);
   ps_report_free(r);
 }
 
@@ -207,7 +208,7 @@ static void test_broken_pair_environment(void **state) {
     assert_non_null(nccl);
     assert_string_equal(nccl->value, "1");
   }
-  free(p);
+  ps_plan_free(p);
   /* without the constraint the planner avoids the pair for TP groups */
   ps_model small = llama8b();
   req.model = &small;
@@ -216,7 +217,7 @@ static void test_broken_pair_environment(void **state) {
   assert_true(p->feasible);
   assert_false((p->gpus[0] == 1 && p->gpus[1] == 2) || (p->gpus[0] == 2 && p->gpus[1] == 1));
   assert_null(find(p->env, p->env_count, "NCCL_P2P_DISABLE"));
-  free(p);
+  ps_plan_free(p);
   ps_report_free(r);
 }
 
@@ -225,15 +226,15 @@ static void test_bad_requests(void **state) {
   ps_report *r = machine("rtx3090-2-nvlink.topo");
   ps_model m = llama8b();
   ps_plan_request req = {.size = sizeof(req), .model = &m, .tp = 4};
-  free(plan(r, &req, PS_ERR_INVALID_ARG));
+  ps_plan_free(plan(r, &req, PS_ERR_INVALID_ARG));
   req.tp = 0;
   req.kv_cache_dtype = "int3";
-  free(plan(r, &req, PS_ERR_INVALID_ARG));
+  ps_plan_free(plan(r, &req, PS_ERR_INVALID_ARG));
   req.kv_cache_dtype = NULL;
   int bad[] = {5};
   req.gpus = bad;
   req.gpu_count = 1;
-  free(plan(r, &req, PS_ERR_INVALID_ARG));
+  ps_plan_free(plan(r, &req, PS_ERR_INVALID_ARG));
   ps_report_free(r);
 }
 
@@ -257,7 +258,7 @@ static void test_formats(void **state) {
   char *text = NULL;
   assert_int_equal(ps_plan_write(ctx, p, (ps_plan_format)42, &text), PS_ERR_INVALID_ARG);
   ps_ctx_free(ctx);
-  free(p);
+  ps_plan_free(p);
   ps_report_free(r);
 }
 
@@ -268,9 +269,9 @@ static void test_cluster(void **state) {
   ps_model m = llama70b();
   /* one node holds 13k tokens of context; two hold the model's whole 128k */
   ps_plan_request req = {.size = sizeof(req), .model = &m};
-  ps_plan *p = calloc(1, sizeof(*p));
+  ps_plan *p = NULL, *none = NULL;
   ps_ctx *ctx = ps_ctx_new();
-  assert_int_equal(ps_plan_make_cluster(ctx, nodes, 2, &req, p), PS_OK);
+  assert_int_equal(ps_plan_make_cluster(ctx, nodes, 2, &req, &p), PS_OK);
   assert_true(p->feasible);
   assert_int_equal(p->node_count, 2);
   assert_int_equal(p->pp % 2, 0);
@@ -288,16 +289,17 @@ static void test_cluster(void **state) {
   ps_plan_request bad = req;
   bad.gpus = gpus;
   bad.gpu_count = 1;
-  assert_int_equal(ps_plan_make_cluster(ctx, nodes, 2, &bad, p), PS_ERR_INVALID_ARG);
+  assert_int_equal(ps_plan_make_cluster(ctx, nodes, 2, &bad, &none), PS_ERR_INVALID_ARG);
   bad = req;
   bad.tp = 8;
-  assert_int_equal(ps_plan_make_cluster(ctx, nodes, 2, &bad, p), PS_ERR_INVALID_ARG);
+  assert_int_equal(ps_plan_make_cluster(ctx, nodes, 2, &bad, &none), PS_ERR_INVALID_ARG);
   bad = req;
   bad.pp = 3;
-  assert_int_equal(ps_plan_make_cluster(ctx, nodes, 2, &bad, p), PS_ERR_INVALID_ARG);
+  assert_int_equal(ps_plan_make_cluster(ctx, nodes, 2, &bad, &none), PS_ERR_INVALID_ARG);
   assert_non_null(strstr(ps_ctx_error(ctx), "evenly"));
+  assert_null(none);
   ps_ctx_free(ctx);
-  free(p);
+  ps_plan_free(p);
   ps_report_free(a);
   ps_report_free(b);
 }
@@ -375,8 +377,8 @@ static void test_properties(void **state) {
             if (i != j)
               assert_int_equal(ps_report_pair(r, p->gpus[i], p->gpus[j])->verdict, PS_VERDICT_OK);
     }
-    free(p);
-    free(again);
+    ps_plan_free(p);
+    ps_plan_free(again);
     ps_report_free(r);
   }
 }

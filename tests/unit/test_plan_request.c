@@ -120,12 +120,14 @@ static void test_model_rule_and_request(void **state) {
                      "\"gpu_memory_utilization\": 0.8, \"kv_cache_dtype\": \"fp8\", "
                      "\"objective\": \"latency\", \"reserve_gb\": 1.5}";
   assert_int_equal(ps_plan_input_from_json(ctx, body, strlen(body), NULL, &in), PS_OK);
-  ps_model model;
+  ps_model *model = NULL;
   assert_int_equal(ps_plan_input_model(ctx, in, &model), PS_OK);
-  assert_int_equal(model.weight_bytes, 8000000000ull); /* fp8: one byte per parameter */
+  assert_int_equal(model->weight_bytes, 8000000000ull); /* fp8: one byte per parameter */
   ps_plan_request req = PS_INIT(ps_plan_request);
-  assert_int_equal(ps_plan_input_request(ctx, in, &model, &req), PS_OK);
-  assert_ptr_equal(req.model, &model);
+  assert_int_equal(ps_plan_input_request(ctx, in, model, &req), PS_OK);
+  assert_ptr_equal(req.model, model);
+  ps_model_free(model);
+  model = NULL;
   assert_int_equal(req.tp, 2);
   assert_int_equal(req.pp, 0);
   assert_int_equal(req.gpu_count, 2);
@@ -140,6 +142,7 @@ static void test_model_rule_and_request(void **state) {
   assert_int_equal(ps_plan_input_from_json(ctx, body, strlen(body), NULL, &in), PS_OK);
   assert_int_equal(ps_plan_input_model(ctx, in, &model), PS_ERR_INVALID_ARG);
   assert_string_equal(ps_ctx_error(ctx), "dtype goes with params_b");
+  assert_null(model);
   ps_plan_input_free(in);
   ps_ctx_free(ctx);
 }

@@ -46,11 +46,11 @@ static ps_report *machine(const char *fixture) {
 /* The plan for case i as JSON (NULL on failure). */
 static char *plan_json(int i) {
   ps_ctx *ctx = ps_ctx_new();
-  ps_plan *p = calloc(1, sizeof(*p));
+  ps_plan *p = NULL;
   char *text = NULL;
-  if (ctx && p && ps_plan_make(ctx, cases[i].report, &cases[i].req, p) == PS_OK)
+  if (ctx && ps_plan_make(ctx, cases[i].report, &cases[i].req, &p) == PS_OK)
     ps_plan_write(ctx, p, PS_PLAN_JSON, &text);
-  free(p);
+  ps_plan_free(p);
   ps_ctx_free(ctx);
   return text;
 }

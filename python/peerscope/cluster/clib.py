@@ -90,10 +90,14 @@ def _declare() -> None:
         return
     rp = POINTER(_lib.ps_report)
     table = [
-        ("ps_plan_make_cluster", c_int, [c_void_p, POINTER(rp), c_int, POINTER(_lib.ps_plan_request), POINTER(_lib.ps_plan)]),
-        ("ps_launch_argv", c_int, [c_void_p, POINTER(_lib.ps_plan), POINTER(ps_launch_opts), POINTER(ps_launch_cmd)]),
+        ("ps_plan_make_cluster", c_int,
+         [c_void_p, POINTER(rp), c_int, POINTER(_lib.ps_plan_request), POINTER(POINTER(_lib.ps_plan))]),
+        ("ps_launch_argv", c_int,
+         [c_void_p, POINTER(_lib.ps_plan), POINTER(ps_launch_opts), POINTER(POINTER(ps_launch_cmd))]),
         ("ps_launch_cmd_free", None, [POINTER(ps_launch_cmd)]),
-        ("ps_launch_run", c_int, [c_void_p, POINTER(ps_launch_cmd), POINTER(ps_launch_opts), POINTER(ps_launch_result)]),
+        ("ps_launch_run", c_int,
+         [c_void_p, POINTER(ps_launch_cmd), POINTER(ps_launch_opts), POINTER(POINTER(ps_launch_result))]),
+        ("ps_launch_result_free", None, [POINTER(ps_launch_result)]),
         ("ps_log_suggest", None, [POINTER(ps_log_summary), POINTER(_lib.ps_plan), c_char_p, ctypes.c_size_t]),
     ]
     for name, restype, argtypes in table:

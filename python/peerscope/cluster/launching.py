@@ -177,13 +177,14 @@ def _launch_opts(vllm: Optional[str], host: Optional[str], port: int, extra_args
 
 
 def _launch_cmd(p: _lib.ps_plan, opts: ps_launch_opts) -> ps_launch_cmd:
-    """vLLM's command line and environment from the plan (ps_launch_argv); the caller frees it."""
-    cmd = ps_launch_cmd()
+    """vLLM's command line and environment from the plan (ps_launch_argv): the library's
+    struct itself (its strings are the library's too); the caller frees it with ps_launch_cmd_free."""
+    out = POINTER(ps_launch_cmd)()
     with Ctx() as ctx:
-        st = lib.ps_launch_argv(ctx.ptr, ctypes.byref(p), ctypes.byref(opts), ctypes.byref(cmd))
+        st = lib.ps_launch_argv(ctx.ptr, ctypes.byref(p), ctypes.byref(opts), ctypes.byref(out))
         if st != 0:
             raise InvalidArgument(ctx.error() or "ps_launch_argv failed")
-    return cmd
+    return out.contents
 
 
 def _warn_conflicts(emit: Callable[[str], None], cmd: ps_launch_cmd) -> None:
@@ -246,7 +247,7 @@ def _run_vllm(cmd: ps_launch_cmd, opts: ps_launch_opts, p: _lib.ps_plan, emit: C
     on_line_c, on_ready_c = _callbacks(emit, p)  # held here for the whole run (opts holds them too)
     opts.on_line = on_line_c
     opts.on_ready = on_ready_c
-    res = ps_launch_result()
+    res = POINTER(ps_launch_result)()
     status = [None]
     errors: List[str] = []
 
@@ -265,7 +266,7 @@ def _run_vllm(cmd: ps_launch_cmd, opts: ps_launch_opts, p: _lib.ps_plan, emit: C
                 stop_flag.value = 1
     if status[0] != 0:
         raise Error(errors[0] if errors else "ps_launch_run failed")
-    return res
+    return _lib.take(res, ps_launch_result, lib.ps_launch_result_free)
 
 
 def _outcome_fields(res: ps_launch_result) -> Dict[str, Any]:

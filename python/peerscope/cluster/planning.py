@@ -41,7 +41,6 @@ def _make_plan(cluster: Dict[str, Any], allow_partial: bool, model_dir: Optional
     healthy, excluded = _select_nodes(cluster, allow_partial)
     fields = dict(settings, model_dir=str(model_dir) if model_dir is not None else None,
                   model_size_gb=model_size_gb, params_b=params_b, dtype=dtype)
-    plan = _lib.ps_plan()
     with _lib.PlanInput(fields) as given, tempfile.TemporaryDirectory(prefix="peerscope-cluster-plan-") as tmp, \
             Ctx() as ctx:
         model = given.model()
@@ -58,7 +57,9 @@ def _make_plan(cluster: Dict[str, Any], allow_partial: bool, model_dir: Optional
             if model_arg:
                 req.model_path = str(model_arg).encode()
             arr = (POINTER(_lib.ps_report) * len(reports))(*reports)
-            ctx.check(lib.ps_plan_make_cluster(ctx.ptr, arr, len(reports), ctypes.byref(req), ctypes.byref(plan)))
+            out = POINTER(_lib.ps_plan)()
+            ctx.check(lib.ps_plan_make_cluster(ctx.ptr, arr, len(reports), ctypes.byref(req), ctypes.byref(out)))
+            plan = _lib.take(out, _lib.ps_plan, lib.ps_plan_free)
         finally:
             for r in reports:
                 lib.ps_report_free(r)
