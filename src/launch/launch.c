@@ -154,6 +154,103 @@ static bool port_taken(const char *host, int port) {
 
 static bool group_gone(pid_t pgid) { return kill(-pgid, 0) != 0 && errno == ESRCH; }
 
+/* What the watch loop learnt about the run. */
+typedef struct vllm_watch {
+  const char *host;
+  int port;
+  bool hung, user_stop;
+  int status; /* the leader's wait status */
+} vllm_watch;
+
+/* Asks a running vLLM to stop (SIGTERM), then SIGKILL after the grace period. */
+typedef struct stopper {
+  bool stopping, killed;
+  double stop_at, grace;
+} stopper;
+
+static void stop_step(run_state *st, ps__vllm_proc *proc, stopper *s, double now) {
+  if (s->stopping && s->stop_at == 0) {
+    ps__vllm_signal(proc, SIGTERM);
+    s->stop_at = now + s->grace;
+  }
+  if (s->stopping && !s->killed && now >= s->stop_at) {
+    event(st, "vLLM still running %.0f s after SIGTERM: SIGKILL", s->grace / 1000);
+    ps__vllm_signal(proc, SIGKILL);
+    s->killed = true;
+  }
+}
+
+/* Streams the log, polls /health until it answers, stops vLLM on request or at the deadline,
+ * and returns when the leader has exited. */
+static void watch_until_exit(run_state *st, const ps_launch_cmd *cmd, ps__vllm_proc *proc,
+                             vllm_watch *w) {
+  const ps_launch_opts *opts = st->opts;
+  ps_launch_result *result = st->result;
+  double t0 = ps__now_ms();
+  double deadline = t0 + 1000.0 * (opts->health_timeout_s > 0 ? opts->health_timeout_s : 900);
+  double next_health = t0 + HEALTH_EVERY_MS;
+  stopper s = {.grace = 1000.0 * (opts->stop_grace_s > 0 ? opts->stop_grace_s : 15)};
+  for (;;) {
+    double now = ps__now_ms();
+    if (!s.stopping && opts->stop && __atomic_load_n(opts->stop, __ATOMIC_SEQ_CST)) {
+      s.stopping = w->user_stop = true;
+      event(st, "stopping vLLM (process group %d): SIGTERM, SIGKILL after %.0f s", (int)proc->pid,
+            s.grace / 1000);
+    } else if (!s.stopping && !result->came_up && now >= deadline) {
+      s.stopping = w->hung = true;
+      event(st, "no answer from %s/health after %d s: stopping vLLM", result->url,
+            (int)((now - t0) / 1000));
+    }
+    stop_step(st, proc, &s, now);
+    pump(st, proc, POLL_MS);
+    if (ps__vllm_reaped(proc, &w->status)) return;
+    if (result->came_up || s.stopping || ps__now_ms() < next_health) continue;
+    if (ps__health_get(w->host, w->port, HEALTH_TIMEOUT_MS) == 1) {
+      result->came_up = true;
+      result->up_after_s = (ps__now_ms() - t0) / 1000;
+      event(st, "ready %s (after %.1f s)", result->url, result->up_after_s);
+      finish_summary(cmd, result);
+      if (opts->on_ready) opts->on_ready(opts->user, result);
+    }
+    next_health = ps__now_ms() + HEALTH_EVERY_MS;
+  }
+}
+
+/* The leader is gone: take its workers with it, then read what they had written. */
+static void reap_group(run_state *st, ps__vllm_proc *proc) {
+  pid_t pgid = proc->pid;
+  kill(-pgid, SIGKILL);
+  for (double end = ps__now_ms() + 3000; ps__now_ms() < end;) {
+    pump(st, proc, 50);
+    if (proc->out_fd < 0 && proc->err_fd < 0 && group_gone(pgid)) break;
+  }
+  flush_partial(st);
+  ps__vllm_cleanup(proc);
+}
+
+static void set_outcome(run_state *st, const vllm_watch *w) {
+  ps_launch_result *result = st->result;
+  const ps_launch_opts *opts = st->opts;
+  int status = w->status;
+  result->exit_code = WIFEXITED(status)     ? WEXITSTATUS(status)
+                      : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
+                                            : 1;
+  if (w->hung) {
+    result->outcome = PS_LAUNCH_HUNG;
+    if (result->summary.failure == PS_LOG_FAIL_NONE) {
+      result->summary.failure = PS_LOG_FAIL_HANG;
+      snprintf(result->summary.failure_line, sizeof(result->summary.failure_line),
+               "no answer from %s/health within %d s; vLLM's last line: %s", result->url,
+               opts->health_timeout_s > 0 ? opts->health_timeout_s : 900,
+               st->last[0] ? st->last : "(none)");
+    }
+  } else if (w->user_stop) {
+    result->outcome = result->came_up ? PS_LAUNCH_STOPPED : PS_LAUNCH_INTERRUPTED;
+  } else {
+    result->outcome = PS_LAUNCH_EXITED;
+  }
+}
+
 static ps_status run_into(ps_ctx *ctx, const ps_launch_cmd *cmd, const ps_launch_opts *opts,
                           ps_launch_result *result) {
   if (!cmd || !opts || !result || cmd->argc < 1)
@@ -199,74 +296,10 @@ static ps_status run_into(ps_ctx *ctx, const ps_launch_cmd *cmd, const ps_launch
     return ps__fail(ctx, PS_ERR_IO, "cannot start %s: %s", cmd->argv[0], strerror(rc));
   }
   ps__health_global_init();
-  double t0 = ps__now_ms();
-  double deadline = t0 + 1000.0 * (opts->health_timeout_s > 0 ? opts->health_timeout_s : 900);
-  double grace = 1000.0 * (opts->stop_grace_s > 0 ? opts->stop_grace_s : 15);
-  double next_health = t0 + HEALTH_EVERY_MS, stop_at = 0;
-  bool stopping = false, killed = false, hung = false, user_stop = false;
-  int status = 0;
-
-  for (;;) {
-    double now = ps__now_ms();
-    if (!stopping && opts->stop && __atomic_load_n(opts->stop, __ATOMIC_SEQ_CST)) {
-      stopping = user_stop = true;
-      event(st, "stopping vLLM (process group %d): SIGTERM, SIGKILL after %.0f s", (int)proc.pid,
-            grace / 1000);
-    } else if (!stopping && !result->came_up && now >= deadline) {
-      stopping = hung = true;
-      event(st, "no answer from %s/health after %d s: stopping vLLM", result->url,
-            (int)((now - t0) / 1000));
-    }
-    if (stopping && stop_at == 0) {
-      ps__vllm_signal(&proc, SIGTERM);
-      stop_at = now + grace;
-    }
-    if (stopping && !killed && now >= stop_at) {
-      event(st, "vLLM still running %.0f s after SIGTERM: SIGKILL", grace / 1000);
-      ps__vllm_signal(&proc, SIGKILL);
-      killed = true;
-    }
-    pump(st, &proc, POLL_MS);
-    if (ps__vllm_reaped(&proc, &status)) break;
-    if (!result->came_up && !stopping && ps__now_ms() >= next_health) {
-      if (ps__health_get(host, port, HEALTH_TIMEOUT_MS) == 1) {
-        result->came_up = true;
-        result->up_after_s = (ps__now_ms() - t0) / 1000;
-        event(st, "ready %s (after %.1f s)", result->url, result->up_after_s);
-        finish_summary(cmd, result);
-        if (opts->on_ready) opts->on_ready(opts->user, result);
-      }
-      next_health = ps__now_ms() + HEALTH_EVERY_MS;
-    }
-  }
-
-  /* The leader is gone: take its workers with it, then read what they had written. */
-  pid_t pgid = proc.pid;
-  kill(-pgid, SIGKILL);
-  for (double end = ps__now_ms() + 3000; ps__now_ms() < end;) {
-    pump(st, &proc, 50);
-    if (proc.out_fd < 0 && proc.err_fd < 0 && group_gone(pgid)) break;
-  }
-  flush_partial(st);
-  ps__vllm_cleanup(&proc);
-
-  result->exit_code = WIFEXITED(status)     ? WEXITSTATUS(status)
-                      : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
-                                            : 1;
-  if (hung) {
-    result->outcome = PS_LAUNCH_HUNG;
-    if (result->summary.failure == PS_LOG_FAIL_NONE) {
-      result->summary.failure = PS_LOG_FAIL_HANG;
-      snprintf(result->summary.failure_line, sizeof(result->summary.failure_line),
-               "no answer from %s/health within %d s; vLLM's last line: %s", result->url,
-               opts->health_timeout_s > 0 ? opts->health_timeout_s : 900,
-               st->last[0] ? st->last : "(none)");
-    }
-  } else if (user_stop) {
-    result->outcome = result->came_up ? PS_LAUNCH_STOPPED : PS_LAUNCH_INTERRUPTED;
-  } else {
-    result->outcome = PS_LAUNCH_EXITED;
-  }
+  vllm_watch w = {.host = host, .port = port};
+  watch_until_exit(st, cmd, &proc, &w);
+  reap_group(st, &proc);
+  set_outcome(st, &w);
   finish_summary(cmd, result);
   ps__free(st);
   return PS_OK;

@@ -239,6 +239,31 @@ static void overhead(const ps__plan_input *in, ps__candidate *c, const char *gpu
   c->overhead = c->mem.activation + c->mem.non_torch + c->mem.graphs;
 }
 
+/* Each stage's budget (its tightest GPU's) and the smallest CUDA-visible total; false, with
+ * the reason in c, when a GPU's memory is unknown. */
+static bool stage_budgets(const ps__plan_input *in, ps__candidate *c) {
+  c->visible = UINT64_MAX;
+  for (int s = 0; s < c->pp; s++) {
+    c->budget[s] = UINT64_MAX;
+    for (int i = 0; i < c->tp; i++) {
+      int g = c->gpus[s * c->tp + i];
+      const ps_report *r = in->reports[c->node[s * c->tp + i]];
+      if (!(r->gpus[g].valid & PS_GPU_MEMORY_TOTAL)) {
+        c->feasible = false;
+        c->memory_unknown = true;
+        snprintf(c->why, sizeof(c->why),
+                 "GPU %d's memory is unknown (give --gpu-mem or --gpu-info)", g);
+        return false;
+      }
+      uint64_t b = gpu_budget(r, in, g, &c->free_limited);
+      if (b < c->budget[s]) c->budget[s] = b;
+      uint64_t v = ps__visible_total(&r->gpus[g]);
+      if (v < c->visible) c->visible = v;
+    }
+  }
+  return true;
+}
+
 void ps__candidate_build(const ps__plan_input *in, int tp, int pp, ps__candidate *c) {
   memset(c, 0, sizeof(*c));
   c->tp = tp;
@@ -281,25 +306,7 @@ void ps__candidate_build(const ps__plan_input *in, int tp, int pp, ps__candidate
 
   uint64_t room[PS_PLAN_MAX_GPUS];
   const char *gpu_name = in->reports[c->node[0]]->gpus[c->gpus[0]].name;
-  c->visible = UINT64_MAX;
-  for (int s = 0; s < pp; s++) {
-    c->budget[s] = UINT64_MAX;
-    for (int i = 0; i < tp; i++) {
-      int g = c->gpus[s * tp + i];
-      const ps_report *r = in->reports[c->node[s * tp + i]];
-      if (!(r->gpus[g].valid & PS_GPU_MEMORY_TOTAL)) {
-        c->feasible = false;
-        c->memory_unknown = true;
-        snprintf(c->why, sizeof(c->why),
-                 "GPU %d's memory is unknown (give --gpu-mem or --gpu-info)", g);
-        return;
-      }
-      uint64_t b = gpu_budget(r, in, g, &c->free_limited);
-      if (b < c->budget[s]) c->budget[s] = b;
-      uint64_t v = ps__visible_total(&r->gpus[g]);
-      if (v < c->visible) c->visible = v;
-    }
-  }
+  if (!stage_budgets(in, c)) return;
   overhead(in, c, gpu_name);
   for (int s = 0; s < pp; s++)
     room[s] = c->budget[s] > c->overhead ? c->budget[s] - c->overhead : 0;
