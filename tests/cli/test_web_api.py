@@ -140,10 +140,12 @@ class Server:
                                      stderr=subprocess.PIPE, env=environment(env_extra))
         self.out, self.err = [], []
         self.lines = queue.Queue()
-        threading.Thread(target=self._read, args=(self.proc.stdout, self.out, True),
-                         daemon=True).start()
-        threading.Thread(target=self._read, args=(self.proc.stderr, self.err, False),
-                         daemon=True).start()
+        self.readers = [threading.Thread(target=self._read, args=(self.proc.stdout, self.out, True),
+                                         daemon=True),
+                        threading.Thread(target=self._read, args=(self.proc.stderr, self.err, False),
+                                         daemon=True)]
+        for t in self.readers:
+            t.start()
         self.token = None
         self.up = self.wait_up() if wait else False
 
@@ -185,6 +187,13 @@ class Server:
                     return False
                 first = False
                 time.sleep(0.02)
+
+    def wait_exit(self, timeout=10):
+        """Waits for the process and for its output to be read to the end (a loaded machine
+        can leave the reader threads behind the exit)."""
+        self.proc.wait(timeout)
+        for t in self.readers:
+            t.join(timeout)
 
     def output(self):
         return "stdout: %s\nstderr: %s" % ("\n".join(self.out), "\n".join(self.err))
@@ -262,7 +271,8 @@ class Server:
             self.proc.kill()
             self.proc.wait()
             code = None
-        time.sleep(0.05)  # the reader threads see the end of the pipes
+        for t in self.readers:  # the reader threads see the end of the pipes
+            t.join(5)
         return code, time.monotonic() - t0
 
 
@@ -1002,7 +1012,7 @@ def test_token_in_page():
     given = 'abc"><b>x</b>0123456'
     s = Server(["--token", given, "--fixture", EXAMPLE])
     if not s.up:
-        s.proc.wait(10)
+        s.wait_exit(10)
         err = [x for x in s.err if x.strip()]
         check("--token with HTML: refused in one line (exit 2)",
               s.proc.returncode == 2 and len(err) == 1 and "--token" in err[0], s.output())
