@@ -53,35 +53,35 @@ void cli_plan_help(FILE *f, const char *group) {
   }
 }
 
-void cli_plan_synopsis(FILE *f, const char *group, int indent) {
-  char all[2048] = "";
+/* The group's flags joined into all (cap bytes), each as "[flag]" (bracketed) or separated by
+ * ", "; spaces inside a flag become NBSP so it wraps as one word. Returns the length. */
+static size_t join_flags(const char *group, bool bracketed, char *all, size_t cap) {
   size_t used = 0;
-  for (int i = 0; i < ps_plan_field_count() && used < sizeof(all); i++) {
-    const ps_plan_field *fl = ps_plan_field_at(i);
-    if (!in_group(fl, group)) continue;
-    char flag[96];
-    flag_text(fl, flag, sizeof(flag));
-    for (char *p = flag; *p; p++) /* one bracket pair wraps as one word */
-      if (*p == ' ') *p = NBSP;
-    used += (size_t)snprintf(all + used, sizeof(all) - used, "%s[%s]", used ? " " : "", flag);
-  }
-  fprintf(f, "%*s", indent, "");
-  wrap(f, all, indent, indent);
-  fputc('\n', f);
-}
-
-void cli_plan_flags(FILE *f, const char *group, const char *then) {
-  char all[2048] = "";
-  size_t used = 0;
-  for (int i = 0; i < ps_plan_field_count() && used < sizeof(all); i++) {
+  all[0] = '\0';
+  for (int i = 0; i < ps_plan_field_count() && used < cap; i++) {
     const ps_plan_field *fl = ps_plan_field_at(i);
     if (!in_group(fl, group)) continue;
     char flag[96];
     flag_text(fl, flag, sizeof(flag));
     for (char *p = flag; *p; p++)
       if (*p == ' ') *p = NBSP;
-    used += (size_t)snprintf(all + used, sizeof(all) - used, "%s%s", used ? ", " : "", flag);
+    used += (size_t)snprintf(all + used, cap - used, bracketed ? "%s[%s]" : "%s%s",
+                             used ? (bracketed ? " " : ", ") : "", flag);
   }
+  return used < cap ? used : cap - 1;
+}
+
+void cli_plan_synopsis(FILE *f, const char *group, int indent) {
+  char all[2048];
+  join_flags(group, true, all, sizeof(all));
+  fprintf(f, "%*s", indent, "");
+  wrap(f, all, indent, indent);
+  fputc('\n', f);
+}
+
+void cli_plan_flags(FILE *f, const char *group, const char *then) {
+  char all[2048];
+  size_t used = join_flags(group, false, all, sizeof(all));
   snprintf(all + used, sizeof(all) - used, "   %s", then);
   fputs("  ", f);
   wrap(f, all, 2, 2);

@@ -1,5 +1,6 @@
 #include "support.h"
 
+#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,4 +53,30 @@ ps_status ps_test_model_resolve(ps_ctx *ctx, const char *dir_or_id,
   ps_model *got = NULL;
   ps_status st = ps_model_resolve(ctx, dir_or_id, opts, &got, source);
   return take_model(st, &got, m);
+}
+
+ps_report *ps_test_verified_machine(const char *fixture) {
+  ps_test_use_fixture("fake", fixture);
+  ps_ctx *ctx = ps_ctx_new();
+  ps_report *r = NULL;
+  if (ps_probe(ctx, NULL, &r) != PS_OK) fail_msg("probe %s: %s", fixture, ps_ctx_error(ctx));
+  ps_verify_opts vo = {.size = sizeof(vo), .refresh = true, .cache_dir = "/nonexistent-cache"};
+  if (ps_verify(ctx, r, &vo) != PS_OK) fail_msg("verify %s: %s", fixture, ps_ctx_error(ctx));
+  ps_ctx_free(ctx);
+  return r;
+}
+
+bool ps_test_scratch_dir(const char *tag, char *root) {
+  const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+  if (snprintf(root, PATH_MAX, "%s/ps-%s-XXXXXX", tmp, tag) >= PATH_MAX) return false;
+  return mkdtemp(root) != NULL;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb, (void)flag, (void)ftw;
+  return remove(path);
+}
+
+int ps_test_remove_tree(const char *root) {
+  return nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

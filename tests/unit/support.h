@@ -3,6 +3,7 @@
 #define PS_UNIT_SUPPORT_H
 
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +18,15 @@ const char *ps_test_use_fixture(const char *variant, const char *fixture);
 
 /* $PEERSCOPE_FIXTURES/<name> in a static buffer. */
 const char *ps_test_fixture_path(const char *name);
+
+/* The fixture's machine through the fake drivers, probed and verified (cache bypassed); the
+ * test frees it with ps_report_free. Fails the test on an error. */
+ps_report *ps_test_verified_machine(const char *fixture);
+
+/* A new scratch directory $TMPDIR/ps-<tag>-XXXXXX written into root (PATH_MAX bytes);
+ * false if it cannot be made. ps_test_remove_tree deletes it with all it holds. */
+bool ps_test_scratch_dir(const char *tag, char *root);
+int ps_test_remove_tree(const char *root);
 
 /* Environment variable or fail the test. */
 const char *ps_test_env(const char *name);

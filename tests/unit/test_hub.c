@@ -19,22 +19,16 @@
 static ps_ctx *ctx;
 static char root[PATH_MAX];
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-  (void)sb, (void)flag, (void)ftw;
-  return remove(path);
-}
-
 static int setup(void **state) {
   (void)state;
   ctx = ps_ctx_new();
-  ps__hub_fmt(root, sizeof(root), "%s/ps-hub-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-  return ctx && mkdtemp(root) ? 0 : -1;
+  return ctx && ps_test_scratch_dir("hub", root) ? 0 : -1;
 }
 
 static int teardown(void **state) {
   (void)state;
   ps_ctx_free(ctx);
-  return nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+  return ps_test_remove_tree(root);
 }
 
 /* ---- helpers ------------------------------------------------------------------------ */

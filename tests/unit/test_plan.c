@@ -41,17 +41,6 @@ static ps_model qwen7b(void) {
   return m;
 }
 
-static ps_report *machine(const char *fixture) {
-  ps_test_use_fixture("fake", fixture);
-  ps_ctx *ctx = ps_ctx_new();
-  ps_report *r = NULL;
-  if (ps_probe(ctx, NULL, &r) != PS_OK) fail_msg("probe %s: %s", fixture, ps_ctx_error(ctx));
-  ps_verify_opts vo = {.size = sizeof(vo), .refresh = true, .cache_dir = "/nonexistent-cache"};
-  if (ps_verify(ctx, r, &vo) != PS_OK) fail_msg("verify %s: %s", fixture, ps_ctx_error(ctx));
-  ps_ctx_free(ctx);
-  return r;
-}
-
 static ps_plan *plan(const ps_report *r, const ps_plan_request *req, ps_status expect) {
   ps_ctx *ctx = ps_ctx_new();
   ps_plan *p = NULL;
@@ -70,7 +59,7 @@ static const ps_plan_item *find(const ps_plan_item *items, int n, const char *na
 
 static void test_small_model_is_tp1(void **state) {
   (void)state;
-  ps_report *r = machine("example-4x-a100.topo");
+  ps_report *r = ps_test_verified_machine("example-4x-a100.topo");
   ps_model m = llama8b();
   ps_plan_request req = {.size = sizeof(req), .model = &m};
   ps_plan *p = plan(r, &req, PS_OK);
@@ -111,7 +100,7 @@ static void add_allreduce(ps_bench *b, ps_bench_kind kind, ps_bench_outcome outc
 
 static void test_measured_all_reduce_decides(void **state) {
   (void)state;
-  ps_report *r = machine("example-4x-a100.topo");
+  ps_report *r = ps_test_verified_machine("example-4x-a100.topo");
   ps_model m = llama70b();
   ps_plan_request req = {.size = sizeof(req), .model = &m};
   ps_bench bench = {0};
@@ -144,7 +133,7 @@ static void test_measured_all_reduce_decides(void **state) {
 
 static void test_70b_needs_four(void **state) {
   (void)state;
-  ps_report *r = machine("example-4x-a100.topo");
+  ps_report *r = ps_test_verified_machine("example-4x-a100.topo");
   ps_model m = llama70b();
   ps_plan_request req = {.size = sizeof(req), .model = &m};
   ps_plan *p = plan(r, &req, PS_OK);
@@ -179,7 +168,7 @@ static void test_70b_needs_four(void **state) {
 
 static void test_heads_rule(void **state) {
   (void)state;
-  ps_report *r = machine("hgx-h100-8.topo");
+  ps_report *r = ps_test_verified_machine("hgx-h100-8.topo");
   ps_model m = qwen7b();
   ps_plan_request req = {.size = sizeof(req), .model = &m, .tp = 8};
   ps_plan *p = plan(r, &req, PS_OK);
@@ -198,7 +187,7 @@ static void test_heads_rule(void **state) {
 
 static void test_broken_pair_environment(void **state) {
   (void)state;
-  ps_report *r = machine("fault-corrupt.topo"); /* 1->2 corrupt while claimed OK */
+  ps_report *r = ps_test_verified_machine("fault-corrupt.topo"); /* 1->2 corrupt while claimed OK */
   ps_model m = llama70b();
   ps_plan_request req = {.size = sizeof(req), .model = &m, .tp = 4};
   ps_plan *p = plan(r, &req, PS_OK);
@@ -223,7 +212,7 @@ static void test_broken_pair_environment(void **state) {
 
 static void test_bad_requests(void **state) {
   (void)state;
-  ps_report *r = machine("rtx3090-2-nvlink.topo");
+  ps_report *r = ps_test_verified_machine("rtx3090-2-nvlink.topo");
   ps_model m = llama8b();
   ps_plan_request req = {.size = sizeof(req), .model = &m, .tp = 4};
   ps_plan_free(plan(r, &req, PS_ERR_INVALID_ARG));
@@ -240,7 +229,7 @@ static void test_bad_requests(void **state) {
 
 static void test_formats(void **state) {
   (void)state;
-  ps_report *r = machine("example-4x-a100.topo");
+  ps_report *r = ps_test_verified_machine("example-4x-a100.topo");
   ps_model m = llama70b();
   ps_plan_request req = {.size = sizeof(req), .model = &m, .model_path = "/models/it's 70B"};
   ps_plan *p = plan(r, &req, PS_OK);
@@ -264,7 +253,8 @@ static void test_formats(void **state) {
 
 static void test_cluster(void **state) {
   (void)state;
-  ps_report *a = machine("example-4x-a100.topo"), *b = machine("example-4x-a100.topo");
+  ps_report *a = ps_test_verified_machine("example-4x-a100.topo"),
+            *b = ps_test_verified_machine("example-4x-a100.topo");
   const ps_report *nodes[] = {a, b};
   ps_model m = llama70b();
   /* one node holds 13k tokens of context; two hold the model's whole 128k */

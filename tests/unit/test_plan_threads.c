@@ -32,17 +32,6 @@ typedef struct plan_case {
 
 static plan_case cases[CASES];
 
-static ps_report *machine(const char *fixture) {
-  ps_test_use_fixture("fake", fixture);
-  ps_ctx *ctx = ps_ctx_new();
-  ps_report *r = NULL;
-  if (ps_probe(ctx, NULL, &r) != PS_OK) fail_msg("probe %s: %s", fixture, ps_ctx_error(ctx));
-  ps_verify_opts vo = {.size = sizeof(vo), .refresh = true, .cache_dir = "/nonexistent-cache"};
-  if (ps_verify(ctx, r, &vo) != PS_OK) fail_msg("verify %s: %s", fixture, ps_ctx_error(ctx));
-  ps_ctx_free(ctx);
-  return r;
-}
-
 /* The plan for case i as JSON (NULL on failure). */
 static char *plan_json(int i) {
   ps_ctx *ctx = ps_ctx_new();
@@ -68,8 +57,8 @@ static void *worker(void *arg) {
 
 static void test_concurrent_objectives(void **state) {
   (void)state;
-  ps_report *a100 = machine("example-4x-a100.topo");
-  ps_report *h100 = machine("hgx-h100-8.topo");
+  ps_report *a100 = ps_test_verified_machine("example-4x-a100.topo");
+  ps_report *h100 = ps_test_verified_machine("hgx-h100-8.topo");
   ps_model small = model(32, 4096, 32, 16000000000ull);
   ps_model large = model(80, 8192, 64, 141000000000ull);
   const ps_objective objectives[2] = {PS_OBJECTIVE_THROUGHPUT, PS_OBJECTIVE_LATENCY};
