@@ -50,7 +50,7 @@ echo "== peerscope cluster on a local Ray cluster (ray into build-venv/, pytest 
 PEERSCOPE_CLUSTER_SKIP_INSTALL=1 ./scripts/test-cluster.sh
 
 echo "== mutation check: each deliberate bug of tests/mutants/mutants.json makes a test fail"
-echo "   (scripts/mutate.py in a scratch copy, ~4.5 min on 2 busy cores)"
+echo "   (scripts/mutate.py in a scratch copy: ~2 min of CPU, 3-5 min on 2 shared cores)"
 ./scripts/mutate.py
 
 echo "== formatting"
