@@ -125,6 +125,11 @@ static ps_status read_tensor(ps_ctx *ctx, const char *name, uint64_t at, const c
       return st_fail(ctx, name, at, "tensor '%s': shape has more than 2^64 elements",
                      shown(key, k, sizeof(k)));
   }
+  if (count > PS_MAX_PARAMS)
+    return st_fail(ctx, name, at,
+                   "tensor '%s': %llu elements; no model is that large (at most %llu)",
+                   shown(key, k, sizeof(k)), (unsigned long long)count,
+                   (unsigned long long)PS_MAX_PARAMS);
   if (json_array_size(offsets) != 2 || get_u64(json_array_get(offsets, 0), &r->begin) != PS_OK ||
       get_u64(json_array_get(offsets, 1), &r->end) != PS_OK || r->end < r->begin)
     return st_fail(ctx, name, at,

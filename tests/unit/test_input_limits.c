@@ -293,10 +293,13 @@ static void test_safetensors_sizes(void **state) {
            "{\"w\": {\"dtype\": \"BF16\", \"shape\": [2], \"data_offsets\": [0, 4]}}", 6);
   load_fails(dir, "/model.safetensors: offset 70: the tensors need 4 bytes of data, but the file "
                   "has 6 after the header (bytes no tensor describes)");
-  /* A header claiming more than any model, checked before the file. */
-  const char hdr[] = "{\"w\": {\"dtype\": \"U8\", \"shape\": [2251799813685248], "
-                     "\"data_offsets\": [0, 2251799813685248]}}";
-  unsigned char buf[256] = {sizeof(hdr) - 1};
+  /* A header claiming more than any model, checked before the file: each tensor at the cap,
+   * together twice that; then one tensor over the cap on its own. */
+  const char hdr[] = "{\"a\": {\"dtype\": \"U8\", \"shape\": [1125899906842624], "
+                     "\"data_offsets\": [0, 1125899906842624]}, "
+                     "\"b\": {\"dtype\": \"U8\", \"shape\": [1125899906842624], "
+                     "\"data_offsets\": [1125899906842624, 2251799813685248]}}";
+  unsigned char buf[512] = {sizeof(hdr) - 1};
   memcpy(buf + 8, hdr, sizeof(hdr) - 1);
   ps__st_sum sum;
   assert_int_equal(ps__safetensors_parse_header(ctx, buf, 8 + sizeof(hdr) - 1, "x.st", &sum),
@@ -304,6 +307,16 @@ static void test_safetensors_sizes(void **state) {
   assert_string_equal(ps_ctx_error(ctx),
                       "x.st: offset 8: the tensors claim 2251799813685248 bytes of data; no model "
                       "is that large (at most 1125899906842624)");
+  const char one[] = "{\"w\": {\"dtype\": \"U8\", \"shape\": [4611686018427387904], "
+                     "\"data_offsets\": [0, 4611686018427387904]}}";
+  memset(buf, 0, sizeof(buf));
+  buf[0] = sizeof(one) - 1;
+  memcpy(buf + 8, one, sizeof(one) - 1);
+  assert_int_equal(ps__safetensors_parse_header(ctx, buf, 8 + sizeof(one) - 1, "x.st", &sum),
+                   PS_ERR_BAD_INPUT);
+  assert_string_equal(ps_ctx_error(ctx), "x.st: offset 9: tensor 'w': 4611686018427387904 "
+                                         "elements; no model is that large (at most "
+                                         "1125899906842624)");
 }
 
 static void test_safetensors_tiling(void **state) {
