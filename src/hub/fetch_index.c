@@ -78,8 +78,8 @@ ps_status ps__hub_check_index(ps_ctx *ctx, const char *name, const char *text, s
                   "%s: the sizes do not add up: metadata.total_size is missing, not a positive "
                   "integer or absurd (over 1 PiB)",
                   name);
-  else if (estimate && ((uint64_t)bytes > ps__mul_u64_sat(estimate, 8) ||
-                        (uint64_t)bytes * 8 < estimate))
+  else if (estimate &&
+           ((uint64_t)bytes > ps__mul_u64_sat(estimate, 8) || (uint64_t)bytes * 8 < estimate))
     st = ps__fail(ctx, PS_ERR_BAD_INPUT,
                   "%s: the sizes do not add up: metadata.total_size is %.0f bytes but the "
                   "config's shapes need about %llu",

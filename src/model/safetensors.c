@@ -126,10 +126,9 @@ static ps_status read_tensor(ps_ctx *ctx, const char *name, uint64_t at, const c
                      shown(key, k, sizeof(k)));
   }
   if (count > PS_MAX_PARAMS)
-    return st_fail(ctx, name, at,
-                   "tensor '%s': %llu elements; no model is that large (at most %llu)",
-                   shown(key, k, sizeof(k)), (unsigned long long)count,
-                   (unsigned long long)PS_MAX_PARAMS);
+    return st_fail(
+        ctx, name, at, "tensor '%s': %llu elements; no model is that large (at most %llu)",
+        shown(key, k, sizeof(k)), (unsigned long long)count, (unsigned long long)PS_MAX_PARAMS);
   if (json_array_size(offsets) != 2 || get_u64(json_array_get(offsets, 0), &r->begin) != PS_OK ||
       get_u64(json_array_get(offsets, 1), &r->end) != PS_OK || r->end < r->begin)
     return st_fail(ctx, name, at,
@@ -225,8 +224,7 @@ ps_status ps__safetensors_parse_header(ps_ctx *ctx, const uint8_t *buf, size_t l
                      "tensor '%s': data starts at byte %llu, inside tensor '%s' (which ends at "
                      "%llu): tensors must not overlap",
                      shown(ranges[i].tensor, k, sizeof(k)), (unsigned long long)ranges[i].begin,
-                     shown(ranges[i - 1].tensor, prev, sizeof(prev)),
-                     (unsigned long long)expected);
+                     shown(ranges[i - 1].tensor, prev, sizeof(prev)), (unsigned long long)expected);
       else
         st = st_fail(ctx, name, key_offset(header, (size_t)n, ranges[i].tensor),
                      "tensor '%s': data starts at byte %llu, expected %llu (tensors must tile "

@@ -9,7 +9,6 @@
 #include "core/internal.h"
 #include "model/model_internal.h"
 
-
 static const struct {
   const char *name;
   double bytes;      /* per parameter */

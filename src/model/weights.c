@@ -72,7 +72,8 @@ ps_status ps__model_dir_scan(ps_ctx *ctx, const char *dir, ps__model_dir *out) {
     if (strncmp(n, "pytorch_model", 13) == 0 && ends_with(n, ".bin")) out->has_bin = true;
     if (!ends_with(n, ".safetensors")) continue;
     if (out->safetensors_count == PS_MODEL_MAX_SHARDS) {
-      st = ps__fail(ctx, PS_ERR_BAD_INPUT, "%s: more than %d safetensors files", dir, PS_MODEL_MAX_SHARDS);
+      st = ps__fail(ctx, PS_ERR_BAD_INPUT, "%s: more than %d safetensors files", dir,
+                    PS_MODEL_MAX_SHARDS);
       goto cleanup;
     }
     if (out->safetensors_count == cap) {
@@ -246,9 +247,12 @@ static ps_status from_index(ps_ctx *ctx, const char *dir, ps_model *m) {
                   path);
     goto cleanup;
   }
-  if ((st = index_size(ctx, path, meta, "total_size", PS_MAX_WEIGHT_BYTES, &total)) != PS_OK) goto cleanup;
-  if ((st = index_size(ctx, path, meta, "total_parameters", PS_MAX_PARAMS, &params)) != PS_OK) goto cleanup;
-  if ((st = index_files(ctx, dir, path, json_object_get(doc, "weight_map"), &files, &count)) != PS_OK)
+  if ((st = index_size(ctx, path, meta, "total_size", PS_MAX_WEIGHT_BYTES, &total)) != PS_OK)
+    goto cleanup;
+  if ((st = index_size(ctx, path, meta, "total_parameters", PS_MAX_PARAMS, &params)) != PS_OK)
+    goto cleanup;
+  if ((st = index_files(ctx, dir, path, json_object_get(doc, "weight_map"), &files, &count)) !=
+      PS_OK)
     goto cleanup;
   bool all_here = count > 0;
   for (size_t i = 0; i < count && all_here; i++) {

@@ -155,7 +155,8 @@ static uint64_t stage_need(const ps__plan_input *in, const ps__candidate *c, uin
 static bool fits(const ps__plan_input *in, const ps__candidate *c, uint64_t len) {
   ps__kv_layout l;
   if (!stage_layout(in, c, 0, &l)) return false;
-  return min_blocks(in, c) >= ps__mul_u64_sat(ps__kv_blocks_per_request(&l, len), (uint64_t)in->seqs);
+  return min_blocks(in, c) >=
+         ps__mul_u64_sat(ps__kv_blocks_per_request(&l, len), (uint64_t)in->seqs);
 }
 
 static double gib(uint64_t b) { return (double)b / PS_GIB; }
@@ -240,7 +241,8 @@ static void overhead(const ps__plan_input *in, ps__candidate *c, const char *gpu
               : 131072;
   ps__vllm_setup setup = {&in->vllm, c->tp, len, in->batched, in->eager, c->visible, gpu_name};
   ps__vllm_memory_make(m, &setup, &c->mem);
-  c->overhead = ps__add_u64_sat(ps__add_u64_sat(c->mem.activation, c->mem.non_torch), c->mem.graphs);
+  c->overhead =
+      ps__add_u64_sat(ps__add_u64_sat(c->mem.activation, c->mem.non_torch), c->mem.graphs);
 }
 
 /* Each stage's budget (its tightest GPU's) and the smallest CUDA-visible total; false, with

@@ -24,10 +24,10 @@ static int kv_layers(const ps_model *m) {
 static bool page_size(const ps_model *m, int tp, int bytes, ps__kv_layout *l) {
   if (m->attention == PS_ATTENTION_MLA) {
     if (m->kv_lora_rank <= 0 || m->qk_rope_head_dim < 0) return false;
-    l->page = ps__mul_u64_sat(
-        ps__mul_u64_sat((uint64_t)l->block,
-                        (uint64_t)m->kv_lora_rank + (uint64_t)m->qk_rope_head_dim),
-        (uint64_t)bytes);
+    l->page =
+        ps__mul_u64_sat(ps__mul_u64_sat((uint64_t)l->block,
+                                        (uint64_t)m->kv_lora_rank + (uint64_t)m->qk_rope_head_dim),
+                        (uint64_t)bytes);
     return true;
   }
   int kv = m->num_kv_heads > 0 ? m->num_kv_heads : m->num_heads;

@@ -1,6 +1,6 @@
 /* What `vllm serve` is given as the model: the directory or name as the user gave it (a
- * leading dash made "./-..."); a Hugging Face id with a revision ("org/name@v1") becomes "org/name" and --revision v1, the
- * way vLLM takes them; a model known only by size is "MODEL". */
+ * leading dash made "./-..."); a Hugging Face id with a revision ("org/name@v1") becomes "org/name"
+ * and --revision v1, the way vLLM takes them; a model known only by size is "MODEL". */
 #include <stdio.h>
 #include <string.h>
 

@@ -187,7 +187,8 @@ static void write_big_index(const char *dir, int n) {
   size_t cap = (size_t)n * 64 + 256, o = 0;
   char *text = malloc(cap);
   assert_non_null(text);
-  o += (size_t)snprintf(text + o, cap - o, "{\"metadata\": {\"total_size\": 123456}, \"weight_map\": {");
+  o += (size_t)snprintf(text + o, cap - o,
+                        "{\"metadata\": {\"total_size\": 123456}, \"weight_map\": {");
   for (int i = 0; i < n; i++)
     o += (size_t)snprintf(text + o, cap - o, "%s\"t%d\": \"model-%06d-of-%06d.safetensors\"",
                           i ? ", " : "", i, i + 1, n);
@@ -213,8 +214,8 @@ static void test_index_many_shards(void **state) {
 
 static void test_index_confined(void **state) {
   (void)state;
-  static const char *const bad[] = {"../../../../etc/passwd", "/etc/passwd", "a/../../x",
-                                    "./x.safetensors", "", "a//b", "sub/"};
+  static const char *const bad[] = {
+      "../../../../etc/passwd", "/etc/passwd", "a/../../x", "./x.safetensors", "", "a//b", "sub/"};
   char index[512], rest[512], shown[128];
   for (size_t i = 0; i < PS_ARRAY_LEN(bad); i++) {
     char name[32];
