@@ -325,13 +325,12 @@ ps_status ps_capture_open(ps_ctx *ctx, const char *path, const char *tmp_dir, ps
   if (!cap) return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
   extraction x = {.ctx = ctx, .archive = path};
   snprintf(x.dir, sizeof(x.dir), "%s/peerscope-replay-XXXXXX", tmp);
-  if (!mkdtemp(x.dir)) {
+  /* Registered at once: gone on SIGINT, SIGTERM or SIGHUP too, not only in ps_capture_free. */
+  if (!ps__tmpdir_make(x.dir)) {
     ps__free(cap);
     return ps__fail(ctx, PS_ERR_IO, "%s: cannot make a temporary directory: %s", x.dir,
                     strerror(errno));
   }
-  /* Gone on SIGINT, SIGTERM or SIGHUP too, not only in ps_capture_free. */
-  ps__tmpdir_register(x.dir);
   ps_status st = extract(&x);
   if (st == PS_OK) st = check_manifest(&x);
   for (int i = 0; i < x.link_count; i++) {

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -110,6 +111,20 @@ bool ps__tmpdir_register(const char *path) {
   }
   pthread_mutex_unlock(&lock);
   return ok;
+}
+
+char *ps__tmpdir_make(char *templ) {
+  sigset_t block, old;
+  sigemptyset(&block);
+  for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
+    sigaddset(&block, signals[i]);
+  pthread_sigmask(SIG_BLOCK, &block, &old);
+  char *dir = mkdtemp(templ);
+  int saved = errno;
+  if (dir) ps__tmpdir_register(dir);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  errno = saved;
+  return dir;
 }
 
 void ps__tmpdir_unregister(const char *path) {

@@ -11,6 +11,11 @@
 /* Directories registered at once; more are still made, just not removed on a signal. */
 #define PS_TMPDIR_SLOTS 16
 
+/* mkdtemp(templ) and ps__tmpdir_register, with SIGINT, SIGTERM and SIGHUP blocked in between:
+ * a signal that comes right after the directory appears is handled once it is registered.
+ * NULL (errno set) when mkdtemp fails; the directory stays even when no slot was free. */
+char *ps__tmpdir_make(char *templ);
+
 /* Registers `path` (absolute, or relative to a working directory that does not change);
  * false when every slot is taken or the path is too long. */
 bool ps__tmpdir_register(const char *path);
