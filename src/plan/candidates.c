@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/checked.h"
 #include "core/internal.h"
 #include "plan/candidates.h"
 #include "plan/plan_internal.h"
@@ -143,7 +144,10 @@ static uint64_t min_blocks(const ps__plan_input *in, const ps__candidate *c) {
 static uint64_t stage_need(const ps__plan_input *in, const ps__candidate *c, uint64_t len) {
   ps__kv_layout l;
   if (!stage_layout(in, c, 0, &l)) return 0;
-  return ps__kv_blocks_per_request(&l, len) * (uint64_t)in->seqs * l.page * (uint64_t)l.pool_layers;
+  return ps__mul_u64_sat(
+      ps__mul_u64_sat(ps__mul_u64_sat(ps__kv_blocks_per_request(&l, len), (uint64_t)in->seqs),
+                      l.page),
+      (uint64_t)l.pool_layers);
 }
 
 /* vLLM starts when one request of max_model_len fits; seqs of them at once when the blocks
@@ -151,7 +155,8 @@ static uint64_t stage_need(const ps__plan_input *in, const ps__candidate *c, uin
 static bool fits(const ps__plan_input *in, const ps__candidate *c, uint64_t len) {
   ps__kv_layout l;
   if (!stage_layout(in, c, 0, &l)) return false;
-  return min_blocks(in, c) >= ps__kv_blocks_per_request(&l, len) * (uint64_t)in->seqs;
+  return min_blocks(in, c) >=
+         ps__mul_u64_sat(ps__kv_blocks_per_request(&l, len), (uint64_t)in->seqs);
 }
 
 static double gib(uint64_t b) { return (double)b / PS_GIB; }
@@ -236,7 +241,8 @@ static void overhead(const ps__plan_input *in, ps__candidate *c, const char *gpu
               : 131072;
   ps__vllm_setup setup = {&in->vllm, c->tp, len, in->batched, in->eager, c->visible, gpu_name};
   ps__vllm_memory_make(m, &setup, &c->mem);
-  c->overhead = c->mem.activation + c->mem.non_torch + c->mem.graphs;
+  c->overhead =
+      ps__add_u64_sat(ps__add_u64_sat(c->mem.activation, c->mem.non_torch), c->mem.graphs);
 }
 
 /* Each stage's budget (its tightest GPU's) and the smallest CUDA-visible total; false, with
@@ -313,10 +319,10 @@ void ps__candidate_build(const ps__plan_input *in, int tp, int pp, ps__candidate
   partition_layers(in->model, c, room);
   for (int s = 0; s < pp; s++) {
     c->weights[s] = ps__stage_weights(in->model, tp, s, pp, c->layers[s]);
-    uint64_t need = c->weights[s] + c->overhead;
+    uint64_t need = ps__add_u64_sat(c->weights[s], c->overhead); /* saturated: never fits */
     if (need >= c->budget[s]) {
       c->feasible = false;
-      c->shortfall = need - c->budget[s] + 1;
+      c->shortfall = ps__add_u64_sat(need - c->budget[s], 1);
       snprintf(c->why, sizeof(c->why),
                "needs %.1f GiB per GPU at TP=%d%s (weights %.1f + overhead %.1f) before any KV; "
                "%s offers %.1f GiB at gpu_memory_utilization %.2f",
