@@ -88,12 +88,14 @@ static const char *const single_headers[] = {
 typedef struct header_counts {
   int seen[SINGLE_COUNT];
   const char *repeated;
+  size_t bytes;
 } header_counts;
 
 static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
                                     const char *value) {
-  (void)kind, (void)value;
+  (void)kind;
   header_counts *hc = cls;
+  hc->bytes += (key ? strlen(key) : 0) + (value ? strlen(value) : 0) + 4; /* ": ", CRLF */
   for (size_t i = 0; key && i < SINGLE_COUNT; i++)
     if (strcasecmp(key, single_headers[i]) == 0 && ++hc->seen[i] == 2 && !hc->repeated)
       hc->repeated = single_headers[i];
@@ -121,20 +123,23 @@ static void read_request(web_http *h, http_conn *hc, const char *url, const char
       .authorization = header(c, "Authorization"),
       .session = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, h->cookie),
       .repeated = counts.repeated,
+      .header_bytes = counts.bytes,
       .content_type = header(c, "Content-Type"),
       .body = hc->data,
       .body_len = hc->len,
       .body_too_large = hc->too_large};
 }
 
-/* The first call (headers only): a body announced as too large is refused before it is read,
- * and the connection closed after the answer. */
+/* The first call (headers only): a body announced as far too large (PS_HTTP_REFUSE_UNREAD) is
+ * refused before it is read, and the connection closed after the answer. One just over the
+ * limit is read and dropped: a client that sends its body before it reads (a browser) would
+ * otherwise see the connection reset instead of the 413. */
 static enum MHD_Result on_headers(web_http *h, http_conn *hc, const char *url, const char *method) {
   const char *length = header(hc->c, "Content-Length");
   char *end = NULL;
   errno = 0;
   unsigned long long n = length ? strtoull(length, &end, 10) : 0;
-  if (!length || (errno == 0 && end && *end == '\0' && n <= PS_WEB_MAX_BODY)) return MHD_YES;
+  if (!length || (errno == 0 && end && *end == '\0' && n <= PS_HTTP_REFUSE_UNREAD)) return MHD_YES;
   hc->too_large = true;
   read_request(h, hc, url, method);
   ps_web_response resp;

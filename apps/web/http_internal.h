@@ -13,6 +13,7 @@
 #define PS_HTTP_HANDLERS 2      /* threads that run POST handlers */
 #define PS_HTTP_QUEUE_MAX 64    /* POSTs waiting for one: more get 503 */
 #define PS_HTTP_KEEPALIVE_S 15  /* a quiet event stream gets a comment this often */
+#define PS_HTTP_REFUSE_UNREAD (16ull * PS_WEB_MAX_BODY) /* a larger body: 413 before reading */
 
 typedef enum http_phase { CONN_READING, CONN_QUEUED, CONN_DONE } http_phase;
 

@@ -319,7 +319,11 @@ bool ps_web_refuse(ps_web *w, const ps_web_request *req, ps_web_response *resp) 
   const ps_web_config *c = &w->cfg;
   const char *path = req->path ? req->path : "";
   const char *method = req->method ? req->method : "";
-  if (req->repeated) {
+  if (req->header_bytes > PS_WEB_MAX_HEADERS) {
+    ps__web_error(resp, 431, "request headers larger than %u bytes", PS_WEB_MAX_HEADERS);
+  } else if (strlen(path) > PS_WEB_MAX_PATH) {
+    ps__web_error(resp, 414, "path longer than %d bytes", PS_WEB_MAX_PATH);
+  } else if (req->repeated) {
     ps__web_error(resp, 400, "header %.40s given more than once", req->repeated);
   } else if (!host_allowed(c, req->host)) {
     ps__web_error(resp, 403, "Host '%.100s' is not this server (expected %s:%d)",

@@ -14,6 +14,9 @@
 
 #define PS_WEB_MAX_BODY (1u << 20)    /* uploads: a topology paste, a report, a plan request */
 #define PS_WEB_MAX_ANSWER (16u << 20)  /* a larger answer is refused (an upload: 413) */
+#define PS_WEB_MAX_PATH 2048          /* a longer path: 414 */
+#define PS_WEB_MAX_HEADERS (16u << 10) /* more header bytes: 431 (libmicrohttpd's own 414 and
+                                          431 come only past its 32 KiB buffer) */
 #define PS_WEB_TOKEN_HEX 32
 #define PS_WEB_UNIX_PATH 108 /* sizeof(sockaddr_un.sun_path) */
 
@@ -53,6 +56,7 @@ typedef struct ps_web_request {
   const char *authorization; /* "Bearer <token>" */
   const char *session;       /* the value of this server's session cookie (ps_web_cookie_name) */
   const char *repeated;      /* a header that must be single but came twice ("Host"), or NULL */
+  size_t header_bytes;       /* names and values of every header */
   const char *content_type;
   const char *body; /* not NUL-terminated */
   size_t body_len;
