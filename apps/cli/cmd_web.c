@@ -144,8 +144,7 @@ static int parse(int argc, char **argv, web_cli *o) {
         return code;
       break;
     case 'S':
-      if ((code = set_limit(&o->cfg.limits.streams, "--max-streams", optarg, 1 << 20)))
-        return code;
+      if ((code = set_limit(&o->cfg.limits.streams, "--max-streams", optarg, 1 << 20))) return code;
       break;
     case 'I':
       if ((code = set_limit(&o->cfg.limits.idle_s, "--idle-timeout", optarg, 3600))) return code;

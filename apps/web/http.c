@@ -30,8 +30,7 @@ static void add_headers(struct MHD_Response *r, const ps_web_response *resp, boo
 
 /* Sends resp (freed); close: the connection ends after it (a body left unread, a refusal
  * that the client may repeat at once). */
-static enum MHD_Result send_response(struct MHD_Connection *c, ps_web_response *resp,
-                                     bool close) {
+static enum MHD_Result send_response(struct MHD_Connection *c, ps_web_response *resp, bool close) {
   if (resp->len > PS_WEB_MAX_ANSWER)
     ps__web_error(resp, 500, "the answer (%zu bytes) is over the server's limit of %u bytes",
                   resp->len, PS_WEB_MAX_ANSWER);

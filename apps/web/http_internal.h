@@ -10,9 +10,9 @@
 
 #include "web/web_internal.h"
 
-#define PS_HTTP_HANDLERS 2      /* threads that run POST handlers */
-#define PS_HTTP_QUEUE_MAX 64    /* POSTs waiting for one: more get 503 */
-#define PS_HTTP_KEEPALIVE_S 15  /* a quiet event stream gets a comment this often */
+#define PS_HTTP_HANDLERS 2     /* threads that run POST handlers */
+#define PS_HTTP_QUEUE_MAX 64   /* POSTs waiting for one: more get 503 */
+#define PS_HTTP_KEEPALIVE_S 15 /* a quiet event stream gets a comment this often */
 #define PS_HTTP_REFUSE_UNREAD (16ull * PS_WEB_MAX_BODY) /* a larger body: 413 before reading */
 
 typedef enum http_phase { CONN_READING, CONN_QUEUED, CONN_DONE } http_phase;
@@ -24,8 +24,8 @@ typedef struct http_conn {
   size_t len, cap;
   bool too_large;
   http_phase phase;
-  ps_web_request req;  /* its strings are the connection's, valid until it completes */
-  ps_web_response resp; /* a handler thread's answer (CONN_DONE) */
+  ps_web_request req;     /* its strings are the connection's, valid until it completes */
+  ps_web_response resp;   /* a handler thread's answer (CONN_DONE) */
   struct http_conn *next; /* in the handlers' queue */
 } http_conn;
 
@@ -61,8 +61,7 @@ struct web_http {
 /* http_stream.c: the response for GET /api/v1/launch/log; NULL when PS limits.streams are
  * open already (*capped) or out of memory. _wake resumes the suspended streams that have
  * news or owe a keep-alive (every one when h->stopping). */
-struct MHD_Response *ps__http_stream_response(web_http *h, struct MHD_Connection *c,
-                                              bool *capped);
+struct MHD_Response *ps__http_stream_response(web_http *h, struct MHD_Connection *c, bool *capped);
 void ps__http_streams_wake(web_http *h);
 
 /* http_pool.c: _start the handler threads; _submit runs ps_web_route for hc on one of them

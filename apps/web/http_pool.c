@@ -38,8 +38,10 @@ bool ps__http_pool_submit(web_http *h, http_conn *hc) {
   if (ok) {
     hc->phase = CONN_QUEUED;
     hc->next = NULL;
-    if (h->tail) h->tail->next = hc;
-    else h->head = hc;
+    if (h->tail)
+      h->tail->next = hc;
+    else
+      h->head = hc;
     h->tail = hc;
     h->queued++;
     /* Suspended before a handler can take it (the lock): resumed only once answered. */

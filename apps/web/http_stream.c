@@ -47,16 +47,17 @@ static void stream_free(void *cls) {
   http_stream *s = cls;
   web_http *h = s->h;
   pthread_mutex_lock(&h->lock);
-  if (s->prev) s->prev->next = s->next;
-  else h->streams = s->next;
+  if (s->prev)
+    s->prev->next = s->next;
+  else
+    h->streams = s->next;
   if (s->next) s->next->prev = s->prev;
   h->stream_count--;
   pthread_mutex_unlock(&h->lock);
   free(s);
 }
 
-struct MHD_Response *ps__http_stream_response(web_http *h, struct MHD_Connection *c,
-                                              bool *capped) {
+struct MHD_Response *ps__http_stream_response(web_http *h, struct MHD_Connection *c, bool *capped) {
   *capped = false;
   http_stream *s = calloc(1, sizeof(*s));
   if (!s) return NULL;

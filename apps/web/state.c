@@ -68,8 +68,10 @@ ps_web *ps_web_new(const ps_web_config *cfg, ps_report *report) {
   ps_web *w = calloc(1, sizeof(*w));
   ps_ctx *ctx = ps_ctx_new();
   bool too_large = false;
-  if (w && ctx) w->snap = ps__web_snapshot_new(ctx, report, &too_large);
-  else ps_report_free(report);
+  if (w && ctx)
+    w->snap = ps__web_snapshot_new(ctx, report, &too_large);
+  else
+    ps_report_free(report);
   ps_ctx_free(ctx);
   if (w) w->launch.summary = ps_log_summary_new(); /* nothing seen yet: every field unknown */
   if (!w || !w->snap || !w->launch.summary || !ps_web_make_token(w->session)) {

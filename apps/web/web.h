@@ -13,10 +13,11 @@
 #include "peerscope/peerscope.h"
 
 #define PS_WEB_MAX_BODY (1u << 20)    /* uploads: a topology paste, a report, a plan request */
-#define PS_WEB_MAX_ANSWER (16u << 20)  /* a larger answer is refused (an upload: 413) */
+#define PS_WEB_MAX_ANSWER (16u << 20) /* a larger answer is refused (an upload: 413) */
 #define PS_WEB_MAX_PATH 2048          /* a longer path: 414 */
-#define PS_WEB_MAX_HEADERS (16u << 10) /* more header bytes: 431 (libmicrohttpd's own 414 and
-                                          431 come only past its 32 KiB buffer) */
+#define PS_WEB_MAX_HEADERS                                                                         \
+  (16u << 10) /* more header bytes: 431 (libmicrohttpd's own 414 and                               \
+                 431 come only past its 32 KiB buffer) */
 #define PS_WEB_TOKEN_HEX 32
 #define PS_WEB_UNIX_PATH 108 /* sizeof(sockaddr_un.sun_path) */
 
@@ -33,16 +34,16 @@ typedef struct ps_web_limits {
 typedef struct ps_web_config {
   char listen[64]; /* the address bound: "127.0.0.1", "::1", "0.0.0.0", ... */
   int port;
-  bool loopback;                      /* listen is a loopback address */
-  char unix_path[PS_WEB_UNIX_PATH];   /* --listen unix:PATH: a socket of mode 0600 instead */
-  char token[PS_WEB_TOKEN_HEX + 1];   /* every /api request needs it (a header) or the session
-                                         cookie it is exchanged for (GET /?token=) */
+  bool loopback;                    /* listen is a loopback address */
+  char unix_path[PS_WEB_UNIX_PATH]; /* --listen unix:PATH: a socket of mode 0600 instead */
+  char token[PS_WEB_TOKEN_HEX + 1]; /* every /api request needs it (a header) or the session
+                                       cookie it is exchanged for (GET /?token=) */
   ps_web_limits limits;
-  char vllm[512];                   /* the only executable launch may start */
-  bool jobs;                        /* background jobs may start (false when fuzzing) */
-  char notice[512];                 /* "running on the bundled example..." or "" */
-  char driver_dir[4096];            /* the drivers that verify, bench and doctor use: */
-  char fixture[4096];               /* ps_*_opts.driver_dir / .fixture; "" = the default */
+  char vllm[512];        /* the only executable launch may start */
+  bool jobs;             /* background jobs may start (false when fuzzing) */
+  char notice[512];      /* "running on the bundled example..." or "" */
+  char driver_dir[4096]; /* the drivers that verify, bench and doctor use: */
+  char fixture[4096];    /* ps_*_opts.driver_dir / .fixture; "" = the default */
 } ps_web_config;
 
 typedef struct ps_web ps_web;
@@ -68,8 +69,8 @@ typedef struct ps_web_response {
   const char *content_type;
   char *body; /* malloc'd */
   size_t len;
-  bool sse;   /* stream the launch log (http.c) instead of body */
-  bool asset; /* a static file: may be cached */
+  bool sse;             /* stream the launch log (http.c) instead of body */
+  bool asset;           /* a static file: may be cached */
   char set_cookie[160]; /* a Set-Cookie header, or "" */
   const char *location; /* a Location header (a redirect), or NULL */
 } ps_web_response;
