@@ -200,9 +200,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* An upload replaced the report: put the original back, so inputs stay independent. */
   if (w->snap != before) {
     if (resp.status != 200) abort();
-    bool too_large = false;
+    bool over = false;
     ps_ctx *ctx = ps_ctx_new();
-    web_snapshot *fresh = ctx ? ps__web_snapshot_new(ctx, fresh_report(), &too_large) : NULL;
+    web_snapshot *fresh = ctx ? ps__web_snapshot_new(ctx, fresh_report(), &over) : NULL;
     if (!fresh) abort();
     ps_ctx_free(ctx);
     ps__web_snapshot_put(ps__web_snapshot_swap(w, fresh));
