@@ -89,7 +89,8 @@ static void write_text(ps__ebuf *b, const ps_plan *p) {
         ps__eput(b, "  %s=%s\n      %s\n", p->env[i].name, p->env[i].value, p->env[i].why);
     }
     if (p->command_count) {
-      ps__eput(b, "\nCluster: start Ray on every node first (HEAD_IP = the head's address):\n");
+      ps__eput(b, "\nCluster: start Ray on every node of the instance first (HEAD_IP = the head's "
+                  "address):\n");
       for (int i = 0; i < p->command_count; i++)
         ps__eput(b, "  %s: %s\n      %s\n", p->commands[i].name, p->commands[i].value,
                  p->commands[i].why);
