@@ -85,7 +85,7 @@ def launch(cluster: Dict[str, Any], model: str, allow_partial: bool = False, mod
            on_line: Optional[Callable[[str], None]] = None, stop: Optional[threading.Event] = None,
            **settings: Any) -> Dict[str, Any]:
     """Plans over the healthy nodes of ``cluster`` (as :func:`plan`) and starts ``vllm serve``
-    on this machine (the head) with the plan: ``--distributed-executor-backend ray``, the
+    on this machine (the head) with the plan: ``--distributed-executor-backend ray`` (``mp`` when the model fits the head alone), the
     plan's arguments and environment, RAY_ADDRESS, and the plan's environment for every Ray
     worker through the job's runtime environment. Then waits for ``/health`` and stays until
     vLLM exits or ``stop`` is set, exactly as ``peerscope launch`` (``ps_launch_run``: own
