@@ -85,11 +85,12 @@ def launch(cluster: Dict[str, Any], model: str, allow_partial: bool = False, mod
            on_line: Optional[Callable[[str], None]] = None, stop: Optional[threading.Event] = None,
            **settings: Any) -> Dict[str, Any]:
     """Plans over the healthy nodes of ``cluster`` (as :func:`plan`) and starts ``vllm serve``
-    on this machine (the head) with the plan: ``--distributed-executor-backend ray`` (``mp`` when the model fits the head alone), the
-    plan's arguments and environment, RAY_ADDRESS, and the plan's environment for every Ray
-    worker through the job's runtime environment. Then waits for ``/health`` and stays until
-    vLLM exits or ``stop`` is set, exactly as ``peerscope launch`` (``ps_launch_run``: own
-    process group, SIGTERM then SIGKILL after ``stop_grace_s``).
+    on this machine (the head) with the plan: ``--distributed-executor-backend ray`` (``mp``
+    when the model fits the head alone), the plan's arguments and environment, RAY_ADDRESS,
+    and the plan's environment for every Ray worker through the job's runtime environment.
+    Then waits for ``/health`` and stays until vLLM exits or ``stop`` is set, exactly as
+    ``peerscope launch`` (``ps_launch_run``: own process group, SIGTERM then SIGKILL after
+    ``stop_grace_s``).
 
     ``model`` is a Hugging Face directory or a name for vLLM (then ``model_size_gb`` or
     ``params_b`` is needed). ``on_line`` gets every log line (``"[vllm] ..."`` and
