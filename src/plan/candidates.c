@@ -296,8 +296,8 @@ void ps__candidate_build(const ps__plan_input *in, const int *nodes, int span, i
                     (s - k * per_node) * tp, tp, c->gpus + s * tp, &p2p)) {
       c->feasible = false;
       c->invalid = true;
-      snprintf(c->why, sizeof(c->why), "needs %d GPUs per node; node %d gives %d", tp * per_node,
-               n, in->allowed_count[n]);
+      snprintf(c->why, sizeof(c->why), "needs %d GPUs per node; node %d gives %d", tp * per_node, n,
+               in->allowed_count[n]);
       return;
     }
     for (int i = 0; i < tp; i++)

@@ -95,6 +95,18 @@ void ps__nodes_replicas(const ps__plan_input *in, const ps__candidate *c, ps__re
 void ps__nodes_explain(const ps__plan_input *in, const ps__candidate *c, const ps__replicas *r,
                        ps_plan *p);
 
+/* --- search.c: the candidates over 1, 2, ... nodes ---------------------------------------- */
+
+typedef struct ps__cand_list {
+  ps__candidate *c;
+  int count, cap;
+} ps__cand_list;
+/* Appends to l the candidates over the fewest nodes that hold the model (and those of one more
+ * node when that count cuts the context short); false when out of memory. */
+bool ps__plan_search(const ps__plan_input *in, const ps_plan_request *req, ps__cand_list *l);
+/* A reason when `best` cuts the context short and a candidate of l over more nodes holds it. */
+void ps__plan_note_more_nodes(const ps__cand_list *l, const ps__candidate *best, ps_plan *p);
+
 /* plan.c: one line to p->reasons (dropped when full). */
 void ps__plan_reason(ps_plan *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -199,9 +199,10 @@ static void explain_one_node(const ps__plan_input *in, const ps__candidate *c,
     if (n != head && r->per_node[n] > most) most = r->per_node[n];
   char text[256], nodes[96];
   int spare = r->per_node[head] - 1;
-  int used = spare > 0 ? snprintf(text, sizeof(text),
-                                  "replicas: node %d can serve %d more beside this one", head, spare)
-                       : snprintf(text, sizeof(text), "replicas: none more on node %d", head);
+  int used = spare > 0
+                 ? snprintf(text, sizeof(text),
+                            "replicas: node %d can serve %d more beside this one", head, spare)
+                 : snprintf(text, sizeof(text), "replicas: none more on node %d", head);
   if (nodes_with(in, c, r, most, true, list) == others) {
     if (most)
       used += snprintf(text + used, sizeof(text) - (size_t)used, ", the other %d node%s %d each",

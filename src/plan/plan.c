@@ -470,121 +470,45 @@ static void explain(const ps__plan_input *in, const ps__candidate *c, const ps__
   ps__nodes_explain(in, c, replicas, p);
   if (c->tp == 1 && c->pp == 1 && in->nodes == 1)
     ps__plan_reason(p,
-           "the model fits one GPU: TP=1 is the throughput choice; %d replica%s fit the "
-           "allowed GPUs (one vLLM per GPU behind a load balancer)",
-           p->replicas, p->replicas == 1 ? "" : "s");
+                    "the model fits one GPU: TP=1 is the throughput choice; %d replica%s fit the "
+                    "allowed GPUs (one vLLM per GPU behind a load balancer)",
+                    p->replicas, p->replicas == 1 ? "" : "s");
   else if (c->tp == 1 && c->pp == 1)
     ps__plan_reason(p, "the model fits one GPU: TP=1 is the throughput choice");
   else if (c->span > 1 && c->stages == 1)
     ps__plan_reason(p, "one pipeline stage per node, each a TP group of %d GPUs", c->tp);
   else if (in->objective == PS_OBJECTIVE_THROUGHPUT)
     ps__plan_reason(p, "the smallest group that holds the model: %d GPU%s", c->count,
-           c->count == 1 ? "" : "s");
+                    c->count == 1 ? "" : "s");
   else
     ps__plan_reason(p, "latency objective: %s",
-           nvlink_group(c) ? "the largest verified NVLink TP group"
-                           : "no NVLink group, so the smallest "
-                             "group that fits");
+                    nvlink_group(c) ? "the largest verified NVLink TP group"
+                                    : "no NVLink group, so the smallest "
+                                      "group that fits");
   if (c->tp > 1) ps__plan_reason(p, "TP group %s", ps__tp_group_p2p(r, c->gpus, c->tp, c->p2p));
   if (m->num_heads > 0 && c->tp > 1)
-    ps__plan_reason(p, "TP=%d divides the %d attention heads and %s the %d KV heads", c->tp, m->num_heads,
-           c->tp >= m->num_kv_heads ? "is divided by" : "divides", m->num_kv_heads);
+    ps__plan_reason(p, "TP=%d divides the %d attention heads and %s the %d KV heads", c->tp,
+                    m->num_heads, c->tp >= m->num_kv_heads ? "is divided by" : "divides",
+                    m->num_kv_heads);
   ps__plan_vllm_reasons(in, c, p);
   if (c->kv_known)
     ps__plan_reason(p, "KV: %s", m->estimate_note[0] ? m->estimate_note : "full attention");
   else
     ps__plan_reason(p, "KV size per token unknown (model given by size only): --max-model-len %s",
-           in->max_model_len ? "as requested, not checked" : "left to vLLM");
+                    in->max_model_len ? "as requested, not checked" : "left to vLLM");
   if (c->free_limited)
     ps__plan_reason(p, "a GPU has less free memory than total x %.2f (other processes?)", in->util);
   if (in->nodes == 1 && in->allowed_count[0] == 3 && m->num_heads > 0 && m->num_heads % 3 != 0)
     ps__plan_reason(p,
-           "3 GPUs: TP=3 does not divide %d heads (most models' head counts are powers of "
-           "two); use TP=2 and the third GPU for a replica or another model, or PP=3",
-           m->num_heads);
+                    "3 GPUs: TP=3 does not divide %d heads (most models' head counts are powers of "
+                    "two); use TP=2 and the third GPU for a replica or another model, or PP=3",
+                    m->num_heads);
   if (c->pp > 1)
     ps__plan_reason(p, "pipeline parallel: layers per stage %s",
-           c->custom_partition ? p->pp_layer_partition : "vLLM's default split");
+                    c->custom_partition ? p->pp_layer_partition : "vLLM's default split");
 }
 
-/* The candidates, growing: every (TP, PP) tried over 1, 2, ... nodes. */
-typedef struct cand_list {
-  ps__candidate *c;
-  int count, cap;
-} cand_list;
-
-static ps__candidate *cand_add(cand_list *l) {
-  if (l->count == l->cap) {
-    int cap = l->cap ? l->cap * 2 : 64;
-    ps__candidate *grown = ps__realloc(l->c, (size_t)cap * sizeof(*grown));
-    if (!grown) return NULL;
-    l->c = grown;
-    l->cap = cap;
-  }
-  return &l->c[l->count++];
-}
-
-/* Candidates over the first `span` nodes of in->order; false when out of memory. Over several
- * nodes a free choice takes whole nodes, TP x stages = the GPUs each gives (vLLM's advice);
- * a requested TP or PP may leave GPUs idle. A plan's ranks stay within PS_PLAN_MAX_GPUS. */
-static bool add_span(const ps__plan_input *in, const ps_plan_request *req, int span,
-                     cand_list *l) {
-  int n = in->span_gpus[span];
-  if (n > PS_PLAN_MAX_GPUS / span) n = PS_PLAN_MAX_GPUS / span;
-  bool free_choice = req->tp <= 0 && req->pp <= 0;
-  for (int tp = 1; tp <= n; tp++)
-    for (int stages = 1; tp * stages <= n; stages++) { /* stages per node */
-      int pp = stages * span;
-      if (span > 1 && free_choice && tp * stages != n) continue;
-      if ((req->tp > 0 && tp != req->tp) || (req->pp > 0 && pp != req->pp)) continue;
-      ps__candidate *c = cand_add(l);
-      if (!c) return false;
-      ps__candidate_build(in, in->order, span, tp, pp, c);
-      c->objective = in->objective;
-    }
-  return true;
-}
-
-/* Whether a candidate from `from` on is feasible (and, with full, holds the whole context). */
-static bool any_fits(const cand_list *l, int from, bool full) {
-  for (int i = from; i < l->count; i++)
-    if (l->c[i].feasible && (!full || l->c[i].full_context)) return true;
-  return false;
-}
-
-/* 1, 2, ... nodes until one count holds the model; one more when that one cuts the context
- * short (to say what more nodes would give). */
-static bool search(const ps__plan_input *in, const ps_plan_request *req, cand_list *l) {
-  int found = 0;
-  for (int span = 1; span <= in->nodes && span <= PS_PLAN_MAX_GPUS; span++) {
-    if (in->span_gpus[span] == 0) break; /* the nodes left have no usable GPU */
-    int from = l->count;
-    if (!add_span(in, req, span, l)) return false;
-    if (found) break;
-    if (any_fits(l, from, false)) {
-      found = span;
-      if (any_fits(l, from, true)) break;
-    }
-  }
-  return true;
-}
-
-/* The chosen plan cuts the context short where more nodes would hold all of it: say so. */
-static void note_more_nodes(const cand_list *l, const ps__candidate *best, ps_plan *p) {
-  if (!best->feasible || best->full_context) return;
-  for (int i = 1; i < l->count; i++) {
-    const ps__candidate *c = &l->c[i];
-    if (c->feasible && c->full_context && c->span > best->span) {
-      ps__plan_reason(p,
-                      "%d nodes would hold the whole context of %d tokens (TP=%d PP=%d over "
-                      "Ray); give --max-model-len %d to plan that",
-                      c->span, c->max_model_len, c->tp, c->pp, c->max_model_len);
-      return;
-    }
-  }
-}
-
-static void list_alternatives(const ps__plan_input *in, const cand_list *l, ps_plan *plan) {
+static void list_alternatives(const ps__plan_input *in, const ps__cand_list *l, ps_plan *plan) {
   const ps__candidate *best = &l->c[0];
   for (int i = 0; i < l->count && plan->alt_count < PS_PLAN_MAX_ALTS; i++) {
     const ps__candidate *c = &l->c[i];
@@ -603,8 +527,8 @@ static void list_alternatives(const ps__plan_input *in, const cand_list *l, ps_p
 }
 
 static ps_status plan_input(ps_ctx *ctx, const ps__plan_input *in, const ps_plan_request *req,
-                            cand_list *l, ps_plan *plan) {
-  if (!search(in, req, l)) return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
+                            ps__cand_list *l, ps_plan *plan) {
+  if (!ps__plan_search(in, req, l)) return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
   if (l->count == 0) /* a TP or PP request no configuration matches */
     return ps__fail(ctx, PS_ERR_INVALID_ARG,
                     "no configuration with TP=%d and PP=%d fits the %d GPU%s of %s", req->tp,
@@ -618,7 +542,7 @@ static ps_status plan_input(ps_ctx *ctx, const ps__plan_input *in, const ps_plan
   fill_plan(in, req, best, &replicas, plan);
   summarise(in, best, plan);
   if (best->feasible) explain(in, best, &replicas, plan);
-  note_more_nodes(l, best, plan);
+  ps__plan_note_more_nodes(l, best, plan);
   ps__free(replicas.per_node);
   /* Alternatives: the chosen one, then the nearest others, one per (TP, PP). */
   list_alternatives(in, l, plan);
@@ -630,7 +554,7 @@ ps_status ps__plan_fill(ps_ctx *ctx, const ps_report *const *reports, int nodes,
   memset(plan, 0, sizeof(*plan));
   ps__plan_input *in = ps__calloc(1, sizeof(*in));
   if (!in) return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
-  cand_list l = {0};
+  ps__cand_list l = {0};
   ps_status st = resolve(ctx, reports, nodes, req, in);
   if (st == PS_OK) st = plan_input(ctx, in, req, &l, plan);
   if (st == PS_OK && !plan->feasible) suggest_relaxed(ctx, reports, nodes, req, plan);
