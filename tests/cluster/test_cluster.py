@@ -356,8 +356,11 @@ def test_launch_refusals(cl, tmp_path):
     assert done.returncode == 127 and "not found" in done.stdout
     done = run_cli(["launch", "some-model", "--report", cl.report_path])
     assert done.returncode == 2 and "--model-size-gb" in done.stderr
-    done = run_cli(["launch", "m", "--report", cl.report_path, "--model-size-gb", "30", "--dry-run"])
+    done = run_cli(["launch", "m", "--report", cl.report_path, "--model-size-gb", "200", "--dry-run"])
     assert done.returncode == 0 and "RAY_JOB_CONFIG_JSON_ENV_VAR" in done.stdout and "--distributed-executor-backend ray" in done.stdout
+    # 30 GB fits the head: vLLM there without Ray (issue 14), none of Ray's environment
+    done = run_cli(["launch", "m", "--report", cl.report_path, "--model-size-gb", "30", "--dry-run"])
+    assert done.returncode == 0 and "RAY_" not in done.stdout and "--distributed-executor-backend ray" not in done.stdout
 
 
 def test_node_killed_during_gathering(cl):

@@ -108,7 +108,8 @@ def launch(cluster: Dict[str, Any], model: str, allow_partial: bool = False, mod
         raise ClusterRefused("nothing to launch: %s" % p.summary.decode("utf-8", "replace"))
     pj = json.loads(_plan_text(p, _lib.PS_PLAN_JSON))
     env_vars = runtime_env_vars(pj.get("env") or [], nccl_debug)
-    added = _launch_environment(address, env_vars)
+    # A plan on one node (the model fits the head) runs without Ray: nothing to connect to.
+    added = _launch_environment(address, env_vars) if p.node_count > 1 else {}
     _announce_nodes(emit, cluster, healthy, excluded)
     stop_flag = c_int(0)
     opts = _launch_opts(vllm, host, port, extra_args, timeout_s, stop_grace_s, nccl_debug, stop_flag)
