@@ -171,15 +171,15 @@ static void node_list(const int *nodes, int n, char *out, size_t len) {
   }
 }
 
-/* The other nodes whose count is `value` (one instance per node, or per group's first). */
+/* The nodes outside the instance, with GPUs, that serve `value` replicas. */
 static int nodes_with(const ps__plan_input *in, const ps__candidate *c, const ps__replicas *r,
-                      int value, bool others_only, int *out) {
+                      int value, int *out) {
   int n = 0;
   for (int i = 0; i < in->nodes; i++) {
     bool in_instance = false;
     for (int k = 0; k < c->count; k++)
       in_instance = in_instance || c->node[k] == i;
-    if (others_only && in_instance) continue;
+    if (in_instance || in->allowed_count[i] == 0) continue; /* nodes without GPUs: said apart */
     if (r->per_node[i] == value) out[n++] = i;
   }
   return n;
@@ -188,7 +188,9 @@ static int nodes_with(const ps__plan_input *in, const ps__candidate *c, const ps
 /* One instance on one node: what the head's spare GPUs and every other node serve. */
 static void explain_one_node(const ps__plan_input *in, const ps__candidate *c,
                              const ps__replicas *r, ps_plan *p, int *list) {
-  int head = c->node[0], per = c->count, others = in->nodes - 1;
+  int head = c->node[0], per = c->count, others = 0;
+  for (int n = 0; n < in->nodes; n++)
+    others += n != head && in->allowed_count[n] > 0;
   ps__plan_reason(p,
                   "%d nodes given: the model fits one, so one instance on node %d without Ray "
                   "(vLLM's advice: several nodes only for a model one node cannot hold; "
@@ -203,7 +205,7 @@ static void explain_one_node(const ps__plan_input *in, const ps__candidate *c,
                  ? snprintf(text, sizeof(text),
                             "replicas: node %d can serve %d more beside this one", head, spare)
                  : snprintf(text, sizeof(text), "replicas: none more on node %d", head);
-  if (nodes_with(in, c, r, most, true, list) == others) {
+  if (others > 0 && nodes_with(in, c, r, most, list) == others) {
     if (most)
       used += snprintf(text + used, sizeof(text) - (size_t)used, ", the other %d node%s %d each",
                        others, others == 1 ? "" : "s", most);
@@ -212,7 +214,7 @@ static void explain_one_node(const ps__plan_input *in, const ps__candidate *c,
                        others, others == 1 ? "" : "s");
   } else {
     for (int v = most; v >= 0 && used < (int)sizeof(text); v--) {
-      int k = nodes_with(in, c, r, v, true, list);
+      int k = nodes_with(in, c, r, v, list);
       if (!k) continue;
       node_list(list, k, nodes, sizeof(nodes));
       if (v)
@@ -229,13 +231,16 @@ static void explain_one_node(const ps__plan_input *in, const ps__candidate *c,
              "its GPUs; a load balancer in front)",
              r->total);
   ps__plan_reason(p, "%s", text);
-  int none = nodes_with(in, c, r, 0, true, list);
+  int none = nodes_with(in, c, r, 0, list);
   if (none) {
+    char context[40] = "";
+    if (c->max_model_len > 0)
+      snprintf(context, sizeof(context), " at max_model_len %d", c->max_model_len);
     node_list(list, none, nodes, sizeof(nodes));
     ps__plan_reason(p,
-                    "node%s %s: no replica (fewer than %d usable GPUs, or TP=%d does not hold "
-                    "max_model_len %d in their memory)",
-                    none == 1 ? "" : "s", nodes, per, c->tp, c->max_model_len);
+                    "node%s %s: no replica (fewer than %d usable GPUs, or TP=%d%s does not fit "
+                    "their memory)",
+                    none == 1 ? "" : "s", nodes, per, c->tp, context);
   }
 }
 

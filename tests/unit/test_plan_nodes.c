@@ -217,7 +217,9 @@ static void test_mixed_nodes(void **state) {
   assert_int_equal(p->tp, 4);
   assert_int_equal(p->replicas, 3);
   assert_true(has_reason(p, "replicas: none more on node 0, 2 on node 2, none on node 1"));
-  assert_true(has_reason(p, "node 1: no replica"));
+  assert_true(has_reason(
+      p,
+      "node 1: no replica (fewer than 4 usable GPUs, or TP=4 at max_model_len 4096 does not fit"));
   ps_plan_free(p);
   ps_report_free(a);
   ps_report_free(v);
@@ -245,6 +247,19 @@ static void test_bad_requests(void **state) {
   assert_int_equal(ps_plan_make_cluster(ctx, nodes, 2, &bad, &none), PS_ERR_INVALID_ARG);
   assert_non_null(strstr(ps_ctx_error(ctx), "no configuration with TP=2 and PP=3"));
   assert_int_equal(ps_plan_make_cluster(ctx, nodes, 0, &req, &none), PS_ERR_INVALID_ARG);
+  /* a node without GPUs: left out, said so; the head without any: refused */
+  ps_report empty = *a;
+  empty.gpu_count = 0;
+  empty.pair_count = 0;
+  const ps_report *with_empty[] = {a, &empty}, *empty_head[] = {&empty, a};
+  ps_plan *p = cluster(with_empty, 2, &req);
+  assert_true(p->feasible);
+  assert_int_equal(p->node_count, 1);
+  assert_true(has_reason(p, "node 1: no usable GPU, left out"));
+  ps_plan_free(p);
+  assert_int_equal(ps_plan_make_cluster(ctx, empty_head, 2, &req, &none), PS_ERR_INVALID_ARG);
+  assert_non_null(
+      strstr(ps_ctx_error(ctx), "node 0 (the head, where vllm serve runs) has no GPUs"));
   const ps_report *missing[] = {a, NULL};
   assert_int_equal(ps_plan_make_cluster(ctx, missing, 2, &req, &none), PS_ERR_INVALID_ARG);
   assert_null(none);
