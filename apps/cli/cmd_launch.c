@@ -182,12 +182,12 @@ static int parse(int argc, char **argv, launch_opts *o) {
 
 static int make_plan(launch_opts *o, ps_ctx *ctx, ps_plan **plan) {
   ps_model *model = NULL;
-  ps_report *nodes[CLI_PLAN_MAX_NODES] = {NULL};
+  ps_report **nodes = NULL;
   int node_count = 0;
   char notice[1024] = "";
   int code = EXIT_VERIFIED;
   if ((code = cli_plan_load_model("launch", &o->plan, ctx, &model))) goto out;
-  if ((code = cli_plan_load_nodes("launch", &o->plan, ctx, nodes, &node_count, notice,
+  if ((code = cli_plan_load_nodes("launch", &o->plan, ctx, &nodes, &node_count, notice,
                                   sizeof(notice))))
     goto out;
   if (notice[0]) fprintf(stderr, "%s\n", notice);
@@ -202,8 +202,7 @@ static int make_plan(launch_opts *o, ps_ctx *ctx, ps_plan **plan) {
   else if (!(*plan)->feasible)
     code = cli_fail("launch", EXIT_FINDING, "nothing to launch: %s", (*plan)->summary);
 out:
-  for (int i = 0; i < node_count; i++)
-    ps_report_free(nodes[i]);
+  cli_plan_nodes_free(nodes, node_count);
   ps_model_free(model);
   return code;
 }

@@ -137,7 +137,8 @@ static void write_text(ps__ebuf *b, const ps_plan *p) {
       }
     }
     if (p->command_count) {
-      ps__eput(b, "\nCluster: start Ray on every node first (HEAD_IP = the head's address):\n");
+      ps__eput(b, "\nCluster: start Ray on every node of the instance first (HEAD_IP = the head's "
+                  "address):\n");
       for (int i = 0; i < p->command_count; i++)
         put_comment_item(b, "  ", &p->commands[i], "      ");
     }

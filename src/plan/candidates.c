@@ -8,7 +8,7 @@
 #include "plan/candidates.h"
 #include "plan/plan_internal.h"
 
-#define FULL_GROUP_CAP 1024
+#define FULL_GROUP_CAP PS_PLAN_NODE_GPUS
 
 static bool taken(const int *used, int used_count, int gpu) {
   for (int i = 0; i < used_count; i++)
@@ -270,12 +270,14 @@ static bool stage_budgets(const ps__plan_input *in, ps__candidate *c) {
   return true;
 }
 
-void ps__candidate_build(const ps__plan_input *in, int tp, int pp, ps__candidate *c) {
+void ps__candidate_build(const ps__plan_input *in, const int *nodes, int span, int tp, int pp,
+                         ps__candidate *c) {
   memset(c, 0, sizeof(*c));
   c->tp = tp;
   c->pp = pp;
   c->count = tp * pp;
-  c->stages = pp / in->nodes;
+  c->span = span;
+  c->stages = pp / span;
   c->feasible = true;
   char why[256];
   if (!ps__tp_valid(in->model, tp, why, sizeof(why))) {
@@ -292,15 +294,15 @@ void ps__candidate_build(const ps__plan_input *in, int tp, int pp, ps__candidate
     return;
   }
   c->p2p = true;
-  int per_node = pp / in->nodes; /* stages on each node */
+  int per_node = c->stages; /* stages on each node */
   for (int s = 0; s < pp; s++) {
-    int n = s / per_node, first = n * per_node * tp; /* this node's ranks start here */
+    int k = s / per_node, n = nodes[k], first = k * per_node * tp; /* node k's ranks start here */
     bool p2p = true;
     if (!pick_group(in->reports[n], in->allowed[n], in->allowed_count[n], c->gpus + first,
-                    (s - n * per_node) * tp, tp, c->gpus + s * tp, &p2p)) {
+                    (s - k * per_node) * tp, tp, c->gpus + s * tp, &p2p)) {
       c->feasible = false;
       c->invalid = true;
-      snprintf(c->why, sizeof(c->why), "needs %d GPUs per node; %d allowed", tp * per_node,
+      snprintf(c->why, sizeof(c->why), "needs %d GPUs per node; node %d gives %d", tp * per_node, n,
                in->allowed_count[n]);
       return;
     }
