@@ -62,20 +62,20 @@ static void test_overlap_and_nesting(void **state) {
   (void)state;
   /* b starts inside a: the data size would come out 4 bytes short. */
   refused("{" T("a", "BF16", "[4]", 0, 8) ", " T("b", "BF16", "[4]", 4, 12) "}",
-          "x.st: offset 71: tensor 'b': data starts at byte 4, expected 8 (tensors must tile "
-          "the data with no gap or overlap)");
+          "x.st: offset 71: tensor 'b': data starts at byte 4, inside tensor 'a' (which ends at "
+          "8): tensors must not overlap");
   /* The same, listed the other way round. */
   refused("{" T("b", "BF16", "[4]", 4, 12) ", " T("a", "BF16", "[4]", 0, 8) "}",
-          "x.st: offset 9: tensor 'b': data starts at byte 4, expected 8 (tensors must tile "
-          "the data with no gap or overlap)");
+          "x.st: offset 9: tensor 'b': data starts at byte 4, inside tensor 'a' (which ends at 8): "
+          "tensors must not overlap");
   /* b lies wholly inside a. */
   refused("{" T("a", "F32", "[4]", 0, 16) ", " T("b", "BF16", "[2]", 4, 8) "}",
-          "x.st: offset 71: tensor 'b': data starts at byte 4, expected 16 (tensors must tile "
-          "the data with no gap or overlap)");
+          "x.st: offset 71: tensor 'b': data starts at byte 4, inside tensor 'a' (which ends at "
+          "16): tensors must not overlap");
   /* Two tensors on the same bytes. */
   refused("{" T("a", "BF16", "[4]", 0, 8) ", " T("b", "U16", "[4]", 0, 8) "}",
-          "x.st: offset 71: tensor 'b': data starts at byte 0, expected 8 (tensors must tile "
-          "the data with no gap or overlap)");
+          "x.st: offset 71: tensor 'b': data starts at byte 0, inside tensor 'a' (which ends at "
+          "8): tensors must not overlap");
   /* A gap before the first tensor. */
   refused("{" T("a", "BF16", "[4]", 4, 12) "}",
           "x.st: offset 9: tensor 'a': data starts at byte 4, expected 0 (tensors must tile "
