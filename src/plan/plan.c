@@ -78,7 +78,7 @@ static ps_status resolve(ps_ctx *ctx, const ps_report *const *reports, int nodes
     if (st != PS_OK) return st;
     if (in->allowed_count[n] < in->per_node) in->per_node = in->allowed_count[n];
   }
-  ps_status vst = ps__vllm_resolve(ctx, req->vllm_version, &in->vllm);
+  ps_status vst = ps__plan_vllm_version(ctx, reports[0], req, in);
   if (vst != PS_OK) return vst;
   in->eager = req->enforce_eager;
   in->batched = req->max_num_batched_tokens > 0 ? req->max_num_batched_tokens : 0;
@@ -530,6 +530,7 @@ ps_status ps__plan_fill(ps_ctx *ctx, const ps_report *const *reports, int nodes,
   if (!in) return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
   ps_status st = resolve(ctx, reports, nodes, req, in);
   if (st != PS_OK) {
+    ps_vllm_calibration_free(in->log_cal);
     ps__free(in);
     return st;
   }
@@ -537,6 +538,7 @@ ps_status ps__plan_fill(ps_ctx *ctx, const ps_report *const *reports, int nodes,
   int n = in->per_node < PS_PLAN_MAX_GPUS / nodes ? in->per_node : PS_PLAN_MAX_GPUS / nodes;
   ps__candidate *cands = ps__calloc((size_t)n * (size_t)n + 1, sizeof(*cands));
   if (!cands) {
+    ps_vllm_calibration_free(in->log_cal);
     ps__free(in);
     return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
   }
@@ -549,6 +551,7 @@ ps_status ps__plan_fill(ps_ctx *ctx, const ps_report *const *reports, int nodes,
     }
   if (count == 0) { /* a PP request no configuration matches */
     ps__free(cands);
+    ps_vllm_calibration_free(in->log_cal);
     ps__free(in);
     return ps__fail(ctx, PS_ERR_INVALID_ARG,
                     "no configuration with TP=%d and PP=%d fits %d "
@@ -581,6 +584,7 @@ ps_status ps__plan_fill(ps_ctx *ctx, const ps_report *const *reports, int nodes,
   }
   if (!best->feasible) suggest_relaxed(ctx, reports, nodes, req, plan);
   ps__free(cands);
+  ps_vllm_calibration_free(in->log_cal);
   ps__free(in);
   return PS_OK;
 }
