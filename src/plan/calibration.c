@@ -187,6 +187,12 @@ static ps_status fill(ps_ctx *ctx, const ps_report *r, const ps_plan_request *re
     kv = g->kv_gib.gib * GIB_F;
   }
   if (g->kv_tokens == 0 && g->blocks <= 0 && g->kv_gib.line) kv = g->kv_gib.gib * GIB_F;
+  if ((double)c->weights + kv > visible * (1.0 + VISIBLE_TOLERANCE))
+    return ps__fail(ctx, PS_ERR_BAD_INPUT,
+                    "%s:%d: the log's weights and KV cache (%.2f + %.2f GiB) do not fit the "
+                    "planned GPU's %.2f GiB: a log of another GPU type?",
+                    g->name, g->kv_tokens_line ? g->kv_tokens_line : g->kv_gib.line,
+                    (double)c->weights / GIB_F, kv / GIB_F, visible / GIB_F);
   c->kv_bytes = (int64_t)kv;
   c->kv_tokens = g->kv_tokens > 0 ? (uint64_t)g->kv_tokens : 0;
   c->overhead = (int64_t)(visible * c->util - (double)c->weights - kv);
