@@ -191,7 +191,10 @@ bool ps_vllm_installed_version(const char *vllm, char *version, size_t len, char
   if (!find_exe(name, exe, sizeof(exe))) return false;
   char meta[PATH_MAX + 64];
   if (metadata(exe, version, len, meta, sizeof(meta))) {
-    snprintf(where, wlen, "installed: %s (%s)", exe, meta);
+    char *end = strrchr(meta, '/'), *dist;
+    if (end) *end = '\0'; /* .../vllm-X.dist-info/METADATA -> vllm-X.dist-info */
+    dist = strrchr(meta, '/');
+    snprintf(where, wlen, "installed: %s (%s)", exe, dist ? dist + 1 : meta);
     return true;
   }
   char dir[1024], path[1100], key[PATH_MAX + 48];
