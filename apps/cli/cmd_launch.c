@@ -218,7 +218,7 @@ static int make_plan(launch_opts *o, ps_ctx *ctx, launch_basis *b, ps_plan **pla
   ps_status st = ps_plan_make(ctx, b->report, &b->req, plan);
   if (st != PS_OK)
     code = cli_fail("launch",
-                    st == PS_ERR_INVALID_ARG  ? EXIT_USAGE
+                    st == PS_ERR_INVALID_ARG ? EXIT_USAGE
                     : st == PS_ERR_BAD_INPUT ? EXIT_BAD_INPUT
                                              : EXIT_INTERNAL,
                     "%s", ps_ctx_error(ctx));

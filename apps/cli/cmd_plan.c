@@ -115,7 +115,7 @@ int cmd_plan(int argc, char **argv) {
       ps_plan_make_cluster(ctx, (const ps_report *const *)nodes, node_count, &req, &plan);
   if (st != PS_OK) {
     code = cli_fail("plan",
-                    st == PS_ERR_INVALID_ARG  ? EXIT_USAGE
+                    st == PS_ERR_INVALID_ARG ? EXIT_USAGE
                     : st == PS_ERR_BAD_INPUT ? EXIT_BAD_INPUT
                                              : EXIT_INTERNAL,
                     "%s", ps_ctx_error(ctx));

@@ -188,8 +188,8 @@ PS_API void ps_vllm_calibration_describe(const ps_vllm_calibration *cal, char *o
  * ps_vllm_calibrations_free); a missing, unreadable or foreign file is no records. */
 PS_API ps_status ps_vllm_calibration_store(ps_ctx *ctx, const char *dir,
                                            const ps_vllm_calibration *cal);
-PS_API ps_status ps_vllm_calibration_load(ps_ctx *ctx, const char *dir,
-                                          ps_vllm_calibration ***out, int *count);
+PS_API ps_status ps_vllm_calibration_load(ps_ctx *ctx, const char *dir, ps_vllm_calibration ***out,
+                                          int *count);
 PS_API void ps_vllm_calibrations_free(ps_vllm_calibration **cals, int count);
 
 /* The vLLM `launch` would run: `vllm` (NULL: $PEERSCOPE_VLLM, else "vllm" in PATH; "none":

@@ -65,11 +65,13 @@ static void add_vllm_memory(json_t *memory, const ps_plan *p) {
                       p->max_concurrency > 0 ? json_real(p->max_concurrency) : json_null());
   json_object_set_new(memory, "error_band",
                       p->error_band[0] ? json_string(p->error_band) : json_null());
-  json_object_set_new(memory, "kv_band_pct", p->kv_band_pct > 0 ? json_real(p->kv_band_pct) : json_null());
+  json_object_set_new(memory, "kv_band_pct",
+                      p->kv_band_pct > 0 ? json_real(p->kv_band_pct) : json_null());
   json_object_set_new(memory, "calibration",
                       p->calibration[0] ? json_string(p->calibration) : json_null());
   json_object_set_new(memory, "safe_max_model_len",
-                      p->safe_max_model_len > 0 ? json_integer(p->safe_max_model_len) : json_null());
+                      p->safe_max_model_len > 0 ? json_integer(p->safe_max_model_len)
+                                                : json_null());
   json_object_set_new(memory, "safe_max_num_seqs",
                       p->safe_max_num_seqs > 0 ? json_integer(p->safe_max_num_seqs) : json_null());
 }

@@ -88,7 +88,8 @@ static ps_status contradictions(ps_ctx *ctx, const ps_vllm_log *g, const ps_mode
                     "GiB per GPU from its files; tolerance 30%% or 0.5 GiB): a log of another "
                     "model, or of another TP (--tp)?",
                     g->name, g->weights.line, g->weights.gib, m->name, tp, weights_model / GIB_F);
-  if (g->visible.line && absd(g->visible.gib * GIB_F - visible_model) > VISIBLE_TOLERANCE * visible_model)
+  if (g->visible.line &&
+      absd(g->visible.gib * GIB_F - visible_model) > VISIBLE_TOLERANCE * visible_model)
     return ps__fail(ctx, PS_ERR_BAD_INPUT,
                     "%s:%d: the log's GPU shows %.2f GiB to CUDA, the planned GPU %.2f GiB: a log "
                     "of another GPU type?",
@@ -123,15 +124,15 @@ static void today(char *out, size_t len) {
 
 /* The parts vLLM printed (activation, non-torch, graphs), where it printed them. */
 static void parts(const ps_vllm_log *g, const ps__vllm *v, bool eager, ps_vllm_calibration *c) {
-  double act = g->activation.line ? g->activation.gib
+  double act = g->activation.line                      ? g->activation.gib
                : g->peak_torch.line && g->weights.line ? g->peak_torch.gib - g->weights.gib
-                                                        : -1;
+                                                       : -1;
   if (act < 0 || !g->non_torch.line) return;
   c->parts = true;
   c->activation = (uint64_t)(act * GIB_F);
   c->non_torch = (uint64_t)(g->non_torch.gib * GIB_F);
-  c->graphs = v->rules->graphs_first && !eager && g->graphs.line ? (uint64_t)(g->graphs.gib * GIB_F)
-                                                                 : 0;
+  c->graphs =
+      v->rules->graphs_first && !eager && g->graphs.line ? (uint64_t)(g->graphs.gib * GIB_F) : 0;
 }
 
 static ps_status fill(ps_ctx *ctx, const ps_report *r, const ps_plan_request *req,
@@ -149,25 +150,32 @@ static ps_status fill(ps_ctx *ctx, const ps_report *r, const ps_plan_request *re
     return ps__fail(ctx, PS_ERR_INVALID_ARG, "calibration needs the planned GPU's memory");
   const ps_gpu *gpu = &r->gpus[gi];
   double visible_model = (double)ps__visible_total(gpu);
-  double weights_model = (double)ps__stage_weights(m, tp, 0, 1, m->num_layers > 0 ? m->num_layers : 1);
+  double weights_model =
+      (double)ps__stage_weights(m, tp, 0, 1, m->num_layers > 0 ? m->num_layers : 1);
   if ((st = contradictions(ctx, g, m, tp, weights_model, visible_model)) != PS_OK) return st;
 
   c->tp = tp;
   ps__strlcpy(c->model, m->name, sizeof(c->model));
   ps__strlcpy(c->gpu_name, gpu->name, sizeof(c->gpu_name));
   ps__strlcpy(c->vllm_version, v.version, sizeof(c->vllm_version));
-  c->util = g->util > 0 ? g->util : req->gpu_memory_utilization > 0 ? req->gpu_memory_utilization
-                                                                    : v.rules->default_util;
+  c->util = g->util > 0                       ? g->util
+            : req->gpu_memory_utilization > 0 ? req->gpu_memory_utilization
+                                              : v.rules->default_util;
   int max_len = m->max_position_embeddings > 0 ? m->max_position_embeddings : 131072;
-  c->max_model_len = g->max_model_len ? g->max_model_len
+  c->max_model_len = g->max_model_len         ? g->max_model_len
                      : g->concurrency_len > 0 ? (int)g->concurrency_len
                      : req->max_model_len > 0 ? req->max_model_len
                                               : max_len;
   c->eager = g->eager >= 0 ? g->eager == 1 : req->enforce_eager;
   c->visible = g->visible.line ? (uint64_t)(g->visible.gib * GIB_F) : 0;
   double visible = c->visible ? (double)c->visible : visible_model;
-  ps__vllm_setup setup = {&v,       tp,       c->max_model_len, g->batched ? g->batched : req->max_num_batched_tokens,
-                          c->eager, (uint64_t)visible, gpu->name};
+  ps__vllm_setup setup = {&v,
+                          tp,
+                          c->max_model_len,
+                          g->batched ? g->batched : req->max_num_batched_tokens,
+                          c->eager,
+                          (uint64_t)visible,
+                          gpu->name};
   ps__vllm_memory mem;
   ps__vllm_memory_make(m, &setup, &mem);
   c->batched = mem.batched;

@@ -22,13 +22,13 @@ struct ps_vllm_log {
   int vllm_lines; /* lines vLLM wrote that the reader recognised */
   char version[32];
   int version_line;
-  int tp, tp_line;                  /* 0 = not stated */
-  double util;                      /* 0 = not stated */
-  int max_model_len, batched;       /* 0 = not stated */
-  int eager;                        /* -1 not stated, 0, 1 */
+  int tp, tp_line;            /* 0 = not stated */
+  double util;                /* 0 = not stated */
+  int max_model_len, batched; /* 0 = not stated */
+  int eager;                  /* -1 not stated, 0, 1 */
   ps__logged visible, weights, activation, non_torch, graphs, graphs_captured, peak_torch;
-  ps__logged kv_gib;                /* the smallest over workers */
-  int64_t kv_tokens;                /* "GPU KV cache size": the smallest over ranks; -1 */
+  ps__logged kv_gib; /* the smallest over workers */
+  int64_t kv_tokens; /* "GPU KV cache size": the smallest over ranks; -1 */
   int kv_tokens_line;
   int64_t blocks; /* V0 "# GPU blocks"; -1 */
   int blocks_line;

@@ -26,14 +26,14 @@ static bool file_path(ps_ctx *ctx, const char *dir, char *out, size_t len) {
 }
 
 static json_t *record_json(const ps_vllm_calibration *c) {
-  json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:f, s:i, s:i, s:b, s:I, s:I, s:I, s:I, s:I, s:s, s:s}",
-                        "model", c->model, "gpu_name", c->gpu_name, "tp", c->tp, "vllm_version",
-                        c->vllm_version, "gpu_memory_utilization", c->util, "max_model_len",
-                        c->max_model_len, "max_num_batched_tokens", c->batched, "enforce_eager",
-                        c->eager, "visible_bytes", (json_int_t)c->visible, "weights_bytes",
-                        (json_int_t)c->weights, "overhead_bytes", (json_int_t)c->overhead,
-                        "kv_bytes", (json_int_t)c->kv_bytes, "kv_tokens", (json_int_t)c->kv_tokens,
-                        "date", c->date, "source", c->source);
+  json_t *o =
+      json_pack("{s:s, s:s, s:i, s:s, s:f, s:i, s:i, s:b, s:I, s:I, s:I, s:I, s:I, s:s, s:s}",
+                "model", c->model, "gpu_name", c->gpu_name, "tp", c->tp, "vllm_version",
+                c->vllm_version, "gpu_memory_utilization", c->util, "max_model_len",
+                c->max_model_len, "max_num_batched_tokens", c->batched, "enforce_eager", c->eager,
+                "visible_bytes", (json_int_t)c->visible, "weights_bytes", (json_int_t)c->weights,
+                "overhead_bytes", (json_int_t)c->overhead, "kv_bytes", (json_int_t)c->kv_bytes,
+                "kv_tokens", (json_int_t)c->kv_tokens, "date", c->date, "source", c->source);
   if (o && c->parts)
     json_object_set_new(o, "parts",
                         json_pack("{s:I, s:I, s:I}", "activation_bytes", (json_int_t)c->activation,
@@ -65,13 +65,14 @@ static bool record_read(json_t *o, ps_vllm_calibration *c) {
       !get_str(o, "gpu_name", c->gpu_name, sizeof(c->gpu_name), false) ||
       !get_str(o, "vllm_version", c->vllm_version, sizeof(c->vllm_version), true) ||
       !get_str(o, "date", c->date, sizeof(c->date), true) ||
-      !get_str(o, "source", c->source, sizeof(c->source), true) || !get_int(o, "tp", 1, 1024, &tp) ||
-      !get_int(o, "max_model_len", 1, 1 << 30, &len) ||
+      !get_str(o, "source", c->source, sizeof(c->source), true) ||
+      !get_int(o, "tp", 1, 1024, &tp) || !get_int(o, "max_model_len", 1, 1 << 30, &len) ||
       !get_int(o, "max_num_batched_tokens", 0, 1 << 30, &batched) ||
-      !get_int(o, "visible_bytes", 0, BIG, &visible) || !get_int(o, "weights_bytes", 0, BIG, &weights) ||
-      !get_int(o, "overhead_bytes", -BIG, BIG, &overhead) || !get_int(o, "kv_bytes", -BIG, BIG, &kv) ||
-      !get_int(o, "kv_tokens", 0, BIG, &tokens) || !json_is_number(util) ||
-      json_number_value(util) <= 0 || json_number_value(util) > 1 ||
+      !get_int(o, "visible_bytes", 0, BIG, &visible) ||
+      !get_int(o, "weights_bytes", 0, BIG, &weights) ||
+      !get_int(o, "overhead_bytes", -BIG, BIG, &overhead) ||
+      !get_int(o, "kv_bytes", -BIG, BIG, &kv) || !get_int(o, "kv_tokens", 0, BIG, &tokens) ||
+      !json_is_number(util) || json_number_value(util) <= 0 || json_number_value(util) > 1 ||
       !json_is_boolean(json_object_get(o, "enforce_eager")))
     return false;
   c->tp = (int)tp;
@@ -113,8 +114,8 @@ static bool same_key(json_t *o, const ps_vllm_calibration *c) {
   const char *m = json_string_value(json_object_get(o, "model"));
   const char *g = json_string_value(json_object_get(o, "gpu_name"));
   const char *v = json_string_value(json_object_get(o, "vllm_version"));
-  return m && g && v && get_int(o, "tp", 1, 1024, &tp) && tp == c->tp &&
-         strcmp(m, c->model) == 0 && strcmp(g, c->gpu_name) == 0 && strcmp(v, c->vllm_version) == 0;
+  return m && g && v && get_int(o, "tp", 1, 1024, &tp) && tp == c->tp && strcmp(m, c->model) == 0 &&
+         strcmp(g, c->gpu_name) == 0 && strcmp(v, c->vllm_version) == 0;
 }
 
 ps_status ps_vllm_calibration_store(ps_ctx *ctx, const char *dir, const ps_vllm_calibration *cal) {

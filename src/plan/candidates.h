@@ -60,10 +60,10 @@ typedef struct ps__candidate {
   int block_size;
   double max_concurrency; /* requests of max_model_len the blocks hold */
   int max_model_len;
-  bool full_context;      /* max_model_len reaches the model's maximum (or the request) */
-  uint64_t shortfall;     /* infeasible: bytes per GPU missing on the tightest stage */
-  char why[256];          /* why it is infeasible */
-  ps_objective objective; /* the request's: qsort's comparator reads it here, no static */
+  bool full_context;              /* max_model_len reaches the model's maximum (or the request) */
+  uint64_t shortfall;             /* infeasible: bytes per GPU missing on the tightest stage */
+  char why[256];                  /* why it is infeasible */
+  ps_objective objective;         /* the request's: qsort's comparator reads it here, no static */
   const ps_vllm_calibration *cal; /* measured figures used, NULL for the model's */
 } ps__candidate;
 

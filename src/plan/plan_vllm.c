@@ -49,7 +49,8 @@ static void safe_values(const ps__plan_input *in, const ps__candidate *c, ps_pla
                           c->mem.batched, c->layers[0], &l))
     return;
   uint64_t usable = (uint64_t)((double)c->kv_blocks * (1.0 - p->kv_band_pct / 100.0));
-  uint64_t seqs = (uint64_t)in->seqs, per = ps__kv_blocks_per_request(&l, (uint64_t)c->max_model_len);
+  uint64_t seqs = (uint64_t)in->seqs,
+           per = ps__kv_blocks_per_request(&l, (uint64_t)c->max_model_len);
   if (per * seqs <= usable) return;
   uint64_t lo = 0, hi = (uint64_t)c->max_model_len; /* the longest that stays outside */
   while (lo < hi) {

@@ -37,7 +37,7 @@ struct ps_plan_input {
   ps_vllm_calibration **cals;
   int cal_count;
   bool measured_loaded;
-  char installed[32];   /* the installed vLLM's version, "" none */
+  char installed[32]; /* the installed vLLM's version, "" none */
   char installed_why[600];
 };
 

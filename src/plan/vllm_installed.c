@@ -71,9 +71,10 @@ static bool metadata_version(const char *file, char *out, size_t len) {
 
 /* vllm-*.dist-info/METADATA under prefix/lib/python3.../{site,dist}-packages. */
 static bool prefix_version(const char *prefix, char *out, size_t len, char *where, size_t wlen) {
-  static const char *const dirs[] = {"%s/lib/python3*/site-packages/vllm-*.dist-info/METADATA",
-                                     "%s/lib/python3*/dist-packages/vllm-*.dist-info/METADATA",
-                                     "%s/local/lib/python3*/dist-packages/vllm-*.dist-info/METADATA"};
+  static const char *const dirs[] = {
+      "%s/lib/python3*/site-packages/vllm-*.dist-info/METADATA",
+      "%s/lib/python3*/dist-packages/vllm-*.dist-info/METADATA",
+      "%s/local/lib/python3*/dist-packages/vllm-*.dist-info/METADATA"};
   for (size_t i = 0; i < PS_ARRAY_LEN(dirs); i++) {
     char pattern[PATH_MAX + 96];
     snprintf(pattern, sizeof(pattern), dirs[i], prefix);
@@ -165,7 +166,8 @@ static bool cached(const char *path, const char *key, char *out, size_t len) {
 static void remember(const char *path, const char *key, const char *version) {
   json_t *doc = json_load_file(path, 0, NULL);
   const char *schema = json_string_value(json_object_get(doc, "schema"));
-  if (!schema || strcmp(schema, CACHE_SCHEMA) != 0 || !json_is_object(json_object_get(doc, "answers"))) {
+  if (!schema || strcmp(schema, CACHE_SCHEMA) != 0 ||
+      !json_is_object(json_object_get(doc, "answers"))) {
     json_decref(doc);
     doc = json_pack("{s:s, s:{}}", "schema", CACHE_SCHEMA, "answers");
   }

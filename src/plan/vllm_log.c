@@ -91,9 +91,12 @@ static void set(ps__logged *f, double gib, int line) {
 /* Settings, from whichever form states them: the engine's config line (max_seq_len=,
  * tensor_parallel_size=, enforce_eager=), the "non-default args" dict, or a command line. */
 static void settings(ps_vllm_log *g, const char *l, int n) {
-  static const char *const tp_keys[] = {"tensor_parallel_size=", "'tensor_parallel_size':",
-                                        "--tensor-parallel-size", "--tensor_parallel_size",
-                                        " -tp ", NULL};
+  static const char *const tp_keys[] = {"tensor_parallel_size=",
+                                        "'tensor_parallel_size':",
+                                        "--tensor-parallel-size",
+                                        "--tensor_parallel_size",
+                                        " -tp ",
+                                        NULL};
   for (int i = 0; tp_keys[i]; i++) {
     int64_t v = count_after(l, tp_keys[i]);
     if (v > 0 && v <= 1024) {
@@ -114,7 +117,8 @@ static void settings(ps_vllm_log *g, const char *l, int n) {
     if (v > 0 && v < (1 << 30)) g->batched = (int)v;
   }
   double u;
-  if ((num_after(l, "'gpu_memory_utilization':", &u) || num_after(l, "--gpu-memory-utilization", &u) ||
+  if ((num_after(l, "'gpu_memory_utilization':", &u) ||
+       num_after(l, "--gpu-memory-utilization", &u) ||
        num_after(l, "--gpu_memory_utilization", &u) || num_after(l, "gpu_memory_utilization", &u) ||
        num_after(l, "Desired GPU memory utilization is", &u)) &&
       u > 0 && u <= 1)
@@ -153,7 +157,8 @@ static bool memory_terms(ps_vllm_log *g, const char *l, int n) {
     seen = true;
   }
   if (num_after(l, "activation peak memory takes", &v) ||
-      num_after(l, "PyTorch activation peak memory", &v) || gib_before(l, " for peak activation", &v)) {
+      num_after(l, "PyTorch activation peak memory", &v) ||
+      gib_before(l, " for peak activation", &v)) {
     set(&g->activation, v, n);
     seen = true;
   }
@@ -166,7 +171,8 @@ static bool memory_terms(ps_vllm_log *g, const char *l, int n) {
     set(&g->non_torch, v, n);
     seen = true;
   }
-  if (gib_before(l, " for CUDAGraph memory", &v) || num_after(l, "Estimated CUDA graph memory:", &v)) {
+  if (gib_before(l, " for CUDAGraph memory", &v) ||
+      num_after(l, "Estimated CUDA graph memory:", &v)) {
     set(&g->graphs, v, n);
     seen = true;
   }

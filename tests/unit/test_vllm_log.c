@@ -68,7 +68,7 @@ static void test_v1_lines(void **state) {
   assert_int_equal(g->max_model_len, 32768);
   assert_int_equal(g->eager, 1);
   assert_float_equal(g->kv_gib.gib, 10.61, 1e-9); /* the smallest worker */
-  assert_int_equal(g->kv_tokens, 238208);        /* the smallest rank */
+  assert_int_equal(g->kv_tokens, 238208);         /* the smallest rank */
   assert_int_equal(g->concurrency_len, 32768);
   assert_float_equal(g->visible.gib, 44.42, 1e-9);
   assert_float_equal(g->weights.gib, 27.72, 1e-9);
