@@ -2,8 +2,8 @@
 # Installs what the build needs, builds, and runs every test: once in a normal build (then
 # installs it and builds a program against it), a Release build (build only), once under
 # AddressSanitizer + UndefinedBehaviorSanitizer, a short fuzz run of every parser,
-# the Python package's tests, the web dashboard in a browser, the Ray cluster tests, then the
-# C formatting.
+# the Python package's tests, the web dashboard in a browser, the Ray cluster tests, the
+# mutation check (tests/mutants: the tests catch each deliberate bug), then the C formatting.
 # Fails if ctest finds no tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +48,10 @@ echo "== web dashboard in headless Chromium (Selenium in build-venv/)"
 
 echo "== peerscope cluster on a local Ray cluster (ray into build-venv/, pytest tests/cluster)"
 PEERSCOPE_CLUSTER_SKIP_INSTALL=1 ./scripts/test-cluster.sh
+
+echo "== mutation check: each deliberate bug of tests/mutants/mutants.json makes a test fail"
+echo "   (scripts/mutate.py in a scratch copy: ~2 min of CPU, 3-5 min on 2 shared cores)"
+./scripts/mutate.py
 
 echo "== formatting"
 ./scripts/check-format.sh

@@ -193,12 +193,12 @@ static void basis_free(launch_basis *b) {
 }
 
 static int make_plan(launch_opts *o, ps_ctx *ctx, launch_basis *b, ps_plan **plan) {
-  ps_report *nodes[CLI_PLAN_MAX_NODES] = {NULL};
+  ps_report **nodes = NULL;
   int node_count = 0;
   char notice[1024] = "";
   int code = EXIT_VERIFIED;
   if ((code = cli_plan_load_model("launch", &o->plan, ctx, &b->model))) goto out;
-  if ((code = cli_plan_load_nodes("launch", &o->plan, ctx, nodes, &node_count, notice,
+  if ((code = cli_plan_load_nodes("launch", &o->plan, ctx, &nodes, &node_count, notice,
                                   sizeof(notice))))
     goto out;
   b->report = nodes[0];
@@ -225,8 +225,7 @@ static int make_plan(launch_opts *o, ps_ctx *ctx, launch_basis *b, ps_plan **pla
   else if (!(*plan)->feasible)
     code = cli_fail("launch", EXIT_FINDING, "nothing to launch: %s", (*plan)->summary);
 out:
-  for (int i = 0; i < node_count; i++)
-    ps_report_free(nodes[i]);
+  cli_plan_nodes_free(nodes, node_count);
   return code;
 }
 

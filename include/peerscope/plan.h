@@ -72,7 +72,7 @@ typedef struct ps_plan {
   int tp, pp;
   int gpu_count;
   int gpus[PS_PLAN_MAX_GPUS]; /* in rank order: stage 0's TP group first */
-  int replicas;               /* copies of this plan that fit on the allowed GPUs */
+  int replicas;               /* copies of this plan that fit on the allowed GPUs (all nodes) */
   /* Per GPU, for the GPU with the least room (bytes). */
   uint64_t budget_bytes; /* total x gpu_memory_utilization - reserve */
   uint64_t weights_bytes;
@@ -93,8 +93,10 @@ typedef struct ps_plan {
   char reasons[PS_PLAN_MAX_ITEMS][256]; /* each choice explained in one line */
   int alt_count;
   ps_plan_option alts[PS_PLAN_MAX_ALTS]; /* ranked; the first is the chosen one */
-  /* Several nodes (ps_plan_make_cluster): the node of each rank, and the commands to run
-   * on each node (name "head" or "worker N", value the command line, why where to run it). */
+  /* Several nodes (ps_plan_make_cluster): the nodes the instance spans (1 when the model
+   * fits one), the node of each rank (an index into the reports), and the commands to run on
+   * each node of the instance (name "head" or "worker N", value the command line, why where
+   * to run it; none for one node). */
   int node_count;
   int gpu_node[PS_PLAN_MAX_GPUS];
   int command_count;
@@ -133,10 +135,13 @@ typedef struct ps_plan {
 PS_API ps_status ps_plan_make(ps_ctx *ctx, const ps_report *report, const ps_plan_request *req,
                               ps_plan **out);
 
-/* Plans over several nodes, one report each (node 0 is the head): TP inside a node, PP across
- * nodes (each node holds the same number of stages), Ray as the executor, with the `ray
- * start` commands for every node. Nodes with fewer GPUs limit every node to that count, and
- * the summary says so. req->gpus must be NULL. */
+/* Plans over several nodes (1 to 1024), one report each (node 0 is the head, where vllm serve
+ * runs): one instance on the head when the model fits one node, else over the fewest nodes
+ * that hold it, TP inside a node and PP across nodes (each node holds the same number of
+ * stages), Ray as the executor, with the `ray start` commands for the instance's nodes. The
+ * head comes first, then the nodes that give the most GPUs; every node of the instance gives
+ * as many as the smallest. The reasons say how many replicas the other nodes serve (replicas
+ * counts them all). req->gpus must be NULL. */
 PS_API ps_status ps_plan_make_cluster(ps_ctx *ctx, const ps_report *const *reports, int count,
                                       const ps_plan_request *req, ps_plan **out);
 PS_API void ps_plan_free(ps_plan *plan);
