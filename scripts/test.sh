@@ -31,7 +31,7 @@ ninja -C build-tsan test_plan_threads && ctest --test-dir build-tsan -R '^test_p
 
 echo "== fuzz smoke: every parser of untrusted input, ${PS_FUZZ_SECONDS:-20} s each (libFuzzer)"
 CC=clang ./scripts/build.sh build-fuzz -DPS_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug
-for target in fixture report protocol import safetensors config web model_id; do
+for target in fixture report protocol import safetensors config web model_id vllm_log; do
   scratch=$(mktemp -d)
   dict=tests/fuzz/$target.dict
   ./build-fuzz/bin/fuzz_$target -max_total_time="${PS_FUZZ_SECONDS:-20}" -print_final_stats=0 \

@@ -114,10 +114,15 @@ int cmd_plan(int argc, char **argv) {
   ps_status st =
       ps_plan_make_cluster(ctx, (const ps_report *const *)nodes, node_count, &req, &plan);
   if (st != PS_OK) {
-    code = cli_fail("plan", st == PS_ERR_INVALID_ARG ? EXIT_USAGE : EXIT_INTERNAL, "%s",
-                    ps_ctx_error(ctx));
+    code = cli_fail("plan",
+                    st == PS_ERR_INVALID_ARG ? EXIT_USAGE
+                    : st == PS_ERR_BAD_INPUT ? EXIT_BAD_INPUT
+                                             : EXIT_INTERNAL,
+                    "%s", ps_ctx_error(ctx));
     goto out;
   }
+  if (req.vllm_log && (code = cli_plan_store_calibration("plan", ctx, nodes[0], &req, "log")))
+    goto out;
   if (ps_plan_write(ctx, plan, format, &text) != PS_OK) {
     code = cli_fail("plan", EXIT_INTERNAL, "%s", ps_ctx_error(ctx));
     goto out;

@@ -213,10 +213,29 @@ int cli_plan_request(const char *cmd, cli_plan_args *a, const ps_model *model,
   ps_ctx *ctx = ps_ctx_new();
   if (!ctx) return cli_fail(cmd, EXIT_INTERNAL, "out of memory");
   int code = EXIT_VERIFIED;
-  if (ps_plan_input_set_gpus(ctx, a->in, a->sel.gpus, a->sel.count) != PS_OK ||
-      ps_plan_input_request(ctx, a->in, model, req) != PS_OK)
-    code = cli_fail(cmd, EXIT_USAGE, "%s", ps_ctx_error(ctx));
+  ps_status st = ps_plan_input_set_gpus(ctx, a->in, a->sel.gpus, a->sel.count);
+  if (st == PS_OK) st = ps_plan_input_request(ctx, a->in, model, req);
+  if (st != PS_OK) /* a bad --vllm-log is a bad input file */
+    code = cli_fail(cmd, st == PS_ERR_BAD_INPUT || st == PS_ERR_IO ? EXIT_BAD_INPUT : EXIT_USAGE,
+                    "%s", ps_ctx_error(ctx));
   ps_ctx_free(ctx);
   if (!code && model_path) req->model_path = model_path;
   return code;
+}
+
+int cli_plan_store_calibration(const char *cmd, ps_ctx *ctx, const ps_report *report,
+                               const ps_plan_request *req, const char *source) {
+  ps_vllm_calibration *cal = NULL;
+  ps_status st = ps_vllm_calibration_make(ctx, report, req, source, &cal);
+  if (st != PS_OK)
+    return cli_fail(cmd, st == PS_ERR_BAD_INPUT ? EXIT_BAD_INPUT : EXIT_INTERNAL, "%s",
+                    ps_ctx_error(ctx));
+  char what[512];
+  ps_vllm_calibration_describe(cal, what, sizeof(what));
+  if (ps_vllm_calibration_store(ctx, NULL, cal) == PS_OK)
+    fprintf(stderr, "peerscope %s: figures %s kept for later plans\n", cmd, what);
+  else
+    fprintf(stderr, "peerscope %s: figures %s not kept: %s\n", cmd, what, ps_ctx_error(ctx));
+  ps_vllm_calibration_free(cal);
+  return EXIT_VERIFIED;
 }

@@ -54,4 +54,10 @@ int cli_plan_load_nodes(const char *cmd, cli_plan_args *a, ps_ctx *ctx, ps_repor
 int cli_plan_request(const char *cmd, cli_plan_args *a, const ps_model *model,
                      const char *model_path, ps_plan_request *req);
 
+/* The measured figures of req->vllm_log for `req` on `report` into the cache (a note on
+ * stderr; a cache that cannot be written is a note, not a failure). `source`: "log" or
+ * "launch". Exit code: 3 when the log contradicts the model or the request. */
+int cli_plan_store_calibration(const char *cmd, ps_ctx *ctx, const ps_report *report,
+                               const ps_plan_request *req, const char *source);
+
 #endif

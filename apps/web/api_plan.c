@@ -18,6 +18,12 @@ static bool parse_input(ps_ctx *ctx, const ps_web_request *req, const char *cons
     ps__web_error(resp, 400, "request body: %s", ps_ctx_error(ctx));
     return false;
   }
+  if (ps_plan_input_get(*in, "vllm_log", NULL, 0)) { /* a path: the server reads no files */
+    ps__web_error(resp, 400,
+                  "field 'vllm_log' names a file, and the web API reads none: use peerscope plan "
+                  "--vllm-log FILE (its figures are kept for later plans, here too)");
+    return false;
+  }
   for (int i = 0; dir_only && size_fields[i]; i++)
     if (ps_plan_input_get(*in, size_fields[i], NULL, 0)) {
       ps__web_error(resp, 400,

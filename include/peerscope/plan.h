@@ -36,6 +36,14 @@ typedef struct ps_plan_request {
   bool enforce_eager;         /* no CUDA graphs: none are reserved */
   int max_num_batched_tokens; /* 0 = vLLM's default for the version and GPU */
   int block_size;             /* 0 = vLLM's default (16; 64 for MLA) */
+  /* Measured figures (docs/vllm-memory.md, "Calibration"): a start-up log of this setup
+   * (ps_vllm_log_read), used for this plan and checked against the model; and records of
+   * earlier start-ups (ps_vllm_calibration_load), used where model, GPU, TP and version
+   * match. ps_plan_input_request fills all three from the vllm_log field and the cache. */
+  const struct ps_vllm_log *vllm_log;
+  const struct ps_vllm_calibration *const *calibrations;
+  int calibration_count;
+  const char *vllm_version_note; /* why vllm_version (e.g. "installed at PATH"); NULL = given */
 } ps_plan_request;
 
 #define PS_PLAN_MAX_GPUS 64
@@ -108,6 +116,15 @@ typedef struct ps_plan {
   uint64_t kv_group_tokens; /* blocks x block size: tokens per group */
   double max_concurrency;   /* "Maximum concurrency for max_model_len tokens per request" */
   char error_band[160];     /* how close the model came to vLLM's own logs */
+  /* Measured figures used (calibration), "" for none: "measured at launch on 2026-05-01
+   * (vLLM 0.10.2, TP=1, NVIDIA H100 80GB HBM3)". */
+  char calibration[256];
+  /* The KV figure's error band (percent) and, for a requested max_model_len or max_num_seqs
+   * that lands inside it, the largest values that stay outside (0 = not needed): vLLM could
+   * refuse the requested ones. */
+  double kv_band_pct;
+  int safe_max_model_len;
+  int safe_max_num_seqs;
 } ps_plan;
 
 /* Plans `req` on one machine (`report`: live, fixture, saved or imported). PS_OK also when
@@ -139,6 +156,53 @@ typedef enum ps_plan_format {
 
 /* Writes the plan in `format`; *out is NUL-terminated, free with ps_free. */
 PS_API ps_status ps_plan_write(ps_ctx *ctx, const ps_plan *plan, ps_plan_format format, char **out);
+
+/* ---- calibration: vLLM's own figures from its start-up log (docs/vllm-memory.md) ------- */
+
+/* What a vLLM start-up log says about memory (opaque): weights, activation peak, non-torch,
+ * CUDA graphs, KV GiB and tokens, and the version, TP and settings where it states them. */
+typedef struct ps_vllm_log ps_vllm_log;
+
+/* Reads `len` bytes of log text (untrusted: any bytes; lines longer than 4 KiB are cut).
+ * `name` (the file) starts every message. PS_ERR_BAD_INPUT, one line "NAME:LINE: ...", for a
+ * text that is not a vLLM start-up log, one that ends before the KV cache is sized, or one
+ * from a version whose accounting is not modelled. *out: ps_vllm_log_free. */
+PS_API ps_status ps_vllm_log_read(ps_ctx *ctx, const char *text, size_t len, const char *name,
+                                  ps_vllm_log **out);
+/* The same from a file (at most 64 MiB); PS_ERR_IO when it cannot be read. */
+PS_API ps_status ps_vllm_log_load(ps_ctx *ctx, const char *path, ps_vllm_log **out);
+PS_API void ps_vllm_log_free(ps_vllm_log *log);
+
+/* Measured figures keyed by model, GPU type, TP and vLLM version (opaque). */
+typedef struct ps_vllm_calibration ps_vllm_calibration;
+
+/* The record req->vllm_log gives for `req` on `report` (the GPU type: the first GPU allowed;
+ * TP: the log's, else req->tp, else 1): PS_ERR_BAD_INPUT "NAME:LINE: ..." when the log
+ * contradicts the model (its weights are not the model's, within the tolerance of
+ * docs/vllm-memory.md), req->tp or req->vllm_version. `source` says where it was measured
+ * ("launch", "log"). *out: ps_vllm_calibration_free. */
+PS_API ps_status ps_vllm_calibration_make(ps_ctx *ctx, const ps_report *report,
+                                          const ps_plan_request *req, const char *source,
+                                          ps_vllm_calibration **out);
+PS_API void ps_vllm_calibration_free(ps_vllm_calibration *cal);
+/* One line: what was measured, where and when. */
+PS_API void ps_vllm_calibration_describe(const ps_vllm_calibration *cal, char *out, size_t len);
+/* The cache (PEERSCOPE_CACHE_DIR, else $XDG_CACHE_HOME/peerscope, else ~/.cache/peerscope;
+ * `dir` overrides): vllm-calibration.json, schema-versioned, written atomically; a record
+ * replaces the one of the same key. Load: every record (*out an array of *count, free with
+ * ps_vllm_calibrations_free); a missing, unreadable or foreign file is no records. */
+PS_API ps_status ps_vllm_calibration_store(ps_ctx *ctx, const char *dir,
+                                           const ps_vllm_calibration *cal);
+PS_API ps_status ps_vllm_calibration_load(ps_ctx *ctx, const char *dir, ps_vllm_calibration ***out,
+                                          int *count);
+PS_API void ps_vllm_calibrations_free(ps_vllm_calibration **cals, int count);
+
+/* The vLLM `launch` would run: `vllm` (NULL: $PEERSCOPE_VLLM, else "vllm" in PATH; "none":
+ * none) and its version, from the package metadata beside it (vllm-*.dist-info/METADATA of
+ * its Python), else `vllm --version` (10 s at most, the answer cached). false when none is
+ * installed; `why` says where the version came from. */
+PS_API bool ps_vllm_installed_version(const char *vllm, char *version, size_t len, char *why,
+                                      size_t why_len);
 
 /* ---- the plan request, defined once: fields, parsers, model loading ------------------ */
 

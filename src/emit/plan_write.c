@@ -106,6 +106,15 @@ static void add_vllm_memory(json_t *memory, const ps_plan *p) {
                       p->max_concurrency > 0 ? json_real(p->max_concurrency) : json_null());
   json_object_set_new(memory, "error_band",
                       p->error_band[0] ? json_string(p->error_band) : json_null());
+  json_object_set_new(memory, "kv_band_pct",
+                      p->kv_band_pct > 0 ? json_real(p->kv_band_pct) : json_null());
+  json_object_set_new(memory, "calibration",
+                      p->calibration[0] ? json_string(p->calibration) : json_null());
+  json_object_set_new(memory, "safe_max_model_len",
+                      p->safe_max_model_len > 0 ? json_integer(p->safe_max_model_len)
+                                                : json_null());
+  json_object_set_new(memory, "safe_max_num_seqs",
+                      p->safe_max_num_seqs > 0 ? json_integer(p->safe_max_num_seqs) : json_null());
 }
 
 static void write_text(ps__ebuf *b, const ps_plan *p) {
@@ -126,6 +135,7 @@ static void write_text(ps__ebuf *b, const ps_plan *p) {
       ps__eput(b, "vLLM %s would log: GPU KV cache size %llu tokens, maximum concurrency %.2fx\n",
                p->vllm_version, (unsigned long long)p->kv_tokens, p->max_concurrency);
     if (p->error_band[0]) ps__eput(b, "  (%s)\n", p->error_band);
+    if (p->calibration[0]) ps__eput(b, "  (figures %s)\n", p->calibration);
     if (p->env_count) {
       ps__eput(b, "\nEnvironment:\n");
       for (int i = 0; i < p->env_count; i++) {

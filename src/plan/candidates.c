@@ -5,6 +5,7 @@
 
 #include "core/checked.h"
 #include "core/internal.h"
+#include "plan/calibration.h"
 #include "plan/candidates.h"
 #include "plan/plan_internal.h"
 
@@ -316,11 +317,13 @@ void ps__candidate_build(const ps__plan_input *in, const int *nodes, int span, i
   const char *gpu_name = in->reports[c->node[0]]->gpus[c->gpus[0]].name;
   if (!stage_budgets(in, c)) return;
   overhead(in, c, gpu_name);
+  const ps_vllm_calibration *cal = ps__calibration_find(in, tp, pp, gpu_name);
+  if (cal) ps__calibration_apply(in, cal, c);
   for (int s = 0; s < pp; s++)
     room[s] = c->budget[s] > c->overhead ? c->budget[s] - c->overhead : 0;
   partition_layers(in->model, c, room);
   for (int s = 0; s < pp; s++) {
-    c->weights[s] = ps__stage_weights(in->model, tp, s, pp, c->layers[s]);
+    c->weights[s] = cal ? cal->weights : ps__stage_weights(in->model, tp, s, pp, c->layers[s]);
     uint64_t need = ps__add_u64_sat(c->weights[s], c->overhead); /* saturated: never fits */
     if (need >= c->budget[s]) {
       c->feasible = false;

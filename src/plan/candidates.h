@@ -33,6 +33,10 @@ typedef struct ps__plan_input {
   bool eager;     /* --enforce-eager */
   int batched;    /* --max-num-batched-tokens, 0 = the version's default */
   int block_size; /* 0 = the default */
+  /* measured figures: the request's log's record (owned), then the cache's */
+  ps_vllm_calibration *log_cal;
+  const ps_vllm_calibration *const *cals;
+  int cal_count;
 } ps__plan_input;
 
 typedef struct ps__candidate {
@@ -62,10 +66,11 @@ typedef struct ps__candidate {
   int block_size;
   double max_concurrency; /* requests of max_model_len the blocks hold */
   int max_model_len;
-  bool full_context;      /* max_model_len reaches the model's maximum (or the request) */
-  uint64_t shortfall;     /* infeasible: bytes per GPU missing on the tightest stage */
-  char why[256];          /* why it is infeasible */
-  ps_objective objective; /* the request's: qsort's comparator reads it here, no static */
+  bool full_context;              /* max_model_len reaches the model's maximum (or the request) */
+  uint64_t shortfall;             /* infeasible: bytes per GPU missing on the tightest stage */
+  char why[256];                  /* why it is infeasible */
+  ps_objective objective;         /* the request's: qsort's comparator reads it here, no static */
+  const ps_vllm_calibration *cal; /* measured figures used, NULL for the model's */
 } ps__candidate;
 
 /* On the `span` nodes listed (node indexes; the first one's GPUs hold rank 0): pp must be a
@@ -110,6 +115,10 @@ void ps__plan_note_more_nodes(const ps__cand_list *l, const ps__candidate *best,
 /* plan.c: one line to p->reasons (dropped when full). */
 void ps__plan_reason(ps_plan *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* plan_vllm.c: the vLLM whose rules apply (the request's log's, the given one, the installed
+ * one, else the newest modelled), with the log's record made and the cache's taken. */
+ps_status ps__plan_vllm_version(ps_ctx *ctx, const ps_report *report, const ps_plan_request *req,
+                                ps__plan_input *in);
 /* plan_vllm.c: the plan's figures of vLLM's accounting, and the reasons that explain them. */
 void ps__plan_vllm_fill(const ps__plan_input *in, const ps__candidate *c, ps_plan *p);
 void ps__plan_vllm_reasons(const ps__plan_input *in, const ps__candidate *c, ps_plan *p);

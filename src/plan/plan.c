@@ -84,7 +84,7 @@ static ps_status resolve(ps_ctx *ctx, const ps_report *const *reports, int nodes
     if (st != PS_OK) return st;
   }
   ps__nodes_order(in);
-  ps_status vst = ps__vllm_resolve(ctx, req->vllm_version, &in->vllm);
+  ps_status vst = ps__plan_vllm_version(ctx, reports[0], req, in);
   if (vst != PS_OK) return vst;
   in->eager = req->enforce_eager;
   in->batched = req->max_num_batched_tokens > 0 ? req->max_num_batched_tokens : 0;
@@ -559,6 +559,7 @@ ps_status ps__plan_fill(ps_ctx *ctx, const ps_report *const *reports, int nodes,
   if (st == PS_OK) st = plan_input(ctx, in, req, &l, plan);
   if (st == PS_OK && !plan->feasible) suggest_relaxed(ctx, reports, nodes, req, plan);
   ps__free(l.c);
+  ps_vllm_calibration_free(in->log_cal);
   ps__nodes_free(in);
   ps__free(in);
   return st;

@@ -528,6 +528,9 @@ def test_plan(s):
           {k: plan.get(k) for k in ("gpus", "replicas", "summary")} if plan else r)
     r = s.post("/api/v1/plan", {"params_b": 8, "gpus": [7]})
     is_error("POST plan on GPU 7 of 4", r, 400, "7")
+    # vllm_log names a file: the server reads none (peerscope plan --vllm-log does)
+    r = s.post("/api/v1/plan", {"params_b": 8, "vllm_log": "/etc/passwd"})
+    is_error("POST plan with vllm_log", r, 400, "reads none")
     r = s.post("/api/v1/plan", {"model_dir": MODEL_70B},
                headers={"Authorization": "Bearer " + s.token}, token=False)
     check("POST plan with Authorization: Bearer", r.status == 200, r)
