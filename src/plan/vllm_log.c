@@ -69,9 +69,13 @@ static int64_t count_at(const char *p) {
     }
   }
   if (!any) return -1;
-  if (*p == 'K' || *p == 'M') v *= *p == 'K' ? 1024 : 1024 * 1024;
-  if (*p == 'k' || *p == 'm') v *= *p == 'k' ? 1000 : 1000 * 1000;
-  return v;
+  int64_t unit = *p == 'K'   ? 1024
+                 : *p == 'M' ? 1024 * 1024
+                 : *p == 'k' ? 1000
+                 : *p == 'm' ? 1000000
+                             : 1;
+  if (v > INT64_MAX / unit) return -1; /* a count no log prints: not a figure */
+  return v * unit;
 }
 
 static int64_t count_after(const char *line, const char *key) {
