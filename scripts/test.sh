@@ -34,10 +34,16 @@ CC=clang ./scripts/build.sh build-fuzz -DPS_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug
 for target in fixture report protocol import safetensors config web model_id vllm_log; do
   scratch=$(mktemp -d)
   dict=tests/fuzz/$target.dict
-  ./build-fuzz/bin/fuzz_$target -max_total_time="${PS_FUZZ_SECONDS:-20}" -print_final_stats=0 \
-    $( [ -f "$dict" ] && echo "-dict=$dict" ) "$scratch" "tests/fuzz/corpus/$target" 2>&1 |
-    tail -1 | sed "s/^/fuzz_$target: /"
-  rm -rf "$scratch"
+  # The finding (sanitizer report, input name) is in the last lines, not only the last one.
+  if ! ./build-fuzz/bin/fuzz_$target -max_total_time="${PS_FUZZ_SECONDS:-20}" -print_final_stats=0 \
+    $( [ -f "$dict" ] && echo "-dict=$dict" ) -artifact_prefix="$scratch/" "$scratch" \
+    "tests/fuzz/corpus/$target" >"$scratch.log" 2>&1; then
+    grep -v '^#' "$scratch.log" | tail -25 | sed "s/^/fuzz_$target: /"
+    echo "fuzz_$target found an input that fails (above); keep it in tests/fuzz/corpus/$target" >&2
+    exit 1
+  fi
+  tail -1 "$scratch.log" | sed "s/^/fuzz_$target: /"
+  rm -rf "$scratch" "$scratch.log"
 done
 
 echo "== Python package (pip install . into build-venv/, pytest python/tests)"

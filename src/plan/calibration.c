@@ -23,6 +23,9 @@
 #define TOKENS_TOLERANCE 0.15
 
 static double absd(double x) { return x < 0 ? -x : x; }
+
+/* A logged GiB as bytes; a negative figure (a log's short KV cache) counts as none. */
+static uint64_t bytes_of(double gib) { return gib > 0 ? (uint64_t)(gib * GIB_F) : 0; }
 static double maxd(double a, double b) { return a > b ? a : b; }
 
 static int kv_dtype_bytes(const char *kv) { return kv && strncmp(kv, "fp8", 3) == 0 ? 1 : 0; }
@@ -104,7 +107,7 @@ static ps_status contradictions(ps_ctx *ctx, const ps_vllm_log *g, const ps_mode
 static ps_status kv_shape(ps_ctx *ctx, const ps_vllm_log *g, const ps_model *m,
                           const ps__kv_layout *l, int len) {
   if (!g->kv_gib.line || g->kv_tokens <= 0 || g->kv_gib.gib < 0.5 || !l->page) return PS_OK;
-  uint64_t blocks = ps__kv_blocks(l, (uint64_t)(g->kv_gib.gib * GIB_F));
+  uint64_t blocks = ps__kv_blocks(l, bytes_of(g->kv_gib.gib));
   double expect = (double)ps__kv_printed_tokens(l, blocks, (uint64_t)len);
   if (expect > 0 && absd((double)g->kv_tokens - expect) > TOKENS_TOLERANCE * expect)
     return ps__fail(ctx, PS_ERR_BAD_INPUT,
@@ -129,10 +132,10 @@ static void parts(const ps_vllm_log *g, const ps__vllm *v, bool eager, ps_vllm_c
                                                        : -1;
   if (act < 0 || !g->non_torch.line) return;
   c->parts = true;
-  c->activation = (uint64_t)(act * GIB_F);
-  c->non_torch = (uint64_t)(g->non_torch.gib * GIB_F);
+  c->activation = bytes_of(act);
+  c->non_torch = bytes_of(g->non_torch.gib);
   c->graphs =
-      v->rules->graphs_first && !eager && g->graphs.line ? (uint64_t)(g->graphs.gib * GIB_F) : 0;
+      v->rules->graphs_first && !eager && g->graphs.line ? bytes_of(g->graphs.gib) : 0;
 }
 
 static ps_status fill(ps_ctx *ctx, const ps_report *r, const ps_plan_request *req,
@@ -167,7 +170,7 @@ static ps_status fill(ps_ctx *ctx, const ps_report *r, const ps_plan_request *re
                      : req->max_model_len > 0 ? req->max_model_len
                                               : max_len;
   c->eager = g->eager >= 0 ? g->eager == 1 : req->enforce_eager;
-  c->visible = g->visible.line ? (uint64_t)(g->visible.gib * GIB_F) : 0;
+  c->visible = g->visible.line ? bytes_of(g->visible.gib) : 0;
   double visible = c->visible ? (double)c->visible : visible_model;
   ps__vllm_setup setup = {&v,
                           tp,
@@ -179,7 +182,7 @@ static ps_status fill(ps_ctx *ctx, const ps_report *r, const ps_plan_request *re
   ps__vllm_memory mem;
   ps__vllm_memory_make(m, &setup, &mem);
   c->batched = mem.batched;
-  c->weights = g->weights.line ? (uint64_t)(g->weights.gib * GIB_F) : (uint64_t)weights_model;
+  c->weights = g->weights.line ? bytes_of(g->weights.gib) : (uint64_t)weights_model;
 
   ps__kv_layout l;
   bool shaped = ps__kv_layout_make(m, &v, tp, kv_dtype_bytes(req->kv_cache_dtype), req->block_size,

@@ -87,7 +87,12 @@ static int64_t count_after(const char *line, const char *key) {
   return count_at(p);
 }
 
+/* A GPU figure beyond 1 PiB either way is no log's (a short KV cache prints negative GiB): not
+ * a figure, since the sums that use it convert to integers. */
+#define GIB_CAP (1024.0 * 1024.0)
+
 static void set(ps__logged *f, double gib, int line) {
+  if (!(gib >= -GIB_CAP && gib <= GIB_CAP)) return;
   f->gib = gib;
   f->line = line;
 }
