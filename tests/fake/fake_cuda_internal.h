@@ -16,6 +16,7 @@
 #define PS_FAKE_CUDA_ERROR_ILLEGAL_STATE 401
 #define PS_FAKE_CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED 900
 #define PS_FAKE_CUDA_ERROR_STREAM_CAPTURE_INVALIDATED 901
+#define PS_FAKE_CUDA_ERROR_TOO_MANY_PEERS 711
 
 struct CUctx_st {
   int gpu;  /* fixture index */
@@ -39,6 +40,19 @@ CUresult ps__cuda_device_gpu(CUdevice dev, int *gpu);
 CUresult ps__cuda_check_range(CUdeviceptr ptr, size_t n, int gpu, int *owner);
 /* memmove with the fixture's faults of src_gpu -> dst_gpu; may never return (hang). */
 CUresult ps__cuda_copy(CUdeviceptr dst, int dst_gpu, CUdeviceptr src, int src_gpu, size_t n);
+
+/* ---- fake_cuda_faults.c: sticky errors, lost GPUs, the peer limit ------------------------ */
+
+/* The sticky error poisoning this process, or CUDA_SUCCESS. */
+CUresult ps__cuda_sticky(void);
+void ps__cuda_sticky_reset(void);
+/* A `copy_error` fault of src_gpu -> dst_gpu: its code (a sticky one poisons the process),
+ * or CUDA_SUCCESS. */
+CUresult ps__cuda_copy_fault(int src_gpu, int dst_gpu);
+/* CUDA_SUCCESS, or the code a call touching lost fixture GPU gpu returns (999 by default). */
+CUresult ps__cuda_lost(int gpu);
+/* CUDA_ERROR_TOO_MANY_PEERS when ctx may enable no more peers. */
+CUresult ps__cuda_peer_limit(const struct CUctx_st *ctx);
 
 /* ---- fake_cuda_bench.c, for fake_cuda.c ------------------------------------------------ */
 

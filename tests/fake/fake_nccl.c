@@ -236,7 +236,10 @@ static ncclResult_t model_us(const clique *c, size_t bytes, double *us) {
 
 static ncclResult_t from_cuda(CUresult r) {
   if (r == CUDA_SUCCESS) return ncclSuccess;
-  return r == CUDA_ERROR_DEVICE_UNAVAILABLE ? ncclUnhandledCudaError : ncclInvalidArgument;
+  /* A lost GPU (46, 999) or a sticky error (7xx) is CUDA's failure, the rest our caller's. */
+  bool cuda_failed = r == CUDA_ERROR_DEVICE_UNAVAILABLE || r == CUDA_ERROR_UNKNOWN ||
+                     (r >= 700 && r < 800);
+  return cuda_failed ? ncclUnhandledCudaError : ncclInvalidArgument;
 }
 
 /* The stream and buffers must be on the rank's device. */

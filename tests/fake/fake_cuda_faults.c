@@ -1,0 +1,33 @@
+/* The fake libcuda's hostile side, as real drivers behave (docs/fixture-format.md):
+ * sticky errors that poison the process, a lost GPU's code, the per-context peer limit.
+ * Every function expects the lock held. */
+#include "fake_cuda_internal.h"
+
+/* The code every CUDA call returns once a sticky error happened in this process; 0 = none. */
+static CUresult sticky;
+
+CUresult ps__cuda_sticky(void) { return sticky; }
+
+void ps__cuda_sticky_reset(void) { sticky = CUDA_SUCCESS; }
+
+CUresult ps__cuda_copy_fault(int src_gpu, int dst_gpu) {
+  const ps_fix_fault *ft = ps__fake_fault(PS_FAULT_COPY_ERROR, src_gpu, dst_gpu);
+  if (!ft) return CUDA_SUCCESS;
+  if (ft->sticky) sticky = (CUresult)ft->code;
+  return (CUresult)ft->code;
+}
+
+CUresult ps__cuda_lost(int gpu) {
+  if (!ps__fake_gpu_lost(gpu)) return CUDA_SUCCESS;
+  const ps_fix_fault *ft = ps__fake_fault(PS_FAULT_GPU_LOST, gpu, gpu);
+  return ft ? (CUresult)ft->code : (CUresult)PS_FIX_LOST_CUDA_CODE;
+}
+
+CUresult ps__cuda_peer_limit(const struct CUctx_st *ctx) {
+  const ps_fix_fault *ft = ps__fake_fault(PS_FAULT_PEER_LIMIT, -1, -1);
+  int max = ft ? ft->max_peers : PS_FIX_DEFAULT_MAX_PEERS, enabled = 0;
+  if (max == 0) return CUDA_SUCCESS; /* no limit */
+  for (int i = 0; i < PS_FIX_MAX_GPUS; i++)
+    enabled += ctx->peer[i];
+  return enabled >= max ? (CUresult)PS_FAKE_CUDA_ERROR_TOO_MANY_PEERS : CUDA_SUCCESS;
+}
