@@ -104,6 +104,21 @@ static int count_failures(const check_opts *o, const ps_report *r) {
   return failed;
 }
 
+/* Why a fresh worker had to carry on: a sticky CUDA error, a hang, a death. */
+static void print_restarts(const ps_report *r) {
+  for (int i = 0; i < r->restart_count; i++) {
+    const ps_restart *x = &r->restarts[i];
+    printf("  Worker restarted (%s) after ", ps_restart_cause_name(x->cause));
+    if (x->from >= 0 && x->from == x->to)
+      printf("GPU%d", x->from);
+    else if (x->from >= 0)
+      printf("GPU%d->GPU%d", x->from, x->to);
+    else
+      printf("CUDA setup");
+    printf(": %s; a fresh worker tested the pairs left.\n", x->reason[0] ? x->reason : "n/a");
+  }
+}
+
 static void print_details(const check_opts *o, const ps_report *r) {
   int lies = 0;
   printf("\nLinks (driver claim vs verified):\n");
@@ -131,6 +146,7 @@ static void print_details(const check_opts *o, const ps_report *r) {
     }
   }
   if (r->verified && !local_bad) printf("  Local control copies: all ok\n");
+  print_restarts(r);
   if (lies)
     printf("\nFinding: the driver claims P2P for %d pair%s that failed a real transfer. Do not "
            "use them for tensor parallelism, or run vLLM with NCCL_P2P_DISABLE=1 and "

@@ -123,6 +123,22 @@ typedef struct ps_timings {
   double total_ms;
 } ps_timings;
 
+/* Why the verification started a fresh worker process for the jobs left (ps_report.restarts). */
+typedef enum ps_restart_cause {
+  PS_RESTART_STICKY = 1, /* a CUDA error poisoned the process (700, 719, ...: every later call
+                            fails), so nothing more could be tested in it */
+  PS_RESTART_HANG = 2,   /* a step passed its deadline; the worker was killed */
+  PS_RESTART_DIED = 3    /* the worker died during a step */
+} ps_restart_cause;
+
+typedef struct ps_restart {
+  ps_restart_cause cause;
+  int from, to;        /* the job it ended at: a pair, from == to for a GPU's local copy or
+                          context; -1 when unknown */
+  char error_name[48]; /* PS_RESTART_STICKY: the CUDA error, e.g. CUDA_ERROR_ILLEGAL_ADDRESS */
+  char reason[160];    /* one line */
+} ps_restart;
+
 typedef struct ps_report {
   ps_source source;
   char origin[512];  /* fixture or file path for non-live reports, else "" */
@@ -142,6 +158,8 @@ typedef struct ps_report {
   ps_timings timings;
   char cuda_visible_devices[256]; /* the caller's CUDA_VISIBLE_DEVICES, "" if unset */
   struct ps_bench *bench;         /* measured benchmarks (ps_bench_run, or read back), or NULL */
+  int restart_count;              /* fresh workers the verification started, and why */
+  ps_restart *restarts;           /* restart_count entries, in order; NULL when none */
 } ps_report;
 
 PS_API void ps_report_free(ps_report *report);
@@ -243,6 +261,7 @@ PS_API ps_status ps_report_set_gpu_memory(ps_ctx *ctx, ps_report *report, const 
 PS_API const char *ps_link_name(ps_link_class link, int nvlink_count, char *buf, size_t len);
 PS_API const char *ps_claim_name(ps_claim claim);       /* "OK", "CNS", ... */
 PS_API const char *ps_verdict_name(ps_verdict verdict); /* "ok", "corrupt", ... */
+PS_API const char *ps_restart_cause_name(ps_restart_cause cause); /* "sticky_error", ... */
 
 #ifdef __cplusplus
 }

@@ -26,7 +26,7 @@ from ._version import __version__
 from .errors import Error, error_for
 
 #: PS_ABI_VERSION of the header these structs mirror; the library must report the same.
-ABI_VERSION = 4
+ABI_VERSION = 5
 
 # Bits of ps_gpu.valid / ps_pair.valid / ps_model.valid.
 PS_GPU_NAME = 1 << 0
@@ -130,6 +130,16 @@ class ps_timings(Structure):
     ]
 
 
+class ps_restart(Structure):
+    _fields_ = [
+        ("cause", _enum),
+        ("from_", c_int),
+        ("to", c_int),
+        ("error_name", c_char * 48),
+        ("reason", c_char * 160),
+    ]
+
+
 class ps_report(Structure):
     _fields_ = [
         ("source", _enum),
@@ -150,6 +160,8 @@ class ps_report(Structure):
         ("timings", ps_timings),
         ("cuda_visible_devices", c_char * 256),
         ("bench", c_void_p),  # struct ps_bench *: read through the report's JSON
+        ("restart_count", c_int),
+        ("restarts", POINTER(ps_restart)),
     ]
 
 

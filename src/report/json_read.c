@@ -347,10 +347,14 @@ static ps_status read_trailer(const ps__jreader *r, const json_t *doc, ps_report
   ps_status st;
   json_t *o;
   CHECK(ps__jobj(r, doc, "", "verification", false, &o));
-  KEYS(o, "verification", "ran", "cache_used", "hang_workers");
+  /* worker_restarts is optional: written only when a worker was restarted. */
+  static const char *const ver_keys[] = {"ran", "cache_used", "hang_workers", "worker_restarts"};
+  const json_t *restarts = json_object_get(o, "worker_restarts");
+  CHECK(ps__jkeys(r, o, "verification", ver_keys, PS_ARRAY_LEN(ver_keys) - (restarts ? 0 : 1)));
   CHECK(ps__jbool(r, o, "verification", "ran", false, &rep->verified, NULL));
   CHECK(ps__jbool(r, o, "verification", "cache_used", false, &rep->cache_used, NULL));
   CHECK(get_int(r, o, "verification", "hang_workers", false, 0, &rep->hang_workers, NULL));
+  if (restarts) CHECK(ps__restarts_read(r, restarts, rep));
 
   CHECK(ps__jobj(r, doc, "", "timings_ms", false, &o));
   KEYS(o, "timings_ms", "driver_init", "probe", "worker_spawn", "cuda_init", "contexts", "copies",

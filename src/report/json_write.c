@@ -222,6 +222,7 @@ static json_t *report_json(ps__jwriter *w, const ps_report *r) {
   ps__jput(w, ver, "ran", json_boolean(r->verified));
   ps__jput(w, ver, "cache_used", json_boolean(r->cache_used));
   ps__jput(w, ver, "hang_workers", json_integer(r->hang_workers > 0 ? r->hang_workers : 0));
+  if (r->restart_count > 0) ps__jput(w, ver, "worker_restarts", ps__restarts_json(w, r));
   ps__jput(w, doc, "verification", ver);
 
   const ps_timings *t = &r->timings;

@@ -47,6 +47,7 @@ void ps_report_free(ps_report *report) {
   ps__free(report->gpus);
   ps__free(report->pairs);
   ps_bench_free(report->bench);
+  ps__free(report->restarts);
   ps__free(report);
 }
 

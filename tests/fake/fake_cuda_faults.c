@@ -13,7 +13,8 @@ void ps__cuda_sticky_reset(void) { sticky = CUDA_SUCCESS; }
 CUresult ps__cuda_copy_fault(int src_gpu, int dst_gpu) {
   const ps_fix_fault *ft = ps__fake_fault(PS_FAULT_COPY_ERROR, src_gpu, dst_gpu);
   if (!ft) return CUDA_SUCCESS;
-  if (ft->sticky) sticky = (CUresult)ft->code;
+  if (ft->sticky > 0 || (ft->sticky < 0 && ps__cuda_error_sticky((CUresult)ft->code)))
+    sticky = (CUresult)ft->code;
   return (CUresult)ft->code;
 }
 
@@ -29,5 +30,5 @@ CUresult ps__cuda_peer_limit(const struct CUctx_st *ctx) {
   if (max == 0) return CUDA_SUCCESS; /* no limit */
   for (int i = 0; i < PS_FIX_MAX_GPUS; i++)
     enabled += ctx->peer[i];
-  return enabled >= max ? (CUresult)PS_FAKE_CUDA_ERROR_TOO_MANY_PEERS : CUDA_SUCCESS;
+  return enabled >= max ? CUDA_ERROR_TOO_MANY_PEERS : CUDA_SUCCESS;
 }

@@ -30,7 +30,9 @@
   X(T, source) X(T, origin) X(T, machine) X(T, hostname) X(T, boot_id) X(T, driver_version)        \
   X(T, cuda_driver_version) X(T, nvml_version) X(T, gpu_count) X(T, gpus) X(T, pair_count)         \
   X(T, pairs) X(T, verified) X(T, cache_used) X(T, hang_workers) X(T, timings)                     \
-  X(T, cuda_visible_devices) X(T, bench)
+  X(T, cuda_visible_devices) X(T, bench) X(T, restart_count) X(T, restarts)
+#define PS_RESTART_FIELDS(T, X)                                                                    \
+  X(T, cause) X(T, from) X(T, to) X(T, error_name) X(T, reason)
 #define PS_PROBE_OPTS_FIELDS(T, X)                                                                 \
   X(T, size) X(T, driver_dir) X(T, fixture)
 #define PS_VERIFY_OPTS_FIELDS(T, X)                                                                \
@@ -88,6 +90,7 @@ int main(void) {
   STRUCT(ps_pair, PS_PAIR_FIELDS)
   STRUCT(ps_timings, PS_TIMINGS_FIELDS)
   STRUCT(ps_report, PS_REPORT_FIELDS)
+  STRUCT(ps_restart, PS_RESTART_FIELDS)
   STRUCT(ps_probe_opts, PS_PROBE_OPTS_FIELDS)
   STRUCT(ps_verify_opts, PS_VERIFY_OPTS_FIELDS)
   STRUCT(ps_bench_opts, PS_BENCH_OPTS_FIELDS)
