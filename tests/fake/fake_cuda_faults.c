@@ -32,3 +32,37 @@ CUresult ps__cuda_peer_limit(const struct CUctx_st *ctx) {
     enabled += ctx->peer[i];
   return enabled >= max ? CUDA_ERROR_TOO_MANY_PEERS : CUDA_SUCCESS;
 }
+
+/* ---- for the fake NCCL ------------------------------------------------------------------ */
+
+PS_FAKE_EXPORT int ps_fake_nccl_fault(int kind, CUdevice a, CUdevice b, unsigned long long *offset,
+                                      unsigned *xor_mask) {
+  ps__fake_lock();
+  int ga = -1, gb = -1;
+  const ps_fix_fault *ft = NULL;
+  if (ps__cuda_device_gpu(a, &ga) == CUDA_SUCCESS && ps__cuda_device_gpu(b, &gb) == CUDA_SUCCESS)
+    ft = ps__fake_fault(kind ? PS_FAULT_NCCL_CORRUPT : PS_FAULT_NCCL_HANG, ga, gb);
+  if (ft && offset) *offset = ft->offset;
+  if (ft && xor_mask) *xor_mask = ft->xor_mask;
+  ps__fake_unlock();
+  return ft != NULL;
+}
+
+PS_FAKE_EXPORT int ps_fake_path_rank(CUdevice a, CUdevice b) {
+  ps__fake_lock();
+  int ga = -1, gb = -1, rank = -1;
+  const ps_fixture *f = ps__cuda_fixture();
+  if (f && ps__cuda_device_gpu(a, &ga) == CUDA_SUCCESS &&
+      ps__cuda_device_gpu(b, &gb) == CUDA_SUCCESS) {
+    const ps_fix_pair *p = ga == gb ? NULL : ps__fixture_pair(f, ga, gb);
+    ps_fix_link pcie = !p ? PS_FIX_LINK_UNSET : p->link == PS_FIX_LINK_NV ? p->pcie : p->link;
+    if (!p)
+      rank = 0; /* LOC */
+    else if (ps__fake_nvlinks_up(f, ga, gb) > 0)
+      rank = 1; /* NVL */
+    else
+      rank = pcie == PS_FIX_LINK_PIX ? 2 : pcie == PS_FIX_LINK_PXB ? 3 : pcie == PS_FIX_LINK_SYS ? 5 : 4;
+  }
+  ps__fake_unlock();
+  return rank;
+}

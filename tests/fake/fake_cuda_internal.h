@@ -127,6 +127,14 @@ PS_FAKE_EXPORT CUresult ps_fake_buffer_check(CUdevice dev, CUdeviceptr ptr, size
 PS_FAKE_EXPORT CUresult ps_fake_link_model(CUdevice a, CUdevice b, int allow_p2p, double *gbps,
                                            double *latency_us, int *p2p);
 
+/* Whether a `fault nccl_hang` (kind 0) or `nccl_corrupt` (kind 1) names CUDA devices a -> b;
+ * the corrupt fault's offset and mask come back with it. */
+PS_FAKE_EXPORT int ps_fake_nccl_fault(int kind, CUdevice a, CUdevice b, unsigned long long *offset,
+                                      unsigned *xor_mask);
+/* The path between CUDA devices a and b as NCCL_P2P_LEVEL ranks it: 0 LOC (a == b), 1 NVL (an
+ * NVLink up), 2 PIX, 3 PXB, 4 PHB (NODE too), 5 SYS; -1 for a bad device. */
+PS_FAKE_EXPORT int ps_fake_path_rank(CUdevice a, CUdevice b);
+
 /* ---- fp16 / bf16, round to nearest even (the one-shot kernels and the fake NCCL) -------- */
 
 static inline uint32_t ps__fake_float_bits(float f) {
