@@ -174,6 +174,16 @@ def test_nccl_faults():
           len(hung) == len(results_of(doc, kind="allreduce_nccl")), proc.stderr)
     check("nccl hang: no worker left", not workers_left(), workers_left())
 
+    # A sticky error ends its worker; fresh ones measure the rest.
+    proc, doc = bench_json(FAST + ["copy", "--fixture",
+                                   fault_fixture("sticky", "fault illegal_address 0 1")])
+    failed = doc and results_of(doc, outcome="failed")
+    check("sticky: only the measurements copying 0 -> 1 fail", failed and all(
+        r["src"] == 0 and r["dst"] == 1 and "CUDA_ERROR_ILLEGAL_ADDRESS" in r["reason"]
+        for r in failed), failed)
+    check("sticky: the rest measured", doc and len(results_of(doc, outcome="ok")) ==
+          len(doc["bench"]["results"]) - len(failed), proc.stderr)
+
     # NCCL_P2P_LEVEL=NVL keeps a PCIe pair off P2P: as slow as NCCL_P2P_DISABLE=1.
     proc, doc = bench_json(FAST + ["allreduce", "--gpus", "0,1", "--sizes", "1M", "--fixture",
                                    fixture("dual-socket-8-pcie.topo")])
