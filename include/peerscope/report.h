@@ -259,8 +259,8 @@ PS_API ps_status ps_report_set_gpu_memory(ps_ctx *ctx, ps_report *report, const 
 /* ---- names ------------------------------------------------------------------------- */
 
 PS_API const char *ps_link_name(ps_link_class link, int nvlink_count, char *buf, size_t len);
-PS_API const char *ps_claim_name(ps_claim claim);       /* "OK", "CNS", ... */
-PS_API const char *ps_verdict_name(ps_verdict verdict); /* "ok", "corrupt", ... */
+PS_API const char *ps_claim_name(ps_claim claim);                 /* "OK", "CNS", ... */
+PS_API const char *ps_verdict_name(ps_verdict verdict);           /* "ok", "corrupt", ... */
 PS_API const char *ps_restart_cause_name(ps_restart_cause cause); /* "sticky_error", ... */
 
 #ifdef __cplusplus

@@ -276,7 +276,8 @@ static bool run(ps__worker *base, int j, const char *token) {
    * for the measurements left. */
   if (self(base)->poison) {
     const char *name = ps__cuda_error_name(&base->cuda, self(base)->poison);
-    ps__worker_emit("poisoned %s reason=%s: every later CUDA call in this worker fails", name, name);
+    ps__worker_emit("poisoned %s reason=%s: every later CUDA call in this worker fails", name,
+                    name);
     base->stop = true;
   }
   return true;

@@ -41,7 +41,7 @@ typedef struct session {
   bool fatal;       /* no further worker can help (CUDA unusable) */
   ps_status status; /* what ps_verify returns */
   bool first_spawn_timed;
-  bool restarting;  /* the next worker replaces one that ended early: next_why says why */
+  bool restarting; /* the next worker replaces one that ended early: next_why says why */
   ps_restart next_why;
 } session;
 

@@ -61,7 +61,10 @@ PS_FAKE_EXPORT int ps_fake_path_rank(CUdevice a, CUdevice b) {
     else if (ps__fake_nvlinks_up(f, ga, gb) > 0)
       rank = 1; /* NVL */
     else
-      rank = pcie == PS_FIX_LINK_PIX ? 2 : pcie == PS_FIX_LINK_PXB ? 3 : pcie == PS_FIX_LINK_SYS ? 5 : 4;
+      rank = pcie == PS_FIX_LINK_PIX   ? 2
+             : pcie == PS_FIX_LINK_PXB ? 3
+             : pcie == PS_FIX_LINK_SYS ? 5
+                                       : 4;
   }
   ps__fake_unlock();
   return rank;

@@ -61,9 +61,9 @@ typedef struct reduction {
 } reduction;
 
 typedef struct clique {
-  int n;    /* ranks */
-  int live; /* communicators not destroyed yet */
-  int p2p;  /* NCCL_P2P_DISABLE was not set */
+  int n;         /* ranks */
+  int live;      /* communicators not destroyed yet */
+  int p2p;       /* NCCL_P2P_DISABLE was not set */
   int p2p_level; /* NCCL_P2P_LEVEL as a path rank (ps_fake_path_rank), -1 unset */
   struct ncclComm *rank[MAX_RANKS];
   reduction *reductions;
@@ -273,8 +273,8 @@ static ncclResult_t model_us(const clique *c, size_t bytes, double *us) {
 static ncclResult_t from_cuda(CUresult r) {
   if (r == CUDA_SUCCESS) return ncclSuccess;
   /* A lost GPU (46, 999) or a sticky error (7xx) is CUDA's failure, the rest our caller's. */
-  bool cuda_failed = r == CUDA_ERROR_DEVICE_UNAVAILABLE || r == CUDA_ERROR_UNKNOWN ||
-                     (r >= 700 && r < 800);
+  bool cuda_failed =
+      r == CUDA_ERROR_DEVICE_UNAVAILABLE || r == CUDA_ERROR_UNKNOWN || (r >= 700 && r < 800);
   return cuda_failed ? ncclUnhandledCudaError : ncclInvalidArgument;
 }
 

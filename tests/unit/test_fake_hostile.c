@@ -77,8 +77,7 @@ static void test_peer_limit(void **state) {
   (void)state;
   void *h = open_fake("libcuda.so.1", "fault-peer-limit.topo");
   PFN_cuCtxEnablePeerAccess enable = FN(h, PFN_cuCtxEnablePeerAccess, "cuCtxEnablePeerAccess");
-  PFN_cuCtxDisablePeerAccess disable =
-      FN(h, PFN_cuCtxDisablePeerAccess, "cuCtxDisablePeerAccess");
+  PFN_cuCtxDisablePeerAccess disable = FN(h, PFN_cuCtxDisablePeerAccess, "cuCtxDisablePeerAccess");
   assert_int_equal(FN(h, PFN_cuInit, "cuInit")(0), CUDA_SUCCESS);
   CUcontext c[4];
   for (int g = 3; g >= 0; g--)

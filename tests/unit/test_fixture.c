@@ -591,9 +591,9 @@ int main(void) {
       cmocka_unit_test(test_fault_fixtures), cmocka_unit_test(test_all_shipped_fixtures_parse),
       cmocka_unit_test(test_bad_fixtures),   cmocka_unit_test(test_defaults_and_overrides),
       cmocka_unit_test(test_inline_errors),  cmocka_unit_test(test_nul_and_long_lines),
-      cmocka_unit_test(test_hostile_faults),
-      cmocka_unit_test(test_load_errors),    cmocka_unit_test(test_truncated),
-      cmocka_unit_test(test_garbage),        cmocka_unit_test(test_names),
+      cmocka_unit_test(test_hostile_faults), cmocka_unit_test(test_load_errors),
+      cmocka_unit_test(test_truncated),      cmocka_unit_test(test_garbage),
+      cmocka_unit_test(test_names),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
