@@ -40,6 +40,19 @@ CUresult ps__cuda_check_range(CUdeviceptr ptr, size_t n, int gpu, int *owner);
 /* memmove with the fixture's faults of src_gpu -> dst_gpu; may never return (hang). */
 CUresult ps__cuda_copy(CUdeviceptr dst, int dst_gpu, CUdeviceptr src, int src_gpu, size_t n);
 
+/* ---- fake_cuda_visible.c, for fake_cuda.c ---------------------------------------------- */
+
+/* CUDA's devices at cuInit under $CUDA_DEVICE_ORDER and $CUDA_VISIBLE_DEVICES: gpus[ordinal] =
+ * fixture index, mig[ordinal] = a MIG device of it; returns the count (PS_FIX_MAX_GPUS
+ * entries each). */
+int ps__fake_cuda_enumerate(const ps_fixture *f, int *gpus, bool *mig);
+/* A primary context came alive on fixture GPU gpu: counted, and logged to
+ * $PEERSCOPE_FAKE_CONTEXT_LOG when set. */
+void ps__fake_cuda_context_made(const ps_fixture *f, int gpu);
+void ps__fake_cuda_contexts_reset(void);
+/* Fake-only export: primary contexts made on fixture GPU gpu in this process. */
+PS_FAKE_EXPORT int ps_fake_contexts_made(int gpu);
+
 /* ---- fake_cuda_bench.c, for fake_cuda.c ------------------------------------------------ */
 
 /* Frees every stream, event, pinned block, module and graph (fixture reload, dlclose). */
