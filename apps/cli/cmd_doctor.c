@@ -51,7 +51,8 @@ static int parse(int argc, char **argv, doctor_opts *o) {
                                                      {"replay", required_argument, 0, 'R'},
                                                      {"help", no_argument, 0, 'h'}};
   longs[cli_source_options(longs, 4, 4 + CLI_SOURCE_MAX_OPTIONS,
-                           CLI_SRC_MACHINE | CLI_SRC_NO_VERIFY)] = (struct option){0, 0, 0, 0};
+                           CLI_SRC_MACHINE | CLI_SRC_NO_VERIFY | CLI_SRC_ALL_GPUS)] =
+      (struct option){0, 0, 0, 0};
   memset(o, 0, sizeof(*o));
   o->source.verify = true;
   opterr = 0;

@@ -26,7 +26,7 @@ from ._version import __version__
 from .errors import Error, error_for
 
 #: PS_ABI_VERSION of the header these structs mirror; the library must report the same.
-ABI_VERSION = 4
+ABI_VERSION = 5
 
 # Bits of ps_gpu.valid / ps_pair.valid / ps_model.valid.
 PS_GPU_NAME = 1 << 0
@@ -41,6 +41,7 @@ PS_GPU_PCIE_CURRENT = 1 << 8
 PS_GPU_PCIE_MAX = 1 << 9
 PS_GPU_BAR1 = 1 << 10
 PS_GPU_CUDA_ORDINAL = 1 << 11
+PS_GPU_VISIBLE = 1 << 12
 
 PS_PAIR_LINK = 1 << 0
 PS_PAIR_NVLINK = 1 << 1
@@ -90,6 +91,7 @@ class ps_gpu(Structure):
         ("cuda_ordinal", c_int),
         ("local_verdict", _enum),
         ("local_reason", c_char * 160),
+        ("visible_ordinal", c_int),
     ]
 
 

@@ -17,7 +17,7 @@
   X(T, valid) X(T, index) X(T, name) X(T, uuid) X(T, pci_bus_id) X(T, memory_total_bytes)          \
   X(T, memory_free_bytes) X(T, cc_major) X(T, cc_minor) X(T, numa_node) X(T, cpu_affinity)         \
   X(T, pcie_gen_current) X(T, pcie_width_current) X(T, pcie_gen_max) X(T, pcie_width_max)          \
-  X(T, bar1_total_bytes) X(T, cuda_ordinal) X(T, local_verdict) X(T, local_reason)
+  X(T, bar1_total_bytes) X(T, cuda_ordinal) X(T, local_verdict) X(T, local_reason) X(T, visible_ordinal)
 #define PS_PAIR_FIELDS(T, X)                                                                       \
   X(T, valid) X(T, from) X(T, to) X(T, link) X(T, nvlink_count) X(T, nvlink_version)               \
   X(T, nvswitch) X(T, claim_read) X(T, claim_write) X(T, claim_nvlink) X(T, claim_atomics)         \
