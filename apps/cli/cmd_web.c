@@ -130,6 +130,7 @@ static int load(web_cli *o, ps_report **out) {
     /* The server's own verifications and benchmarks run on the same drivers. */
     snprintf(o->cfg.driver_dir, sizeof(o->cfg.driver_dir), "%s", o->source.drivers.dir);
     snprintf(o->cfg.fixture, sizeof(o->cfg.fixture), "%s", o->source.drivers.fixture);
+    o->cfg.all_gpus = o->source.all_gpus;
     return code;
   }
   ps_ctx *ctx = ps_ctx_new();

@@ -314,6 +314,10 @@ static ps_status select_gpus(session *s, int *gpus, int *n) {
                       r->gpu_count);
     for (int k = 0; k < *n; k++)
       if (gpus[k] == g) return ps__fail(s->ctx, PS_ERR_INVALID_ARG, "GPU %d listed twice", g);
+    if (!ps_gpu_allowed(r, g))
+      return ps__fail(s->ctx, PS_ERR_INVALID_ARG,
+                      "GPU %d is not among the GPUs CUDA_VISIBLE_DEVICES=%s allows", g,
+                      r->cuda_visible_devices);
     gpus[(*n)++] = g;
   }
   return PS_OK;

@@ -47,7 +47,12 @@ static ps_status resolve_node(ps_ctx *ctx, const ps_report *r, const ps_plan_req
     if (g < 0 || g >= r->gpu_count)
       return ps__fail(ctx, PS_ERR_INVALID_ARG, "GPU %d does not exist (the topology has %d)", g,
                       r->gpu_count);
-    if (!req->gpus && !ps_gpu_allowed(r, g)) continue; /* hidden by CUDA_VISIBLE_DEVICES */
+    if (!ps_gpu_allowed(r, g)) {
+      if (!req->gpus) continue; /* hidden by CUDA_VISIBLE_DEVICES */
+      return ps__fail(ctx, PS_ERR_INVALID_ARG,
+                      "GPU %d is not among the GPUs CUDA_VISIBLE_DEVICES=%s allows", g,
+                      r->cuda_visible_devices);
+    }
     /* A GPU whose own memory copy failed is not used at all. */
     ps_verdict local = r->gpus[g].local_verdict;
     if (local == PS_VERDICT_CORRUPT || local == PS_VERDICT_ERROR || local == PS_VERDICT_HANG)

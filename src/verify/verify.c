@@ -325,6 +325,10 @@ static ps_status make_jobs(session *s) {
     if (s->opts->gpus[i] < 0 || s->opts->gpus[i] >= r->gpu_count)
       return ps__fail(s->ctx, PS_ERR_INVALID_ARG, "GPU %d does not exist (this machine has %d)",
                       s->opts->gpus[i], r->gpu_count);
+    else if (!ps_gpu_allowed(r, s->opts->gpus[i]))
+      return ps__fail(s->ctx, PS_ERR_INVALID_ARG,
+                      "GPU %d is not among the GPUs CUDA_VISIBLE_DEVICES=%s allows",
+                      s->opts->gpus[i], r->cuda_visible_devices);
   s->jobs = ps__calloc((size_t)r->gpu_count * (size_t)r->gpu_count + 1, sizeof(*s->jobs));
   if (!s->jobs) return ps__fail(s->ctx, PS_ERR_NO_MEMORY, "out of memory for the job list");
   for (int a = 0; a < r->gpu_count; a++)
