@@ -36,6 +36,9 @@
 #define PS_VERIFY_OPTS_FIELDS(T, X)                                                                \
   X(T, size) X(T, timeout_ms) X(T, copy_bytes) X(T, refresh) X(T, cache_dir) X(T, worker_path)     \
   X(T, driver_dir) X(T, gpus) X(T, gpu_count) X(T, fixture)
+#define PS_VISIBLE_OPTS_FIELDS(T, X)                                                               \
+  X(T, size) X(T, worker_path) X(T, driver_dir) X(T, fixture) X(T, cuda_visible_devices)           \
+  X(T, cuda_device_order)
 #define PS_BENCH_OPTS_FIELDS(T, X)                                                                 \
   X(T, size) X(T, tests) X(T, gpus) X(T, gpu_count) X(T, sizes) X(T, size_count)                   \
   X(T, copy_bytes) X(T, iters) X(T, trials) X(T, quick) X(T, timeout_ms) X(T, worker_path)         \
@@ -90,6 +93,7 @@ int main(void) {
   STRUCT(ps_report, PS_REPORT_FIELDS)
   STRUCT(ps_probe_opts, PS_PROBE_OPTS_FIELDS)
   STRUCT(ps_verify_opts, PS_VERIFY_OPTS_FIELDS)
+  STRUCT(ps_visible_opts, PS_VISIBLE_OPTS_FIELDS)
   STRUCT(ps_bench_opts, PS_BENCH_OPTS_FIELDS)
   STRUCT(ps_model, PS_MODEL_FIELDS)
   STRUCT(ps_plan_request, PS_PLAN_REQUEST_FIELDS)
