@@ -16,6 +16,7 @@
 static const char web_usage[] =
     "usage: peerscope web [--port N] [--listen ADDR] [--token TOKEN] [--topology FILE]\n"
     "                     [--vllm PATH] [--no-verify] [--refresh] [--fixture FILE] [--live]\n"
+    "                     [--all-gpus]\n"
     "\n"
     "A local dashboard in the browser: the GPUs and the verified P2P matrix, the benchmark,\n"
     "a plan form with the vllm serve command, launching vLLM with its live log, the doctor.\n"
@@ -32,6 +33,8 @@ static const char web_usage[] =
     "  --refresh         ignore cached verdicts\n"
     "  --fixture FILE    play back a described machine through the fake drivers\n"
     "  --live            use this machine's driver or fail; never the bundled example\n"
+    "  --all-gpus        the whole machine; by default only the GPUs CUDA_VISIBLE_DEVICES\n"
+    "                    allows are touched and planned (nvidia-smi's numbers)\n"
     "\n"
     "Exit codes: 0 stopped by Ctrl-C or SIGTERM, 2 usage error (or the port is taken),\n"
     "3 bad input file, 4 driver unavailable, 5 internal error.\n";
