@@ -80,8 +80,7 @@ static int parse(int argc, char **argv, web_cli *o) {
       {"vllm", required_argument, 0, 'v'},  {"help", no_argument, 0, 'h'}};
   longs[cli_source_options(longs, 6, 6 + CLI_SOURCE_MAX_OPTIONS,
                            CLI_SRC_FIXTURE | CLI_SRC_LIVE | CLI_SRC_REFRESH | CLI_SRC_NO_VERIFY |
-                               CLI_SRC_ALL_GPUS)] =
-      (struct option){0, 0, 0, 0};
+                               CLI_SRC_ALL_GPUS)] = (struct option){0, 0, 0, 0};
   memset(o, 0, sizeof(*o));
   o->source.verify = true;
   o->cfg.port = 8321;

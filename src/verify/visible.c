@@ -58,8 +58,8 @@ static void on_exit_early(void *user, ps__watch *w, int status) {
 }
 
 /* Runs the worker; PS_OK when it mapped the GPUs (or found none: v->no_device). */
-static ps_status ask_cuda(ps_ctx *ctx, const ps_visible_opts *o, const char *cvd,
-                          const char *order, visible_run *v) {
+static ps_status ask_cuda(ps_ctx *ctx, const ps_visible_opts *o, const char *cvd, const char *order,
+                          visible_run *v) {
   char worker[1024], cvd_env[320], order_env[96];
   ps_status st = ps__worker_find(ctx, o->worker_path, worker, sizeof(worker));
   if (st != PS_OK) return st;
@@ -100,7 +100,8 @@ ps_status ps_report_apply_visible(ps_ctx *ctx, ps_report *report, const ps_visib
   ps_status st = PS__OPTS_IN(ctx, opts, &o, "ps_visible_opts");
   if (st != PS_OK) return st;
   if (!report) return ps__fail(ctx, PS_ERR_INVALID_ARG, "no report");
-  const char *cvd = o.cuda_visible_devices ? o.cuda_visible_devices : getenv("CUDA_VISIBLE_DEVICES");
+  const char *cvd =
+      o.cuda_visible_devices ? o.cuda_visible_devices : getenv("CUDA_VISIBLE_DEVICES");
   const char *order = o.cuda_device_order ? o.cuda_device_order : getenv("CUDA_DEVICE_ORDER");
   if (!cvd || report->source == PS_SOURCE_FILE || report->gpu_count == 0) return PS_OK;
   if (strlen(cvd) >= sizeof(report->cuda_visible_devices))

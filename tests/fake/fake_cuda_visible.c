@@ -149,8 +149,8 @@ void ps__fake_cuda_context_made(const ps_fixture *f, int gpu) {
   int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return;
   char line[192];
-  int n = snprintf(line, sizeof(line), "ctx %d %s %s\n", gpu, f->gpus[gpu].bus_id,
-                   f->gpus[gpu].uuid);
+  int n =
+      snprintf(line, sizeof(line), "ctx %d %s %s\n", gpu, f->gpus[gpu].bus_id, f->gpus[gpu].uuid);
   if (n > 0 && write(fd, line, (size_t)n) != n) {
     /* a test reading the log will notice the missing line */
   }

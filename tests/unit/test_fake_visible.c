@@ -185,9 +185,8 @@ static void test_context_record(void **state) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_order), cmocka_unit_test(test_indexes),
-      cmocka_unit_test(test_uuids), cmocka_unit_test(test_mig),
-      cmocka_unit_test(test_context_record)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_order), cmocka_unit_test(test_indexes),
+                                     cmocka_unit_test(test_uuids), cmocka_unit_test(test_mig),
+                                     cmocka_unit_test(test_context_record)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
