@@ -204,7 +204,8 @@ def test_launch():
 
 def test_bench():
     log = context_log()
-    proc = run_visible(["bench", "--fixture", HGX, "--json"], "6,7", log=log, timeout=240)
+    proc = run_visible(["bench", "copy", "--quick", "--fixture", HGX, "--json"], "6,7", log=log,
+                       timeout=240)
     check("bench 6,7: exit 0", proc.returncode == 0, proc.stderr[-2000:])
     check("bench 6,7: contexts only there", set(contexts(log)) <= {6, 7} and contexts(log),
           contexts(log))
