@@ -15,6 +15,7 @@ packages=(
   chromium chromium-driver  # the dashboard's browser tests (headless, driven by Selenium)
   wrk               # the dashboard's load test (tests/web/load.sh)
   python3 python3-jsonschema  # JSON Schema validation of every report the CLI writes
+  python3-yaml      # tests/cli/test_input_cli.py reads the plan's YAML back
   python3-venv python3-pip  # scripts/test-python.sh: pip install . into a venv, then pytest
   clang-format      # style check in CI
   clang             # fuzz targets (libFuzzer) and sanitizer builds

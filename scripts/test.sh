@@ -2,8 +2,8 @@
 # Installs what the build needs, builds, and runs every test: once in a normal build (then
 # installs it and builds a program against it), a Release build (build only), once under
 # AddressSanitizer + UndefinedBehaviorSanitizer, a short fuzz run of every parser,
-# the Python package's tests, the web dashboard in a browser, the Ray cluster tests, then the
-# C formatting.
+# the Python package's tests, the web dashboard in a browser, the Ray cluster tests, the
+# mutation check (tests/mutants: the tests catch each deliberate bug), then the C formatting.
 # Fails if ctest finds no tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +31,7 @@ ninja -C build-tsan test_plan_threads && ctest --test-dir build-tsan -R '^test_p
 
 echo "== fuzz smoke: every parser of untrusted input, ${PS_FUZZ_SECONDS:-20} s each (libFuzzer)"
 CC=clang ./scripts/build.sh build-fuzz -DPS_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug
-for target in fixture report protocol import safetensors config web model_id; do
+for target in fixture report protocol import safetensors config web model_id vllm_log; do
   scratch=$(mktemp -d)
   dict=tests/fuzz/$target.dict
   ./build-fuzz/bin/fuzz_$target -max_total_time="${PS_FUZZ_SECONDS:-20}" -print_final_stats=0 \
@@ -48,6 +48,10 @@ echo "== web dashboard in headless Chromium (Selenium in build-venv/)"
 
 echo "== peerscope cluster on a local Ray cluster (ray into build-venv/, pytest tests/cluster)"
 PEERSCOPE_CLUSTER_SKIP_INSTALL=1 ./scripts/test-cluster.sh
+
+echo "== mutation check: each deliberate bug of tests/mutants/mutants.json makes a test fail"
+echo "   (scripts/mutate.py in a scratch copy: ~2 min of CPU, 3-5 min on 2 shared cores)"
+./scripts/mutate.py
 
 echo "== formatting"
 ./scripts/check-format.sh

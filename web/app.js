@@ -20,10 +20,12 @@ function wire() {
   on('stop-btn', 'click', stopLaunch);
   on('doctor-refresh', 'click', loadDoctor);
   document.addEventListener('click', (e) => { const b = e.target.closest('.copy-btn'); if (b) copyPre(b); });
-  on('token-box', 'submit', (e) => {
+  on('token-box', 'submit', async (e) => {
     e.preventDefault();
-    token = $('token-input').value.trim();
-    try { sessionStorage.setItem(TOKEN_KEY, token); } catch (err) { /* storage off */ }
+    const input = $('token-input');
+    try { await login(input.value.trim()); } catch (err) { showError('global-error', 'Log in: ' + errText(err)); return; }
+    input.value = '';
+    $('token-box').hidden = true;
     showError('global-error', '');
     loadAll();
   });
@@ -33,15 +35,9 @@ function wire() {
 }
 
 async function loadAll() {
-  if (!token && !metaToken) {
-    // off loopback every /api request needs the token: ask for it before anything
-    showError('global-error', 'Enter the token that peerscope web printed at start.');
-    return;
-  }
   await Promise.all([loadTopology(), loadJob(), loadLaunch(true), loadFields()]);
 }
 
-initToken();
 wire();
 showTab(location.hash.slice(1) || 'machine', false);
 updateButtons();

@@ -36,7 +36,7 @@ async function loadSvg() {
   // only called when the report has a benchmark, so that no 404 reaches the console
   const gen = ++S.svgGen;
   try {
-    const res = await fetch('/api/v1/bench?format=svg', { headers: authHeaders(), cache: 'no-store', credentials: 'same-origin' });
+    const res = await fetch('/api/v1/bench?format=svg', { cache: 'no-store', credentials: 'same-origin' });
     const blob = res.ok ? await res.blob() : null;
     if (gen === S.svgGen) setSvg(blob ? URL.createObjectURL(new Blob([blob], { type: 'image/svg+xml' })) : null);
   } catch (e) { if (gen === S.svgGen) setSvg(null); }

@@ -1,17 +1,14 @@
 /* peerscope web, the dashboard's front end (docs/web-api.yaml): shared state, DOM helpers,
- * formatting, the token and the API, tabs. The page loads base.js, machine.js, bandwidth.js,
+ * formatting, the session and the API, tabs. The page loads base.js, machine.js, bandwidth.js,
  * plan.js, run.js, then app.js, as classic scripts sharing their top-level names. Plain DOM:
  * strings from the server only ever reach textContent or setAttribute, never innerHTML. */
 'use strict';
 const $ = (id) => document.getElementById(id);
 const TABS = ['machine', 'bandwidth', 'plan', 'run', 'diagnose'];
-const TOKEN_KEY = 'peerscope-token';
 const LOG_MAX = 2000;
 const ACTIVE = ['starting', 'ready', 'stopping'];
 const S = { report: null, bench: null, pairs: new Map(), chosen: new Set(), sel: null, job: false, jobT: 0,
   launch: null, launchT: 0, docStale: true, svgGen: 0, svgUrl: null, es: null };
-let token = '';
-let metaToken = false;
 
 /* == DOM helpers: el(tag, props or class name, ...children) == */
 function mk(e, props, kids) {
@@ -53,19 +50,21 @@ function sizeLabel(b) {
   return b + ' ' + u[i];
 }
 
-/* == token and API == */
-function initToken() {
-  const m = document.querySelector('meta[name="peerscope-token"]');
-  const t = m ? (m.getAttribute('content') || '').trim() : '';
-  if (t && t !== '{{TOKEN}}') { token = t; metaToken = true; return; }
-  try { token = sessionStorage.getItem(TOKEN_KEY) || ''; } catch (e) { token = ''; }
-  $('token-box').hidden = false;
-  $('token-input').value = token;
+/* == session and API ==
+ * The session is an HttpOnly cookie the server set when the start-up URL (?token=) was opened,
+ * or when the token box posted the token: this script never holds or stores the token. */
+async function login(token) {
+  const res = await fetch('/api/v1/session', { method: 'POST', cache: 'no-store', credentials: 'same-origin',
+    headers: { 'X-Peerscope-Token': token, 'Content-Type': 'application/json' }, body: '{}' });
+  if (!res.ok) throw new Error(res.status === 401 ? 'wrong token' : 'HTTP ' + res.status);
 }
-function authHeaders() { return token ? { 'X-Peerscope-Token': token } : {}; }
+function askToken(msg) {
+  $('token-box').hidden = false;
+  showError('global-error', msg);
+}
 
 async function api(method, path, body, type) {
-  const opts = { method, headers: authHeaders(), cache: 'no-store', credentials: 'same-origin' };
+  const opts = { method, headers: {}, cache: 'no-store', credentials: 'same-origin' };
   if (method !== 'GET') {
     opts.headers['Content-Type'] = type || 'application/json';
     opts.body = body === undefined ? '{}' : typeof body === 'string' ? body : JSON.stringify(body);
@@ -77,10 +76,8 @@ async function api(method, path, body, type) {
   try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
   if (!res.ok) {
     const msg = data && typeof data.error === 'string' ? data.error : 'HTTP ' + res.status;
-    if (res.status === 401 || res.status === 403) {
-      $('token-box').hidden = false;
-      showError('global-error', 'Refused (' + res.status + '): ' + msg + '. Enter the token that peerscope web printed.');
-    }
+    if (res.status === 401) askToken('Not logged in: open the URL that peerscope web printed, or enter its token.');
+    else if (res.status === 403) showError('global-error', 'Refused (403): ' + msg);
     const err = new Error(msg);
     err.status = res.status;
     throw err;

@@ -7,10 +7,12 @@
 // field the page has no input for gets one under "More options".
 let FIELDS = [];
 const SHARED_GROUP = 'plan'; // what launch shares with plan: every field but the model's source
+const WEB_SKIPS = ['vllm_log']; // a file on the machine that plans: CLI and Python only
 async function loadFields() {
   try {
     FIELDS = ((await api('GET', '/api/v1/plan/fields')) || {}).fields || [];
   } catch (e) { FIELDS = []; showError('plan-error', 'plan fields: ' + errText(e)); }
+  FIELDS = FIELDS.filter((f) => !WEB_SKIPS.includes(f.name));
   for (const f of FIELDS) {
     let input = $(f.name);
     if (!input) {

@@ -74,8 +74,8 @@ function closeLog() { if (S.es) { S.es.close(); S.es = null; } }
 function openLog() {
   closeLog();
   clear($('launch-log'));
-  // EventSource cannot send headers: the server takes the token as ?token= on this route
-  const es = new EventSource('/api/v1/launch/log' + (token ? '?token=' + encodeURIComponent(token) : ''));
+  // Same origin: EventSource sends the session cookie
+  const es = new EventSource('/api/v1/launch/log');
   S.es = es;
   es.addEventListener('open', () => { if (S.es === es) clear($('launch-log')); });
   es.addEventListener('line', (e) => appendLog(e.data));

@@ -180,31 +180,52 @@ static int parse(int argc, char **argv, launch_opts *o) {
   return code ? code : cli_plan_check("launch", &o->plan);
 }
 
-static int make_plan(launch_opts *o, ps_ctx *ctx, ps_plan **plan) {
-  ps_model *model = NULL;
-  ps_report *nodes[CLI_PLAN_MAX_NODES] = {NULL};
+/* What the plan was made from, kept for the calibration after the run. */
+typedef struct launch_basis {
+  ps_model *model;
+  ps_report *report;
+  ps_plan_request req;
+} launch_basis;
+
+static void basis_free(launch_basis *b) {
+  ps_report_free(b->report);
+  ps_model_free(b->model);
+}
+
+static int make_plan(launch_opts *o, ps_ctx *ctx, launch_basis *b, ps_plan **plan) {
+  ps_report **nodes = NULL;
   int node_count = 0;
   char notice[1024] = "";
   int code = EXIT_VERIFIED;
-  if ((code = cli_plan_load_model("launch", &o->plan, ctx, &model))) goto out;
-  if ((code = cli_plan_load_nodes("launch", &o->plan, ctx, nodes, &node_count, notice,
+  if ((code = cli_plan_load_model("launch", &o->plan, ctx, &b->model))) goto out;
+  if ((code = cli_plan_load_nodes("launch", &o->plan, ctx, &nodes, &node_count, notice,
                                   sizeof(notice))))
     goto out;
+  b->report = nodes[0];
+  nodes[0] = NULL;
   if (notice[0]) fprintf(stderr, "%s\n", notice);
-  ps_plan_request req = PS_INIT(ps_plan_request);
+  b->req = (ps_plan_request)PS_INIT(ps_plan_request);
   bool has_dir = ps_plan_input_get(o->plan.in, "model_dir", NULL, 0);
-  if ((code = cli_plan_request("launch", &o->plan, model, has_dir ? NULL : o->model, &req)))
+  if ((code = cli_plan_request("launch", &o->plan, b->model, has_dir ? NULL : o->model, &b->req)))
     goto out;
-  ps_status st = ps_plan_make(ctx, nodes[0], &req, plan);
+  /* the version of the vLLM this launch runs (--vllm), unless one is given */
+  static char version[32], why[700];
+  if (!ps_plan_input_get(o->plan.in, "vllm_version", NULL, 0) && o->vllm &&
+      ps_vllm_installed_version(o->vllm, version, sizeof(version), why, sizeof(why))) {
+    b->req.vllm_version = version;
+    b->req.vllm_version_note = why;
+  }
+  ps_status st = ps_plan_make(ctx, b->report, &b->req, plan);
   if (st != PS_OK)
-    code = cli_fail("launch", st == PS_ERR_INVALID_ARG ? EXIT_USAGE : EXIT_INTERNAL, "%s",
-                    ps_ctx_error(ctx));
+    code = cli_fail("launch",
+                    st == PS_ERR_INVALID_ARG ? EXIT_USAGE
+                    : st == PS_ERR_BAD_INPUT ? EXIT_BAD_INPUT
+                                             : EXIT_INTERNAL,
+                    "%s", ps_ctx_error(ctx));
   else if (!(*plan)->feasible)
     code = cli_fail("launch", EXIT_FINDING, "nothing to launch: %s", (*plan)->summary);
 out:
-  for (int i = 0; i < node_count; i++)
-    ps_report_free(nodes[i]);
-  ps_model_free(model);
+  cli_plan_nodes_free(nodes, node_count);
   return code;
 }
 
@@ -252,8 +273,36 @@ static void print_conflicts(const ps_launch_cmd *cmd) {
   }
 }
 
+/* The run as the callbacks see it: the plan, and vLLM's log up to the moment it came up
+ * (what sizes the KV cache), kept for the calibration. */
+typedef struct launch_watch {
+  const ps_plan *plan;
+  char *log;
+  size_t len, cap;
+  bool up;
+} launch_watch;
+
+#define LOG_KEEP_MAX (16u << 20)
+
+static void keep_line(launch_watch *w, const char *line) {
+  size_t n = strlen(line);
+  if (w->up || w->len + n + 2 > LOG_KEEP_MAX) return;
+  if (w->len + n + 2 > w->cap) {
+    size_t cap = w->cap ? w->cap * 2 : 1 << 16;
+    while (cap < w->len + n + 2)
+      cap *= 2;
+    char *more = realloc(w->log, cap);
+    if (!more) return;
+    w->log = more;
+    w->cap = cap;
+  }
+  memcpy(w->log + w->len, line, n);
+  w->len += n;
+  w->log[w->len++] = '\n';
+}
+
 static void on_line(void *user, int stream, const char *line) {
-  (void)user;
+  if (stream > 0) keep_line(user, line);
   printf("%s %s\n", stream == 0 ? "[peerscope]" : "[vllm]", line);
 }
 
@@ -290,14 +339,36 @@ static void print_summary(const ps_launch_result *r, const ps_plan *plan) {
 }
 
 static void on_ready(void *user, const ps_launch_result *r) {
-  const ps_plan *plan = user;
+  launch_watch *w = user;
+  const ps_plan *plan = w->plan;
+  w->up = true;
   print_summary(r, plan);
   printf("[peerscope] serving %s at %s/v1 (up after %.1f s); Ctrl-C stops it\n", plan->model_arg,
          r->url, r->up_after_s);
 }
 
+/* vLLM came up: its measured figures into the cache, for later plans of this setup. A log
+ * that does not calibrate (a version not modelled, figures of another model) is a note. */
+static void calibrate(launch_basis *b, const ps_plan *plan, const launch_watch *w, ps_ctx *ctx) {
+  ps_vllm_log *log = NULL;
+  if (ps_vllm_log_read(ctx, w->log, w->len, "vLLM's log", &log) != PS_OK) {
+    printf("[peerscope] measured figures not kept: %s\n", ps_ctx_error(ctx));
+    return;
+  }
+  ps_plan_request req = b->req;
+  req.vllm_log = log;
+  req.tp = plan->tp;
+  req.gpus = plan->gpus;
+  req.gpu_count = plan->gpu_count;
+  req.gpu_memory_utilization = plan->gpu_memory_utilization;
+  req.max_model_len = plan->max_model_len;
+  if (cli_plan_store_calibration("launch", ctx, b->report, &req, "launch"))
+    printf("[peerscope] measured figures not kept (see above)\n");
+  ps_vllm_log_free(log);
+}
+
 static int run(const launch_opts *o, const ps_plan *plan, ps_launch_opts *lo,
-               const ps_launch_cmd *cmd, ps_ctx *ctx) {
+               const ps_launch_cmd *cmd, ps_ctx *ctx, launch_basis *b) {
   struct sigaction sa = {0};
   sa.sa_handler = on_signal; /* no SA_RESTART: the wait in poll() returns at once */
   sigemptyset(&sa.sa_mask);
@@ -308,7 +379,8 @@ static int run(const launch_opts *o, const ps_plan *plan, ps_launch_opts *lo,
   lo->stop = (const volatile int *)&stop_requested;
   lo->on_line = on_line;
   lo->on_ready = on_ready;
-  lo->user = (void *)plan;
+  launch_watch w = {.plan = plan};
+  lo->user = &w;
   printf("[peerscope] plan: %s\n[peerscope] starting: ", plan->summary);
   print_command(stdout, cmd);
   fflush(stdout);
@@ -336,6 +408,7 @@ static int run(const launch_opts *o, const ps_plan *plan, ps_launch_opts *lo,
   default: code = r->exit_code; break;
   }
   if (!r->came_up || r->summary.failure != PS_LOG_FAIL_NONE) print_summary(r, plan);
+  if (r->came_up) calibrate(b, plan, &w, ctx);
   if (r->came_up)
     printf("[peerscope] served %s/v1 (%s), up after %.1f s; %s\n", r->url, plan->model_arg,
            r->up_after_s,
@@ -346,6 +419,7 @@ static int run(const launch_opts *o, const ps_plan *plan, ps_launch_opts *lo,
   (void)o;
 out:
   ps_launch_result_free(r);
+  free(w.log);
   return code;
 }
 
@@ -360,11 +434,12 @@ int cmd_launch(int argc, char **argv) {
   ps_ctx *ctx = ps_ctx_new();
   ps_plan *plan = NULL;
   ps_launch_cmd *cmd = NULL;
+  launch_basis basis = {0};
   if (!ctx) {
     code = cli_fail("launch", EXIT_INTERNAL, "out of memory");
     goto out;
   }
-  if ((code = make_plan(&o, ctx, &plan))) goto out;
+  if ((code = make_plan(&o, ctx, &basis, &plan))) goto out;
   ps_launch_opts lo = PS_INIT(ps_launch_opts);
   lo.vllm = o.vllm;
   lo.host = o.host;
@@ -385,8 +460,9 @@ int cmd_launch(int argc, char **argv) {
     code = EXIT_VERIFIED;
     goto out;
   }
-  code = run(&o, plan, &lo, cmd, ctx);
+  code = run(&o, plan, &lo, cmd, ctx, &basis);
 out:
+  basis_free(&basis);
   ps_launch_cmd_free(cmd);
   ps_plan_free(plan);
   ps_ctx_free(ctx);

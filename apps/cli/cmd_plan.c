@@ -102,7 +102,7 @@ int cmd_plan(int argc, char **argv) {
   ps_ctx *ctx = ps_ctx_new();
   ps_model *model = NULL;
   ps_plan *plan = NULL;
-  ps_report *nodes[CLI_PLAN_MAX_NODES] = {NULL};
+  ps_report **nodes = NULL;
   int node_count = 0;
   char notice[1024] = "", *text = NULL;
   if (!ctx) {
@@ -110,7 +110,7 @@ int cmd_plan(int argc, char **argv) {
     goto out;
   }
   if ((code = cli_plan_load_model("plan", &a, ctx, &model))) goto out;
-  if ((code = cli_plan_load_nodes("plan", &a, ctx, nodes, &node_count, notice, sizeof(notice))))
+  if ((code = cli_plan_load_nodes("plan", &a, ctx, &nodes, &node_count, notice, sizeof(notice))))
     goto out;
 
   ps_plan_request req = PS_INIT(ps_plan_request);
@@ -118,10 +118,15 @@ int cmd_plan(int argc, char **argv) {
   ps_status st =
       ps_plan_make_cluster(ctx, (const ps_report *const *)nodes, node_count, &req, &plan);
   if (st != PS_OK) {
-    code = cli_fail("plan", st == PS_ERR_INVALID_ARG ? EXIT_USAGE : EXIT_INTERNAL, "%s",
-                    ps_ctx_error(ctx));
+    code = cli_fail("plan",
+                    st == PS_ERR_INVALID_ARG ? EXIT_USAGE
+                    : st == PS_ERR_BAD_INPUT ? EXIT_BAD_INPUT
+                                             : EXIT_INTERNAL,
+                    "%s", ps_ctx_error(ctx));
     goto out;
   }
+  if (req.vllm_log && (code = cli_plan_store_calibration("plan", ctx, nodes[0], &req, "log")))
+    goto out;
   if (ps_plan_write(ctx, plan, format, &text) != PS_OK) {
     code = cli_fail("plan", EXIT_INTERNAL, "%s", ps_ctx_error(ctx));
     goto out;
@@ -137,8 +142,7 @@ int cmd_plan(int argc, char **argv) {
   code = plan->feasible ? EXIT_VERIFIED : EXIT_FINDING;
 out:
   ps_free(text);
-  for (int i = 0; i < node_count; i++)
-    ps_report_free(nodes[i]);
+  cli_plan_nodes_free(nodes, node_count);
   ps_plan_free(plan);
   ps_model_free(model);
   ps_ctx_free(ctx);

@@ -14,25 +14,31 @@
 #include "web/web.h"
 
 static const char web_usage[] =
-    "usage: peerscope web [--port N] [--listen ADDR] [--token TOKEN] [--topology FILE]\n"
+    "usage: peerscope web [--port N] [--listen ADDR|unix:PATH] [--token TOKEN] [--topology FILE]\n"
     "                     [--vllm PATH] [--no-verify] [--refresh] [--fixture FILE] [--live]\n"
-    "                     [--all-gpus]\n"
+    "                     [--max-connections N] [--max-per-client N] [--max-streams N]\n"
+    "                     [--idle-timeout SECONDS] [--all-gpus]\n"
     "\n"
     "A local dashboard in the browser: the GPUs and the verified P2P matrix, the benchmark,\n"
     "a plan form with the vllm serve command, launching vLLM with its live log, the doctor.\n"
     "Works offline: the page is built in.\n"
     "\n"
     "  --port N          port (default 8321)\n"
-    "  --listen ADDR     address to bind (default 127.0.0.1). Another address needs the\n"
-    "                    token for every request: given with --token, or made up and printed\n"
-    "                    once\n"
-    "  --token TOKEN     the token for changes (default: a random one)\n"
+    "  --listen ADDR     address to bind (default 127.0.0.1); unix:PATH: a unix socket of mode\n"
+    "                    0600 that only you can connect to\n"
+    "  --token TOKEN     the token (default: a random one, printed once in the start-up URL);\n"
+    "                    every API request needs it or the session cookie the URL sets\n"
     "  --topology FILE   start on a saved report or `nvidia-smi topo -m` text (offline mode)\n"
     "  --vllm PATH       the vLLM executable launch may start (default: vllm in PATH)\n"
     "  --no-verify       do not verify the pairs at start\n"
     "  --refresh         ignore cached verdicts\n"
     "  --fixture FILE    play back a described machine through the fake drivers\n"
     "  --live            use this machine's driver or fail; never the bundled example\n"
+    "  --max-connections N  open connections in all (default 4096)\n"
+    "  --max-per-client N   connections per client address (default 64; none on loopback\n"
+    "                    or a unix socket, where every local process has the same address)\n"
+    "  --max-streams N   open event streams (launch logs; default 64)\n"
+    "  --idle-timeout SECONDS  close a connection idle this long (default 5)\n"
     "  --all-gpus        the whole machine; by default only the GPUs CUDA_VISIBLE_DEVICES\n"
     "                    allows are touched and planned (nvidia-smi's numbers)\n"
     "\n"
@@ -61,6 +67,31 @@ static bool is_loopback(const char *addr) {
   return inet_pton(AF_INET6, addr, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
+/* --listen: an IP address, or unix:PATH. */
+static int set_listen(web_cli *o, const char *arg) {
+  if (strncmp(arg, "unix:", 5) == 0) {
+    const char *path = arg + 5;
+    if (!path[0] || strlen(path) >= sizeof(o->cfg.unix_path))
+      return cli_fail("web", EXIT_USAGE, "--listen unix:PATH: a path of 1 to %zu bytes",
+                      sizeof(o->cfg.unix_path) - 1);
+    snprintf(o->cfg.unix_path, sizeof(o->cfg.unix_path), "%s", path);
+    snprintf(o->cfg.listen, sizeof(o->cfg.listen), "unix");
+    return 0;
+  }
+  if (strlen(arg) >= sizeof(o->cfg.listen))
+    return cli_fail("web", EXIT_USAGE, "--listen: '%s' is too long", arg);
+  o->cfg.unix_path[0] = '\0';
+  snprintf(o->cfg.listen, sizeof(o->cfg.listen), "%s", arg);
+  return 0;
+}
+
+/* --max-*, --idle-timeout: a positive count. */
+static int set_limit(int *field, const char *flag, const char *arg, int max) {
+  if (!cli_parse_int(arg, 1, max, field))
+    return cli_fail("web", EXIT_USAGE, "%s: '%s' is not a number from 1 to %d", flag, arg, max);
+  return 0;
+}
+
 /* --token: it goes into HTTP headers and the start-up URL, so letters, digits, '-', '_' only. */
 static int set_token(web_cli *o, const char *token) {
   size_t len = strlen(token);
@@ -74,11 +105,18 @@ static int set_token(web_cli *o, const char *token) {
 }
 
 static int parse(int argc, char **argv, web_cli *o) {
-  struct option longs[7 + CLI_SOURCE_MAX_OPTIONS] = {
-      {"port", required_argument, 0, 'p'},  {"listen", required_argument, 0, 'L'},
-      {"token", required_argument, 0, 't'}, {"topology", required_argument, 0, 'T'},
-      {"vllm", required_argument, 0, 'v'},  {"help", no_argument, 0, 'h'}};
-  longs[cli_source_options(longs, 6, 6 + CLI_SOURCE_MAX_OPTIONS,
+  struct option longs[11 + CLI_SOURCE_MAX_OPTIONS] = {
+      {"port", required_argument, 0, 'p'},
+      {"listen", required_argument, 0, 'L'},
+      {"token", required_argument, 0, 't'},
+      {"topology", required_argument, 0, 'T'},
+      {"vllm", required_argument, 0, 'v'},
+      {"help", no_argument, 0, 'h'},
+      {"max-connections", required_argument, 0, 'C'},
+      {"max-per-client", required_argument, 0, 'P'},
+      {"max-streams", required_argument, 0, 'S'},
+      {"idle-timeout", required_argument, 0, 'I'}};
+  longs[cli_source_options(longs, 10, 10 + CLI_SOURCE_MAX_OPTIONS,
                            CLI_SRC_FIXTURE | CLI_SRC_LIVE | CLI_SRC_REFRESH | CLI_SRC_NO_VERIFY |
                                CLI_SRC_ALL_GPUS)] = (struct option){0, 0, 0, 0};
   memset(o, 0, sizeof(*o));
@@ -97,9 +135,21 @@ static int parse(int argc, char **argv, web_cli *o) {
         return cli_fail("web", EXIT_USAGE, "--port: '%s' is not a port (1-65535)", optarg);
       break;
     case 'L':
-      if (strlen(optarg) >= sizeof(o->cfg.listen))
-        return cli_fail("web", EXIT_USAGE, "--listen: '%s' is too long", optarg);
-      snprintf(o->cfg.listen, sizeof(o->cfg.listen), "%s", optarg);
+      if ((code = set_listen(o, optarg))) return code;
+      break;
+    case 'C':
+      if ((code = set_limit(&o->cfg.limits.connections, "--max-connections", optarg, 1 << 20)))
+        return code;
+      break;
+    case 'P':
+      if ((code = set_limit(&o->cfg.limits.per_client, "--max-per-client", optarg, 1 << 20)))
+        return code;
+      break;
+    case 'S':
+      if ((code = set_limit(&o->cfg.limits.streams, "--max-streams", optarg, 1 << 20))) return code;
+      break;
+    case 'I':
+      if ((code = set_limit(&o->cfg.limits.idle_s, "--idle-timeout", optarg, 3600))) return code;
       break;
     case 't':
       if ((code = set_token(o, optarg))) return code;
@@ -117,9 +167,11 @@ static int parse(int argc, char **argv, web_cli *o) {
     return cli_fail("web", EXIT_USAGE, "--topology excludes --fixture and --live");
   struct in_addr v4;
   struct in6_addr v6;
-  if (inet_pton(AF_INET, o->cfg.listen, &v4) != 1 && inet_pton(AF_INET6, o->cfg.listen, &v6) != 1)
-    return cli_fail("web", EXIT_USAGE, "--listen: '%s' is not an IP address", o->cfg.listen);
-  o->cfg.loopback = is_loopback(o->cfg.listen);
+  if (!o->cfg.unix_path[0] && inet_pton(AF_INET, o->cfg.listen, &v4) != 1 &&
+      inet_pton(AF_INET6, o->cfg.listen, &v6) != 1)
+    return cli_fail("web", EXIT_USAGE, "--listen: '%s' is not an IP address or unix:PATH",
+                    o->cfg.listen);
+  o->cfg.loopback = !o->cfg.unix_path[0] && is_loopback(o->cfg.listen);
   if (!o->token_given && !ps_web_make_token(o->cfg.token))
     return cli_fail("web", EXIT_INTERNAL, "cannot read random bytes for the token");
   return 0;
@@ -143,14 +195,21 @@ static int load(web_cli *o, ps_report **out) {
   return code;
 }
 
-/* Printed once the socket is bound: the address works the moment it is shown. */
+/* Printed once the socket is bound: the address works the moment it is shown. The token is
+ * in it, once (Jupyter's way): opening the URL exchanges it for the session cookie. A token
+ * given with --token is the caller's: not printed. */
 static void announce(void *user) {
   const web_cli *o = user;
-  bool v6 = strchr(o->cfg.listen, ':') != NULL;
-  printf("peerscope web: http://%s%s%s:%d/ (Ctrl-C stops)\n", v6 ? "[" : "", o->cfg.listen,
-         v6 ? "]" : "", o->cfg.port);
-  if (!o->cfg.loopback && !o->token_given)
-    printf("token (every request needs it; shown only now): %s\n", o->cfg.token);
+  const char *token = o->token_given ? "" : o->cfg.token;
+  const char *query = o->token_given ? "" : "?token=";
+  if (o->cfg.unix_path[0]) {
+    printf("peerscope web: http://localhost/%s%s on unix:%s (Ctrl-C stops)\n", query, token,
+           o->cfg.unix_path);
+  } else {
+    bool v6 = strchr(o->cfg.listen, ':') != NULL;
+    printf("peerscope web: http://%s%s%s:%d/%s%s (Ctrl-C stops)\n", v6 ? "[" : "", o->cfg.listen,
+           v6 ? "]" : "", o->cfg.port, query, token);
+  }
   fflush(stdout);
 }
 

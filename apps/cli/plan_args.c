@@ -39,6 +39,22 @@ int cli_plan_args_init(cli_plan_args *a) {
 void cli_plan_args_free(cli_plan_args *a) {
   ps_plan_input_free(a->in);
   a->in = NULL;
+  free(a->topologies);
+  a->topologies = NULL;
+  a->topology_count = a->topology_cap = 0;
+}
+
+/* One more --topology; how many nodes a plan takes is the planner's to say. */
+static bool add_topology(cli_plan_args *a, const char *path) {
+  if (a->topology_count == a->topology_cap) {
+    int cap = a->topology_cap ? a->topology_cap * 2 : 8;
+    const char **grown = realloc(a->topologies, (size_t)cap * sizeof(*grown));
+    if (!grown) return false;
+    a->topologies = grown;
+    a->topology_cap = cap;
+  }
+  a->topologies[a->topology_count++] = path;
+  return true;
 }
 
 static bool parse_double(const char *text, double min, double max, double *out) {
@@ -69,22 +85,18 @@ static int field_option(const char *cmd, int i, const char *arg, cli_plan_args *
 }
 
 int cli_plan_option(const char *cmd, int id, const char *arg, const char *flag, cli_plan_args *a) {
-  const char *bad = NULL;
+  (void)flag;
   int field = id - CLI_PLAN_OPTION_BASE;
   if (field >= 0 && field < ps_plan_field_count()) return field_option(cmd, field, arg, a);
   switch (id) {
   case O_TOPO:
-    if (a->topology_count == CLI_PLAN_MAX_NODES)
-      bad = "one more node: peerscope plans at most 8";
-    else
-      a->topologies[a->topology_count++] = arg;
+    if (!add_topology(a, arg)) return cli_fail(cmd, EXIT_INTERNAL, "out of memory");
     break;
   case O_CLAIMS: a->p2p_claims = arg; break;
   case O_GPUMEM: a->gpu_mem = arg; break;
   case O_GPUINFO: a->gpu_info = arg; break;
   default: return cli_source_option(cmd, id, arg, &a->source, NULL);
   }
-  if (bad) return cli_fail(cmd, EXIT_USAGE, "%s: '%s' is not %s", flag, arg, bad);
   return EXIT_VERIFIED;
 }
 
@@ -171,21 +183,29 @@ static int import_node(const char *cmd, cli_plan_args *a, ps_ctx *ctx, const cha
   return EXIT_VERIFIED;
 }
 
-int cli_plan_load_nodes(const char *cmd, cli_plan_args *a, ps_ctx *ctx, ps_report **nodes, int *n,
+int cli_plan_load_nodes(const char *cmd, cli_plan_args *a, ps_ctx *ctx, ps_report ***nodes, int *n,
                         char *notice, size_t notice_len) {
   *n = 0;
   notice[0] = '\0';
+  *nodes = calloc(a->topology_count ? (size_t)a->topology_count : 1, sizeof(**nodes));
+  if (!*nodes) return cli_fail(cmd, EXIT_INTERNAL, "out of memory");
   if (!a->topology_count) {
-    int code = cli_load_report(cmd, &a->source, &a->sel, &nodes[0], notice, notice_len);
+    int code = cli_load_report(cmd, &a->source, &a->sel, &(*nodes)[0], notice, notice_len);
     *n = code ? 0 : 1;
     return code;
   }
   for (int i = 0; i < a->topology_count; i++) {
-    int code = import_node(cmd, a, ctx, a->topologies[i], &nodes[i]);
+    int code = import_node(cmd, a, ctx, a->topologies[i], &(*nodes)[i]);
     if (code) return code;
     *n = i + 1;
   }
   return EXIT_VERIFIED;
+}
+
+void cli_plan_nodes_free(ps_report **nodes, int n) {
+  for (int i = 0; nodes && i < n; i++)
+    ps_report_free(nodes[i]);
+  free(nodes);
 }
 
 int cli_plan_request(const char *cmd, cli_plan_args *a, const ps_model *model,
@@ -193,10 +213,29 @@ int cli_plan_request(const char *cmd, cli_plan_args *a, const ps_model *model,
   ps_ctx *ctx = ps_ctx_new();
   if (!ctx) return cli_fail(cmd, EXIT_INTERNAL, "out of memory");
   int code = EXIT_VERIFIED;
-  if (ps_plan_input_set_gpus(ctx, a->in, a->sel.gpus, a->sel.count) != PS_OK ||
-      ps_plan_input_request(ctx, a->in, model, req) != PS_OK)
-    code = cli_fail(cmd, EXIT_USAGE, "%s", ps_ctx_error(ctx));
+  ps_status st = ps_plan_input_set_gpus(ctx, a->in, a->sel.gpus, a->sel.count);
+  if (st == PS_OK) st = ps_plan_input_request(ctx, a->in, model, req);
+  if (st != PS_OK) /* a bad --vllm-log is a bad input file */
+    code = cli_fail(cmd, st == PS_ERR_BAD_INPUT || st == PS_ERR_IO ? EXIT_BAD_INPUT : EXIT_USAGE,
+                    "%s", ps_ctx_error(ctx));
   ps_ctx_free(ctx);
   if (!code && model_path) req->model_path = model_path;
   return code;
+}
+
+int cli_plan_store_calibration(const char *cmd, ps_ctx *ctx, const ps_report *report,
+                               const ps_plan_request *req, const char *source) {
+  ps_vllm_calibration *cal = NULL;
+  ps_status st = ps_vllm_calibration_make(ctx, report, req, source, &cal);
+  if (st != PS_OK)
+    return cli_fail(cmd, st == PS_ERR_BAD_INPUT ? EXIT_BAD_INPUT : EXIT_INTERNAL, "%s",
+                    ps_ctx_error(ctx));
+  char what[512];
+  ps_vllm_calibration_describe(cal, what, sizeof(what));
+  if (ps_vllm_calibration_store(ctx, NULL, cal) == PS_OK)
+    fprintf(stderr, "peerscope %s: figures %s kept for later plans\n", cmd, what);
+  else
+    fprintf(stderr, "peerscope %s: figures %s not kept: %s\n", cmd, what, ps_ctx_error(ctx));
+  ps_vllm_calibration_free(cal);
+  return EXIT_VERIFIED;
 }

@@ -8,15 +8,13 @@
 #include "cli.h"
 #include "source_args.h"
 
-#define CLI_PLAN_MAX_NODES 8
-
 typedef struct cli_plan_args {
   cli_source source;
   cli_selection sel; /* --gpus: resolved on the report (UUIDs), then into `in` */
   ps_plan_input *in; /* the plan request's fields (the library's table) */
   const char *p2p_claims, *gpu_mem, *gpu_info;
-  const char *topologies[CLI_PLAN_MAX_NODES]; /* --topology, once per node; node 0 is the head */
-  int topology_count;
+  const char **topologies; /* --topology, once per node; node 0 is the head (the planner caps) */
+  int topology_count, topology_cap;
 } cli_plan_args;
 
 /* getopt_long entries for the shared options: one per field of the library's plan request
@@ -46,12 +44,20 @@ int cli_plan_check(const char *cmd, const cli_plan_args *a);
  * ps_model_free. Exit code. */
 int cli_plan_load_model(const char *cmd, const cli_plan_args *a, ps_ctx *ctx, ps_model **model);
 /* The live (or fixture) machine, or every --topology file with its claims, GPU facts and
- * memory. *n nodes are returned in nodes[]; free each with ps_report_free. Exit code. */
-int cli_plan_load_nodes(const char *cmd, cli_plan_args *a, ps_ctx *ctx, ps_report **nodes, int *n,
+ * memory. *n nodes are returned in *nodes (allocated here, also on failure): free them with
+ * cli_plan_nodes_free. Exit code. */
+void cli_plan_nodes_free(ps_report **nodes, int n);
+int cli_plan_load_nodes(const char *cmd, cli_plan_args *a, ps_ctx *ctx, ps_report ***nodes, int *n,
                         char *notice, size_t notice_len);
 /* The request for ps_plan_make_cluster (borrows from a and model); model_path NULL = the
  * model directory. Exit code. */
 int cli_plan_request(const char *cmd, cli_plan_args *a, const ps_model *model,
                      const char *model_path, ps_plan_request *req);
+
+/* The measured figures of req->vllm_log for `req` on `report` into the cache (a note on
+ * stderr; a cache that cannot be written is a note, not a failure). `source`: "log" or
+ * "launch". Exit code: 3 when the log contradicts the model or the request. */
+int cli_plan_store_calibration(const char *cmd, ps_ctx *ctx, const ps_report *report,
+                               const ps_plan_request *req, const char *source);
 
 #endif

@@ -12,13 +12,13 @@ void ps__web_bench_get(ps_web *w, const ps_web_request *req, ps_web_response *re
   ps_ctx *ctx = ps_ctx_new();
   if (!ctx) return ps__web_error(resp, 500, "out of memory");
   char *out = NULL;
-  pthread_mutex_lock(&w->lock);
-  bool have = w->report->bench != NULL;
+  web_snapshot *snap = ps__web_snapshot_get(w);
+  bool have = snap->report->bench != NULL;
   ps_status st = !have  ? PS_OK
-                 : svg  ? ps_bench_write(ctx, w->report, PS_BENCH_SVG, &out)
-                 : text ? ps_bench_write(ctx, w->report, PS_BENCH_TEXT, &out)
-                        : ps_report_to_json(ctx, w->report, &out);
-  pthread_mutex_unlock(&w->lock);
+                 : svg  ? ps_bench_write(ctx, snap->report, PS_BENCH_SVG, &out)
+                 : text ? ps_bench_write(ctx, snap->report, PS_BENCH_TEXT, &out)
+                        : ps_report_to_json(ctx, snap->report, &out);
+  ps__web_snapshot_put(snap);
   if (!have) {
     ps__web_error(resp, 404, "no benchmark yet: POST /api/v1/bench runs one");
   } else if (st != PS_OK) {
@@ -63,14 +63,14 @@ void ps__web_bench_post(ps_web *w, const ps_web_request *req, ps_web_response *r
     if (!ok)
       ps__web_error(resp, 400, "field 'tests' must be a list of copy, latency, allreduce, all");
   }
-  pthread_mutex_lock(&w->lock);
+  web_snapshot *snap = ps__web_snapshot_get(w);
   for (int i = 0; ok && i < job.gpu_count; i++)
-    if (job.gpus[i] >= w->report->gpu_count) {
+    if (job.gpus[i] >= snap->report->gpu_count) {
       ps__web_error(resp, 400, "GPU %d does not exist (%d GPUs)", job.gpus[i],
-                    w->report->gpu_count);
+                    snap->report->gpu_count);
       ok = false;
     }
-  pthread_mutex_unlock(&w->lock);
+  ps__web_snapshot_put(snap);
   json_decref(body);
   if (ok) ps__web_start_job(w, JOB_BENCH, &job, resp);
 }

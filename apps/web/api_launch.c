@@ -194,7 +194,7 @@ void ps__web_launch_post(ps_web *w, const ps_web_request *req, ps_web_response *
   }
   pthread_mutex_lock(&w->lock);
   web_launch *L = &w->launch;
-  if (ok && (w->report->source == PS_SOURCE_FILE || !w->cfg.jobs)) {
+  if (ok && (w->snap->report->source == PS_SOURCE_FILE || !w->cfg.jobs)) {
     ps__web_error(resp, 409,
                   w->cfg.jobs ? "the report is an uploaded topology of another "
                                 "machine: vLLM cannot start on its GPUs here"
@@ -312,6 +312,35 @@ static bool fill_events(ps_web_sse *s) {
   return s->pending_len > 0;
 }
 
+/* Something to send now (lock held): pending bytes, a new status or line, the end. */
+static bool has_news(const ps_web_sse *s) {
+  const web_launch *L = &s->w->launch;
+  return s->pending_off < s->pending_len || s->launch_id != L->id || s->status_seq != L->seq ||
+         s->next_line < L->line_count || launch_finished(L->state) ||
+         __atomic_load_n(&s->w->closing, __ATOMIC_SEQ_CST);
+}
+
+bool ps_web_sse_pending(ps_web_sse *s) {
+  pthread_mutex_lock(&s->w->lock);
+  bool news = has_news(s);
+  pthread_mutex_unlock(&s->w->lock);
+  return news;
+}
+
+/* Waits up to wait_ms for news (lock held); false when none came. */
+static bool wait_news(ps_web_sse *s, int wait_ms) {
+  if (wait_ms <= 0) return false;
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += wait_ms / 1000;
+  until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+  pthread_cond_timedwait(&s->w->changed, &s->w->lock, &until);
+  if (fill_events(s)) return true;
+  s->pending_len = (size_t)snprintf(s->pending, sizeof(s->pending), ": keep-alive\n\n");
+  return true;
+}
+
 size_t ps_web_sse_read(ps_web_sse *s, char *buf, size_t len, int wait_ms, bool *end) {
   *end = false;
   ps_web *w = s->w;
@@ -328,14 +357,7 @@ size_t ps_web_sse_read(ps_web_sse *s, char *buf, size_t len, int wait_ms, bool *
         *end = true;
         return 0;
       }
-      struct timespec until;
-      clock_gettime(CLOCK_REALTIME, &until);
-      until.tv_sec += wait_ms / 1000;
-      until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-      if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
-      pthread_cond_timedwait(&w->changed, &w->lock, &until);
-      if (!fill_events(s))
-        s->pending_len = (size_t)snprintf(s->pending, sizeof(s->pending), ": keep-alive\n\n");
+      wait_news(s, wait_ms);
     }
     pthread_mutex_unlock(&w->lock);
   }

@@ -18,6 +18,12 @@ static bool parse_input(ps_ctx *ctx, const ps_web_request *req, const char *cons
     ps__web_error(resp, 400, "request body: %s", ps_ctx_error(ctx));
     return false;
   }
+  if (ps_plan_input_get(*in, "vllm_log", NULL, 0)) { /* a path: the server reads no files */
+    ps__web_error(resp, 400,
+                  "field 'vllm_log' names a file, and the web API reads none: use peerscope plan "
+                  "--vllm-log FILE (its figures are kept for later plans, here too)");
+    return false;
+  }
   for (int i = 0; dir_only && size_fields[i]; i++)
     if (ps_plan_input_get(*in, size_fields[i], NULL, 0)) {
       ps__web_error(resp, 400,
@@ -46,9 +52,9 @@ bool ps__web_make_plan(ps_web *w, const ps_web_request *req, const char *const *
   }
   ps_plan_request preq = PS_INIT(ps_plan_request);
   if (ok && ps_plan_input_request(ctx, in, model, &preq) == PS_OK) {
-    pthread_mutex_lock(&w->lock);
-    ps_status st = ps_plan_make(ctx, w->report, &preq, plan);
-    pthread_mutex_unlock(&w->lock);
+    web_snapshot *snap = ps__web_snapshot_get(w); /* the planner is re-entrant: no lock */
+    ps_status st = ps_plan_make(ctx, snap->report, &preq, plan);
+    ps__web_snapshot_put(snap);
     if (st != PS_OK) ps__web_error(resp, 400, "%s", ps_ctx_error(ctx));
     ok = st == PS_OK;
   }

@@ -1,22 +1,24 @@
 /* GET/POST /api/v1/topology and GET /api/v1/doctor: the current report, an uploaded one
  * (offline mode: parsed by the CLI's importers, never written to disk), and the doctor. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "web/web_internal.h"
 
-/* The report JSON as the CLI writes it (ps_report_to_json), served as is. */
+/* The report JSON as the CLI writes it (ps_report_to_json), made once when the snapshot was:
+ * a reader copies it, whatever a job or an upload is doing meanwhile. */
 void ps__web_topology_get(ps_web *w, ps_web_response *resp) {
-  ps_ctx *ctx = ps_ctx_new();
-  char *text = NULL;
-  pthread_mutex_lock(&w->lock);
-  ps_status st = ctx ? ps_report_to_json(ctx, w->report, &text) : PS_ERR_NO_MEMORY;
-  pthread_mutex_unlock(&w->lock);
-  if (st == PS_OK)
-    ps__web_text(resp, 200, "application/json", text);
-  else
-    ps__web_error(resp, 500, "%s", ctx ? ps_ctx_error(ctx) : "out of memory");
-  ps_free(text);
-  ps_ctx_free(ctx);
+  web_snapshot *snap = ps__web_snapshot_get(w);
+  ps_web_response_free(resp);
+  resp->body = malloc(snap->json_len + 1);
+  if (resp->body) {
+    memcpy(resp->body, snap->json, snap->json_len + 1);
+    resp->len = snap->json_len;
+    resp->status = 200;
+    resp->content_type = "application/json";
+  }
+  ps__web_snapshot_put(snap);
+  if (!resp->body) ps__web_error(resp, 500, "out of memory");
 }
 
 static bool looks_like_json(const ps_web_request *req) {
@@ -45,21 +47,35 @@ void ps__web_topology_post(ps_web *w, const ps_web_request *req, ps_web_response
     ps_ctx_free(ctx);
     return;
   }
-  pthread_mutex_lock(&w->lock);
-  if (w->job.state == JOB_RUNNING) {
-    pthread_mutex_unlock(&w->lock);
-    ps_report_free(r);
-    ps_ctx_free(ctx);
-    return ps__web_error(resp, 409, "a %s is running on the current report; upload afterwards",
-                         w->job.kind == JOB_BENCH ? "benchmark" : "verification");
-  }
   /* An uploaded report describes another machine even when it was live there. */
   r->source = PS_SOURCE_FILE;
   ps__web_strlcpy(r->origin, "upload", sizeof(r->origin));
-  ps_report_free(w->report);
-  w->report = r;
-  pthread_mutex_unlock(&w->lock);
+  /* Parsed and written as JSON here, off the lock: readers keep the current snapshot. */
+  bool too_large = false;
+  web_snapshot *snap = ps__web_snapshot_new(ctx, r, &too_large), *old = NULL;
+  if (!snap) {
+    if (too_large)
+      ps__web_error(resp, 413, "the uploaded topology's report is over %u bytes as JSON",
+                    PS_WEB_MAX_ANSWER);
+    else
+      ps__web_error(resp, 500, "%s", ps_ctx_error(ctx));
+    ps_ctx_free(ctx);
+    return;
+  }
   ps_ctx_free(ctx);
+  const char *running = NULL;
+  pthread_mutex_lock(&w->lock);
+  if (w->job.state == JOB_RUNNING) /* the kind is read under the lock */
+    running = w->job.kind == JOB_BENCH ? "benchmark" : "verification";
+  else
+    old = ps__web_snapshot_swap(w, snap);
+  pthread_mutex_unlock(&w->lock);
+  if (running) {
+    ps__web_snapshot_put(snap);
+    return ps__web_error(resp, 409, "a %s is running on the current report; upload afterwards",
+                         running);
+  }
+  ps__web_snapshot_put(old);
   ps__web_topology_get(w, resp);
 }
 
@@ -68,15 +84,14 @@ void ps__web_doctor_get(ps_web *w, ps_web_response *resp) {
   if (!ctx) return ps__web_error(resp, 500, "out of memory");
   ps_doctor_result *res = NULL;
   char *text = NULL;
-  /* The doctor reads sysfs and NVML, not the report's memory after it returns; holding the
-   * lock keeps the report alive meanwhile (a verification may swap it). */
-  pthread_mutex_lock(&w->lock);
+  /* The snapshot stays alive while referenced (a verification may swap in another). */
+  web_snapshot *snap = ps__web_snapshot_get(w);
   ps_doctor_opts opts = {.size = sizeof(opts),
                          .driver_dir = w->cfg.driver_dir[0] ? w->cfg.driver_dir : NULL,
                          .fixture = w->cfg.fixture[0] ? w->cfg.fixture : NULL};
-  ps_status st = ps_doctor_run(ctx, w->report, &opts, &res);
-  if (st == PS_OK) st = ps_doctor_to_json(ctx, w->report, res, &text);
-  pthread_mutex_unlock(&w->lock);
+  ps_status st = ps_doctor_run(ctx, snap->report, &opts, &res);
+  if (st == PS_OK) st = ps_doctor_to_json(ctx, snap->report, res, &text);
+  ps__web_snapshot_put(snap);
   if (st == PS_OK)
     ps__web_text(resp, 200, "application/json", text);
   else

@@ -1,6 +1,6 @@
 /* The page, embedded with .incbin (web/index.html, its scripts, app.css): no files to install, no
- * CDN, nothing fetched from the internet. index.html gets the token in its meta tag when the
- * server listens on loopback (a page on another origin cannot read it). */
+ * CDN, nothing fetched from the internet. Every file is static: no token, no session, nothing
+ * another local user could read by fetching it (the session is an HttpOnly cookie). */
 #include <string.h>
 
 #include "web/web_internal.h"
@@ -33,27 +33,10 @@ static const struct {
     {"/app.css", "text/css; charset=utf-8", ps__asset_css},
 };
 
-static void index_page(const ps_web *w, ps_web_response *resp) {
-  const char *mark = strstr(ps__asset_index, "{{TOKEN}}");
-  const char *token = w->cfg.loopback ? w->cfg.token : "";
-  size_t len = strlen(ps__asset_index) + strlen(token);
-  char *page = calloc(1, len + 1);
-  if (!page) return ps__web_error(resp, 500, "out of memory");
-  if (mark) {
-    size_t head = (size_t)(mark - ps__asset_index);
-    memcpy(page, ps__asset_index, head);
-    strcpy(page + head, token);
-    strcat(page, mark + strlen("{{TOKEN}}"));
-  } else {
-    strcpy(page, ps__asset_index);
-  }
-  ps__web_text(resp, 200, "text/html; charset=utf-8", page);
-  free(page);
-}
-
 bool ps__web_asset(ps_web *w, const char *path, ps_web_response *resp) {
+  (void)w;
   if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
-    index_page(w, resp);
+    ps__web_text(resp, 200, "text/html; charset=utf-8", ps__asset_index);
     return true;
   }
   for (size_t i = 0; i < sizeof(assets) / sizeof(assets[0]); i++) {

@@ -1,5 +1,8 @@
-/* ps_web_handle: the security checks every request passes, then the route table. Pure with
- * respect to the network: http.c fills the request, the fuzzer makes them up. */
+/* ps_web_handle: the security checks every request passes (ps_web_refuse), then the route
+ * table (ps_web_route). Pure with respect to the network: http.c fills the request, the fuzzer
+ * makes them up. The session model is Jupyter's: the token, printed once in the start-up URL,
+ * is exchanged at GET /?token= for an HttpOnly, SameSite=Strict cookie; every /api request
+ * needs that cookie or the token in a header; no page ever carries either. */
 #include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -145,6 +148,7 @@ bool ps__web_get_gpus(json_t *o, const char *key, int *gpus, int *count, ps_web_
  * rebinding) sends Host: evil.example and is refused. */
 static bool host_allowed(const ps_web_config *c, const char *host) {
   if (!host) return false;
+  if (c->unix_path[0]) return true; /* no browser reaches a unix socket: nothing to rebind */
   char want[128];
   const char *loop[] = {"127.0.0.1", "localhost", "[::1]"};
   for (size_t i = 0; c->loopback && i < PS_ARRAY_LEN(loop); i++) {
@@ -184,12 +188,32 @@ static bool token_equal(const char *given, const char *token) {
   return diff == 0 && n > 0;
 }
 
-static bool has_token(const ps_web *w, const ps_web_request *req, bool allow_query) {
+/* The token in a header (never in a query: URLs end up in logs and histories). */
+static bool has_token(const ps_web *w, const ps_web_request *req) {
   const char *bearer = req->authorization;
   if (bearer && strncmp(bearer, "Bearer ", 7) == 0 && token_equal(bearer + 7, w->cfg.token))
     return true;
-  if (token_equal(req->token_header, w->cfg.token)) return true;
-  return allow_query && token_equal(req->query_token, w->cfg.token);
+  return token_equal(req->token_header, w->cfg.token);
+}
+
+static bool authorized(const ps_web *w, const ps_web_request *req) {
+  return has_token(w, req) || token_equal(req->session, w->session);
+}
+
+void ps_web_cookie_name(const ps_web *w, char *out, size_t len) {
+  if (w->cfg.unix_path[0])
+    snprintf(out, len, "peerscope-unix");
+  else
+    snprintf(out, len, "peerscope-%d", w->cfg.port);
+}
+
+/* The session cookie: script cannot read it (HttpOnly), no other site's request carries it
+ * (SameSite=Strict), it ends with the browser session. */
+static void set_session(const ps_web *w, ps_web_response *resp) {
+  char name[32];
+  ps_web_cookie_name(w, name, sizeof(name));
+  snprintf(resp->set_cookie, sizeof(resp->set_cookie), "%s=%s; Path=/; HttpOnly; SameSite=Strict",
+           name, w->session);
 }
 
 /* A change must come from our own page: a same-origin Origin, when the browser sends one. */
@@ -237,6 +261,14 @@ static void plan_fields_get(ps_web *w, const ps_web_request *q, ps_web_response 
   (void)q;
   ps__web_plan_fields_get(w, r);
 }
+/* POST /api/v1/session: the token (a header) for the cookie: the page's token box. */
+static void session_post(ps_web *w, const ps_web_request *q, ps_web_response *r) {
+  (void)q;
+  json_t *doc = json_object();
+  json_object_set_new(doc, "session", json_true());
+  ps__web_json(r, 200, doc);
+  set_session(w, r);
+}
 static void log_get(ps_web *w, const ps_web_request *q, ps_web_response *r) {
   (void)w, (void)q;
   ps_web_response_free(r);
@@ -256,40 +288,80 @@ static const route routes[] = {
     {"/api/v1/launch", launch_get, ps__web_launch_post},
     {"/api/v1/stop", NULL, stop_post},
     {"/api/v1/launch/log", log_get, NULL},
+    {"/api/v1/session", NULL, session_post},
 };
 
-void ps_web_handle(ps_web *w, const ps_web_request *req, ps_web_response *resp) {
+/* GET / and /index.html: the page (static: no token in it); with ?token=, the exchange for
+ * the session cookie and a redirect that drops the token from the address bar. */
+static void page(ps_web *w, const ps_web_request *req, const char *path, ps_web_response *resp) {
+  bool index = strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0;
+  if (index && req->query_token) {
+    if (!token_equal(req->query_token, w->cfg.token))
+      return ps__web_error(resp, 401, "wrong token: open the URL peerscope web printed");
+    json_t *doc = json_object();
+    json_object_set_new(doc, "session", json_true());
+    ps__web_json(resp, 303, doc);
+    set_session(w, resp);
+    resp->location = "/";
+    return;
+  }
+  if (!ps__web_asset(w, path, resp)) ps__web_error(resp, 404, "no page %.200s", path);
+}
+
+static const route *find_route(const char *path) {
+  for (size_t i = 0; i < PS_ARRAY_LEN(routes); i++)
+    if (strcmp(routes[i].path, path) == 0) return &routes[i];
+  return NULL;
+}
+
+bool ps_web_refuse(ps_web *w, const ps_web_request *req, ps_web_response *resp) {
   memset(resp, 0, sizeof(*resp));
   const ps_web_config *c = &w->cfg;
   const char *path = req->path ? req->path : "";
   const char *method = req->method ? req->method : "";
-  if (!host_allowed(c, req->host))
-    return ps__web_error(resp, 403, "Host '%.100s' is not this server (expected %s:%d)",
-                         req->host ? req->host : "", c->listen, c->port);
-  bool api = strncmp(path, "/api/", 5) == 0;
-  if (!api) {
+  if (req->header_bytes > PS_WEB_MAX_HEADERS) {
+    ps__web_error(resp, 431, "request headers larger than %u bytes", PS_WEB_MAX_HEADERS);
+  } else if (strlen(path) > PS_WEB_MAX_PATH) {
+    ps__web_error(resp, 414, "path longer than %d bytes", PS_WEB_MAX_PATH);
+  } else if (req->repeated) {
+    ps__web_error(resp, 400, "header %.40s given more than once", req->repeated);
+  } else if (!host_allowed(c, req->host)) {
+    ps__web_error(resp, 403, "Host '%.100s' is not this server (expected %s:%d)",
+                  req->host ? req->host : "", c->listen, c->port);
+  } else if (strncmp(path, "/api/", 5) != 0) {
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-      return ps__web_error(resp, 405, "%.16s not allowed on %.100s", method, path);
-    if (!ps__web_asset(w, path, resp)) ps__web_error(resp, 404, "no page %.200s", path);
-    return;
+      ps__web_error(resp, 405, "%.16s not allowed on %.100s", method, path);
+    return resp->status != 0; /* a page: routed */
+  } else {
+    const route *rt = find_route(path);
+    bool is_get = strcmp(method, "GET") == 0, is_post = strcmp(method, "POST") == 0;
+    if (!rt)
+      ps__web_error(resp, 404, "no route %.200s", path);
+    else if ((is_get && !rt->get) || (is_post && !rt->post) || (!is_get && !is_post))
+      ps__web_error(resp, 405, "%.16s not allowed on %s (use %s)", method, rt->path,
+                    rt->get ? "GET" : "POST");
+    else if (!authorized(w, req))
+      ps__web_error(resp, 401,
+                    "not logged in: open the URL peerscope web printed, or send the token "
+                    "(X-Peerscope-Token)");
+    else if (is_post && !origin_allowed(req))
+      ps__web_error(resp, 403, "cross-origin request refused (Origin '%.100s')",
+                    req->origin ? req->origin : "");
   }
-  const route *rt = NULL;
-  for (size_t i = 0; i < PS_ARRAY_LEN(routes) && !rt; i++)
-    if (strcmp(routes[i].path, path) == 0) rt = &routes[i];
-  if (!rt) return ps__web_error(resp, 404, "no route %.200s", path);
-  bool is_get = strcmp(method, "GET") == 0, is_post = strcmp(method, "POST") == 0;
-  if ((is_get && !rt->get) || (is_post && !rt->post) || (!is_get && !is_post))
-    return ps__web_error(resp, 405, "%.16s not allowed on %s (use %s)", method, rt->path,
-                         rt->get ? "GET" : "POST");
-  bool sse = rt->get == log_get;
-  if ((is_post || !c->loopback) && !has_token(w, req, sse && is_get))
-    return ps__web_error(resp, 401,
-                         "missing or wrong token (X-Peerscope-Token; printed when the server "
-                         "started)");
-  if (is_post && !origin_allowed(req))
-    return ps__web_error(resp, 403, "cross-origin request refused (Origin '%.100s')",
-                         req->origin ? req->origin : "");
-  if (req->body_too_large)
-    return ps__web_error(resp, 413, "request body larger than %u bytes", PS_WEB_MAX_BODY);
+  if (!resp->status && req->body_too_large)
+    ps__web_error(resp, 413, "request body larger than %u bytes", PS_WEB_MAX_BODY);
+  return resp->status != 0;
+}
+
+void ps_web_route(ps_web *w, const ps_web_request *req, ps_web_response *resp) {
+  memset(resp, 0, sizeof(*resp));
+  const char *path = req->path ? req->path : "";
+  const route *rt = find_route(path);
+  if (!rt) return page(w, req, path, resp);
+  bool is_get = strcmp(req->method ? req->method : "", "GET") == 0;
   (is_get ? rt->get : rt->post)(w, req, resp);
+}
+
+void ps_web_handle(ps_web *w, const ps_web_request *req, ps_web_response *resp) {
+  if (!ps_web_refuse(w, req, resp)) ps_web_route(w, req, resp);
 }

@@ -1,5 +1,5 @@
-/* The dashboard's state: the current report, the background job (verify or bench) and its
- * thread, and the JSON of both. */
+/* The dashboard's state: the current report (an immutable snapshot), the background job
+ * (verify or bench) and its thread, and the JSON of both. */
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -14,16 +14,73 @@ bool ps_web_make_token(char out[PS_WEB_TOKEN_HEX + 1]) {
   return true;
 }
 
+/* ---- snapshots ------------------------------------------------------------------------ */
+
+web_snapshot *ps__web_snapshot_new(ps_ctx *ctx, ps_report *report, bool *too_large) {
+  *too_large = false;
+  web_snapshot *s = calloc(1, sizeof(*s));
+  char *text = NULL;
+  if (!s || ps_report_to_json(ctx, report, &text) != PS_OK) {
+    free(s);
+    ps_report_free(report);
+    return NULL;
+  }
+  /* libpeerscope's buffer goes back through ps_free; ours is plain malloc. */
+  s->json_len = strlen(text);
+  *too_large = s->json_len > PS_WEB_MAX_ANSWER;
+  s->json = *too_large ? NULL : malloc(s->json_len + 1);
+  if (s->json) memcpy(s->json, text, s->json_len + 1);
+  ps_free(text);
+  if (!s->json) {
+    free(s);
+    ps_report_free(report);
+    return NULL;
+  }
+  s->refs = 1;
+  s->report = report;
+  return s;
+}
+
+web_snapshot *ps__web_snapshot_get(ps_web *w) {
+  pthread_mutex_lock(&w->lock);
+  web_snapshot *s = w->snap;
+  __atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED);
+  pthread_mutex_unlock(&w->lock);
+  return s;
+}
+
+void ps__web_snapshot_put(web_snapshot *s) {
+  if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
+  ps_report_free(s->report);
+  free(s->json);
+  free(s);
+}
+
+web_snapshot *ps__web_snapshot_swap(ps_web *w, web_snapshot *s) {
+  web_snapshot *old = w->snap;
+  w->snap = s;
+  return old;
+}
+
+/* ---- the server ------------------------------------------------------------------------- */
+
 ps_web *ps_web_new(const ps_web_config *cfg, ps_report *report) {
   ps_web *w = calloc(1, sizeof(*w));
-  if (!w) return NULL;
-  w->cfg = *cfg;
-  w->report = report;
-  w->launch.summary = ps_log_summary_new(); /* nothing seen yet: every field unknown */
-  if (!w->launch.summary) {
+  ps_ctx *ctx = ps_ctx_new();
+  bool too_large = false;
+  if (w && ctx)
+    w->snap = ps__web_snapshot_new(ctx, report, &too_large);
+  else
+    ps_report_free(report);
+  ps_ctx_free(ctx);
+  if (w) w->launch.summary = ps_log_summary_new(); /* nothing seen yet: every field unknown */
+  if (!w || !w->snap || !w->launch.summary || !ps_web_make_token(w->session)) {
+    if (w) ps__web_snapshot_put(w->snap);
+    if (w) ps_log_summary_free(w->launch.summary);
     free(w);
     return NULL;
   }
+  w->cfg = *cfg;
   pthread_mutex_init(&w->lock, NULL);
   pthread_cond_init(&w->changed, NULL);
   return w;
@@ -38,7 +95,7 @@ void ps_web_free(ps_web *w) {
   ps__web_launch_shutdown(w);
   ps_log_summary_free(w->launch.summary);
   if (w->job.thread_live) pthread_join(w->job.thread, NULL);
-  ps_report_free(w->report);
+  ps__web_snapshot_put(w->snap);
   pthread_cond_destroy(&w->changed);
   pthread_mutex_destroy(&w->lock);
   free(w);
@@ -104,6 +161,34 @@ static ps_status fresh_report(const ps_web *w, ps_ctx *ctx, bool refresh, ps_rep
   return st;
 }
 
+/* A verification keeps the last benchmark: the same GPUs, measured a moment ago. The current
+ * snapshot is shared and immutable: its bench is read back from its JSON, not taken. */
+static void keep_bench(ps_web *w, ps_ctx *ctx, ps_report *r) {
+  web_snapshot *cur = ps__web_snapshot_get(w);
+  ps_report *copy = NULL;
+  if (cur->report->bench && !r->bench &&
+      ps_report_parse_json(ctx, cur->json, cur->json_len, "current", &copy) == PS_OK) {
+    r->bench = copy->bench;
+    copy->bench = NULL;
+  }
+  ps_report_free(copy);
+  ps__web_snapshot_put(cur);
+}
+
+/* The job's report (taken) as the next snapshot: its JSON made here, off the lock. NULL with
+ * the reason in error. */
+static web_snapshot *job_snapshot(ps_web *w, ps_ctx *ctx, web_job_kind kind, ps_report *r,
+                                  char *error, size_t len) {
+  if (kind == JOB_VERIFY) keep_bench(w, ctx, r);
+  bool too_large = false;
+  web_snapshot *snap = ps__web_snapshot_new(ctx, r, &too_large);
+  if (!snap && too_large)
+    snprintf(error, len, "the report's JSON is over %u bytes", PS_WEB_MAX_ANSWER);
+  else if (!snap)
+    snprintf(error, len, "%s", ps_ctx_error(ctx));
+  return snap;
+}
+
 static void *job_main(void *arg) {
   ps_web *w = arg;
   pthread_mutex_lock(&w->lock);
@@ -111,6 +196,7 @@ static void *job_main(void *arg) {
   pthread_mutex_unlock(&w->lock);
   ps_ctx *ctx = ps_ctx_new();
   ps_report *r = NULL;
+  web_snapshot *snap = NULL, *old = NULL;
   ps_status st = ctx ? fresh_report(w, ctx, job.kind == JOB_VERIFY, &r) : PS_ERR_NO_MEMORY;
   if (st == PS_OK && job.kind == JOB_BENCH) {
     ps_bench_opts opts = {.size = sizeof(opts),
@@ -125,22 +211,24 @@ static void *job_main(void *arg) {
                           .fixture = w->cfg.fixture[0] ? w->cfg.fixture : NULL};
     st = ps_bench_run(ctx, r, &opts);
   }
-  pthread_mutex_lock(&w->lock);
+  char error[256];
+  ps__web_strlcpy(error, ctx ? ps_ctx_error(ctx) : "out of memory", sizeof(error));
   if (st == PS_OK) {
-    /* A verification keeps the last benchmark: the same GPUs, measured a moment ago. */
-    if (job.kind == JOB_VERIFY && w->report->bench && !r->bench) {
-      r->bench = w->report->bench;
-      w->report->bench = NULL;
-    }
-    ps_report_free(w->report);
-    w->report = r;
+    snap = job_snapshot(w, ctx, job.kind, r, error, sizeof(error));
+    r = NULL; /* the snapshot's, or freed */
+  }
+  pthread_mutex_lock(&w->lock);
+  if (snap) {
+    old = ps__web_snapshot_swap(w, snap);
     w->job.state = JOB_DONE;
   } else {
-    ps__web_strlcpy(w->job.error, ctx ? ps_ctx_error(ctx) : "out of memory", sizeof(w->job.error));
+    ps__web_strlcpy(w->job.error, error, sizeof(w->job.error));
     w->job.state = JOB_FAILED;
   }
   pthread_cond_broadcast(&w->changed);
   pthread_mutex_unlock(&w->lock);
+  ps__web_snapshot_put(old);
+  ps_report_free(r);
   ps_ctx_free(ctx);
   return NULL;
 }
@@ -150,11 +238,12 @@ void ps__web_start_job(ps_web *w, web_job_kind kind, const web_job *request,
                        ps_web_response *resp) {
   pthread_mutex_lock(&w->lock);
   if (w->job.state == JOB_RUNNING) {
+    const char *running = job_kind_name(w->job.kind); /* read under the lock */
     pthread_mutex_unlock(&w->lock);
     return ps__web_error(resp, 409, "a %s is already running; wait for it (GET /api/v1/job)",
-                         job_kind_name(w->job.kind));
+                         running);
   }
-  if (w->report->source == PS_SOURCE_FILE || !w->cfg.jobs) {
+  if (w->snap->report->source == PS_SOURCE_FILE || !w->cfg.jobs) {
     pthread_mutex_unlock(&w->lock);
     return ps__web_error(resp, 409,
                          w->cfg.jobs ? "the report is an uploaded topology of another machine: "
@@ -162,10 +251,10 @@ void ps__web_start_job(ps_web *w, web_job_kind kind, const web_job *request,
                                      : "background jobs are disabled in this server");
   }
   for (int i = 0; i < request->gpu_count; i++)
-    if (!ps_gpu_allowed(w->report, request->gpus[i])) {
+    if (!ps_gpu_allowed(w->snap->report, request->gpus[i])) {
       char why[400];
       snprintf(why, sizeof(why), "GPU %d is not among the GPUs CUDA_VISIBLE_DEVICES=%s allows",
-               request->gpus[i], w->report->cuda_visible_devices);
+               request->gpus[i], w->snap->report->cuda_visible_devices);
       pthread_mutex_unlock(&w->lock);
       return ps__web_error(resp, 400, "%s", why);
     }

@@ -1,6 +1,8 @@
 /* The dashboard's shared state (state.c) and the pieces of the router (api_*.c). One mutex
- * guards everything below; background work (verify, bench, vLLM) runs in its own threads and
- * swaps its results in under the lock, so requests keep being answered meanwhile. */
+ * guards the job, the launch and the pointer to the current snapshot, and is held only for
+ * moments: the report itself is immutable and reference-counted (web_snapshot), so readers
+ * never wait on a writer's long job; background work (verify, bench, an upload, vLLM) builds a
+ * new snapshot on its own and swaps it in under the lock. */
 #ifndef PS_WEB_INTERNAL_H
 #define PS_WEB_INTERNAL_H
 
@@ -66,15 +68,33 @@ typedef struct web_launch {
   pthread_t thread;
 } web_launch;
 
+/* A report and its JSON (what GET /api/v1/topology answers), never changed once made. */
+typedef struct web_snapshot {
+  int refs; /* atomic */
+  ps_report *report;
+  char *json;
+  size_t json_len;
+} web_snapshot;
+
 struct ps_web {
   ps_web_config cfg;
+  char session[PS_WEB_TOKEN_HEX + 1]; /* the session cookie's value: random, never printed */
   pthread_mutex_t lock;
-  pthread_cond_t changed; /* a log line or a status change (SSE waits on it) */
-  ps_report *report;
+  pthread_cond_t changed; /* a log line or a status change (event streams wake on it) */
+  web_snapshot *snap;     /* the current report: ps__web_snapshot_get, never used directly */
   web_job job;
   web_launch launch;
   volatile int closing; /* the server is stopping: event streams end */
 };
+
+/* Snapshots (state.c). _new takes report (freed on failure) and writes its JSON: NULL with
+ * ctx's error, or when the JSON passes PS_WEB_MAX_ANSWER (*too_large). _get: a reference to
+ * the current one (lock not held); _put drops one; _swap makes s current (lock held) and
+ * returns the old one, for the caller to _put after unlocking. */
+web_snapshot *ps__web_snapshot_new(ps_ctx *ctx, ps_report *report, bool *too_large);
+web_snapshot *ps__web_snapshot_get(ps_web *w);
+void ps__web_snapshot_put(web_snapshot *s);
+web_snapshot *ps__web_snapshot_swap(ps_web *w, web_snapshot *s);
 
 /* Copies src into dst (size dst_len), always terminating; returns dst (router.c). The server
  * uses libc and the public API only, not libpeerscope's internal helpers. */

@@ -36,6 +36,14 @@ typedef struct ps_plan_request {
   bool enforce_eager;         /* no CUDA graphs: none are reserved */
   int max_num_batched_tokens; /* 0 = vLLM's default for the version and GPU */
   int block_size;             /* 0 = vLLM's default (16; 64 for MLA) */
+  /* Measured figures (docs/vllm-memory.md, "Calibration"): a start-up log of this setup
+   * (ps_vllm_log_read), used for this plan and checked against the model; and records of
+   * earlier start-ups (ps_vllm_calibration_load), used where model, GPU, TP and version
+   * match. ps_plan_input_request fills all three from the vllm_log field and the cache. */
+  const struct ps_vllm_log *vllm_log;
+  const struct ps_vllm_calibration *const *calibrations;
+  int calibration_count;
+  const char *vllm_version_note; /* why vllm_version (e.g. "installed at PATH"); NULL = given */
 } ps_plan_request;
 
 #define PS_PLAN_MAX_GPUS 64
@@ -64,7 +72,7 @@ typedef struct ps_plan {
   int tp, pp;
   int gpu_count;
   int gpus[PS_PLAN_MAX_GPUS]; /* in rank order: stage 0's TP group first */
-  int replicas;               /* copies of this plan that fit on the allowed GPUs */
+  int replicas;               /* copies of this plan that fit on the allowed GPUs (all nodes) */
   /* Per GPU, for the GPU with the least room (bytes). */
   uint64_t budget_bytes; /* total x gpu_memory_utilization - reserve */
   uint64_t weights_bytes;
@@ -85,8 +93,10 @@ typedef struct ps_plan {
   char reasons[PS_PLAN_MAX_ITEMS][256]; /* each choice explained in one line */
   int alt_count;
   ps_plan_option alts[PS_PLAN_MAX_ALTS]; /* ranked; the first is the chosen one */
-  /* Several nodes (ps_plan_make_cluster): the node of each rank, and the commands to run
-   * on each node (name "head" or "worker N", value the command line, why where to run it). */
+  /* Several nodes (ps_plan_make_cluster): the nodes the instance spans (1 when the model
+   * fits one), the node of each rank (an index into the reports), and the commands to run on
+   * each node of the instance (name "head" or "worker N", value the command line, why where
+   * to run it; none for one node). */
   int node_count;
   int gpu_node[PS_PLAN_MAX_GPUS];
   int command_count;
@@ -106,6 +116,15 @@ typedef struct ps_plan {
   uint64_t kv_group_tokens; /* blocks x block size: tokens per group */
   double max_concurrency;   /* "Maximum concurrency for max_model_len tokens per request" */
   char error_band[160];     /* how close the model came to vLLM's own logs */
+  /* Measured figures used (calibration), "" for none: "measured at launch on 2026-05-01
+   * (vLLM 0.10.2, TP=1, NVIDIA H100 80GB HBM3)". */
+  char calibration[256];
+  /* The KV figure's error band (percent) and, for a requested max_model_len or max_num_seqs
+   * that lands inside it, the largest values that stay outside (0 = not needed): vLLM could
+   * refuse the requested ones. */
+  double kv_band_pct;
+  int safe_max_model_len;
+  int safe_max_num_seqs;
 } ps_plan;
 
 /* Plans `req` on one machine (`report`: live, fixture, saved or imported). PS_OK also when
@@ -116,10 +135,13 @@ typedef struct ps_plan {
 PS_API ps_status ps_plan_make(ps_ctx *ctx, const ps_report *report, const ps_plan_request *req,
                               ps_plan **out);
 
-/* Plans over several nodes, one report each (node 0 is the head): TP inside a node, PP across
- * nodes (each node holds the same number of stages), Ray as the executor, with the `ray
- * start` commands for every node. Nodes with fewer GPUs limit every node to that count, and
- * the summary says so. req->gpus must be NULL. */
+/* Plans over several nodes (1 to 1024), one report each (node 0 is the head, where vllm serve
+ * runs): one instance on the head when the model fits one node, else over the fewest nodes
+ * that hold it, TP inside a node and PP across nodes (each node holds the same number of
+ * stages), Ray as the executor, with the `ray start` commands for the instance's nodes. The
+ * head comes first, then the nodes that give the most GPUs; every node of the instance gives
+ * as many as the smallest. The reasons say how many replicas the other nodes serve (replicas
+ * counts them all). req->gpus must be NULL. */
 PS_API ps_status ps_plan_make_cluster(ps_ctx *ctx, const ps_report *const *reports, int count,
                                       const ps_plan_request *req, ps_plan **out);
 PS_API void ps_plan_free(ps_plan *plan);
@@ -134,6 +156,53 @@ typedef enum ps_plan_format {
 
 /* Writes the plan in `format`; *out is NUL-terminated, free with ps_free. */
 PS_API ps_status ps_plan_write(ps_ctx *ctx, const ps_plan *plan, ps_plan_format format, char **out);
+
+/* ---- calibration: vLLM's own figures from its start-up log (docs/vllm-memory.md) ------- */
+
+/* What a vLLM start-up log says about memory (opaque): weights, activation peak, non-torch,
+ * CUDA graphs, KV GiB and tokens, and the version, TP and settings where it states them. */
+typedef struct ps_vllm_log ps_vllm_log;
+
+/* Reads `len` bytes of log text (untrusted: any bytes; lines longer than 4 KiB are cut).
+ * `name` (the file) starts every message. PS_ERR_BAD_INPUT, one line "NAME:LINE: ...", for a
+ * text that is not a vLLM start-up log, one that ends before the KV cache is sized, or one
+ * from a version whose accounting is not modelled. *out: ps_vllm_log_free. */
+PS_API ps_status ps_vllm_log_read(ps_ctx *ctx, const char *text, size_t len, const char *name,
+                                  ps_vllm_log **out);
+/* The same from a file (at most 64 MiB); PS_ERR_IO when it cannot be read. */
+PS_API ps_status ps_vllm_log_load(ps_ctx *ctx, const char *path, ps_vllm_log **out);
+PS_API void ps_vllm_log_free(ps_vllm_log *log);
+
+/* Measured figures keyed by model, GPU type, TP and vLLM version (opaque). */
+typedef struct ps_vllm_calibration ps_vllm_calibration;
+
+/* The record req->vllm_log gives for `req` on `report` (the GPU type: the first GPU allowed;
+ * TP: the log's, else req->tp, else 1): PS_ERR_BAD_INPUT "NAME:LINE: ..." when the log
+ * contradicts the model (its weights are not the model's, within the tolerance of
+ * docs/vllm-memory.md), req->tp or req->vllm_version. `source` says where it was measured
+ * ("launch", "log"). *out: ps_vllm_calibration_free. */
+PS_API ps_status ps_vllm_calibration_make(ps_ctx *ctx, const ps_report *report,
+                                          const ps_plan_request *req, const char *source,
+                                          ps_vllm_calibration **out);
+PS_API void ps_vllm_calibration_free(ps_vllm_calibration *cal);
+/* One line: what was measured, where and when. */
+PS_API void ps_vllm_calibration_describe(const ps_vllm_calibration *cal, char *out, size_t len);
+/* The cache (PEERSCOPE_CACHE_DIR, else $XDG_CACHE_HOME/peerscope, else ~/.cache/peerscope;
+ * `dir` overrides): vllm-calibration.json, schema-versioned, written atomically; a record
+ * replaces the one of the same key. Load: every record (*out an array of *count, free with
+ * ps_vllm_calibrations_free); a missing, unreadable or foreign file is no records. */
+PS_API ps_status ps_vllm_calibration_store(ps_ctx *ctx, const char *dir,
+                                           const ps_vllm_calibration *cal);
+PS_API ps_status ps_vllm_calibration_load(ps_ctx *ctx, const char *dir, ps_vllm_calibration ***out,
+                                          int *count);
+PS_API void ps_vllm_calibrations_free(ps_vllm_calibration **cals, int count);
+
+/* The vLLM `launch` would run: `vllm` (NULL: $PEERSCOPE_VLLM, else "vllm" in PATH; "none":
+ * none) and its version, from the package metadata beside it (vllm-*.dist-info/METADATA of
+ * its Python), else `vllm --version` (10 s at most, the answer cached). false when none is
+ * installed; `why` says where the version came from. */
+PS_API bool ps_vllm_installed_version(const char *vllm, char *version, size_t len, char *why,
+                                      size_t why_len);
 
 /* ---- the plan request, defined once: fields, parsers, model loading ------------------ */
 

@@ -271,6 +271,10 @@ class ps_plan_request(Sized):
         ("enforce_eager", c_bool),
         ("max_num_batched_tokens", c_int),
         ("block_size", c_int),
+        ("vllm_log", c_void_p),  # const ps_vllm_log *: opaque
+        ("calibrations", c_void_p),  # const ps_vllm_calibration *const *: opaque
+        ("calibration_count", c_int),
+        ("vllm_version_note", c_char_p),
     ]
 
 
@@ -334,6 +338,10 @@ class ps_plan(Structure):
         ("kv_group_tokens", c_uint64),
         ("max_concurrency", c_double),
         ("error_band", c_char * 160),
+        ("calibration", c_char * 256),
+        ("kv_band_pct", c_double),
+        ("safe_max_model_len", c_int),
+        ("safe_max_num_seqs", c_int),
     ]
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 import peerscope
-from conftest import FIXTURES, LLAMA_70B
+from conftest import FIXTURES, LLAMA_70B, MODELS
 
 ALL_PAIRS = ["GPU%d->GPU%d" % (a, b) for a in range(4) for b in range(4) if a != b]
 
@@ -208,3 +208,22 @@ def test_imported_topology_uses_claims(cache_dir: str) -> None:
     assert info["verified"] is False and info["source"] == "file"
     with pytest.raises(peerscope.DriverUnavailable):
         gm.enable_p2p()
+
+
+def test_plan_calibrated_by_a_vllm_log(manager, tmp_path, monkeypatch):
+    """settings={"vllm_log": path} goes through the library's one request table: the log's
+    figures calibrate the plan; a log that is not vLLM's raises, naming the file and line."""
+    monkeypatch.setenv("PEERSCOPE_CACHE_DIR", str(tmp_path / "calibration"))
+    monkeypatch.setenv("PEERSCOPE_VLLM", "none")
+    log = tmp_path / "vllm.log"
+    log.write_text("INFO [gpu_model_runner.py:4130] Model loading took 14.99 GiB memory\n"
+                   "INFO [gpu_worker.py:356] Available KV cache memory: 53.13 GiB\n"
+                   "INFO [kv_cache_utils.py:1307] GPU KV cache size: 435,216 tokens\n")
+    m = manager("hgx-h100-8.topo")
+    plan = m.plan(model_path=str(MODELS / "Llama-3.1-8B-Instruct"),
+                  settings={"vllm_log": str(log), "vllm_version": "0.21.0"})
+    assert plan["memory"]["kv_tokens"] == 435216
+    bad = tmp_path / "bad.log"
+    bad.write_text("hello\n")
+    with pytest.raises(peerscope.BadInput, match=":1: not a vLLM"):
+        m.plan(model_path=str(MODELS / "Llama-3.1-8B-Instruct"), settings={"vllm_log": str(bad)})

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "capture/capture_internal.h"
+#include "core/tmpdir.h"
 
 /* Room for the temporary directory in front of a member name of up to PATH_MAX. */
 #define PATH_BUF (PATH_MAX + 1024)
@@ -167,6 +168,9 @@ static ps_status one_member(extraction *x, struct archive *a, struct archive_ent
   /* "./a" and "a/" are ordinary spellings of "a". */
   while (raw[0] == '.' && raw[1] == '/')
     raw += 2;
+  /* "./" or ".": the archive's root itself, as `tar czf x -C dir .` writes it first. */
+  if ((raw[0] == '\0' || strcmp(raw, ".") == 0) && archive_entry_filetype(e) == AE_IFDIR)
+    return PS_OK;
   if (strlen(raw) >= sizeof(name) - 600) return refuse(x, raw, "name too long");
   ps__strlcpy(name, raw, sizeof(name));
   size_t nl = strlen(name);
@@ -321,7 +325,8 @@ ps_status ps_capture_open(ps_ctx *ctx, const char *path, const char *tmp_dir, ps
   if (!cap) return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
   extraction x = {.ctx = ctx, .archive = path};
   snprintf(x.dir, sizeof(x.dir), "%s/peerscope-replay-XXXXXX", tmp);
-  if (!mkdtemp(x.dir)) {
+  /* Registered at once: gone on SIGINT, SIGTERM or SIGHUP too, not only in ps_capture_free. */
+  if (!ps__tmpdir_make(x.dir)) {
     ps__free(cap);
     return ps__fail(ctx, PS_ERR_IO, "%s: cannot make a temporary directory: %s", x.dir,
                     strerror(errno));
@@ -358,6 +363,7 @@ ps_status ps_capture_report(ps_ctx *ctx, const ps_capture *cap, ps_report **out)
 
 void ps_capture_free(ps_capture *cap) {
   if (!cap) return;
+  ps__tmpdir_unregister(cap->dir);
   ps__capture_rmtree(cap->dir);
   for (int i = 0; cap->env && cap->env[i]; i++)
     ps__free(cap->env[i]);

@@ -3,6 +3,7 @@
 #define PS_CORE_INTERNAL_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "peerscope/peerscope.h"
@@ -25,6 +26,14 @@ void ps__free(void *ptr);
 
 /* Copies src into dst (size dst_len), always terminating; returns dst. */
 char *ps__strlcpy(char *dst, const char *src, size_t dst_len);
+
+/* peerscope's cache directory: `given` (may be NULL), else $PEERSCOPE_CACHE_DIR, else
+ * $XDG_CACHE_HOME/peerscope, else ~/.cache/peerscope; false when none can be named. */
+bool ps__cache_dir(const char *given, char *out, size_t len);
+
+/* s quoted for a one-line message: bytes outside printable ASCII (and backslash) as \xNN,
+ * cut with "..." to fit len; returns buf. A message never carries a raw newline or escape. */
+const char *ps__printable(const char *s, char *buf, size_t len);
 
 /* Monotonic clock in milliseconds. */
 double ps__now_ms(void);

@@ -54,3 +54,17 @@ ps_status ps_bundled_path(ps_ctx *ctx, ps_bundled what, char *out, size_t len) {
   }
   return ps__fail(ctx, PS_ERR_NOT_FOUND, "%s not found near %s", rel[what], dir);
 }
+
+/* peerscope's cache: `given`, else $PEERSCOPE_CACHE_DIR, else $XDG_CACHE_HOME/peerscope, else
+ * ~/.cache/peerscope. */
+bool ps__cache_dir(const char *given, char *out, size_t len) {
+  const char *dir = given;
+  if (dir && *dir) return snprintf(out, len, "%s", dir) < (int)len;
+  dir = getenv("PEERSCOPE_CACHE_DIR");
+  if (dir && *dir) return snprintf(out, len, "%s", dir) < (int)len;
+  dir = getenv("XDG_CACHE_HOME");
+  if (dir && *dir) return snprintf(out, len, "%s/peerscope", dir) < (int)len;
+  dir = getenv("HOME");
+  if (dir && *dir) return snprintf(out, len, "%s/.cache/peerscope", dir) < (int)len;
+  return false;
+}

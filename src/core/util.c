@@ -31,3 +31,31 @@ double ps__now_ms(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
+
+const char *ps__printable(const char *s, char *buf, size_t len) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t o = 0;
+  if (len == 0) return buf;
+  for (; s && *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    bool plain = c >= 0x20 && c < 0x7F && c != '\\';
+    size_t n = plain ? 1 : 4;
+    if (o + n + 4 > len) { /* room for "..." and the NUL */
+      if (len >= 4) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+      }
+      break;
+    }
+    if (plain) {
+      buf[o++] = (char)c;
+    } else {
+      buf[o++] = '\\';
+      buf[o++] = 'x';
+      buf[o++] = hex[c >> 4];
+      buf[o++] = hex[c & 15];
+    }
+  }
+  buf[o] = '\0';
+  return buf;
+}

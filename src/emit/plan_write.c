@@ -31,6 +31,26 @@ static void put_quoted(ps__ebuf *b, const char *s) {
   ps__eput(b, "'");
 }
 
+/* Free text (a summary, a reason, a path) on one line of output: control characters as \xNN,
+ * so a newline in a model's name cannot end a comment and start a key or a command. */
+static void put_text(ps__ebuf *b, const char *s) {
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p < 0x20 || *p == 0x7F)
+      ps__eput(b, "\\x%02X", *p);
+    else
+      ps__eput(b, "%c", *p);
+  }
+}
+
+/* put_quoted, for a comment line: the shell word, then through put_text. */
+static void put_quoted_text(ps__ebuf *b, const char *s) {
+  ps__ebuf word = {0};
+  put_quoted(&word, s);
+  if (word.failed) b->failed = true;
+  put_text(b, word.data ? word.data : "");
+  ps__free(word.data);
+}
+
 static double gib(uint64_t v) { return (double)v / (1024.0 * 1024.0 * 1024.0); }
 
 static void put_command(ps__ebuf *b, const ps_plan *p, const char *sep) {
@@ -43,6 +63,27 @@ static void put_command(ps__ebuf *b, const ps_plan *p, const char *sep) {
       put_quoted(b, p->args[i].value);
     }
   }
+}
+
+/* The command on one line of text (the text format): quoted, control characters shown. */
+static void put_command_text(ps__ebuf *b, const ps_plan *p) {
+  ps__ebuf line = {0};
+  put_command(&line, p, " ");
+  if (line.failed) b->failed = true;
+  put_text(b, line.data ? line.data : "");
+  ps__free(line.data);
+}
+
+/* "<lead>name: value\n<indent>why\n", all three as text (a cluster step, in a comment). */
+static void put_comment_item(ps__ebuf *b, const char *lead, const ps_plan_item *it,
+                             const char *indent) {
+  ps__eput(b, "%s", lead);
+  put_text(b, it->name);
+  ps__eput(b, ": ");
+  put_text(b, it->value);
+  ps__eput(b, "\n%s", indent);
+  put_text(b, it->why);
+  ps__eput(b, "\n");
 }
 
 static void put_gpus(ps__ebuf *b, const int *gpus, int n) {
@@ -65,10 +106,21 @@ static void add_vllm_memory(json_t *memory, const ps_plan *p) {
                       p->max_concurrency > 0 ? json_real(p->max_concurrency) : json_null());
   json_object_set_new(memory, "error_band",
                       p->error_band[0] ? json_string(p->error_band) : json_null());
+  json_object_set_new(memory, "kv_band_pct",
+                      p->kv_band_pct > 0 ? json_real(p->kv_band_pct) : json_null());
+  json_object_set_new(memory, "calibration",
+                      p->calibration[0] ? json_string(p->calibration) : json_null());
+  json_object_set_new(memory, "safe_max_model_len",
+                      p->safe_max_model_len > 0 ? json_integer(p->safe_max_model_len)
+                                                : json_null());
+  json_object_set_new(memory, "safe_max_num_seqs",
+                      p->safe_max_num_seqs > 0 ? json_integer(p->safe_max_num_seqs) : json_null());
 }
 
 static void write_text(ps__ebuf *b, const ps_plan *p) {
-  ps__eput(b, "%s: %s\n", p->feasible ? "Plan" : "No plan", p->summary);
+  ps__eput(b, "%s: ", p->feasible ? "Plan" : "No plan");
+  put_text(b, p->summary);
+  ps__eput(b, "\n");
   if (p->feasible) {
     ps__eput(b,
              "\nMemory per GPU (tightest GPU): budget %.1f GiB = weights %.1f + overhead %.1f + KV "
@@ -83,26 +135,42 @@ static void write_text(ps__ebuf *b, const ps_plan *p) {
       ps__eput(b, "vLLM %s would log: GPU KV cache size %llu tokens, maximum concurrency %.2fx\n",
                p->vllm_version, (unsigned long long)p->kv_tokens, p->max_concurrency);
     if (p->error_band[0]) ps__eput(b, "  (%s)\n", p->error_band);
+    if (p->calibration[0]) ps__eput(b, "  (figures %s)\n", p->calibration);
     if (p->env_count) {
       ps__eput(b, "\nEnvironment:\n");
-      for (int i = 0; i < p->env_count; i++)
-        ps__eput(b, "  %s=%s\n      %s\n", p->env[i].name, p->env[i].value, p->env[i].why);
+      for (int i = 0; i < p->env_count; i++) {
+        ps__eput(b, "  %s=", p->env[i].name);
+        put_text(b, p->env[i].value);
+        ps__eput(b, "\n      ");
+        put_text(b, p->env[i].why);
+        ps__eput(b, "\n");
+      }
     }
     if (p->command_count) {
-      ps__eput(b, "\nCluster: start Ray on every node first (HEAD_IP = the head's address):\n");
+      ps__eput(b, "\nCluster: start Ray on every node of the instance first (HEAD_IP = the head's "
+                  "address):\n");
       for (int i = 0; i < p->command_count; i++)
-        ps__eput(b, "  %s: %s\n      %s\n", p->commands[i].name, p->commands[i].value,
-                 p->commands[i].why);
+        put_comment_item(b, "  ", &p->commands[i], "      ");
     }
     ps__eput(b, "\nCommand%s:\n  ", p->command_count ? " (on the head)" : "");
-    put_command(b, p, " ");
+    put_command_text(b, p);
     ps__eput(b, "\n\nArguments:\n");
-    for (int i = 0; i < p->arg_count; i++)
-      ps__eput(b, "  %s%s%s\n      %s\n", p->args[i].name, p->args[i].value[0] ? " " : "",
-               p->args[i].value, p->args[i].why);
+    for (int i = 0; i < p->arg_count; i++) {
+      ps__eput(b, "  %s", p->args[i].name);
+      if (p->args[i].value[0]) {
+        ps__eput(b, " ");
+        put_text(b, p->args[i].value);
+      }
+      ps__eput(b, "\n      ");
+      put_text(b, p->args[i].why);
+      ps__eput(b, "\n");
+    }
     ps__eput(b, "\nWhy:\n");
-    for (int i = 0; i < p->reason_count; i++)
-      ps__eput(b, "  - %s\n", p->reasons[i]);
+    for (int i = 0; i < p->reason_count; i++) {
+      ps__eput(b, "  - ");
+      put_text(b, p->reasons[i]);
+      ps__eput(b, "\n");
+    }
   }
   if (p->alt_count) {
     ps__eput(b, "\nConsidered:\n");
@@ -113,22 +181,27 @@ static void write_text(ps__ebuf *b, const ps_plan *p) {
         ps__eput(b, " on GPUs ");
         put_gpus(b, o->gpus, o->gpu_count);
       }
-      ps__eput(b, ": %s\n", o->why);
+      ps__eput(b, ": ");
+      put_text(b, o->why);
+      ps__eput(b, "\n");
     }
   }
 }
 
 static void write_shell(ps__ebuf *b, const ps_plan *p) {
-  ps__eput(b, "# peerscope plan: %s\n", p->summary);
+  ps__eput(b, "# peerscope plan: ");
+  put_text(b, p->summary);
+  ps__eput(b, "\n");
   if (!p->feasible) {
     ps__eput(b, "echo 'peerscope: no plan fits' >&2; exit 1\n");
     return;
   }
   for (int i = 0; i < p->command_count; i++)
-    ps__eput(b, "# %s: %s\n#   %s\n", p->commands[i].name, p->commands[i].value,
-             p->commands[i].why);
+    put_comment_item(b, "# ", &p->commands[i], "#   ");
   for (int i = 0; i < p->env_count; i++) {
-    ps__eput(b, "# %s\nexport %s=", p->env[i].why, p->env[i].name);
+    ps__eput(b, "# ");
+    put_text(b, p->env[i].why);
+    ps__eput(b, "\nexport %s=", p->env[i].name);
     put_quoted(b, p->env[i].value);
     ps__eput(b, "\n");
   }
@@ -148,15 +221,22 @@ static void write_args(ps__ebuf *b, const ps_plan *p) {
 }
 
 static void write_yaml(ps__ebuf *b, const ps_plan *p) {
-  ps__eput(b, "# peerscope plan: %s\n# Use: ", p->summary);
-  for (int i = 0; i < p->env_count; i++)
-    ps__eput(b, "%s=%s ", p->env[i].name, p->env[i].value);
+  ps__eput(b, "# peerscope plan: ");
+  put_text(b, p->summary);
+  ps__eput(b, "\n# Use: ");
+  for (int i = 0; i < p->env_count; i++) {
+    ps__eput(b, "%s=", p->env[i].name);
+    put_quoted_text(b, p->env[i].value);
+    ps__eput(b, " ");
+  }
   ps__eput(b, "vllm serve ");
-  put_quoted(b, p->model_arg);
+  put_quoted_text(b, p->model_arg);
   ps__eput(b, " --config this-file.yaml\n");
   for (int i = 0; i < p->arg_count; i++) {
     const ps_plan_item *it = &p->args[i];
-    ps__eput(b, "# %s\n%s: ", it->why, it->name + 2);
+    ps__eput(b, "# ");
+    put_text(b, it->why);
+    ps__eput(b, "\n%s: ", it->name + 2);
     if (!it->value[0]) {
       ps__eput(b, "true\n");
       continue;

@@ -78,7 +78,7 @@ static bool expand(finder *f, ps__set p, int depth) {
   for (int i = m - 1; i >= 0; i--) {
     if (depth + color[i] < f->k) return false;
     int v = order[i];
-    ps__set next;
+    ps__set next = {{0}}; /* only `words` words are set; GCC -O3 cannot see that */
     ps__set_and(&next, &p, &f->g->adj[v], f->g->words);
     f->cur[depth] = v;
     if (expand(f, next, depth + 1)) return true;

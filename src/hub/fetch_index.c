@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/checked.h"
 #include "core/internal.h"
 #include "hub/hub_internal.h"
 #include "model/model.h"
@@ -72,12 +73,13 @@ ps_status ps__hub_check_index(ps_ctx *ctx, const char *name, const char *text, s
                                        : -1;
   if (!json_is_object(map) || json_object_size(map) == 0)
     st = ps__fail(ctx, PS_ERR_BAD_INPUT, "%s: no weight_map: not a safetensors index", name);
-  else if (!(bytes >= 1 && bytes < 9e18))
+  else if (!(bytes >= 1 && bytes <= (double)PS_MAX_WEIGHT_BYTES))
     st = ps__fail(ctx, PS_ERR_BAD_INPUT,
-                  "%s: the sizes do not add up: metadata.total_size is missing or not a positive "
-                  "integer",
+                  "%s: the sizes do not add up: metadata.total_size is missing, not a positive "
+                  "integer or absurd (over 1 PiB)",
                   name);
-  else if (estimate && ((uint64_t)bytes > estimate * 8 || (uint64_t)bytes * 8 < estimate))
+  else if (estimate &&
+           ((uint64_t)bytes > ps__mul_u64_sat(estimate, 8) || (uint64_t)bytes * 8 < estimate))
     st = ps__fail(ctx, PS_ERR_BAD_INPUT,
                   "%s: the sizes do not add up: metadata.total_size is %.0f bytes but the "
                   "config's shapes need about %llu",
@@ -87,8 +89,10 @@ ps_status ps__hub_check_index(ps_ctx *ctx, const char *name, const char *text, s
   if (st == PS_OK) {
     total->bytes = (uint64_t)bytes;
     json_t *p = json_object_get(meta, "total_parameters");
-    total->params =
-        json_is_integer(p) && json_integer_value(p) > 0 ? (uint64_t)json_integer_value(p) : 0;
+    total->params = json_is_integer(p) && json_integer_value(p) > 0 &&
+                            (uint64_t)json_integer_value(p) <= PS_MAX_PARAMS
+                        ? (uint64_t)json_integer_value(p)
+                        : 0;
   }
   json_decref(doc);
   return st;
@@ -99,7 +103,7 @@ ps_status ps__hub_check_header(ps_ctx *ctx, const char *name, const uint8_t *buf
   ps__st_sum sum = {0, 0, 0};
   ps_status st = ps__safetensors_parse_header(ctx, buf, len, name, &sum);
   if (st != PS_OK) return st;
-  if (file_size && (uint64_t)len + sum.data_bytes != file_size)
+  if (file_size && ps__add_u64_sat(len, sum.data_bytes) != file_size)
     return ps__fail(ctx, PS_ERR_BAD_INPUT,
                     "%s: the sizes do not add up: the header describes %llu bytes of tensors "
                     "after %zu header bytes, but the file has %llu",

@@ -83,7 +83,10 @@ static ps_status parse_header(parser *p, const ps__line *line) {
       return fail_at(p, line->number, t->col, "expected GPU%d in the header, found '%s'", p->gpus,
                      SHOW(t, shown));
     if (p->gpus == PS_REPORT_MAX_GPUS)
-      return fail_at(p, line->number, t->col, "more than %d GPUs", PS_REPORT_MAX_GPUS);
+      return fail_at(p, line->number, t->col,
+                     "more than %d GPUs in one node (peerscope handles %d per node; give each "
+                     "node's topo -m as its own --topology)",
+                     PS_REPORT_MAX_GPUS, PS_REPORT_MAX_GPUS);
     p->gpus++;
     p->devices++;
   }

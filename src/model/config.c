@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/checked.h"
 #include "core/internal.h"
 #include "model/model_internal.h"
 
@@ -113,9 +114,9 @@ static ps_status read_experts(const ps__cfg *c, ps_model *m, ps__model_extra *x)
   int max = PS_MODEL_INT_MAX;
   CHECK(ps__cfg_int(
       c, PS_CFG_KEYS("num_local_experts", "n_routed_experts", "num_experts", "moe_num_experts"),
-      false, 0, max, &m->num_experts, NULL));
-  CHECK(ps__cfg_int(c, PS_CFG_KEYS("num_experts_per_tok", "moe_topk"), false, 0, max,
-                    &m->experts_per_token, NULL));
+      false, 0, PS_MODEL_MAX_EXPERTS, &m->num_experts, NULL));
+  CHECK(ps__cfg_int(c, PS_CFG_KEYS("num_experts_per_tok", "moe_topk"), false, 0,
+                    PS_MODEL_MAX_EXPERTS, &m->experts_per_token, NULL));
   if (m->num_experts == 0) {
     m->experts_per_token = 0;
     return PS_OK;
@@ -219,6 +220,15 @@ ps_status ps__model_parse_config(ps_ctx *ctx, const char *text, size_t len, cons
   st = read_config(&c, out, &extra);
   if (st != PS_OK) goto cleanup;
   out->weight_bytes = ps__model_estimate_weights(out, &extra);
+  /* Each figure may be in range and their product still absurd (2^20 layers of 2^20 experts):
+   * no model has a petabyte of weights, so such a config is bad input, never a plan. */
+  if (out->weight_bytes > PS_MAX_WEIGHT_BYTES) {
+    st = ps__fail(ctx, PS_ERR_BAD_INPUT,
+                  "%s: the shapes describe %.3g bytes of weights; no model is that large (at "
+                  "most %llu)",
+                  name, (double)out->weight_bytes, (unsigned long long)PS_MAX_WEIGHT_BYTES);
+    goto cleanup;
+  }
   ps__model_kv_note(out, out->estimate_note, sizeof(out->estimate_note));
 cleanup:
   json_decref(doc);

@@ -14,6 +14,11 @@
 #define PS_MODEL_JSON_MAX_BYTES (64u << 20)
 /* The safetensors library itself refuses headers over 100 MB. */
 #define PS_SAFETENSORS_HEADER_MAX (100u << 20)
+/* Shard files of one model, listed by its index or found in its directory: the largest
+ * models have a few hundred. */
+#define PS_MODEL_MAX_SHARDS 100000
+/* Experts per MoE layer: today's largest have 384 (Kimi K2) and 512 (Qwen3-Next). */
+#define PS_MODEL_MAX_EXPERTS 65536
 /* Bounds for config integers: above any real model, below int overflow in products. */
 #define PS_MODEL_INT_MAX (1 << 30)
 

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/checked.h"
 #include "core/internal.h"
 #include "model/model_internal.h"
 
@@ -78,10 +79,11 @@ static uint64_t read_le64(const uint8_t *p) {
 
 /* The header length against its bound and the bytes there are after the 8-byte prefix. */
 static ps_status check_length(ps_ctx *ctx, const char *name, uint64_t n, uint64_t size) {
+  /* The value is not shown: in a file that is not safetensors it is 8 bytes of its text. */
   if (n > PS_SAFETENSORS_HEADER_MAX)
     return st_fail(ctx, name, 0,
-                   "header length %llu is absurd (at most %u MiB; not a safetensors file?)",
-                   (unsigned long long)n, PS_SAFETENSORS_HEADER_MAX >> 20);
+                   "the header length is absurd (over %u MiB; not a safetensors file?)",
+                   PS_SAFETENSORS_HEADER_MAX >> 20);
   if (n > size - 8)
     return st_fail(ctx, name, 0,
                    "header length %llu runs past the end of the file (%llu bytes; truncated?)",
@@ -123,6 +125,10 @@ static ps_status read_tensor(ps_ctx *ctx, const char *name, uint64_t at, const c
       return st_fail(ctx, name, at, "tensor '%s': shape has more than 2^64 elements",
                      shown(key, k, sizeof(k)));
   }
+  if (count > PS_MAX_PARAMS)
+    return st_fail(
+        ctx, name, at, "tensor '%s': %llu elements; no model is that large (at most %llu)",
+        shown(key, k, sizeof(k)), (unsigned long long)count, (unsigned long long)PS_MAX_PARAMS);
   if (json_array_size(offsets) != 2 || get_u64(json_array_get(offsets, 0), &r->begin) != PS_OK ||
       get_u64(json_array_get(offsets, 1), &r->end) != PS_OK || r->end < r->begin)
     return st_fail(ctx, name, at,
@@ -202,22 +208,38 @@ ps_status ps__safetensors_parse_header(ps_ctx *ctx, const uint8_t *buf, size_t l
     }
     st = read_tensor(ctx, name, at, key, value, &ranges[count], &elements);
     if (st != PS_OK) goto cleanup;
-    if (__builtin_add_overflow(out->params, elements, &out->params)) out->params = UINT64_MAX;
+    out->params = ps__add_u64_sat(out->params, elements);
     count++;
   }
   /* The data must be tiled exactly, as the safetensors library checks on load. */
   qsort(ranges, count, sizeof(*ranges), by_offset);
+  /* Sorted by offset, so tensors may be listed in any order; one that overlaps (or nests in)
+   * the previous starts before its end. */
   uint64_t expected = 0;
   for (size_t i = 0; i < count; i++) {
     if (ranges[i].begin != expected) {
-      st = st_fail(ctx, name, key_offset(header, (size_t)n, ranges[i].tensor),
-                   "tensor '%s': data starts at byte %llu, expected %llu (tensors must tile "
-                   "the data with no gap or overlap)",
-                   shown(ranges[i].tensor, k, sizeof(k)), (unsigned long long)ranges[i].begin,
-                   (unsigned long long)expected);
+      char prev[72];
+      if (ranges[i].begin < expected)
+        st = st_fail(ctx, name, key_offset(header, (size_t)n, ranges[i].tensor),
+                     "tensor '%s': data starts at byte %llu, inside tensor '%s' (which ends at "
+                     "%llu): tensors must not overlap",
+                     shown(ranges[i].tensor, k, sizeof(k)), (unsigned long long)ranges[i].begin,
+                     shown(ranges[i - 1].tensor, prev, sizeof(prev)), (unsigned long long)expected);
+      else
+        st = st_fail(ctx, name, key_offset(header, (size_t)n, ranges[i].tensor),
+                     "tensor '%s': data starts at byte %llu, expected %llu (tensors must tile "
+                     "the data with no gap or overlap)",
+                     shown(ranges[i].tensor, k, sizeof(k)), (unsigned long long)ranges[i].begin,
+                     (unsigned long long)expected);
       goto cleanup;
     }
     expected = ranges[i].end;
+  }
+  if (expected > PS_MAX_WEIGHT_BYTES || out->params > PS_MAX_PARAMS) {
+    st = st_fail(ctx, name, 8,
+                 "the tensors claim %llu bytes of data; no model is that large (at most %llu)",
+                 (unsigned long long)expected, (unsigned long long)PS_MAX_WEIGHT_BYTES);
+    goto cleanup;
   }
   out->data_bytes = expected;
   out->tensors = count;
@@ -279,9 +301,20 @@ ps_status ps__safetensors_read(ps_ctx *ctx, const char *path, ps__st_sum *sum) {
   /* A file that shrank since fstat reads short: the parser reports the truncation. */
   st = ps__safetensors_parse_header(ctx, buf, 8 + (size_t)got, path, &one);
   if (st != PS_OK) goto cleanup;
-  sum->data_bytes += one.data_bytes;
-  sum->params += one.params;
-  sum->tensors += one.tensors;
+  /* As the safetensors library checks on load: the data ends where the file does. A 100-byte
+   * file whose header claims a terabyte is cut short or forged, never that many weights. */
+  if (one.data_bytes != size - 8 - n) {
+    st = st_fail(ctx, path, 8 + n,
+                 "the tensors need %llu bytes of data, but the file has %llu after the header "
+                 "(%s)",
+                 (unsigned long long)one.data_bytes, (unsigned long long)(size - 8 - n),
+                 one.data_bytes > size - 8 - n ? "cut short: an interrupted download?"
+                                               : "bytes no tensor describes");
+    goto cleanup;
+  }
+  sum->data_bytes = ps__add_u64_sat(sum->data_bytes, one.data_bytes);
+  sum->params = ps__add_u64_sat(sum->params, one.params);
+  sum->tensors = ps__add_u64_sat(sum->tensors, one.tensors);
 cleanup:
   ps__free(buf);
   close(fd);

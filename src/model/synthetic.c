@@ -5,11 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/checked.h"
 #include "core/internal.h"
 #include "model/model_internal.h"
-
-/* 18 EB: far beyond any model, below uint64 overflow. */
-#define MAX_BYTES 1.8e19
 
 static const struct {
   const char *name;
@@ -51,7 +49,7 @@ ps_status ps__model_synthetic(ps_ctx *ctx, double params_b, const char *dtype, d
   }
 
   double bytes = params_b > 0 ? params_b * 1e9 * kinds[kind].bytes : size_gb * 1e9;
-  if (bytes >= MAX_BYTES)
+  if (bytes > (double)PS_MAX_WEIGHT_BYTES || params_b * 1e9 > (double)PS_MAX_PARAMS)
     return ps__fail(ctx, PS_ERR_INVALID_ARG, "model size: %g GB is beyond any model", bytes / 1e9);
   out->weight_bytes = (uint64_t)(bytes + 0.5); /* no libm: the library does not link it */
   if (params_b > 0) {

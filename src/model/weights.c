@@ -10,12 +10,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/checked.h"
 #include "core/internal.h"
+#include "core/strset.h"
 #include "model/model_internal.h"
 
 #define INDEX_NAME "model.safetensors.index.json"
 /* More shards than any real model has; bounds the listing. */
-#define MAX_FILES 100000
 
 static bool ends_with(const char *s, const char *tail) {
   size_t n = strlen(s), t = strlen(tail);
@@ -70,8 +71,9 @@ ps_status ps__model_dir_scan(ps_ctx *ctx, const char *dir, ps__model_dir *out) {
     if (ends_with(n, ".gguf")) out->has_gguf = true;
     if (strncmp(n, "pytorch_model", 13) == 0 && ends_with(n, ".bin")) out->has_bin = true;
     if (!ends_with(n, ".safetensors")) continue;
-    if (out->safetensors_count == MAX_FILES) {
-      st = ps__fail(ctx, PS_ERR_BAD_INPUT, "%s: more than %d safetensors files", dir, MAX_FILES);
+    if (out->safetensors_count == PS_MODEL_MAX_SHARDS) {
+      st = ps__fail(ctx, PS_ERR_BAD_INPUT, "%s: more than %d safetensors files", dir,
+                    PS_MODEL_MAX_SHARDS);
       goto cleanup;
     }
     if (out->safetensors_count == cap) {
@@ -109,6 +111,11 @@ static ps_status sum_headers(ps_ctx *ctx, const char *dir, char *const *files, s
     join(path, sizeof(path), dir, files[i]);
     ps_status st = ps__safetensors_read(ctx, path, &sum);
     if (st != PS_OK) return st;
+    if (sum.data_bytes > PS_MAX_WEIGHT_BYTES || sum.params > PS_MAX_PARAMS)
+      return ps__fail(ctx, PS_ERR_BAD_INPUT,
+                      "%s: the shards up to this one hold more than %llu bytes or parameters; "
+                      "no model is that large",
+                      path, (unsigned long long)PS_MAX_WEIGHT_BYTES);
   }
   if (bytes_too) {
     m->weight_bytes = sum.data_bytes;
@@ -121,48 +128,102 @@ static ps_status sum_headers(ps_ctx *ctx, const char *dir, char *const *files, s
   return PS_OK;
 }
 
-/* metadata.<key>: a positive integer (some writers emit 1.6e10 as a real); 0 when absent. */
+/* metadata.<key>: a positive integer up to max (some writers emit 1.6e10 as a real); 0 when
+ * absent. */
 static ps_status index_size(ps_ctx *ctx, const char *name, const json_t *meta, const char *key,
-                            uint64_t *out) {
+                            uint64_t max, uint64_t *out) {
   const json_t *v = json_object_get(meta, key);
   *out = 0;
   if (!v || json_is_null(v)) return PS_OK;
   if (json_is_integer(v) && json_integer_value(v) > 0) {
     *out = (uint64_t)json_integer_value(v);
-    return PS_OK;
-  }
-  if (json_is_real(v) && json_real_value(v) >= 1 && json_real_value(v) < 9e18 &&
-      (double)(long long)json_real_value(v) == json_real_value(v)) {
+  } else if (json_is_real(v) && json_real_value(v) >= 1 && json_real_value(v) < 9e18 &&
+             (double)(long long)json_real_value(v) == json_real_value(v)) {
     *out = (uint64_t)json_real_value(v);
-    return PS_OK;
+  } else {
+    return ps__fail(ctx, PS_ERR_BAD_INPUT, "%s: metadata.%s: expected a positive integer", name,
+                    key);
   }
-  return ps__fail(ctx, PS_ERR_BAD_INPUT, "%s: metadata.%s: expected a positive integer", name, key);
+  if (*out > max)
+    return ps__fail(ctx, PS_ERR_BAD_INPUT,
+                    "%s: metadata.%s: %llu is absurd (more than %llu; no model is that large)",
+                    name, key, (unsigned long long)*out, (unsigned long long)max);
+  return PS_OK;
 }
 
-/* The shard names the index's weight_map lists, each once. */
-static ps_status index_files(ps_ctx *ctx, const char *name, const json_t *map, char ***files,
-                             size_t *count) {
+/* A weight_map entry names a file inside the model directory: relative, no "." or ".."
+ * component, no empty one. (Shards in the Hugging Face cache are symlinks into its blobs/;
+ * those stay allowed: the name is what is confined, see shard_dir_inside.) */
+static bool shard_name_ok(const char *s) {
+  if (!*s || *s == '/') return false;
+  for (const char *c = s; *c;) {
+    size_t n = strcspn(c, "/");
+    if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.')) return false;
+    c += n;
+    if (*c == '/') c++;
+    if (!*c && c[-1] == '/') return false; /* a trailing slash names a directory */
+  }
+  return true;
+}
+
+/* A shard in a subdirectory: the subdirectory, symlinks resolved, is still inside `dir`. */
+static bool shard_dir_inside(const char *dir, const char *shard) {
+  const char *slash = strrchr(shard, '/');
+  if (!slash) return true;
+  char sub[PATH_MAX], real_dir[PATH_MAX], real_sub[PATH_MAX];
+  snprintf(sub, sizeof(sub), "%s/%.*s", dir, (int)(slash - shard), shard);
+  if (!realpath(dir, real_dir) || !realpath(sub, real_sub)) return true; /* missing: not read */
+  size_t n = strlen(real_dir);
+  return strncmp(real_sub, real_dir, n) == 0 && (real_sub[n] == '/' || real_sub[n] == '\0');
+}
+
+/* The shard names the index's weight_map lists, each once, in the order first listed. */
+static ps_status index_files(ps_ctx *ctx, const char *dir, const char *name, const json_t *map,
+                             char ***files, size_t *count) {
   const char *key;
   const json_t *v;
+  ps__strset seen = {0};
+  size_t cap = 0;
+  ps_status st = PS_OK;
+  char shown[80];
   *files = NULL;
   *count = 0;
   if (!map || json_is_null(map)) return PS_OK;
   if (!json_is_object(map))
     return ps__fail(ctx, PS_ERR_BAD_INPUT, "%s: weight_map: expected an object", name);
   json_object_foreach((json_t *)map, key, v) {
-    if (!json_is_string(v))
-      return ps__fail(ctx, PS_ERR_BAD_INPUT, "%s: weight_map: expected file names as values", name);
-    bool seen = false;
-    for (size_t i = 0; i < *count && !seen; i++)
-      seen = strcmp((*files)[i], json_string_value(v)) == 0;
-    if (seen) continue;
-    char **bigger = ps__realloc(*files, (*count + 1) * sizeof(char *));
-    if (!bigger) return ps__fail(ctx, PS_ERR_NO_MEMORY, "%s: out of memory", name);
-    *files = bigger;
-    (*files)[*count] = (char *)json_string_value(v); /* borrowed from the document */
-    (*count)++;
+    const char *file = json_string_value(v);
+    bool added;
+    if (!file) {
+      st = ps__fail(ctx, PS_ERR_BAD_INPUT, "%s: weight_map: expected file names as values", name);
+      break;
+    }
+    if (!shard_name_ok(file) || !shard_dir_inside(dir, file)) {
+      st = ps__fail(ctx, PS_ERR_BAD_INPUT,
+                    "%s: weight_map: '%s' is not a file inside the model directory", name,
+                    ps__printable(file, shown, sizeof(shown)));
+      break;
+    }
+    if (!ps__strset_add(&seen, file, &added)) goto oom;
+    if (!added) continue;
+    if (*count == PS_MODEL_MAX_SHARDS) {
+      st = ps__fail(ctx, PS_ERR_BAD_INPUT, "%s: weight_map: more than %d shard files", name,
+                    PS_MODEL_MAX_SHARDS);
+      break;
+    }
+    if (*count == cap) {
+      cap = cap ? cap * 2 : 16;
+      char **bigger = ps__realloc(*files, cap * sizeof(char *));
+      if (!bigger) goto oom;
+      *files = bigger;
+    }
+    (*files)[(*count)++] = (char *)file; /* borrowed from the document */
   }
-  return PS_OK;
+  ps__strset_free(&seen);
+  return st;
+oom:
+  ps__strset_free(&seen);
+  return ps__fail(ctx, PS_ERR_NO_MEMORY, "%s: out of memory", name);
 }
 
 static void note_estimate(ps_model *m, const char *why) {
@@ -186,9 +247,12 @@ static ps_status from_index(ps_ctx *ctx, const char *dir, ps_model *m) {
                   path);
     goto cleanup;
   }
-  if ((st = index_size(ctx, path, meta, "total_size", &total)) != PS_OK) goto cleanup;
-  if ((st = index_size(ctx, path, meta, "total_parameters", &params)) != PS_OK) goto cleanup;
-  if ((st = index_files(ctx, path, json_object_get(doc, "weight_map"), &files, &count)) != PS_OK)
+  if ((st = index_size(ctx, path, meta, "total_size", PS_MAX_WEIGHT_BYTES, &total)) != PS_OK)
+    goto cleanup;
+  if ((st = index_size(ctx, path, meta, "total_parameters", PS_MAX_PARAMS, &params)) != PS_OK)
+    goto cleanup;
+  if ((st = index_files(ctx, dir, path, json_object_get(doc, "weight_map"), &files, &count)) !=
+      PS_OK)
     goto cleanup;
   bool all_here = count > 0;
   for (size_t i = 0; i < count && all_here; i++) {

@@ -3,11 +3,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/checked.h"
 #include "core/internal.h"
+#include "plan/calibration.h"
 #include "plan/candidates.h"
 #include "plan/plan_internal.h"
 
-#define FULL_GROUP_CAP 1024
+#define FULL_GROUP_CAP PS_PLAN_NODE_GPUS
 
 static bool taken(const int *used, int used_count, int gpu) {
   for (int i = 0; i < used_count; i++)
@@ -143,7 +145,10 @@ static uint64_t min_blocks(const ps__plan_input *in, const ps__candidate *c) {
 static uint64_t stage_need(const ps__plan_input *in, const ps__candidate *c, uint64_t len) {
   ps__kv_layout l;
   if (!stage_layout(in, c, 0, &l)) return 0;
-  return ps__kv_blocks_per_request(&l, len) * (uint64_t)in->seqs * l.page * (uint64_t)l.pool_layers;
+  return ps__mul_u64_sat(
+      ps__mul_u64_sat(ps__mul_u64_sat(ps__kv_blocks_per_request(&l, len), (uint64_t)in->seqs),
+                      l.page),
+      (uint64_t)l.pool_layers);
 }
 
 /* vLLM starts when one request of max_model_len fits; seqs of them at once when the blocks
@@ -151,7 +156,8 @@ static uint64_t stage_need(const ps__plan_input *in, const ps__candidate *c, uin
 static bool fits(const ps__plan_input *in, const ps__candidate *c, uint64_t len) {
   ps__kv_layout l;
   if (!stage_layout(in, c, 0, &l)) return false;
-  return min_blocks(in, c) >= ps__kv_blocks_per_request(&l, len) * (uint64_t)in->seqs;
+  return min_blocks(in, c) >=
+         ps__mul_u64_sat(ps__kv_blocks_per_request(&l, len), (uint64_t)in->seqs);
 }
 
 static double gib(uint64_t b) { return (double)b / PS_GIB; }
@@ -236,7 +242,8 @@ static void overhead(const ps__plan_input *in, ps__candidate *c, const char *gpu
               : 131072;
   ps__vllm_setup setup = {&in->vllm, c->tp, len, in->batched, in->eager, c->visible, gpu_name};
   ps__vllm_memory_make(m, &setup, &c->mem);
-  c->overhead = c->mem.activation + c->mem.non_torch + c->mem.graphs;
+  c->overhead =
+      ps__add_u64_sat(ps__add_u64_sat(c->mem.activation, c->mem.non_torch), c->mem.graphs);
 }
 
 /* Each stage's budget (its tightest GPU's) and the smallest CUDA-visible total; false, with
@@ -264,12 +271,14 @@ static bool stage_budgets(const ps__plan_input *in, ps__candidate *c) {
   return true;
 }
 
-void ps__candidate_build(const ps__plan_input *in, int tp, int pp, ps__candidate *c) {
+void ps__candidate_build(const ps__plan_input *in, const int *nodes, int span, int tp, int pp,
+                         ps__candidate *c) {
   memset(c, 0, sizeof(*c));
   c->tp = tp;
   c->pp = pp;
   c->count = tp * pp;
-  c->stages = pp / in->nodes;
+  c->span = span;
+  c->stages = pp / span;
   c->feasible = true;
   char why[256];
   if (!ps__tp_valid(in->model, tp, why, sizeof(why))) {
@@ -286,15 +295,15 @@ void ps__candidate_build(const ps__plan_input *in, int tp, int pp, ps__candidate
     return;
   }
   c->p2p = true;
-  int per_node = pp / in->nodes; /* stages on each node */
+  int per_node = c->stages; /* stages on each node */
   for (int s = 0; s < pp; s++) {
-    int n = s / per_node, first = n * per_node * tp; /* this node's ranks start here */
+    int k = s / per_node, n = nodes[k], first = k * per_node * tp; /* node k's ranks start here */
     bool p2p = true;
     if (!pick_group(in->reports[n], in->allowed[n], in->allowed_count[n], c->gpus + first,
-                    (s - n * per_node) * tp, tp, c->gpus + s * tp, &p2p)) {
+                    (s - k * per_node) * tp, tp, c->gpus + s * tp, &p2p)) {
       c->feasible = false;
       c->invalid = true;
-      snprintf(c->why, sizeof(c->why), "needs %d GPUs per node; %d allowed", tp * per_node,
+      snprintf(c->why, sizeof(c->why), "needs %d GPUs per node; node %d gives %d", tp * per_node, n,
                in->allowed_count[n]);
       return;
     }
@@ -308,15 +317,17 @@ void ps__candidate_build(const ps__plan_input *in, int tp, int pp, ps__candidate
   const char *gpu_name = in->reports[c->node[0]]->gpus[c->gpus[0]].name;
   if (!stage_budgets(in, c)) return;
   overhead(in, c, gpu_name);
+  const ps_vllm_calibration *cal = ps__calibration_find(in, tp, pp, gpu_name);
+  if (cal) ps__calibration_apply(in, cal, c);
   for (int s = 0; s < pp; s++)
     room[s] = c->budget[s] > c->overhead ? c->budget[s] - c->overhead : 0;
   partition_layers(in->model, c, room);
   for (int s = 0; s < pp; s++) {
-    c->weights[s] = ps__stage_weights(in->model, tp, s, pp, c->layers[s]);
-    uint64_t need = c->weights[s] + c->overhead;
+    c->weights[s] = cal ? cal->weights : ps__stage_weights(in->model, tp, s, pp, c->layers[s]);
+    uint64_t need = ps__add_u64_sat(c->weights[s], c->overhead); /* saturated: never fits */
     if (need >= c->budget[s]) {
       c->feasible = false;
-      c->shortfall = need - c->budget[s] + 1;
+      c->shortfall = ps__add_u64_sat(need - c->budget[s], 1);
       snprintf(c->why, sizeof(c->why),
                "needs %.1f GiB per GPU at TP=%d%s (weights %.1f + overhead %.1f) before any KV; "
                "%s offers %.1f GiB at gpu_memory_utilization %.2f",

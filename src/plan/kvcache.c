@@ -9,6 +9,7 @@
  *   block) + 1. */
 #include <string.h>
 
+#include "core/checked.h"
 #include "core/internal.h"
 #include "plan/vllm.h"
 
@@ -24,13 +25,17 @@ static bool page_size(const ps_model *m, int tp, int bytes, ps__kv_layout *l) {
   if (m->attention == PS_ATTENTION_MLA) {
     if (m->kv_lora_rank <= 0 || m->qk_rope_head_dim < 0) return false;
     l->page =
-        (uint64_t)l->block * (uint64_t)(m->kv_lora_rank + m->qk_rope_head_dim) * (uint64_t)bytes;
+        ps__mul_u64_sat(ps__mul_u64_sat((uint64_t)l->block,
+                                        (uint64_t)m->kv_lora_rank + (uint64_t)m->qk_rope_head_dim),
+                        (uint64_t)bytes);
     return true;
   }
   int kv = m->num_kv_heads > 0 ? m->num_kv_heads : m->num_heads;
   if (kv <= 0 || m->head_dim <= 0) return false;
   int heads = kv / tp > 0 ? kv / tp : 1; /* replicated when tp > kv heads */
-  l->page = 2ull * (uint64_t)l->block * (uint64_t)heads * (uint64_t)m->head_dim * (uint64_t)bytes;
+  l->page = ps__mul_u64_sat(
+      ps__mul_u64_sat(2ull * (uint64_t)l->block * (uint64_t)heads, (uint64_t)m->head_dim),
+      (uint64_t)bytes);
   return true;
 }
 
@@ -80,7 +85,8 @@ uint64_t ps__kv_blocks_per_request(const ps__kv_layout *l, uint64_t len) {
     uint64_t keep = (uint64_t)l->window - 1 + (uint64_t)l->batched;
     sliding = cdiv(keep < len ? keep : len, b) + 1;
   }
-  return (uint64_t)l->full_groups * full + (uint64_t)l->sliding_groups * sliding;
+  return ps__add_u64_sat(ps__mul_u64_sat((uint64_t)l->full_groups, full),
+                         ps__mul_u64_sat((uint64_t)l->sliding_groups, sliding));
 }
 
 int ps__kv_groups(const ps__kv_layout *l) { return l->full_groups + l->sliding_groups; }

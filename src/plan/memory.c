@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/checked.h"
 #include "core/internal.h"
 #include "plan/plan_internal.h"
 #include "plan/vllm.h"
@@ -15,27 +16,32 @@
 
 static uint64_t embedding_bytes(const ps_model *m) {
   if (m->vocab_size <= 0 || m->hidden_size <= 0 || m->dtype_bytes <= 0) return 0;
-  return (uint64_t)m->vocab_size * (uint64_t)m->hidden_size * (uint64_t)m->dtype_bytes;
+  return ps__mul_u64_sat(ps__mul_u64_sat((uint64_t)m->vocab_size, (uint64_t)m->hidden_size),
+                         (uint64_t)m->dtype_bytes);
 }
 
 uint64_t ps__stage_weights(const ps_model *m, int tp, int stage, int pp, int layers) {
   uint64_t embed = embedding_bytes(m);
   uint64_t head = m->tied_embeddings ? 0 : embed;
   uint64_t total = m->weight_bytes;
-  if (embed + head >= total) embed = head = 0; /* shape unknown or inconsistent: share evenly */
+  if (ps__add_u64_sat(embed, head) >= total) /* shape unknown or inconsistent: share evenly */
+    embed = head = 0;
   uint64_t body = total - embed - head;
-  uint64_t w =
-      m->num_layers > 0 ? body / (uint64_t)m->num_layers * (uint64_t)layers : body / (uint64_t)pp;
-  if (stage == 0) w += embed;
-  if (stage == pp - 1) w += head;
+  uint64_t w = m->num_layers > 0 ? ps__mul_u64_sat(body / (uint64_t)m->num_layers, (uint64_t)layers)
+                                 : body / (uint64_t)pp;
+  if (stage == 0) w = ps__add_u64_sat(w, embed);
+  if (stage == pp - 1) w = ps__add_u64_sat(w, head);
   w /= (uint64_t)tp;
   /* K and V projections: with tp > kv heads each GPU holds a whole head (replicated). */
   int kv = m->num_kv_heads > 0 ? m->num_kv_heads : m->num_heads;
   if (kv > 0 && tp > kv && m->hidden_size > 0 && m->head_dim > 0 && m->dtype_bytes > 0) {
     uint64_t per_layer_head =
-        2ull * (uint64_t)m->hidden_size * (uint64_t)m->head_dim * (uint64_t)m->dtype_bytes;
+        ps__mul_u64_sat(ps__mul_u64_sat(2ull * (uint64_t)m->hidden_size, (uint64_t)m->head_dim),
+                        (uint64_t)m->dtype_bytes);
     /* each GPU holds 1 head where an even split would give kv/tp of one */
-    w += (uint64_t)layers * per_layer_head * (uint64_t)(tp - kv) / (uint64_t)tp;
+    uint64_t extra =
+        ps__mul_u64_sat(ps__mul_u64_sat((uint64_t)layers, per_layer_head), (uint64_t)(tp - kv));
+    w = ps__add_u64_sat(w, extra == UINT64_MAX ? extra : extra / (uint64_t)tp);
   }
   return w;
 }

@@ -1,6 +1,6 @@
-/* What `vllm serve` is given as the model: the directory or name as the user gave it; a
- * Hugging Face id with a revision ("org/name@v1") becomes "org/name" and --revision v1, the
- * way vLLM takes them; a model known only by size is "MODEL". */
+/* What `vllm serve` is given as the model: the directory or name as the user gave it (a
+ * leading dash made "./-..."); a Hugging Face id with a revision ("org/name@v1") becomes "org/name"
+ * and --revision v1, the way vLLM takes them; a model known only by size is "MODEL". */
 #include <stdio.h>
 #include <string.h>
 
@@ -15,7 +15,9 @@ void ps__plan_model_arg(const ps_plan_request *req, const ps_model *model, ps_pl
                       : model->num_layers <= 0 ? "MODEL"
                                                : model->name;
   ps_model_id *id = NULL;
-  ps__strlcpy(p->model_arg, given, sizeof(p->model_arg));
+  /* vLLM would take "-x" for an option: a relative path starting with a dash goes as "./-x",
+   * the same directory. (An id or a --model-name cannot start with one either way.) */
+  snprintf(p->model_arg, sizeof(p->model_arg), "%s%s", given[0] == '-' ? "./" : "", given);
   if (!strchr(given, '@') || given[0] == '/' || given[0] == '.' ||
       ps_model_id_parse(NULL, given, &id) != PS_OK)
     return;

@@ -12,8 +12,7 @@
 
 static double gib(uint64_t b) { return (double)b / PS_GIB; }
 
-static void reason(ps_plan *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void reason(ps_plan *p, const char *fmt, ...) {
+void ps__plan_reason(ps_plan *p, const char *fmt, ...) {
   if (p->reason_count >= PS_PLAN_MAX_ITEMS) return;
   va_list ap;
   va_start(ap, fmt);
@@ -35,13 +34,20 @@ static void item(ps_plan_item *items, int *count, const char *name, const char *
   va_end(ap);
 }
 
-/* Fills in->allowed[node] with the node's usable GPUs (all, or req->gpus on one node). */
+/* Fills in->allowed[node] with the node's usable GPUs (all, or req->gpus on one node). A node
+ * other than the head without any is left out (the plan says so). */
 static ps_status resolve_node(ps_ctx *ctx, const ps_report *r, const ps_plan_request *req, int node,
                               ps__plan_input *in) {
   if (!r) return ps__fail(ctx, PS_ERR_INVALID_ARG, "plan needs a report for every node");
+  if (r->gpu_count == 0 && node > 0) return PS_OK;
   if (r->gpu_count == 0)
     return ps__fail(ctx, PS_ERR_INVALID_ARG,
-                    in->nodes > 1 ? "node %d has no GPUs" : "the topology has no GPUs", node);
+                    in->nodes > 1 ? "node 0 (the head, where vllm serve runs) has no GPUs"
+                                  : "the topology has no GPUs");
+  int cap = req->gpus ? req->gpu_count : r->gpu_count;
+  if (cap > PS_PLAN_NODE_GPUS) cap = PS_PLAN_NODE_GPUS;
+  if (cap > 0 && !(in->allowed[node] = ps__calloc((size_t)cap, sizeof(int))))
+    return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
   for (int i = 0; i < (req->gpus ? req->gpu_count : r->gpu_count); i++) {
     int g = req->gpus ? req->gpus[i] : i;
     if (g < 0 || g >= r->gpu_count)
@@ -57,34 +63,34 @@ static ps_status resolve_node(ps_ctx *ctx, const ps_report *r, const ps_plan_req
     ps_verdict local = r->gpus[g].local_verdict;
     if (local == PS_VERDICT_CORRUPT || local == PS_VERDICT_ERROR || local == PS_VERDICT_HANG)
       continue;
-    if (in->allowed_count[node] < (int)PS_ARRAY_LEN(in->allowed[node]))
-      in->allowed[node][in->allowed_count[node]++] = g;
+    if (in->allowed_count[node] < cap) in->allowed[node][in->allowed_count[node]++] = g;
   }
-  if (in->allowed_count[node] == 0)
+  if (in->allowed_count[node] == 0 && node == 0)
     return ps__fail(ctx, PS_ERR_INVALID_ARG, "no usable GPU among those allowed%s",
-                    in->nodes > 1 ? " on a node" : "");
+                    in->nodes > 1 ? " on node 0 (the head, where vllm serve runs)" : "");
   return PS_OK;
 }
 
 static ps_status resolve(ps_ctx *ctx, const ps_report *const *reports, int nodes,
                          const ps_plan_request *req, ps__plan_input *in) {
-  memset(in, 0, sizeof(*in));
   in->model = req->model;
   if (!req->model) return ps__fail(ctx, PS_ERR_INVALID_ARG, "plan needs a model");
   if (nodes < 1 || nodes > PS_PLAN_MAX_NODES)
-    return ps__fail(ctx, PS_ERR_INVALID_ARG, "%d nodes: peerscope plans 1 to %d", nodes,
-                    PS_PLAN_MAX_NODES);
+    return ps__fail(ctx, PS_ERR_INVALID_ARG,
+                    "%d nodes: peerscope plans 1 to %d (one instance over the fewest nodes that "
+                    "hold the model, replicas on the rest); plan a part of the cluster",
+                    nodes, PS_PLAN_MAX_NODES);
   if (nodes > 1 && req->gpus)
     return ps__fail(ctx, PS_ERR_INVALID_ARG, "a GPU list applies to one node only");
-  in->nodes = nodes;
-  in->per_node = 1 << 30;
+  if (!reports) return ps__fail(ctx, PS_ERR_INVALID_ARG, "plan needs a report for every node");
+  if (!ps__nodes_alloc(in, nodes)) return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
+  in->reports = reports;
   for (int n = 0; n < nodes; n++) {
-    in->reports[n] = reports[n];
     ps_status st = resolve_node(ctx, reports[n], req, n, in);
     if (st != PS_OK) return st;
-    if (in->allowed_count[n] < in->per_node) in->per_node = in->allowed_count[n];
   }
-  ps_status vst = ps__vllm_resolve(ctx, req->vllm_version, &in->vllm);
+  ps__nodes_order(in);
+  ps_status vst = ps__plan_vllm_version(ctx, reports[0], req, in);
   if (vst != PS_OK) return vst;
   in->eager = req->enforce_eager;
   in->batched = req->max_num_batched_tokens > 0 ? req->max_num_batched_tokens : 0;
@@ -109,21 +115,16 @@ static ps_status resolve(ps_ctx *ctx, const ps_report *const *reports, int nodes
   else
     return ps__fail(ctx, PS_ERR_INVALID_ARG,
                     "kv-cache-dtype '%s' unknown (auto, fp8, fp8_e4m3, fp8_e5m2, bfloat16)", kv);
-  int n = in->per_node;
+  int n = in->allowed_count[0], most = ps__nodes_largest(in);
   if (nodes == 1 &&
       (req->tp > n || req->pp > n || (req->tp > 0 && req->pp > 0 && req->tp * req->pp > n)))
     return ps__fail(ctx, PS_ERR_INVALID_ARG, "TP=%d x PP=%d needs more than the %d GPU%s allowed",
                     req->tp > 0 ? req->tp : 1, req->pp > 0 ? req->pp : 1, n, n == 1 ? "" : "s");
-  if (nodes > 1 && req->tp > n)
+  if (nodes > 1 && req->tp > most)
     return ps__fail(ctx, PS_ERR_INVALID_ARG,
-                    "TP=%d is larger than the %d GPUs of the smallest node (TP stays inside a "
+                    "TP=%d is larger than the %d GPUs of the largest node (TP stays inside a "
                     "node)",
-                    req->tp, n);
-  if (nodes > 1 && req->pp > 0 && req->pp % nodes != 0)
-    return ps__fail(ctx, PS_ERR_INVALID_ARG,
-                    "PP=%d does not spread evenly over %d nodes (each node holds the same "
-                    "number of stages)",
-                    req->pp, nodes);
+                    req->tp, most);
   return PS_OK;
 }
 
@@ -144,6 +145,8 @@ static int compare(const ps__candidate *a, const ps__candidate *b, ps_objective 
     BETTER(!a->memory_unknown, !b->memory_unknown);
     if (a->shortfall != b->shortfall) return a->shortfall < b->shortfall ? -1 : 1;
   }
+  /* The fewest nodes: several only when one cannot hold the model (vLLM's advice). */
+  if (a->feasible && a->span != b->span) return a->span < b->span ? -1 : 1;
   /* A plan that reaches the model's whole context beats one that cuts it short. */
   BETTER(a->full_context, b->full_context);
   if (objective == PS_OBJECTIVE_LATENCY && a->feasible) {
@@ -180,6 +183,12 @@ static void lost_because(const ps__candidate *best, const ps__candidate *c, ps_o
                          char *out, size_t len) {
   if (!c->feasible) {
     snprintf(out, len, "%s", c->why);
+  } else if (c->span > best->span) {
+    snprintf(out, len, "spans %d nodes where %d suffice%s%s", c->span, best->span,
+             best->span == 1 ? "s" : "",
+             best->full_context || c->full_context == best->full_context
+                 ? ""
+                 : " (it holds the whole context: --max-model-len plans it)");
   } else if (obj == PS_OBJECTIVE_LATENCY && nvlink_group(best) && !nvlink_group(c)) {
     snprintf(out, len, "TP group not all-NVLink: a larger NVLink TP answers faster");
   } else if (obj == PS_OBJECTIVE_LATENCY && nvlink_group(best) && c->tp < best->tp) {
@@ -234,7 +243,7 @@ static bool visible_devices(const ps_report *r, const ps__candidate *c, int node
 
 static void emit_environment(const ps__plan_input *in, const ps__candidate *c, ps_plan *p) {
   char list[512];
-  if (in->nodes == 1 && visible_devices(in->reports[0], c, 0, list, sizeof(list))) {
+  if (c->span == 1 && visible_devices(in->reports[c->node[0]], c, c->node[0], list, sizeof(list))) {
     item(p->env, &p->env_count, "CUDA_DEVICE_ORDER", "PCI_BUS_ID",
          "number GPUs as nvidia-smi and NVML do; CUDA's default is fastest-first");
     item(p->env, &p->env_count, "CUDA_VISIBLE_DEVICES", list,
@@ -310,21 +319,22 @@ static void emit_arguments(const ps__plan_input *in, const ps__candidate *c,
   if (c->tp > 1) {
     if (!car.enabled)
       item(p->args, &p->arg_count, "--disable-custom-all-reduce", "", "%s", car.why);
-    reason(p, "custom all-reduce %s: %s", car.enabled ? "on" : "off", car.why);
+    ps__plan_reason(p, "custom all-reduce %s: %s", car.enabled ? "on" : "off", car.why);
   }
-  if (in->nodes > 1)
+  if (c->span > 1)
     item(p->args, &p->arg_count, "--distributed-executor-backend", "ray",
-         "%d nodes: vLLM's workers run on the Ray cluster started below", in->nodes);
+         "%d nodes: vLLM's workers run on the Ray cluster started below", c->span);
   else if (c->count > 1)
     item(p->args, &p->arg_count, "--distributed-executor-backend", "mp",
          "one node: vLLM's multiprocessing workers (its default; explicit so that a Ray "
          "cluster in the environment is not picked up)");
 }
 
-/* `ray start` for every node, with that node's GPUs and the shared environment: Ray workers
- * inherit the environment of the raylet that `ray start` launches. */
+/* `ray start` for every node of the instance, with that node's GPUs and the shared
+ * environment: Ray workers inherit the environment of the raylet that `ray start` launches. */
 static void emit_cluster_commands(const ps__plan_input *in, const ps__candidate *c, ps_plan *p) {
-  for (int n = 0; n < in->nodes; n++) {
+  for (int k = 0; k < c->span; k++) {
+    int n = c->node[k * c->stages * c->tp];
     char list[512], cmd[256 + 512], env[256] = "";
     int gpus[PS_PLAN_MAX_GPUS] = {0}, count = node_gpus(c, n, gpus);
     size_t used = 0;
@@ -334,12 +344,12 @@ static void emit_cluster_commands(const ps__plan_input *in, const ps__candidate 
     for (int i = 0; i < p->env_count && used < sizeof(env); i++)
       used += (size_t)snprintf(env + used, sizeof(env) - used, "%s=%s ", p->env[i].name,
                                p->env[i].value);
-    if (n == 0)
+    if (k == 0)
       snprintf(cmd, sizeof(cmd), "%sray start --head --port=6379 --num-gpus=%d", env, count);
     else
       snprintf(cmd, sizeof(cmd), "%sray start --address=HEAD_IP:6379 --num-gpus=%d", env, count);
     char name[32];
-    snprintf(name, sizeof(name), n == 0 ? "head" : "worker %d", n);
+    snprintf(name, sizeof(name), k == 0 ? "head" : "worker %d", n);
     item(p->commands, &p->command_count, name, cmd,
          "on node %d (%s), before vllm serve; then vllm serve on the head only", n,
          in->reports[n]->machine[0] ? in->reports[n]->machine : "unnamed");
@@ -347,14 +357,17 @@ static void emit_cluster_commands(const ps__plan_input *in, const ps__candidate 
 }
 
 static void summarise(const ps__plan_input *in, const ps__candidate *c, ps_plan *p) {
-  const ps_report *r = in->reports[0];
+  const ps_report *r = in->reports[c->node[0]];
   char list[512];
   list_gpus(c->gpus, c->count, list, sizeof(list));
-  if (in->nodes > 1) { /* "0,1,2,3 on each of 4 nodes" reads better than the rank list */
-    int gpus[PS_PLAN_MAX_GPUS] = {0}, n = node_gpus(c, 0, gpus);
+  if (in->nodes > 1) { /* "0,1,2,3 of each of 4 nodes" reads better than the rank list */
+    int gpus[PS_PLAN_MAX_GPUS] = {0}, n = node_gpus(c, c->node[0], gpus);
     list_gpus(gpus, n, list, sizeof(list));
     size_t used = strlen(list);
-    snprintf(list + used, sizeof(list) - used, " of each of %d nodes", in->nodes);
+    if (c->span == 1)
+      snprintf(list + used, sizeof(list) - used, " of node %d", c->node[0]);
+    else
+      snprintf(list + used, sizeof(list) - used, " of each of %d nodes", c->span);
   }
   if (c->feasible) {
     char link[24] = "one GPU";
@@ -416,15 +429,15 @@ static void suggest_relaxed(ps_ctx *ctx, const ps_report *const *reports, int no
 }
 
 static void fill_plan(const ps__plan_input *in, const ps_plan_request *req, const ps__candidate *c,
-                      ps_plan *p) {
+                      const ps__replicas *replicas, ps_plan *p) {
   p->feasible = c->feasible;
   p->tp = c->tp;
   p->pp = c->pp;
   p->gpu_count = c->count;
-  p->node_count = in->nodes;
+  p->node_count = c->span;
   memcpy(p->gpus, c->gpus, (size_t)c->count * sizeof(int));
   memcpy(p->gpu_node, c->node, (size_t)c->count * sizeof(int));
-  p->replicas = c->feasible ? in->per_node * in->nodes / c->count : 0;
+  p->replicas = c->feasible ? replicas->total : 0;
   uint64_t min_room = UINT64_MAX;
   int tight = 0;
   for (int s = 0; s < c->pp; s++)
@@ -455,126 +468,58 @@ static void fill_plan(const ps__plan_input *in, const ps_plan_request *req, cons
   emit_environment(in, c, p);
   emit_arguments(in, c, req, p);
   ps__plan_model_arg(req, in->model, p, true);
-  if (in->nodes > 1) emit_cluster_commands(in, c, p);
+  if (c->span > 1) emit_cluster_commands(in, c, p);
 }
 
-/* What differs between nodes, and what it costs (vLLM runs the same ranks per node). */
-static void explain_nodes(const ps__plan_input *in, ps_plan *p) {
-  if (in->nodes == 1) return;
-  reason(p,
-         "%d nodes: TP inside each node, PP across nodes (vLLM's advice: tensor parallel "
-         "traffic stays on the node's fabric, pipeline traffic is small enough for the "
-         "network)",
-         in->nodes);
-  const ps_report *head = in->reports[0];
-  for (int n = 1; n < in->nodes; n++) {
-    const ps_report *r = in->reports[n];
-    if (in->allowed_count[n] != in->allowed_count[0])
-      reason(p, "node %d has %d usable GPUs and node 0 %d: every node gives %d, the rest idle", n,
-             in->allowed_count[n], in->allowed_count[0], in->per_node);
-    if (r->gpu_count > 0 && head->gpu_count > 0 && strcmp(r->gpus[0].name, head->gpus[0].name) != 0)
-      reason(p,
-             "node %d has %s, node 0 %s: stages are sized by memory, and the slowest stage "
-             "sets the pace",
-             n, r->gpus[0].name[0] ? r->gpus[0].name : "unknown GPUs",
-             head->gpus[0].name[0] ? head->gpus[0].name : "unknown GPUs");
-    if (strcmp(r->driver_version, head->driver_version) != 0)
-      reason(p,
-             "driver versions differ (node %d %s, node 0 %s): fine for vLLM, but keep the "
-             "same vLLM, PyTorch and NCCL on every node",
-             n, r->driver_version[0] ? r->driver_version : "unknown",
-             head->driver_version[0] ? head->driver_version : "unknown");
-  }
-}
-
-static void explain(const ps__plan_input *in, const ps__candidate *c, ps_plan *p) {
-  const ps_report *r = in->reports[0];
+static void explain(const ps__plan_input *in, const ps__candidate *c, const ps__replicas *replicas,
+                    ps_plan *p) {
+  const ps_report *r = in->reports[c->node[0]];
   const ps_model *m = in->model;
-  explain_nodes(in, p);
-  if (c->tp == 1 && c->pp == 1)
-    reason(p,
-           "the model fits one GPU: TP=1 is the throughput choice; %d replica%s fit the "
-           "allowed GPUs (one vLLM per GPU behind a load balancer)",
-           p->replicas, p->replicas == 1 ? "" : "s");
-  else if (in->nodes > 1 && c->stages == 1)
-    reason(p,
-           "one pipeline stage per node, each a TP group of %d GPUs: the smallest such plan "
-           "that holds the model",
-           c->tp);
+  ps__nodes_explain(in, c, replicas, p);
+  if (c->tp == 1 && c->pp == 1 && in->nodes == 1)
+    ps__plan_reason(p,
+                    "the model fits one GPU: TP=1 is the throughput choice; %d replica%s fit the "
+                    "allowed GPUs (one vLLM per GPU behind a load balancer)",
+                    p->replicas, p->replicas == 1 ? "" : "s");
+  else if (c->tp == 1 && c->pp == 1)
+    ps__plan_reason(p, "the model fits one GPU: TP=1 is the throughput choice");
+  else if (c->span > 1 && c->stages == 1)
+    ps__plan_reason(p, "one pipeline stage per node, each a TP group of %d GPUs", c->tp);
   else if (in->objective == PS_OBJECTIVE_THROUGHPUT)
-    reason(p, "the smallest group that holds the model: %d GPU%s", c->count,
-           c->count == 1 ? "" : "s");
+    ps__plan_reason(p, "the smallest group that holds the model: %d GPU%s", c->count,
+                    c->count == 1 ? "" : "s");
   else
-    reason(p, "latency objective: %s",
-           nvlink_group(c) ? "the largest verified NVLink TP group"
-                           : "no NVLink group, so the smallest "
-                             "group that fits");
-  if (c->tp > 1) reason(p, "TP group %s", ps__tp_group_p2p(r, c->gpus, c->tp, c->p2p));
+    ps__plan_reason(p, "latency objective: %s",
+                    nvlink_group(c) ? "the largest verified NVLink TP group"
+                                    : "no NVLink group, so the smallest "
+                                      "group that fits");
+  if (c->tp > 1) ps__plan_reason(p, "TP group %s", ps__tp_group_p2p(r, c->gpus, c->tp, c->p2p));
   if (m->num_heads > 0 && c->tp > 1)
-    reason(p, "TP=%d divides the %d attention heads and %s the %d KV heads", c->tp, m->num_heads,
-           c->tp >= m->num_kv_heads ? "is divided by" : "divides", m->num_kv_heads);
+    ps__plan_reason(p, "TP=%d divides the %d attention heads and %s the %d KV heads", c->tp,
+                    m->num_heads, c->tp >= m->num_kv_heads ? "is divided by" : "divides",
+                    m->num_kv_heads);
   ps__plan_vllm_reasons(in, c, p);
   if (c->kv_known)
-    reason(p, "KV: %s", m->estimate_note[0] ? m->estimate_note : "full attention");
+    ps__plan_reason(p, "KV: %s", m->estimate_note[0] ? m->estimate_note : "full attention");
   else
-    reason(p, "KV size per token unknown (model given by size only): --max-model-len %s",
-           in->max_model_len ? "as requested, not checked" : "left to vLLM");
+    ps__plan_reason(p, "KV size per token unknown (model given by size only): --max-model-len %s",
+                    in->max_model_len ? "as requested, not checked" : "left to vLLM");
   if (c->free_limited)
-    reason(p, "a GPU has less free memory than total x %.2f (other processes?)", in->util);
+    ps__plan_reason(p, "a GPU has less free memory than total x %.2f (other processes?)", in->util);
   if (in->nodes == 1 && in->allowed_count[0] == 3 && m->num_heads > 0 && m->num_heads % 3 != 0)
-    reason(p,
-           "3 GPUs: TP=3 does not divide %d heads (most models' head counts are powers of "
-           "two); use TP=2 and the third GPU for a replica or another model, or PP=3",
-           m->num_heads);
+    ps__plan_reason(p,
+                    "3 GPUs: TP=3 does not divide %d heads (most models' head counts are powers of "
+                    "two); use TP=2 and the third GPU for a replica or another model, or PP=3",
+                    m->num_heads);
   if (c->pp > 1)
-    reason(p, "pipeline parallel: layers per stage %s",
-           c->custom_partition ? p->pp_layer_partition : "vLLM's default split");
+    ps__plan_reason(p, "pipeline parallel: layers per stage %s",
+                    c->custom_partition ? p->pp_layer_partition : "vLLM's default split");
 }
 
-ps_status ps__plan_fill(ps_ctx *ctx, const ps_report *const *reports, int nodes,
-                        const ps_plan_request *req, ps_plan *plan) {
-  memset(plan, 0, sizeof(*plan));
-  ps__plan_input *in = ps__calloc(1, sizeof(*in));
-  if (!in) return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
-  ps_status st = resolve(ctx, reports, nodes, req, in);
-  if (st != PS_OK) {
-    ps__free(in);
-    return st;
-  }
-  /* per node at most PS_PLAN_MAX_GPUS / nodes ranks, so a plan's ranks always fit */
-  int n = in->per_node < PS_PLAN_MAX_GPUS / nodes ? in->per_node : PS_PLAN_MAX_GPUS / nodes;
-  ps__candidate *cands = ps__calloc((size_t)n * (size_t)n + 1, sizeof(*cands));
-  if (!cands) {
-    ps__free(in);
-    return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
-  }
-  int count = 0;
-  for (int tp = 1; tp <= n; tp++)
-    for (int stages = 1; tp * stages <= n; stages++) { /* stages per node */
-      int pp = stages * nodes;
-      if ((req->tp > 0 && tp != req->tp) || (req->pp > 0 && pp != req->pp)) continue;
-      ps__candidate_build(in, tp, pp, &cands[count++]);
-    }
-  if (count == 0) { /* a PP request no configuration matches */
-    ps__free(cands);
-    ps__free(in);
-    return ps__fail(ctx, PS_ERR_INVALID_ARG,
-                    "no configuration with TP=%d and PP=%d fits %d "
-                    "GPUs per node",
-                    req->tp, req->pp, n);
-  }
-  for (int i = 0; i < count; i++)
-    cands[i].objective = in->objective;
-  qsort(cands, (size_t)count, sizeof(*cands), compare_qsort);
-
-  const ps__candidate *best = &cands[0];
-  fill_plan(in, req, best, plan);
-  summarise(in, best, plan);
-  if (best->feasible) explain(in, best, plan);
-
-  /* Alternatives: the chosen one, then the nearest others, one per (TP, PP). */
-  for (int i = 0; i < count && plan->alt_count < PS_PLAN_MAX_ALTS; i++) {
-    const ps__candidate *c = &cands[i];
+static void list_alternatives(const ps__plan_input *in, const ps__cand_list *l, ps_plan *plan) {
+  const ps__candidate *best = &l->c[0];
+  for (int i = 0; i < l->count && plan->alt_count < PS_PLAN_MAX_ALTS; i++) {
+    const ps__candidate *c = &l->c[i];
     if (c->invalid && plan->alt_count >= 4) continue; /* keep room for real options */
     ps_plan_option *o = &plan->alts[plan->alt_count++];
     o->tp = c->tp;
@@ -587,8 +532,43 @@ ps_status ps__plan_fill(ps_ctx *ctx, const ps_report *const *reports, int nodes,
     else
       lost_because(best, c, in->objective, o->why, sizeof(o->why));
   }
-  if (!best->feasible) suggest_relaxed(ctx, reports, nodes, req, plan);
-  ps__free(cands);
-  ps__free(in);
+}
+
+static ps_status plan_input(ps_ctx *ctx, const ps__plan_input *in, const ps_plan_request *req,
+                            ps__cand_list *l, ps_plan *plan) {
+  if (!ps__plan_search(in, req, l)) return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
+  if (l->count == 0) /* a TP or PP request no configuration matches */
+    return ps__fail(ctx, PS_ERR_INVALID_ARG,
+                    "no configuration with TP=%d and PP=%d fits the %d GPU%s of %s", req->tp,
+                    req->pp, in->span_gpus[1], in->span_gpus[1] == 1 ? "" : "s",
+                    in->nodes > 1 ? "a node" : "the machine");
+  qsort(l->c, (size_t)l->count, sizeof(*l->c), compare_qsort);
+  const ps__candidate *best = &l->c[0];
+  ps__replicas replicas = {0, ps__calloc((size_t)in->nodes, sizeof(int))};
+  if (!replicas.per_node) return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
+  if (best->feasible) ps__nodes_replicas(in, best, &replicas);
+  fill_plan(in, req, best, &replicas, plan);
+  summarise(in, best, plan);
+  if (best->feasible) explain(in, best, &replicas, plan);
+  ps__plan_note_more_nodes(l, best, plan);
+  ps__free(replicas.per_node);
+  /* Alternatives: the chosen one, then the nearest others, one per (TP, PP). */
+  list_alternatives(in, l, plan);
   return PS_OK;
+}
+
+ps_status ps__plan_fill(ps_ctx *ctx, const ps_report *const *reports, int nodes,
+                        const ps_plan_request *req, ps_plan *plan) {
+  memset(plan, 0, sizeof(*plan));
+  ps__plan_input *in = ps__calloc(1, sizeof(*in));
+  if (!in) return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
+  ps__cand_list l = {0};
+  ps_status st = resolve(ctx, reports, nodes, req, in);
+  if (st == PS_OK) st = plan_input(ctx, in, req, &l, plan);
+  if (st == PS_OK && !plan->feasible) suggest_relaxed(ctx, reports, nodes, req, plan);
+  ps__free(l.c);
+  ps_vllm_calibration_free(in->log_cal);
+  ps__nodes_free(in);
+  ps__free(in);
+  return st;
 }

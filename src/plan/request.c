@@ -17,6 +17,7 @@ ps_status ps_plan_input_new(ps_ctx *ctx, ps_plan_input **out) {
 
 void ps_plan_input_free(ps_plan_input *in) {
   if (!in) return;
+  ps__input_measured_free(in);
   for (int i = 0; i < PS__FIELD_MAX; i++)
     ps__free(in->str[i]);
   ps__free(in);
@@ -34,6 +35,7 @@ ps_status ps__input_store_str(ps_ctx *ctx, ps_plan_input *in, int i, const char 
   if (!copy) return ps__fail(ctx, PS_ERR_NO_MEMORY, "out of memory");
   ps__free(in->str[i]);
   in->str[i] = copy;
+  ps__input_measured_free(in); /* a new log or version: loaded again */
   in->given[i] = true;
   return PS_OK;
 }
@@ -246,5 +248,8 @@ ps_status ps_plan_input_request(ps_ctx *ctx, const ps_plan_input *in, const ps_m
     if (in->given[i] && ps__fields[i].offset >= 0) fill_member(in, i, &full);
   full.model_path = in->str[ps__field_index("model_dir")];
   if (!full.model_path) full.model_path = in->str[ps__field_index("model_name")];
+  /* the input owns what the request borrows: the log, the records, the installed version */
+  ps_status st = ps__input_measured(ctx, (ps_plan_input *)in, &full);
+  if (st != PS_OK) return st;
   return ps__opts_out(ctx, req, &full, sizeof(full), "ps_plan_request");
 }

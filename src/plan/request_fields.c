@@ -75,6 +75,12 @@ const ps__field ps__fields[] = {
       "installed one, else the newest modelled"},
      REQ(vllm_version),
      NOWHERE},
+    {{"vllm_log", "vllm-log", "FILE", PS_FIELD_STRING, "plan", 0, 0, NULL, NULL,
+      "a vLLM start-up log file",
+      "vLLM's start-up log of this setup: its measured memory figures calibrate the plan and "
+      "are kept for later plans (CLI and Python; the web API does not read files)"},
+     NOWHERE,
+     NOWHERE},
     {{"enforce_eager", "enforce-eager", NULL, PS_FIELD_BOOL, "plan", 0, 0, NULL, NULL,
       "true or false", "vLLM runs without CUDA graphs: no graph memory is reserved"},
      REQ(enforce_eager),

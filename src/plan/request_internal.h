@@ -32,7 +32,19 @@ struct ps_plan_input {
   int gpus[PS_PLAN_MAX_GPUS];
   int gpu_count;
   bool cli_names; /* fields were set by flag: cross-field messages name flags */
+  /* what the request borrows, loaded by ps_plan_input_request (request_measured.c) */
+  ps_vllm_log *log;
+  ps_vllm_calibration **cals;
+  int cal_count;
+  bool measured_loaded;
+  char installed[32]; /* the installed vLLM's version, "" none */
+  char installed_why[600];
 };
+
+/* request_measured.c: the log of the vllm_log field, the cache's records and the installed
+ * vLLM's version into `req` (loaded once, owned by `in`). PS_ERR_BAD_INPUT for a bad log. */
+ps_status ps__input_measured(ps_ctx *ctx, ps_plan_input *in, ps_plan_request *req);
+void ps__input_measured_free(ps_plan_input *in);
 
 /* Stores a checked value of row i (takes nothing: strings are copied). */
 ps_status ps__input_store_num(ps_ctx *ctx, ps_plan_input *in, int i, double v);

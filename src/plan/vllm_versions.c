@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "plan/calibration.h"
 #include "plan/vllm.h"
 
 #define GIB (1024.0 * 1024.0 * 1024.0)
@@ -73,6 +74,11 @@ ps_status ps__vllm_resolve(ps_ctx *ctx, const char *given, ps__vllm *out) {
     snprintf(out->note, sizeof(out->note), "vLLM %.31s (rules read from %s)", given,
              out->rules->modelled);
   return PS_OK;
+}
+
+bool ps__vllm_modelled(const char *version) {
+  int v;
+  return version && parse(version, &v) && v >= rules[0].from && v <= NEWEST;
 }
 
 /* cudaMemGetInfo's total is NVML's memory.total less what the driver keeps; the gap per GPU

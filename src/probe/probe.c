@@ -9,7 +9,7 @@
 #include "report/report_internal.h"
 
 /* A GPU count beyond this is a driver bug or a fake gone wrong, not a machine. */
-#define PS_PROBE_MAX_GPUS 1024
+#define PS_PROBE_MAX_GPUS PS_REPORT_MAX_GPUS
 
 static void read_first_line(const char *path, char *out, size_t out_len) {
   out[0] = '\0';

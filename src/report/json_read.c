@@ -418,8 +418,8 @@ static ps_status read_document(const ps__jreader *r, const json_t *doc, ps_repor
   }
   size_t n = json_array_size(gpus);
   if (n > PS_REPORT_MAX_GPUS) {
-    st =
-        ps__jfail(r, "gpus", "%zu GPUs is more than peerscope handles (%d)", n, PS_REPORT_MAX_GPUS);
+    st = ps__jfail(r, "gpus", "%zu GPUs is more than one node has (peerscope handles %d per node)",
+                   n, PS_REPORT_MAX_GPUS);
     goto cleanup;
   }
   CHECK(check_pair_set(r, pairs, (int)n));

@@ -9,8 +9,10 @@
 
 /* The JSON document's "schema" value; bumped only for incompatible format changes. */
 #define PS_REPORT_SCHEMA "peerscope.topology/1"
-/* Most GPUs a report may hold (the reader rejects more, ps__report_new refuses more). */
-#define PS_REPORT_MAX_GPUS 1024
+/* Most GPUs a report (one node) may hold; the readers reject more, ps__report_new refuses
+ * more. Today's largest nodes have 8 or 16 GPUs; NVL72-style NVLink domains span nodes of 4,
+ * each its own report. The cap also bounds every per-pair array and loop (64 x 63 pairs). */
+#define PS_REPORT_MAX_GPUS 64
 
 /* A report for gpu_count GPUs (0..PS_REPORT_MAX_GPUS): gpus[i].index = i, pairs from-major
  * with from != to, every verdict PS_VERDICT_NOT_RUN, every valid mask clear, timings -1.

@@ -63,15 +63,7 @@ static uint64_t cache_key(const ps_report *r, size_t bytes) {
 }
 
 static bool cache_dir(const ps_verify_opts *opts, char *out, size_t len) {
-  const char *dir = opts->cache_dir;
-  if (dir && *dir) return snprintf(out, len, "%s", dir) < (int)len;
-  dir = getenv("PEERSCOPE_CACHE_DIR");
-  if (dir && *dir) return snprintf(out, len, "%s", dir) < (int)len;
-  dir = getenv("XDG_CACHE_HOME");
-  if (dir && *dir) return snprintf(out, len, "%s/peerscope", dir) < (int)len;
-  dir = getenv("HOME");
-  if (dir && *dir) return snprintf(out, len, "%s/.cache/peerscope", dir) < (int)len;
-  return false;
+  return ps__cache_dir(opts->cache_dir, out, len);
 }
 
 static void make_dirs(char *path) {

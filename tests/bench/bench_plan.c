@@ -1,5 +1,6 @@
-/* Benchmark (not a test): time to plan a model on a saved 8-GPU report and on four such
- * nodes, next to the time to read that report and to import a topology text, in one run.
+/* Benchmark (not a test): time to plan a model on a saved 8-GPU report, on four such nodes and
+ * on a Ray cluster of 128 (one instance, replicas on the rest), next to the time to read that
+ * report and to import a topology text, in one run.
  * usage: bench_plan REPORT.json MODEL_DIR TOPO.txt [runs] */
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +77,39 @@ int main(int argc, char **argv) {
   }
   printf("plan: %s\n", plan->summary);
   report("plan on 4 nodes x 8 GPUs", t, runs, "< 50 ms");
+  enum { MANY = 128 };
+  const ps_report *many[MANY];
+  for (int i = 0; i < MANY; i++)
+    many[i] = r;
+  for (int i = 0; i < runs; i++) {
+    ps_plan_free(plan);
+    plan = NULL;
+    double t0 = now_ms();
+    ps_plan_make_cluster(ctx, many, MANY, &req, &plan);
+    t[i] = now_ms() - t0;
+  }
+  printf("plan: %s (%d replicas)\n", plan->summary, plan->replicas);
+  report("plan on 128 nodes x 8 GPUs", t, runs, "< 50 ms");
+  /* every other node with GPUs of 70 GiB: each is planned again for its replicas */
+  ps_report *smaller = NULL;
+  double gib70 = 70;
+  if (ps_report_read_json(ctx, argv[1], &smaller) != PS_OK ||
+      ps_report_set_gpu_memory(ctx, smaller, &gib70, 1) != PS_OK) {
+    fprintf(stderr, "%s\n", ps_ctx_error(ctx));
+    return 1;
+  }
+  for (int i = 1; i < MANY; i += 2)
+    many[i] = smaller;
+  for (int i = 0; i < runs; i++) {
+    ps_plan_free(plan);
+    plan = NULL;
+    double t0 = now_ms();
+    ps_plan_make_cluster(ctx, many, MANY, &req, &plan);
+    t[i] = now_ms() - t0;
+  }
+  printf("plan: %s (%d replicas)\n", plan->summary, plan->replicas);
+  report("plan on 128 mixed nodes", t, runs, "< 50 ms");
+  ps_report_free(smaller);
   for (int i = 0; i < runs; i++) {
     ps_report *imported = NULL;
     double t0 = now_ms();

@@ -2,16 +2,20 @@
 """peerscope capture and --replay: a capture-then-replay round trip gives the same doctor,
 topo and plan output as the machine it was taken on; hostile archives (absolute paths, ..,
 symlinks out, hard links, devices, too many members, a huge member) are refused with exit 3
-and a one-line message naming the archive and the member, and nothing is left behind."""
+and a one-line message naming the archive and the member, and nothing is left behind; a
+capture repacked with `tar czf x -C dir .` is accepted; SIGINT, SIGTERM or SIGHUP during a
+replay leave no extracted directory."""
 import atexit
 import io
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 
 CLI = os.environ["PEERSCOPE_CLI"]
 FIXTURES = os.environ["PEERSCOPE_FIXTURES"]
@@ -229,6 +233,61 @@ def test_hostile():
           not os.path.exists(os.path.join(TMP, "x")))
 
 
+def repacked(name, pad_members=0):
+    """The capture unpacked and packed again as `tar czf x -C dir .` does: a "./" entry first,
+    every name "./"-prefixed; pad_members members of 16 MiB of zeros make extraction slow."""
+    archive = capture(name + "-orig.tar.gz")
+    unpacked = os.path.join(TMP, name + "-dir")
+    os.makedirs(os.path.join(unpacked, "pad"))
+    subprocess.run(["tar", "xzf", archive, "-C", unpacked], check=True)
+    for i in range(pad_members):
+        with open(os.path.join(unpacked, "pad", "%02d" % i), "wb") as f:
+            f.truncate(16 << 20)
+    path = os.path.join(TMP, name + ".tar.gz")
+    subprocess.run(["tar", "czf", path, "-C", unpacked, "."], check=True)
+    shutil.rmtree(unpacked)
+    return path
+
+
+def test_repacked():
+    path = repacked("repacked")
+    with tarfile.open(path) as t:
+        names = t.getnames()
+    check("repacked has ./ entries", names[0] == "." and all(n.startswith("./") for n in names[1:]),
+          names[:3])  # Python's tarfile shows the "./" entry as "."
+    proc = run(["doctor", "--replay", path])
+    check("repacked capture accepted", proc.returncode == 1 and "acs-switch-on" in proc.stdout,
+          "rc=%d %s" % (proc.returncode, proc.stderr))
+    check("repacked leaves nothing", os.listdir(SCRATCH) == [], os.listdir(SCRATCH))
+
+
+def test_signals():
+    # 192 MiB to write: the signal arrives while the extraction (or the replay after it) runs,
+    # and the handler removes the directory before the process dies of the signal.
+    path = repacked("padded", pad_members=12)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PEERSCOPE_FIXTURE")}
+    env["TMPDIR"] = SCRATCH
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        for attempt in range(3):
+            proc = subprocess.Popen([CLI, "doctor", "--replay", path], env=env, cwd=TMP,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 60
+            while not os.listdir(SCRATCH) and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.001)
+            seen = os.listdir(SCRATCH)
+            if proc.poll() is None:
+                break
+            proc.wait()
+        check("%s: extraction seen running" % sig.name, seen and proc.poll() is None, seen)
+        proc.send_signal(sig)
+        rc = proc.wait(timeout=60)
+        check("%s: died of it" % sig.name, rc == -sig, rc)
+        check("%s: nothing left" % sig.name, os.listdir(SCRATCH) == [], os.listdir(SCRATCH))
+        for leftover in os.listdir(SCRATCH):
+            shutil.rmtree(os.path.join(SCRATCH, leftover), True)
+    os.unlink(path)
+
+
 def test_usage():
     proc = run(["capture"])
     check("capture needs a file", proc.returncode == 2, proc.stderr)
@@ -240,7 +299,8 @@ def test_usage():
 
 
 def main():
-    for test in (test_round_trip, test_without_sysfs, test_contents, test_hostile, test_usage):
+    for test in (test_round_trip, test_without_sysfs, test_contents, test_hostile, test_repacked,
+                 test_signals, test_usage):
         test()
     print("%d passed, %d failed" % (results["passed"], results["failed"]))
     return 1 if results["failed"] else 0

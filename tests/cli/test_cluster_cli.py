@@ -121,10 +121,21 @@ def main():
         done = run(["cluster", "plan", "--report", cluster_json, "--model-size-gb", "100", "--allow-partial",
                     "--json"], **pkg)
         ok = done.returncode == 0
+        check("allow-partial plans", ok, done)
+        if ok:
+            # 100 GB fits one node of 4x 40 GB: one instance there, no Ray, a replica on the other
+            plan = json.loads(done.stdout)
+            check("one node when it fits", plan["plan"]["nodes"] == 1 and plan["plan"]["replicas"] == 2
+                  and not plan["commands"] and [len(n["gpus"]) > 0 for n in plan["nodes"]] == [True, False],
+                  plan["plan"])
+        done = run(["cluster", "plan", "--report", cluster_json, "--model-size-gb", "200", "--allow-partial",
+                    "--json"], **pkg)
+        ok = done.returncode == 0
         check("allow-partial plans over two nodes", ok, done)
         if ok:
             plan = json.loads(done.stdout)
-            check("PP across nodes", plan["plan"]["nodes"] == 2 and plan["plan"]["pp"] % 2 == 0, plan["plan"])
+            check("PP across nodes", plan["plan"]["nodes"] == 2 and plan["plan"]["pp"] % 2 == 0
+                  and plan["plan"]["tp"] == 4 and len(plan["commands"]) == 2, plan["plan"])
     print("%d passed, %d failed" % (results["passed"], results["failed"]))
     return 1 if results["failed"] else 0
 

@@ -143,6 +143,53 @@ def test_cluster():
     check("cluster with --gpus: exit 2", proc.returncode == 2, proc.stderr)
 
 
+def test_cluster_one_node():
+    # issue 14: Llama-3.1-70B on four nodes of 8 H100s is TP=4 on one node (no Ray), with
+    # replicas on the rest, not TP=1 PP=4 over the network.
+    node = os.path.join(SOURCE, "tests", "golden", "json", "hgx-h100-8.json")
+    model = os.path.join(MODELS, "Llama-3.1-70B-Instruct")
+    proc = run(["--model", model] + ["--topology", node] * 4)
+    first = proc.stdout.split("\n")[0]
+    check("4 nodes, 70B: exit 0", proc.returncode == 0, proc.stderr)
+    check("4 nodes, 70B: TP=4 on node 0", "TP=4 PP=1 on GPUs 0,1,2,3 of node 0" in first, first)
+    check("4 nodes, 70B: no Ray", "ray start" not in proc.stdout and
+          "--distributed-executor-backend mp" in proc.stdout, proc.stdout[:2000])
+    check("4 nodes, 70B: replicas", "the other 3 nodes 2 each: 8 in all" in proc.stdout,
+          proc.stdout[:3000])
+    golden_compare("cluster/Llama-3.1-70B-Instruct-4x-hgx-h100-8.txt", proc.stdout)
+    # Mixed nodes: the head's 4x A100 40 GB, 8x V100 16 GB, 8x H100; the whole context
+    # takes two nodes, the head and the H100s, with layers by each stage's room.
+    json_dir = os.path.join(SOURCE, "tests", "golden", "json")
+    mixed = []
+    for name in ("example-4x-a100", "dgx1-v100-8", "hgx-h100-8"):
+        mixed += ["--topology", os.path.join(json_dir, name + ".json")]
+    proc = run(["--model", model, "--max-model-len", "131072"] + mixed)
+    check("mixed nodes: exit 0", proc.returncode == 0, proc.stderr)
+    check("mixed nodes: TP=4 PP=2", "TP=4 PP=2" in proc.stdout.split("\n")[0], proc.stdout[:300])
+    golden_compare("cluster/Llama-3.1-70B-Instruct-mixed-3-nodes.txt", proc.stdout)
+
+
+def test_cluster_many_nodes():
+    # A Ray cluster of 16 nodes gets a plan (more than 8 were refused); 1025 are refused by the
+    # planner with one line.
+    node = os.path.join(SOURCE, "tests", "golden", "json", "hgx-h100-8.json")
+    model = os.path.join(MODELS, "DeepSeek-V3")
+    proc = run(["--model", model, "--json"] + ["--topology", node] * 16)
+    check("16 nodes: exit 0", proc.returncode == 0, proc.stderr)
+    try:
+        doc = json.loads(proc.stdout)
+    except ValueError as e:
+        check("16 nodes: json", False, e)
+        return
+    check("16 nodes: schema", not [e.message for e in SCHEMA.iter_errors(doc)])
+    check("16 nodes: TP=8 PP=2 over 2", doc["nodes"] == 2 and doc["tp"] == 8 and doc["pp"] == 2
+          and len(doc["node_commands"]) == 2 and doc["replicas"] == 8, doc.get("summary"))
+    proc = run(["--model", model] + ["--topology", node] * 1025)
+    check("1025 nodes: exit 2", proc.returncode == 2, proc.returncode)
+    check("1025 nodes: one line", "1025 nodes: peerscope plans 1 to 1024" in proc.stderr and
+          proc.stderr.count("\n") == 1, proc.stderr)
+
+
 def test_bad_inputs():
     empty = tempfile.mkdtemp(dir=TMP)
     proc = run(["--model", empty, "--fixture", os.path.join(FIXTURES, "example-4x-a100.topo")])
@@ -187,7 +234,8 @@ def test_synthetic_kv_unknown():
 def main():
     try:
         for test in (test_golden_plans, test_formats, test_imported_topology,
-                     test_topo_without_p2p_section, test_cluster,
+                     test_topo_without_p2p_section, test_cluster, test_cluster_one_node,
+                     test_cluster_many_nodes,
                      test_bad_inputs, test_synthetic_kv_unknown):
             try:
                 test()

@@ -68,49 +68,54 @@ def figures(doc):
             "max_concurrency": m["max_concurrency"] or 0.0}
 
 
-kv_errors = []
-band_text = None
-for spec in manifest["cases"]:
-    case = corpus[spec["id"]]
-    logged = dict(case["logged"])
-    if "activation_gib_derived" in spec:
-        logged["activation_gib"] = spec["activation_gib_derived"]
-    p, doc = plan(spec, case)
-    check(spec["id"] + " plans", doc is not None, p.stderr)
-    if doc is None:
-        continue
-    check(spec["id"] + " exit", p.returncode == (1 if spec.get("refused") else 0),
-          "exit %d: %s" % (p.returncode, doc["summary"]))
-    got = figures(doc)
-    band_text = doc["memory"]["error_band"]
-    line = []
-    for key, tol in spec["tolerance"].items():
-        name = key[:-4] if key.endswith("_pct") else key
-        want = logged.get(name)
-        if want is None:
+def main():
+    kv_errors = []
+    band_text = None
+    for spec in manifest["cases"]:
+        case = corpus[spec["id"]]
+        logged = dict(case["logged"])
+        if "activation_gib_derived" in spec:
+            logged["activation_gib"] = spec["activation_gib_derived"]
+        p, doc = plan(spec, case)
+        check(spec["id"] + " plans", doc is not None, p.stderr)
+        if doc is None:
             continue
-        have = got[name]
-        if key.endswith("_pct"):
-            err = 100.0 * (have - want) / want if want else 0.0
-            ok = abs(err) <= tol
-            kv_errors.append(abs(err))
-            line.append("%s %+.2f%%" % (name, err))
-        else:
-            err = have - want
-            ok = abs(err) <= tol
-            line.append("%s %+.3f" % (name, err))
-        check("%s %s" % (spec["id"], name), ok,
-              "plan %.4g vs logged %.4g (tolerance %s)" % (have, want, tol))
-    print("%-40s %s" % (spec["id"], ", ".join(line)))
+        check(spec["id"] + " exit", p.returncode == (1 if spec.get("refused") else 0),
+              "exit %d: %s" % (p.returncode, doc["summary"]))
+        got = figures(doc)
+        band_text = doc["memory"]["error_band"]
+        line = []
+        for key, tol in spec["tolerance"].items():
+            name = key[:-4] if key.endswith("_pct") else key
+            want = logged.get(name)
+            if want is None:
+                continue
+            have = got[name]
+            if key.endswith("_pct"):
+                err = 100.0 * (have - want) / want if want else 0.0
+                ok = abs(err) <= tol
+                kv_errors.append(abs(err))
+                line.append("%s %+.2f%%" % (name, err))
+            else:
+                err = have - want
+                ok = abs(err) <= tol
+                line.append("%s %+.3f" % (name, err))
+            check("%s %s" % (spec["id"], name), ok,
+                  "plan %.4g vs logged %.4g (tolerance %s)" % (have, want, tol))
+        print("%-40s %s" % (spec["id"], ", ".join(line)))
 
-if kv_errors:
-    import re
-    m = re.search(r"median ([0-9.]+)%, worst ([0-9.]+)%", band_text or "")
-    check("error band printed", m is not None, band_text)
-    if m:  # the band the plan prints must not claim better than this test measures
-        check("error band holds", statistics.median(kv_errors) <= float(m.group(1)) + 0.05
-              and max(kv_errors) <= float(m.group(2)) + 0.05, band_text)
-    print("KV tokens: median error %.2f%%, worst %.2f%% on %d logs"
-          % (statistics.median(kv_errors), max(kv_errors), len(kv_errors)))
-print("%d passed, %d failed" % (results["passed"], results["failed"]))
-sys.exit(1 if results["failed"] else 0)
+    if kv_errors:
+        import re
+        m = re.search(r"median ([0-9.]+)%, worst ([0-9.]+)%", band_text or "")
+        check("error band printed", m is not None, band_text)
+        if m:  # the band the plan prints must not claim better than this test measures
+            check("error band holds", statistics.median(kv_errors) <= float(m.group(1)) + 0.05
+                  and max(kv_errors) <= float(m.group(2)) + 0.05, band_text)
+        print("KV tokens: median error %.2f%%, worst %.2f%% on %d logs"
+              % (statistics.median(kv_errors), max(kv_errors), len(kv_errors)))
+    print("%d passed, %d failed" % (results["passed"], results["failed"]))
+    return 1 if results["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/checked.h"
 #include "model/model_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -22,6 +23,8 @@ static void check(const ps_model *m) {
   if (m->attention == PS_ATTENTION_MLA && m->kv_lora_rank < 1) abort();
   if (m->attention == PS_ATTENTION_SLIDING && m->sliding_layers == 0) abort();
   if (!memchr(m->estimate_note, '\0', sizeof(m->estimate_note)) || !m->estimate_note[0]) abort();
+  /* Absurd figures are refused, never accepted to wrap later. */
+  if (m->weight_bytes > PS_MAX_WEIGHT_BYTES || m->num_experts > PS_MODEL_MAX_EXPERTS) abort();
   static const uint64_t tokens[] = {1, 16, 4097, 1u << 20, UINT64_MAX};
   for (int tp = 1; tp <= 64; tp *= 2) {
     for (size_t t = 0; t < sizeof(tokens) / sizeof(tokens[0]); t++) {

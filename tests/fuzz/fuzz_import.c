@@ -19,6 +19,7 @@ static void check_error(ps_status st, const ps_ctx *ctx) {
 }
 
 static void check_report(ps_ctx *ctx, const ps_report *r, bool from_text) {
+  if (r->gpu_count > 64) abort(); /* one node: PS_REPORT_MAX_GPUS */
   for (int i = 0; i < r->pair_count; i++) {
     const ps_pair *p = &r->pairs[i], *back = ps_report_pair(r, p->to, p->from);
     if (!back || p->verdict != PS_VERDICT_NOT_RUN) abort();

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/checked.h"
 #include "model/model_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -28,6 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       n = n << 8 | data[i];
     if (n > size - 8 || sum.tensors > n / 8) abort();
     if (sum.tensors == 0 && (sum.data_bytes || sum.params)) abort();
+    if (sum.data_bytes > PS_MAX_WEIGHT_BYTES || sum.params > PS_MAX_PARAMS) abort();
   }
   ps_ctx_free(ctx);
   return 0;

@@ -11,9 +11,10 @@
  * 'L' marks the body as over the 1 MiB limit (dropped, as http.c does).
  *
  * Invariants: a status from 200 to 599; every 4xx/5xx is a JSON object {"error": "...",
- * "status": <the status>}; a JSON response parses; no POST succeeds without the token in a
- * header, no /api request succeeds off loopback without it, none at all with a foreign Host;
- * only GET /api/v1/launch/log streams. Background jobs are off (no thread, no worker, no
+ * "status": <the status>}; a JSON response parses; no /api request succeeds without the token
+ * in a header (the fuzzer has no session cookie), none at all with a foreign Host; a session
+ * cookie is set only for the right token; no page carries the token; only GET
+ * /api/v1/launch/log streams. Background jobs are off (no thread, no worker, no
  * vLLM), and an upload's new report is put back after the input, so inputs stay
  * independent. */
 #include <stdbool.h>
@@ -150,7 +151,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         .body = too_large ? NULL : body,
                         .body_len = too_large ? 0 : body_len,
                         .body_too_large = too_large};
-  ps_report *before = w->report;
+  web_snapshot *before = w->snap;
   ps_web_response resp;
   ps_web_handle(w, &req, &resp);
 
@@ -164,9 +165,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   bool header_token = same(req.token_header, TOKEN) || (starts_with(req.authorization, "Bearer ") &&
                                                         strcmp(req.authorization + 7, TOKEN) == 0);
   bool sse_path = strcmp(path, "/api/v1/launch/log") == 0;
-  bool query_token = sse_path && strcmp(method, "GET") == 0 && same(req.query_token, TOKEN);
   if (ok && strcmp(method, "POST") == 0 && !header_token) abort();
-  if (ok && open_server && starts_with(path, "/api/") && !header_token && !query_token) abort();
+  if (ok && starts_with(path, "/api/") && !header_token) abort();
+  if (resp.set_cookie[0] && !header_token && !same(req.query_token, TOKEN)) abort();
+  if (ok && !starts_with(path, "/api/") && resp.body && strstr(resp.body, TOKEN)) abort();
   char want_host[32];
   snprintf(want_host, sizeof(want_host), "127.0.0.1:%d", PORT);
   if (ok && !req.host) abort();
@@ -196,10 +198,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (resp.body || resp.len) abort();
 
   /* An upload replaced the report: put the original back, so inputs stay independent. */
-  if (w->report != before) {
+  if (w->snap != before) {
     if (resp.status != 200) abort();
-    ps_report_free(w->report);
-    w->report = fresh_report();
+    bool over = false;
+    ps_ctx *ctx = ps_ctx_new();
+    web_snapshot *fresh = ctx ? ps__web_snapshot_new(ctx, fresh_report(), &over) : NULL;
+    if (!fresh) abort();
+    ps_ctx_free(ctx);
+    ps__web_snapshot_put(ps__web_snapshot_swap(w, fresh));
   }
   free(body);
   for (int i = 0; i < FIELDS; i++)

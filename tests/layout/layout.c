@@ -54,7 +54,8 @@
   X(T, size) X(T, model) X(T, tp) X(T, pp) X(T, gpus) X(T, gpu_count)                              \
   X(T, gpu_memory_utilization) X(T, max_model_len) X(T, max_num_seqs) X(T, kv_cache_dtype)         \
   X(T, reserve_gib) X(T, objective) X(T, model_path) X(T, vllm_version) X(T, enforce_eager)        \
-  X(T, max_num_batched_tokens) X(T, block_size)
+  X(T, max_num_batched_tokens) X(T, block_size) X(T, vllm_log) X(T, calibrations)                 \
+  X(T, calibration_count) X(T, vllm_version_note)
 #define PS_PLAN_ITEM_FIELDS(T, X)                                                                  \
   X(T, name) X(T, value) X(T, why)
 #define PS_PLAN_OPTION_FIELDS(T, X)                                                                \
@@ -68,7 +69,8 @@
   X(T, command_count) X(T, commands) X(T, vllm_version) X(T, vllm_version_note)                    \
   X(T, visible_bytes) X(T, activation_bytes) X(T, non_torch_bytes) X(T, graphs_bytes)              \
   X(T, max_num_batched_tokens) X(T, block_size) X(T, kv_groups) X(T, kv_blocks)                    \
-  X(T, kv_group_tokens) X(T, max_concurrency) X(T, error_band)
+  X(T, kv_group_tokens) X(T, max_concurrency) X(T, error_band) X(T, calibration)                  \
+  X(T, kv_band_pct) X(T, safe_max_model_len) X(T, safe_max_num_seqs)
 #define PS_LOG_SUMMARY_FIELDS(T, X)                                                                \
   X(T, custom_all_reduce) X(T, custom_all_reduce_reason) X(T, nccl_transports)                     \
   X(T, kv_cache_tokens) X(T, max_concurrency) X(T, concurrency_tokens) X(T, kv_available_gib)      \

@@ -2,6 +2,7 @@
  * images (short, loops, wild pointers), environment and GPU checks on synthetic reports,
  * and a whole run over a sysfs tree full of broken files (no crash, "not checked"). */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,14 @@ static void test_mixed_and_env(void **state) {
   assert_null(find(res, "nccl-p2p-level"));
   ps_doctor_result_free(res);
 
+  /* NVLink as the level on GPUs behind a PCIe switch (PIX): NCCL would skip P2P. */
+  const char *nvl_env[] = {"NCCL_P2P_LEVEL=NVL", NULL};
+  res = run(r, nvl_env, NULL);
+  const ps_finding *level = find(res, "nccl-p2p-level");
+  assert_non_null(level);
+  assert_non_null(strstr(level->title, "below the verified links (PIX)"));
+  ps_doctor_result_free(res);
+
   const char *empty_env[] = {"CUDA_VISIBLE_DEVICES=", NULL};
   res = run(r, empty_env, NULL);
   assert_non_null(find(res, "cuda-visible-devices"));
@@ -207,10 +216,10 @@ static void test_failed_pair(void **state) {
 
 /* ---- a sysfs tree of broken files -------------------------------------------------- */
 
-static char tree[256];
+static char tree[PATH_MAX];
 
 static void mk(const char *rel) {
-  char path[512];
+  char path[PATH_MAX * 2];
   snprintf(path, sizeof(path), "%s/%s", tree, rel);
   for (char *s = path + strlen(tree) + 1; *s; s++)
     if (*s == '/') {
@@ -222,7 +231,7 @@ static void mk(const char *rel) {
 }
 
 static void write_file(const char *rel, const void *data, size_t len) {
-  char path[512];
+  char path[PATH_MAX * 2];
   snprintf(path, sizeof(path), "%s/%s", tree, rel);
   FILE *f = fopen(path, "wb");
   assert_non_null(f);
@@ -231,7 +240,7 @@ static void write_file(const char *rel, const void *data, size_t len) {
 }
 
 static void link_to(const char *target, const char *rel) {
-  char path[512];
+  char path[PATH_MAX * 2];
   snprintf(path, sizeof(path), "%s/%s", tree, rel);
   assert_int_equal(symlink(target, path), 0);
 }
@@ -268,7 +277,7 @@ static void test_broken_tree(void **state) {
   ps_doctor_result_free(res);
 
   /* GPU 1 escapes the tree through an absolute link: refused, not followed outside. */
-  char path[512];
+  char path[PATH_MAX * 2];
   snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:02:00.0", tree);
   unlink(path);
   link_to("/sys/devices", "sys/bus/pci/devices/0000:02:00.0");
@@ -276,9 +285,98 @@ static void test_broken_tree(void **state) {
   assert_int_equal(res->checks[1].state, PS_CHECK_NOT_CHECKED);
   ps_doctor_result_free(res);
   ps_report_free(r);
-  char cmd[600];
+  char cmd[PATH_MAX + 16];
   snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tree);
   assert_int_equal(system(cmd), 0);
+}
+
+/* ---- ACSCtl values and IOMMU domain types on a copy of a recorded tree ------------------- */
+
+#define PORT_CONFIG "sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:08.0/config"
+#define ACS_CTL_AT 0x14E /* the ACS capability sits at 0x148 in make_trees.py's images */
+
+/* The recorded two-GPU switch machine with ACS off (tests/fixtures/sysfs/acs-off), copied. */
+static void copy_acs_off_tree(void) {
+  assert_true(ps_test_scratch_dir("doctor-acs", tree));
+  char cmd[PATH_MAX * 3];
+  snprintf(cmd, sizeof(cmd), "cp -a '%s/.' '%s'", ps_test_fixture_path("sysfs/acs-off"), tree);
+  assert_int_equal(system(cmd), 0);
+}
+
+static void patch_file(const char *rel, long at, const void *bytes, size_t len) {
+  char path[PATH_MAX * 2];
+  snprintf(path, sizeof(path), "%s/%s", tree, rel);
+  FILE *f = fopen(path, "r+b");
+  assert_non_null(f);
+  assert_int_equal(fseek(f, at, SEEK_SET), 0);
+  assert_int_equal(fwrite(bytes, 1, len, f), len);
+  assert_int_equal(fclose(f), 0);
+}
+
+static ps_report *switch_gpus(void) {
+  ps_report *r =
+      two_gpus("NVIDIA A100 80GB PCIe", "NVIDIA A100 80GB PCIe", 80ull << 30, 80ull << 30);
+  for (int g = 0; g < 2; g++)
+    snprintf(r->gpus[g].pci_bus_id, sizeof(r->gpus[g].pci_bus_id), "00000000:0%d:00.0", g + 3);
+  return r;
+}
+
+/* Each bit that redirects or blocks P2P (ReqRedir, CmpltRedir, EgressCtrl) is a finding on its
+ * own; SrcValid, TransBlk, UpstreamFwd and DirectTrans alone, and all off, are not. */
+static void test_acs_values(void **state) {
+  (void)state;
+  static const struct {
+    uint16_t ctl;
+    bool redirects;
+  } cases[] = {{0x0000, false}, {0x0001, false}, {0x0002, false}, {0x0004, true},
+               {0x0008, true},  {0x0010, false}, {0x0020, true},  {0x0040, false},
+               {0x0053, false}, {0x001D, true},  {0x007F, true}};
+  copy_acs_off_tree();
+  ps_report *r = switch_gpus();
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    uint8_t le[2] = {(uint8_t)cases[i].ctl, (uint8_t)(cases[i].ctl >> 8)};
+    patch_file(PORT_CONFIG, ACS_CTL_AT, le, sizeof(le));
+    ps_doctor_result *res = run(r, NULL, tree);
+    const ps_finding *f = find(res, "acs-redirect");
+    assert_string_equal(res->checks[1].name, "acs");
+    if (!cases[i].redirects) {
+      if (f) fail_msg("ACSCtl 0x%04x: unexpected finding: %s", cases[i].ctl, f->evidence);
+      assert_int_equal(res->checks[1].state, PS_CHECK_OK);
+    } else {
+      if (!f) fail_msg("ACSCtl 0x%04x: no acs-redirect finding", cases[i].ctl);
+      char want[80];
+      snprintf(want, sizeof(want), "ACS capability at 0x148, ACSCtl = 0x%04x", cases[i].ctl);
+      assert_non_null(strstr(f->evidence, want));
+      assert_non_null(strstr(f->title, "0000:02:08.0"));
+      assert_int_equal(res->checks[1].state, PS_CHECK_FINDING);
+    }
+    ps_doctor_result_free(res);
+  }
+  ps_report_free(r);
+  assert_int_equal(ps_test_remove_tree(tree), 0);
+}
+
+/* The GPU's iommu_group/type: identity is passthrough; DMA and DMA-FQ translate. */
+static void test_iommu_types(void **state) {
+  (void)state;
+  static const struct {
+    const char *type;
+    bool translated;
+  } cases[] = {{"identity\n", false}, {"DMA\n", true}, {"DMA-FQ\n", true}};
+  copy_acs_off_tree();
+  ps_report *r = switch_gpus();
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    write_file("sys/bus/pci/devices/0000:04:00.0/iommu_group/type", cases[i].type,
+               strlen(cases[i].type));
+    ps_doctor_result *res = run(r, NULL, tree);
+    const ps_finding *f = find(res, "iommu-translated");
+    if (cases[i].translated != (f != NULL))
+      fail_msg("iommu_group/type %s: finding %s", cases[i].type, f ? "present" : "missing");
+    if (f) assert_non_null(strstr(f->evidence, "0000:04:00.0/iommu_group/type = DMA"));
+    ps_doctor_result_free(res);
+  }
+  ps_report_free(r);
+  assert_int_equal(ps_test_remove_tree(tree), 0);
 }
 
 static void test_bad_args(void **state) {
@@ -306,6 +404,7 @@ int main(void) {
       cmocka_unit_test(test_acs_found),    cmocka_unit_test(test_acs_bad_lists),
       cmocka_unit_test(test_clean_report), cmocka_unit_test(test_mixed_and_env),
       cmocka_unit_test(test_failed_pair),  cmocka_unit_test(test_broken_tree),
+      cmocka_unit_test(test_acs_values),   cmocka_unit_test(test_iommu_types),
       cmocka_unit_test(test_bad_args),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

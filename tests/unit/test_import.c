@@ -364,7 +364,8 @@ static void test_nbsp_and_single_gpu(void **state) {
 
 static void test_large_inputs(void **state) {
   (void)state;
-  /* 1 MB: a dump followed by lots of unrelated paste, and a 400-GPU matrix. */
+  /* 1 MB: a dump followed by lots of unrelated paste, a 64-GPU matrix (the most one node may
+   * have) and a 1024-GPU one, refused at its header. */
   size_t len;
   char *dump = read_text(topo_path("training-on-eks-p4d-8x-a100.txt"), &len);
   size_t cap = (1u << 20) + len + 64, o = 0;
@@ -377,7 +378,7 @@ static void test_large_inputs(void **state) {
   assert_int_equal(r->gpu_count, 8);
   ps_report_free(r);
 
-  int n = 400;
+  int n = 64;
   o = 0;
   for (int c = 0; c < n; c++)
     o += (size_t)sprintf(big + o, "\tGPU%d", c);
@@ -392,8 +393,27 @@ static void test_large_inputs(void **state) {
   assert_int_equal(r->gpu_count, n);
   assert_string_equal(link_of(r, 9, 10), "NV18");
   assert_string_equal(link_of(r, 7, 8), "SYS");
-  assert_gpu(r, 399, "0-399", -1);
+  assert_gpu(r, 63, "0-63", -1);
   ps_report_free(r);
+
+  n = 1024;
+  o = 0;
+  for (int c = 0; c < n; c++)
+    o += (size_t)sprintf(big + o, "\tGPU%d", c);
+  o += (size_t)sprintf(big + o, "\tCPU Affinity\n");
+  for (int row = 0; row < n && o + 8 * (size_t)n + 64 < cap; row++) {
+    o += (size_t)sprintf(big + o, "GPU%d", row);
+    for (int c = 0; c < n; c++)
+      o += (size_t)sprintf(big + o, "\t%s", c == row ? "X" : "SYS");
+    o += (size_t)sprintf(big + o, "\n");
+  }
+  ps_ctx *ctx = ps_ctx_new();
+  assert_int_equal(ps_import_topology_text(ctx, big, o, "huge", &r), PS_ERR_BAD_INPUT);
+  assert_string_equal(ps_ctx_error(ctx),
+                      "huge:1:376: more than 64 GPUs in one node (peerscope handles 64 per "
+                      "node; give each node's topo -m as its own --topology)");
+  assert_null(r);
+  ps_ctx_free(ctx);
   free(big);
   free(dump);
 }

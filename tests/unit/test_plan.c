@@ -251,49 +251,6 @@ static void test_formats(void **state) {
   ps_report_free(r);
 }
 
-static void test_cluster(void **state) {
-  (void)state;
-  ps_report *a = ps_test_verified_machine("example-4x-a100.topo"),
-            *b = ps_test_verified_machine("example-4x-a100.topo");
-  const ps_report *nodes[] = {a, b};
-  ps_model m = llama70b();
-  /* one node holds 13k tokens of context; two hold the model's whole 128k */
-  ps_plan_request req = {.size = sizeof(req), .model = &m};
-  ps_plan *p = NULL, *none = NULL;
-  ps_ctx *ctx = ps_ctx_new();
-  assert_int_equal(ps_plan_make_cluster(ctx, nodes, 2, &req, &p), PS_OK);
-  assert_true(p->feasible);
-  assert_int_equal(p->node_count, 2);
-  assert_int_equal(p->pp % 2, 0);
-  assert_int_equal(p->max_model_len, 131072);
-  assert_int_equal(p->command_count, 2);
-  assert_non_null(strstr(p->commands[0].value, "ray start --head"));
-  assert_non_null(strstr(p->commands[1].value, "ray start --address="));
-  const ps_plan_item *backend = find(p->args, p->arg_count, "--distributed-executor-backend");
-  assert_non_null(backend);
-  assert_string_equal(backend->value, "ray");
-  for (int i = 0; i < p->gpu_count; i++)
-    assert_int_equal(p->gpu_node[i], i / (p->gpu_count / 2));
-  /* requests a cluster cannot honour */
-  int gpus[] = {0};
-  ps_plan_request bad = req;
-  bad.gpus = gpus;
-  bad.gpu_count = 1;
-  assert_int_equal(ps_plan_make_cluster(ctx, nodes, 2, &bad, &none), PS_ERR_INVALID_ARG);
-  bad = req;
-  bad.tp = 8;
-  assert_int_equal(ps_plan_make_cluster(ctx, nodes, 2, &bad, &none), PS_ERR_INVALID_ARG);
-  bad = req;
-  bad.pp = 3;
-  assert_int_equal(ps_plan_make_cluster(ctx, nodes, 2, &bad, &none), PS_ERR_INVALID_ARG);
-  assert_non_null(strstr(ps_ctx_error(ctx), "evenly"));
-  assert_null(none);
-  ps_ctx_free(ctx);
-  ps_plan_free(p);
-  ps_report_free(a);
-  ps_report_free(b);
-}
-
 /* ---- properties over generated topologies ------------------------------------------- */
 
 static unsigned rng_state = 12345;
@@ -382,7 +339,6 @@ int main(void) {
       cmocka_unit_test(test_bad_requests),
       cmocka_unit_test(test_measured_all_reduce_decides),
       cmocka_unit_test(test_formats),
-      cmocka_unit_test(test_cluster),
       cmocka_unit_test(test_properties),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

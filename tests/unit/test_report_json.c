@@ -596,7 +596,7 @@ static void test_pair_set_errors(void **state) {
   json_object_set_new(doc, "gpus", gpus);
   text = json_dumps(doc, 0);
   expect_error(text, strlen(text),
-               "rig.json: gpus: 1025 GPUs is more than peerscope handles (1024)");
+               "rig.json: gpus: 65 GPUs is more than one node has (peerscope handles 64 per node)");
   free(text);
   json_decref(doc);
 }

@@ -1,6 +1,7 @@
 /* Verification through the real worker against the fake CUDA: each injected fault gives its
  * verdict, a hang is cut at the deadline, no worker is left behind, and the cache works. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,74 @@ static void test_corrupt(void **state) {
   assert_non_null(strstr(p->reason, "GPU1->GPU2"));
   assert_int_equal(ps_report_pair(r, 0, 1)->verdict, PS_VERDICT_OK);
   ps_report_free(r);
+}
+
+/* The fault-corrupt machine with `faults` appended (later lines win), in a scratch file. */
+static ps_report *verify_with_faults(const char *faults, char *root) {
+  assert_true(ps_test_scratch_dir("verify", root));
+  char path[PATH_MAX + 16];
+  snprintf(path, sizeof(path), "%s/machine.topo", root);
+  FILE *in = fopen(ps_test_fixture_path("fault-corrupt.topo"), "r"), *out = fopen(path, "w");
+  assert_non_null(in);
+  assert_non_null(out);
+  char line[4096];
+  while (fgets(line, sizeof(line), in))
+    fputs(line, out);
+  fputs(faults, out);
+  fclose(in);
+  assert_int_equal(fclose(out), 0);
+  ps_test_use_fixture("fake", "fault-corrupt.topo");
+  setenv("PEERSCOPE_FIXTURE", path, 1);
+  ps_ctx *ctx = ps_ctx_new();
+  ps_report *r = NULL;
+  if (ps_probe(ctx, NULL, &r) != PS_OK) fail_msg("probe %s: %s", path, ps_ctx_error(ctx));
+  ps_verify_opts opts = PS_INIT(ps_verify_opts);
+  opts.refresh = true;
+  opts.cache_dir = cache_dir;
+  assert_int_equal(ps_verify(ctx, r, &opts), PS_OK);
+  ps_ctx_free(ctx);
+  return r;
+}
+
+static void expect_corrupt(const ps_report *r, int a, int b, uint64_t offset, unsigned xor_mask,
+                           const char *leg) {
+  const ps_pair *p = ps_report_pair(r, a, b);
+  if (p->verdict != PS_VERDICT_CORRUPT)
+    fail_msg("GPU%d->GPU%d: %s, expected corrupt (%s)", a, b, ps_verdict_name(p->verdict), leg);
+  assert_true(p->valid & PS_PAIR_CORRUPT_DETAIL);
+  assert_int_equal(p->corrupt_offset, offset);
+  assert_int_equal(p->corrupt_expected ^ p->corrupt_seen, xor_mask);
+  if (!strstr(p->reason, leg))
+    fail_msg("GPU%d->GPU%d: reason '%s' lacks '%s'", a, b, p->reason, leg);
+}
+
+/* Corruption anywhere in the 1 MiB buffer, on either leg of a pair: the first byte, one in
+ * the middle, the last; a fault past the end changes nothing. Pair (a, b) copies a -> b, then
+ * reads back b -> a, so a fault on b -> a shows as pair (a, b)'s read-back leg. */
+static void test_corrupt_anywhere(void **state) {
+  (void)state;
+  char root[PATH_MAX];
+  ps_report *r = verify_with_faults("fault corrupt 1 2 offset=524287 xor=0x80\n"
+                                    "fault corrupt 0 1 offset=0 xor=0x01\n"
+                                    "fault corrupt 2 3 offset=1048575 xor=0xff\n"
+                                    "fault corrupt 3 0 offset=1048576 xor=0x01\n"
+                                    "fault corrupt 3 3 offset=1048575 xor=0x10\n",
+                                    root);
+  expect_corrupt(r, 0, 1, 0, 0x01, "copy GPU0->GPU1");
+  expect_corrupt(r, 1, 0, 0, 0x01, "read back GPU0->GPU1");
+  expect_corrupt(r, 1, 2, 524287, 0x80, "copy GPU1->GPU2");
+  expect_corrupt(r, 2, 1, 524287, 0x80, "read back GPU1->GPU2");
+  expect_corrupt(r, 2, 3, 1048575, 0xff, "copy GPU2->GPU3");
+  expect_corrupt(r, 3, 2, 1048575, 0xff, "read back GPU2->GPU3");
+  static const int clean[][2] = {{0, 2}, {2, 0}, {0, 3}, {3, 0}, {1, 3}, {3, 1}};
+  for (size_t i = 0; i < sizeof(clean) / sizeof(clean[0]); i++)
+    assert_int_equal(ps_report_pair(r, clean[i][0], clean[i][1])->verdict, PS_VERDICT_OK);
+  assert_int_equal(r->gpus[3].local_verdict, PS_VERDICT_CORRUPT);
+  assert_non_null(strstr(r->gpus[3].local_reason, "offset 1048575"));
+  assert_int_equal(r->gpus[0].local_verdict, PS_VERDICT_OK);
+  ps_report_free(r);
+  assert_int_equal(ps_test_remove_tree(root), 0);
+  assert_no_children();
 }
 
 static void test_hang(void **state) {
@@ -172,9 +241,10 @@ static void test_bad_selection(void **state) {
 int main(void) {
   snprintf(cache_dir, sizeof(cache_dir), "/tmp/peerscope-test-cache-%d", (int)getpid());
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_all_ok), cmocka_unit_test(test_corrupt),
-      cmocka_unit_test(test_hang),   cmocka_unit_test(test_other_faults),
-      cmocka_unit_test(test_cache),  cmocka_unit_test(test_bad_selection),
+      cmocka_unit_test(test_all_ok),           cmocka_unit_test(test_corrupt),
+      cmocka_unit_test(test_corrupt_anywhere), cmocka_unit_test(test_hang),
+      cmocka_unit_test(test_other_faults),     cmocka_unit_test(test_cache),
+      cmocka_unit_test(test_bad_selection),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
   char cmd[300];

@@ -2,6 +2,7 @@
 -- connection starts at a different one) and prints one machine-readable summary line.
 local paths = {"/api/v1/topology", "/api/v1/job", "/api/v1/launch", "/"}
 local counter = 0
+local token = os.getenv("PS_LOAD_TOKEN") or ""
 
 function setup(thread)
   thread:set("offset", counter)
@@ -12,7 +13,8 @@ local i = 0
 function request()
   i = i + 1
   local path = paths[((i + (offset or 0)) % #paths) + 1]
-  return wrk.format("GET", path, {["Host"] = wrk.host .. ":" .. wrk.port})
+  return wrk.format("GET", path, {["Host"] = wrk.host .. ":" .. wrk.port,
+                                  ["X-Peerscope-Token"] = token})
 end
 
 function done(summary, latency, requests)

@@ -38,11 +38,14 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 server=$!
 for _ in $(seq 1 200); do
   grep -q "peerscope web: http://" "$work/out" 2>/dev/null &&
-    python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$port/api/v1/job', timeout=2)" 2>/dev/null && break
+    python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$port/app.js', timeout=2)" 2>/dev/null && break
   kill -0 "$server" 2>/dev/null || { cat "$work/out" "$work/err" >&2; exit 1; }
   sleep 0.05
 done
 url=http://127.0.0.1:$port
+# Every API route needs the session: the token from the start-up URL, sent as a header.
+PS_LOAD_TOKEN=$(sed -n 's/.*?token=\([0-9a-f]*\).*/\1/p' "$work/out" | head -1)
+export PS_LOAD_TOKEN
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$server/status"; }
 run_wrk() {

@@ -75,7 +75,9 @@ class Server:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
         self.lines = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
-        self.url = "http://127.0.0.1:%d/" % self.port
+        self.base = "http://127.0.0.1:%d/" % self.port
+        self.url = None  # the start-up URL, with the token
+        self.token = None
         self.up = self._wait()
 
     def _read(self):
@@ -94,6 +96,9 @@ class Server:
             if line is None:
                 return False
             announced = line.startswith("peerscope web: http://")
+            if announced:
+                self.url = line.split()[2]
+                self.token = self.url.split("?token=")[-1]
         while time.monotonic() < deadline:  # answered (the line may come before the bind)
             try:
                 self.api("/api/v1/job")
@@ -103,7 +108,9 @@ class Server:
         return False
 
     def api(self, path):
-        with urllib.request.urlopen(self.url.rstrip("/") + path, timeout=10) as r:
+        req = urllib.request.Request(self.base.rstrip("/") + path,
+                                     headers={"X-Peerscope-Token": self.token or ""})
+        with urllib.request.urlopen(req, timeout=10) as r:
             return json.load(r)
 
     def stop(self):
@@ -284,8 +291,17 @@ def test_example_machine(driver):
               len(driver.find_elements(By.CSS_SELECTOR, "#matrix td.cell.verified")) == 12)
         check("example: 4 GPU cards", len(driver.find_elements(By.CSS_SELECTOR,
                                                                "#gpu-list .gpu")) == 4)
-        check("example: the token reached the page (no token box on loopback)",
+        check("example: logged in by the URL (no token box)",
               not driver.find_element(By.ID, "token-box").is_displayed())
+        check("example: the token left the address bar", "token" not in driver.current_url and
+              driver.current_url == s.base, driver.current_url)
+        check("example: the token is nowhere in the page", s.token not in driver.page_source and
+              s.token not in (driver.execute_script("return document.cookie") or ""))
+        cookie = next((c for c in driver.get_cookies()
+                       if c["name"] == "peerscope-%d" % s.port), {})
+        check("example: the session cookie is HttpOnly, SameSite=Strict",
+              cookie.get("httpOnly") is True and cookie.get("sameSite") == "Strict" and
+              cookie.get("value") and cookie.get("value") != s.token, cookie)
         drain_console(driver)
         check("page load: no console error", not severe(console), severe(console))
         shot(driver, "machine-1280x800")
@@ -373,6 +389,35 @@ def test_example_machine(driver):
         check("no vLLM left after the server stopped", not vllm_left(), vllm_left())
 
 
+def test_token_box(driver):
+    """The page opened without the start-up URL: no session, the token box asks; a wrong token
+    is refused, the right one logs in (the cookie), and the matrix loads."""
+    s = Server(os.path.join(FIXTURES, "example-4x-a100.topo"))
+    check("token-box server up", s.up)
+    try:
+        driver.get(s.base)
+        box = lambda d: d.find_element(By.ID, "token-box").is_displayed()
+        check("no session: the token box shows", wait(driver, box, 10))
+        check("no session: no matrix", not cells(driver))
+        field = driver.find_element(By.ID, "token-input")
+        field.send_keys("0" * 32)
+        driver.find_element(By.ID, "token-save").click()
+        check("wrong token: refused, the box stays", wait(driver, lambda d: "wrong token" in
+              d.find_element(By.ID, "global-error").text, 10) and box(driver))
+        field.clear()
+        field.send_keys(s.token)
+        driver.find_element(By.ID, "token-save").click()
+        check("right token: the box goes", wait(driver, lambda d: not box(d), 10))
+        check_matrix(driver, s, "logged in by the token box")
+        check("token box: the field is emptied, the token not kept in the page",
+              driver.find_element(By.ID, "token-input").get_attribute("value") == "" and
+              s.token not in driver.page_source)
+        # The 401s before the log-in are console errors by design: not counted.
+        driver.get_log("browser")
+    finally:
+        check("token-box server: exit 0 on SIGTERM", s.stop() == 0)
+
+
 def main():
     t0 = time.monotonic()
     os.makedirs(ARTIFACTS, exist_ok=True)
@@ -381,6 +426,7 @@ def main():
             os.remove(os.path.join(ARTIFACTS, old))
     driver = make_driver()
     try:
+        test_token_box(driver)
         test_example_machine(driver)
         test_faulty_machine(driver)
     finally:

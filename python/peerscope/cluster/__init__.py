@@ -6,10 +6,11 @@
   ``peerscope.cluster/1`` report: nodes, GPUs, verified matrices, the NICs near each GPU
   (from ``nvidia-smi topo -m`` on the node, where it exists), and every node that is not
   healthy, by name (timeout, no GPUs, version mismatch, broken pair, error).
-- :func:`plan` plans vLLM over the healthy nodes (``ps_plan_make_cluster``: TP inside a node,
-  PP across nodes), refusing while a node is unhealthy unless ``allow_partial``.
+- :func:`plan` plans vLLM over the healthy nodes (``ps_plan_make_cluster``: one node when the
+  model fits one, else TP inside a node and PP across the fewest nodes), refusing while a node
+  is unhealthy unless ``allow_partial``.
 - :func:`launch` starts ``vllm serve`` here (the head) with the plan, ``--distributed-executor-
-  backend ray`` and the plan's environment handed to every Ray worker through the job's
+  backend ray`` (``mp`` for a one-node plan) and the plan's environment handed to every Ray worker through the job's
   runtime environment (``RAY_JOB_CONFIG_JSON_ENV_VAR``, the variable ``ray job submit`` uses),
   then watches ``/health`` with the same library code as ``peerscope launch``.
 

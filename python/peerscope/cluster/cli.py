@@ -66,7 +66,7 @@ def _parser() -> _Parser:
     _add_cluster_options(t, report=False)
     t.add_argument("--json", action="store_true", help="the peerscope.cluster/1 report on stdout")
     t.add_argument("--out", metavar="FILE", help="also write the JSON report to FILE (atomically)")
-    pl = sub.add_parser("plan", help="plan vLLM across the healthy nodes (TP inside a node, PP across)")
+    pl = sub.add_parser("plan", help="plan vLLM on the healthy nodes (one node when the model fits one)")
     _add_cluster_options(pl)
     _add_plan_options(pl)
     pl.add_argument("--json", action="store_true")

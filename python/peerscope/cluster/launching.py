@@ -85,11 +85,12 @@ def launch(cluster: Dict[str, Any], model: str, allow_partial: bool = False, mod
            on_line: Optional[Callable[[str], None]] = None, stop: Optional[threading.Event] = None,
            **settings: Any) -> Dict[str, Any]:
     """Plans over the healthy nodes of ``cluster`` (as :func:`plan`) and starts ``vllm serve``
-    on this machine (the head) with the plan: ``--distributed-executor-backend ray``, the
-    plan's arguments and environment, RAY_ADDRESS, and the plan's environment for every Ray
-    worker through the job's runtime environment. Then waits for ``/health`` and stays until
-    vLLM exits or ``stop`` is set, exactly as ``peerscope launch`` (``ps_launch_run``: own
-    process group, SIGTERM then SIGKILL after ``stop_grace_s``).
+    on this machine (the head) with the plan: ``--distributed-executor-backend ray`` (``mp``
+    when the model fits the head alone), the plan's arguments and environment, RAY_ADDRESS,
+    and the plan's environment for every Ray worker through the job's runtime environment.
+    Then waits for ``/health`` and stays until vLLM exits or ``stop`` is set, exactly as
+    ``peerscope launch`` (``ps_launch_run``: own process group, SIGTERM then SIGKILL after
+    ``stop_grace_s``).
 
     ``model`` is a Hugging Face directory or a name for vLLM (then ``model_size_gb`` or
     ``params_b`` is needed). ``on_line`` gets every log line (``"[vllm] ..."`` and
@@ -107,7 +108,8 @@ def launch(cluster: Dict[str, Any], model: str, allow_partial: bool = False, mod
         raise ClusterRefused("nothing to launch: %s" % p.summary.decode("utf-8", "replace"))
     pj = json.loads(_plan_text(p, _lib.PS_PLAN_JSON))
     env_vars = runtime_env_vars(pj.get("env") or [], nccl_debug)
-    added = _launch_environment(address, env_vars)
+    # A plan on one node (the model fits the head) runs without Ray: nothing to connect to.
+    added = _launch_environment(address, env_vars) if p.node_count > 1 else {}
     _announce_nodes(emit, cluster, healthy, excluded)
     stop_flag = c_int(0)
     opts = _launch_opts(vllm, host, port, extra_args, timeout_s, stop_grace_s, nccl_debug, stop_flag)

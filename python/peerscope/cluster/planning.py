@@ -1,5 +1,6 @@
-"""Planning vLLM over the healthy nodes of a cluster report (``ps_plan_make_cluster``: TP
-inside a node, PP across nodes), with the NICs nearest to the GPUs each node gives."""
+"""Planning vLLM over the healthy nodes of a cluster report (``ps_plan_make_cluster``: one node
+when the model fits one, else TP inside a node and PP across the fewest nodes), with the NICs
+nearest to the GPUs each node gives."""
 
 import ctypes
 import json
@@ -103,8 +104,9 @@ def _nics_near(node: Dict[str, Any], gpus: Sequence[int]) -> List[Dict[str, Any]
 def plan(cluster: Dict[str, Any], model_dir: Optional[str] = None, model_size_gb: Optional[float] = None,
          allow_partial: bool = False, params_b: Optional[float] = None, dtype: Optional[str] = None,
          model_arg: Optional[str] = None, **settings: Any) -> Dict[str, Any]:
-    """Plans vLLM over the healthy nodes of a cluster report (TP inside a node, PP across
-    nodes; ``ps_plan_make_cluster``, the same planner as ``peerscope plan --topology ...``).
+    """Plans vLLM over the healthy nodes of a cluster report (one instance on the head when the
+    model fits one node, the other nodes for replicas; else TP inside a node and PP across the
+    fewest nodes; ``ps_plan_make_cluster``, the same planner as ``peerscope plan --topology ...``).
 
     ``settings``: the plan fields of the library's plan request (``tp``, ``pp``,
     ``gpu_memory_utilization``, ``max_model_len``, ``max_num_seqs``, ``kv_cache_dtype``,

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Gathers what tests/gpu/bench.sh needs to build NVIDIA's reference tools on a GPU machine
+# that cannot download: their public sources (nvbandwidth, nccl-tests, cuda-samples'
+# p2pBandwidthLatencyTest) and Boost.Program_options (nvbandwidth's one dependency) as Debian
+# packages, unpacked there into a temporary prefix, never into /. Everything lands in .ref/
+# (git-ignored; pass it to the device tool with `carry: [".ref"]`, about 11 MB).
+#   tests/gpu/fetch-ref.sh            clones from github.com
+#   PEERSCOPE_REF_MIRROR=DIR ...      clones DIR/<owner>+<name>/repo instead (a local mirror)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ref=.ref
+rm -rf "$ref/src" "$ref/debs"
+mkdir -p "$ref/src" "$ref/debs"
+
+# $1 owner/name, $2 destination, $3... paths to keep (default: all)
+take() {
+  local repo=$1 dest=$2 url tmp
+  shift 2
+  url=https://github.com/$repo
+  [ -n "${PEERSCOPE_REF_MIRROR:-}" ] && url=file://$PEERSCOPE_REF_MIRROR/${repo/\//+}/repo
+  tmp=$(mktemp -d)
+  git clone -q --no-checkout --depth 1 "$url" "$tmp/repo"
+  mkdir -p "$dest"
+  git -C "$tmp/repo" archive HEAD "$@" | tar x -C "$dest"
+  echo "$repo $(git -C "$tmp/repo" rev-parse HEAD)" >> "$ref/src/VERSIONS"
+  rm -rf "$tmp"
+}
+take NVIDIA/nvbandwidth "$ref/src/nvbandwidth"
+take NVIDIA/nccl-tests "$ref/src/nccl-tests"
+take NVIDIA/cuda-samples "$ref/src/cuda-samples" Common/helper_cuda.h Common/helper_string.h \
+  Common/helper_timer.h Common/helper_functions.h Common/exception.h Common/helper_image.h \
+  Samples/5_Domain_Specific/p2pBandwidthLatencyTest/p2pBandwidthLatencyTest.cu
+
+(cd "$ref/debs" && apt-get download libboost1.74-dev libboost-program-options1.74-dev \
+  libboost-program-options1.74.0 >/dev/null 2>&1) ||
+  echo "fetch-ref: apt-get download failed: nvbandwidth will not build" >&2
+cat "$ref/src/VERSIONS"
+du -sh "$ref"
