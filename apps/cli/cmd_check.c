@@ -11,6 +11,7 @@
 static const char check_usage[] =
     "usage: peerscope check [--gpus LIST] [--tp N] [--json] [--refresh] [--timeout-ms N]\n"
     "                       [--ascii] [--fixture FILE] [--live]\n"
+    "                       [--all-gpus]\n"
     "\n"
     "Finds which GPUs can really exchange data peer-to-peer: every directed pair copies a\n"
     "pattern to its peer and back and compares it byte for byte, in a worker process that\n"
@@ -24,6 +25,8 @@ static const char check_usage[] =
     "  --ascii           OK/FAIL instead of check marks\n"
     "  --fixture FILE    play back a described machine through the fake drivers\n"
     "  --live            use this machine's driver or fail; never the bundled example\n"
+    "  --all-gpus        the whole machine; by default only the GPUs CUDA_VISIBLE_DEVICES\n"
+    "                    allows are touched and planned (nvidia-smi's numbers)\n"
     "\n"
     "Exit codes: 0 all pairs verified (or no P2P claimed and none found), 1 a pair failed\n"
     "verification, 2 usage error, 3 bad input file, 4 driver unavailable, 5 internal error.\n";

@@ -325,8 +325,12 @@ static void run_worker(session *s) {
     goto out;
   }
   const char *options[] = {"--protocol", "1", "--bytes", bytes, "--nonce", nonce, NULL};
-  ps__worker_cmd cmd = {s->worker, options, s->opts->driver_dir, gpus,
-                        jobs,      NULL,    s->opts->fixture};
+  ps__worker_cmd cmd = {.path = s->worker,
+                        .options = options,
+                        .driver_dir = s->opts->driver_dir,
+                        .gpus = gpus,
+                        .jobs = jobs,
+                        .fixture = s->opts->fixture};
   w.phase = PHASE_SETUP;
   int rc = ps__watch_run(&w.watch, &cmd, s->setup_deadline_ms, &watch_ops, &w);
   if (rc != 0) {
@@ -347,8 +351,9 @@ out:
   ps__free(jobs);
 }
 
-static bool in_selection(const ps_verify_opts *opts, int gpu) {
-  if (!opts->gpus) return true;
+/* The GPUs given, else every one CUDA_VISIBLE_DEVICES allows (ps_report_apply_visible). */
+static bool in_selection(const ps_report *r, const ps_verify_opts *opts, int gpu) {
+  if (!opts->gpus) return ps_gpu_allowed(r, gpu);
   for (int i = 0; i < opts->gpu_count; i++)
     if (opts->gpus[i] == gpu) return true;
   return false;
@@ -360,13 +365,17 @@ static ps_status make_jobs(session *s) {
     if (s->opts->gpus[i] < 0 || s->opts->gpus[i] >= r->gpu_count)
       return ps__fail(s->ctx, PS_ERR_INVALID_ARG, "GPU %d does not exist (this machine has %d)",
                       s->opts->gpus[i], r->gpu_count);
+    else if (!ps_gpu_allowed(r, s->opts->gpus[i]))
+      return ps__fail(s->ctx, PS_ERR_INVALID_ARG,
+                      "GPU %d is not among the GPUs CUDA_VISIBLE_DEVICES=%s allows",
+                      s->opts->gpus[i], r->cuda_visible_devices);
   s->jobs = ps__calloc((size_t)r->gpu_count * (size_t)r->gpu_count + 1, sizeof(*s->jobs));
   if (!s->jobs) return ps__fail(s->ctx, PS_ERR_NO_MEMORY, "out of memory for the job list");
   for (int a = 0; a < r->gpu_count; a++)
-    if (in_selection(s->opts, a)) s->jobs[s->job_count++].job = (ps__job){true, a, a};
+    if (in_selection(r, s->opts, a)) s->jobs[s->job_count++].job = (ps__job){true, a, a};
   for (int a = 0; a < r->gpu_count; a++)
     for (int b = 0; b < r->gpu_count; b++)
-      if (a != b && in_selection(s->opts, a) && in_selection(s->opts, b))
+      if (a != b && in_selection(r, s->opts, a) && in_selection(r, s->opts, b))
         s->jobs[s->job_count++].job = (ps__job){false, a, b};
   s->remaining = s->job_count;
   /* GPUs NVML could not identify cannot be matched to CUDA devices: skip them honestly. */

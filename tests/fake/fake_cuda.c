@@ -22,6 +22,7 @@ typedef struct alloc {
 static bool initialized;
 static int visible[PS_FIX_MAX_GPUS]; /* CUDA ordinal -> fixture index */
 static int visible_count;
+static bool mig_gpu[PS_FIX_MAX_GPUS]; /* fixture GPU seen as a MIG device: no peer access */
 static struct CUctx_st contexts[PS_FIX_MAX_GPUS];
 static alloc *allocs;
 static uint64_t used[PS_FIX_MAX_GPUS];
@@ -38,6 +39,7 @@ void ps__fake_reset_hook(void) {
   memset(used, 0, sizeof(used));
   memset(contexts, 0, sizeof(contexts));
   ps__cuda_sticky_reset();
+  ps__fake_cuda_contexts_reset();
   initialized = false;
   visible_count = 0;
 }
@@ -109,31 +111,13 @@ static CUresult copy(CUdeviceptr dst, int dst_gpu, CUdeviceptr src, int src_gpu,
   return CUDA_SUCCESS;
 }
 
-/* CUDA_VISIBLE_DEVICES as an integer list: like CUDA, an invalid or repeated entry ends
- * the list. Unset means every GPU. */
+/* CUDA's devices, as cuInit finds them (fake_cuda_visible.c). */
 static void parse_visible(const ps_fixture *f) {
-  const char *env = getenv("CUDA_VISIBLE_DEVICES");
-  visible_count = 0;
-  if (!env) {
-    for (int i = 0; i < f->gpu_count; i++)
-      visible[visible_count++] = i;
-    return;
-  }
-  bool seen[PS_FIX_MAX_GPUS] = {false};
-  const char *s = env;
-  while (*s && visible_count < f->gpu_count) {
-    while (*s == ' ')
-      s++;
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (end == s || v < 0 || v >= f->gpu_count || seen[v]) break;
-    while (*end == ' ')
-      end++;
-    if (*end && *end != ',') break;
-    seen[v] = true;
-    visible[visible_count++] = (int)v;
-    s = *end ? end + 1 : end;
-  }
+  bool mig[PS_FIX_MAX_GPUS];
+  visible_count = ps__fake_cuda_enumerate(f, visible, mig);
+  memset(mig_gpu, 0, sizeof(mig_gpu));
+  for (int i = 0; i < visible_count; i++)
+    mig_gpu[visible[i]] = mig[i];
 }
 
 /* ---- init, version, errors --------------------------------------------------------- */
@@ -321,7 +305,8 @@ PS_FAKE_EXPORT CUresult cuDeviceCanAccessPeer(int *can_access, CUdevice dev, CUd
   CUresult r = enter_device(dev, &a);
   if (r == CUDA_SUCCESS) r = device_gpu(peer, &b);
   if (r == CUDA_SUCCESS && !can_access) r = CUDA_ERROR_INVALID_VALUE;
-  if (r == CUDA_SUCCESS) *can_access = a != b && ps__fixture_pair(fix(), a, b)->cuda_peer;
+  if (r == CUDA_SUCCESS)
+    *can_access = a != b && !mig_gpu[a] && !mig_gpu[b] && ps__fixture_pair(fix(), a, b)->cuda_peer;
   ps__fake_unlock();
   return r;
 }
@@ -335,7 +320,7 @@ PS_FAKE_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *ctx, CUdevice dev) {
   if (r == CUDA_SUCCESS && !ctx) r = CUDA_ERROR_INVALID_VALUE;
   if (r == CUDA_SUCCESS) {
     contexts[gpu].gpu = gpu;
-    contexts[gpu].refs++;
+    if (contexts[gpu].refs++ == 0) ps__fake_cuda_context_made(fix(), gpu);
     *ctx = &contexts[gpu];
   }
   ps__fake_unlock();
@@ -395,7 +380,8 @@ PS_FAKE_EXPORT CUresult cuCtxEnablePeerAccess(CUcontext peer, unsigned int flags
   if (r == CUDA_SUCCESS) r = check_ctx(peer);
   if (r == CUDA_SUCCESS && flags != 0) r = CUDA_ERROR_INVALID_VALUE;
   if (r == CUDA_SUCCESS && peer->gpu == current->gpu) r = CUDA_ERROR_INVALID_DEVICE;
-  if (r == CUDA_SUCCESS && !ps__fixture_pair(fix(), current->gpu, peer->gpu)->cuda_peer)
+  if (r == CUDA_SUCCESS && (mig_gpu[current->gpu] || mig_gpu[peer->gpu] ||
+                            !ps__fixture_pair(fix(), current->gpu, peer->gpu)->cuda_peer))
     r = CUDA_ERROR_PEER_ACCESS_UNSUPPORTED;
   if (r == CUDA_SUCCESS && current->peer[peer->gpu]) r = CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED;
   if (r == CUDA_SUCCESS) r = ps__cuda_peer_limit(current);

@@ -53,6 +53,19 @@ CUresult ps__cuda_lost(int gpu);
 /* CUDA_ERROR_TOO_MANY_PEERS when ctx may enable no more peers. */
 CUresult ps__cuda_peer_limit(const struct CUctx_st *ctx);
 
+/* ---- fake_cuda_visible.c, for fake_cuda.c ---------------------------------------------- */
+
+/* CUDA's devices at cuInit under $CUDA_DEVICE_ORDER and $CUDA_VISIBLE_DEVICES: gpus[ordinal] =
+ * fixture index, mig[ordinal] = a MIG device of it; returns the count (PS_FIX_MAX_GPUS
+ * entries each). */
+int ps__fake_cuda_enumerate(const ps_fixture *f, int *gpus, bool *mig);
+/* A primary context came alive on fixture GPU gpu: counted, and logged to
+ * $PEERSCOPE_FAKE_CONTEXT_LOG when set. */
+void ps__fake_cuda_context_made(const ps_fixture *f, int gpu);
+void ps__fake_cuda_contexts_reset(void);
+/* Fake-only export: primary contexts made on fixture GPU gpu in this process. */
+PS_FAKE_EXPORT int ps_fake_contexts_made(int gpu);
+
 /* ---- fake_cuda_bench.c, for fake_cuda.c ------------------------------------------------ */
 
 /* Frees every stream, event, pinned block, module and graph (fixture reload, dlclose). */
