@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 echo "== build and test (RelWithDebInfo)"
 ./scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 ctest --test-dir build --output-on-failure --no-tests=error -j2
+./scripts/skip-report.sh build
 
 echo "== the installed library in another project (tests/consumer: pkg-config, find_package)"
 ./tests/consumer/run.sh build
@@ -23,6 +24,7 @@ CC=gcc ./scripts/build.sh build-release -DCMAKE_BUILD_TYPE=Release
 echo "== build and test under ASan/UBSan"
 ./scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DPS_SANITIZE=address,undefined
 ctest --test-dir build-asan --output-on-failure --no-tests=error -j2
+./scripts/skip-report.sh build-asan
 
 echo "== the planner's concurrent plans under ThreadSanitizer (one test, its own build)"
 cmake -S . -B build-tsan -G Ninja -DPS_WERROR=ON -DCMAKE_BUILD_TYPE=Debug -DPS_SANITIZE=thread \

@@ -40,6 +40,7 @@ typedef struct cli_source {
   bool refresh;
   int timeout_ms;
   bool quiet;
+  bool all_gpus;       /* --all-gpus: the whole machine, whatever CUDA_VISIBLE_DEVICES says */
   cli_drivers drivers; /* set by cli_load_report */
 } cli_source;
 
@@ -61,7 +62,9 @@ bool cli_parse_int(const char *text, int min, int max, int *out);
 int cli_load_report(const char *cmd, cli_source *source, const cli_selection *sel, ps_report **out,
                     char *notice, size_t notice_len);
 
-/* Resolves --gpus (indexes, ranges, UUIDs) against the report; exit code. */
+/* Resolves --gpus (indexes, ranges, UUIDs) against the report; exit code. Where the report
+ * records the caller's CUDA_VISIBLE_DEVICES, --gpus must stay within the GPUs it allows, and
+ * without --gpus the selection is those GPUs. */
 int cli_resolve_gpus(const char *cmd, const ps_report *report, cli_selection *sel);
 
 bool cli_selected(const cli_selection *sel, int gpu);

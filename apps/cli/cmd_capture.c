@@ -33,7 +33,8 @@ int cmd_capture(int argc, char **argv) {
                                                      {"keep-hostname", no_argument, 0, 'k'},
                                                      {"help", no_argument, 0, 'h'}};
   longs[cli_source_options(longs, 3, 3 + CLI_SOURCE_MAX_OPTIONS,
-                           CLI_SRC_MACHINE | CLI_SRC_NO_VERIFY)] = (struct option){0, 0, 0, 0};
+                           CLI_SRC_MACHINE | CLI_SRC_NO_VERIFY | CLI_SRC_ALL_GPUS)] =
+      (struct option){0, 0, 0, 0};
   cli_source source = {.verify = true};
   cli_selection sel;
   memset(&sel, 0, sizeof(sel));

@@ -11,6 +11,7 @@
 static const char check_usage[] =
     "usage: peerscope check [--gpus LIST] [--tp N] [--json] [--refresh] [--timeout-ms N]\n"
     "                       [--ascii] [--fixture FILE] [--live]\n"
+    "                       [--all-gpus]\n"
     "\n"
     "Finds which GPUs can really exchange data peer-to-peer: every directed pair copies a\n"
     "pattern to its peer and back and compares it byte for byte, in a worker process that\n"
@@ -24,6 +25,8 @@ static const char check_usage[] =
     "  --ascii           OK/FAIL instead of check marks\n"
     "  --fixture FILE    play back a described machine through the fake drivers\n"
     "  --live            use this machine's driver or fail; never the bundled example\n"
+    "  --all-gpus        the whole machine; by default only the GPUs CUDA_VISIBLE_DEVICES\n"
+    "                    allows are touched and planned (nvidia-smi's numbers)\n"
     "\n"
     "Exit codes: 0 all pairs verified (or no P2P claimed and none found), 1 a pair failed\n"
     "verification, 2 usage error, 3 bad input file, 4 driver unavailable, 5 internal error.\n";
@@ -104,6 +107,21 @@ static int count_failures(const check_opts *o, const ps_report *r) {
   return failed;
 }
 
+/* Why a fresh worker had to carry on: a sticky CUDA error, a hang, a death. */
+static void print_restarts(const ps_report *r) {
+  for (int i = 0; i < r->restart_count; i++) {
+    const ps_restart *x = &r->restarts[i];
+    printf("  Worker restarted (%s) after ", ps_restart_cause_name(x->cause));
+    if (x->from >= 0 && x->from == x->to)
+      printf("GPU%d", x->from);
+    else if (x->from >= 0)
+      printf("GPU%d->GPU%d", x->from, x->to);
+    else
+      printf("CUDA setup");
+    printf(": %s; a fresh worker tested the pairs left.\n", x->reason[0] ? x->reason : "n/a");
+  }
+}
+
 static void print_details(const check_opts *o, const ps_report *r) {
   int lies = 0;
   printf("\nLinks (driver claim vs verified):\n");
@@ -131,6 +149,7 @@ static void print_details(const check_opts *o, const ps_report *r) {
     }
   }
   if (r->verified && !local_bad) printf("  Local control copies: all ok\n");
+  print_restarts(r);
   if (lies)
     printf("\nFinding: the driver claims P2P for %d pair%s that failed a real transfer. Do not "
            "use them for tensor parallelism, or run vLLM with NCCL_P2P_DISABLE=1 and "

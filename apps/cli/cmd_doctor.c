@@ -13,6 +13,7 @@
 static const char doctor_usage[] =
     "usage: peerscope doctor [--json] [--sysfs-root DIR] [--no-verify] [--refresh]\n"
     "                        [--timeout-ms N] [--fixture FILE] [--live]\n"
+    "                       [--all-gpus]\n"
     "                        [--replay CAPTURE.tar.gz]\n"
     "\n"
     "Says why peer-to-peer is broken or slow, most serious first: ACS on the PCIe bridges\n"
@@ -29,6 +30,8 @@ static const char doctor_usage[] =
     "  --timeout-ms N    deadline for each copy step (default 2000)\n"
     "  --fixture FILE    play back a described machine through the fake drivers\n"
     "  --live            use this machine's driver or fail; never the bundled example\n"
+    "  --all-gpus        the whole machine; by default only the GPUs CUDA_VISIBLE_DEVICES\n"
+    "                    allows are touched and planned (nvidia-smi's numbers)\n"
     "  --replay FILE     diagnose a peerscope capture (another machine): its recorded\n"
     "                    verdicts, sysfs, /proc, variables and NVML facts; nothing re-run\n"
     "\n"
@@ -51,7 +54,8 @@ static int parse(int argc, char **argv, doctor_opts *o) {
                                                      {"replay", required_argument, 0, 'R'},
                                                      {"help", no_argument, 0, 'h'}};
   longs[cli_source_options(longs, 4, 4 + CLI_SOURCE_MAX_OPTIONS,
-                           CLI_SRC_MACHINE | CLI_SRC_NO_VERIFY)] = (struct option){0, 0, 0, 0};
+                           CLI_SRC_MACHINE | CLI_SRC_NO_VERIFY | CLI_SRC_ALL_GPUS)] =
+      (struct option){0, 0, 0, 0};
   memset(o, 0, sizeof(*o));
   o->source.verify = true;
   opterr = 0;

@@ -15,6 +15,7 @@ static void plan_help(FILE *f) {
   cli_plan_synopsis(f, "plan", 22);
   fputs("                      [--json | --format text|json|shell|args|yaml]\n"
         "                      [--fixture FILE] [--live] [--refresh] [--timeout-ms N]\n"
+        "                      [--all-gpus]\n"
         "\n"
         "Plans vLLM for a model on this machine (verified P2P), on a saved report or on pasted\n"
         "`nvidia-smi topo -m` text (--topology, detected automatically).\n"
@@ -29,7 +30,10 @@ static void plan_help(FILE *f) {
         "                           --format=csv output for a text topology\n",
         f);
   cli_plan_help(f, "plan");
-  fputs("\n"
+  fputs("  --all-gpus               the whole machine; by default only the GPUs\n"
+        "                           CUDA_VISIBLE_DEVICES allows (the plan names them by\n"
+        "                           nvidia-smi's numbers, with CUDA_DEVICE_ORDER=PCI_BUS_ID)\n"
+        "\n"
         "Exit codes: 0 a plan fits, 1 nothing fits (the message says why, with numbers), 2 usage\n"
         "error, 3 bad input file, model directory or id, 4 driver unavailable, 5 internal error,\n"
         "7 the Hugging Face Hub could not answer for a model id (docs/models.md).\n",

@@ -8,7 +8,7 @@
 
 static const char topo_usage[] =
     "usage: peerscope topo [--json] [--no-verify] [--gpus LIST] [--refresh] [--timeout-ms N]\n"
-    "                      [--fixture FILE] [--live] [--replay CAPTURE.tar.gz]\n"
+    "                      [--fixture FILE] [--live] [--all-gpus] [--replay CAPTURE.tar.gz]\n"
     "\n"
     "Prints the link matrix (X, NV#, PIX, PXB, PHB, NODE, SYS) with CPU and NUMA affinity,\n"
     "then a matrix of driver claim / verified result per pair.\n"
@@ -16,7 +16,7 @@ static const char topo_usage[] =
     "  --json            write the topology report (peerscope.topology/1) instead\n"
     "  --no-verify       only ask the driver; make no transfers\n"
     "  --gpus LIST       verify only pairs among these GPUs\n"
-    "  --refresh, --timeout-ms N, --fixture FILE, --live: as for peerscope check\n"
+    "  --refresh, --timeout-ms N, --fixture FILE, --live, --all-gpus: as for peerscope check\n"
     "  --replay FILE     show a peerscope capture's recorded report (no probing, no transfers)\n"
     "\n"
     "Exit codes: 0 verified (or --no-verify), 1 a pair failed verification, 2 usage error,\n"

@@ -17,7 +17,7 @@ static const char web_usage[] =
     "usage: peerscope web [--port N] [--listen ADDR|unix:PATH] [--token TOKEN] [--topology FILE]\n"
     "                     [--vllm PATH] [--no-verify] [--refresh] [--fixture FILE] [--live]\n"
     "                     [--max-connections N] [--max-per-client N] [--max-streams N]\n"
-    "                     [--idle-timeout SECONDS]\n"
+    "                     [--idle-timeout SECONDS] [--all-gpus]\n"
     "\n"
     "A local dashboard in the browser: the GPUs and the verified P2P matrix, the benchmark,\n"
     "a plan form with the vllm serve command, launching vLLM with its live log, the doctor.\n"
@@ -39,6 +39,8 @@ static const char web_usage[] =
     "                    or a unix socket, where every local process has the same address)\n"
     "  --max-streams N   open event streams (launch logs; default 64)\n"
     "  --idle-timeout SECONDS  close a connection idle this long (default 5)\n"
+    "  --all-gpus        the whole machine; by default only the GPUs CUDA_VISIBLE_DEVICES\n"
+    "                    allows are touched and planned (nvidia-smi's numbers)\n"
     "\n"
     "Exit codes: 0 stopped by Ctrl-C or SIGTERM, 2 usage error (or the port is taken),\n"
     "3 bad input file, 4 driver unavailable, 5 internal error.\n";
@@ -115,8 +117,8 @@ static int parse(int argc, char **argv, web_cli *o) {
       {"max-streams", required_argument, 0, 'S'},
       {"idle-timeout", required_argument, 0, 'I'}};
   longs[cli_source_options(longs, 10, 10 + CLI_SOURCE_MAX_OPTIONS,
-                           CLI_SRC_FIXTURE | CLI_SRC_LIVE | CLI_SRC_REFRESH | CLI_SRC_NO_VERIFY)] =
-      (struct option){0, 0, 0, 0};
+                           CLI_SRC_FIXTURE | CLI_SRC_LIVE | CLI_SRC_REFRESH | CLI_SRC_NO_VERIFY |
+                               CLI_SRC_ALL_GPUS)] = (struct option){0, 0, 0, 0};
   memset(o, 0, sizeof(*o));
   o->source.verify = true;
   o->cfg.port = 8321;
@@ -182,6 +184,7 @@ static int load(web_cli *o, ps_report **out) {
     /* The server's own verifications and benchmarks run on the same drivers. */
     snprintf(o->cfg.driver_dir, sizeof(o->cfg.driver_dir), "%s", o->source.drivers.dir);
     snprintf(o->cfg.fixture, sizeof(o->cfg.fixture), "%s", o->source.drivers.fixture);
+    o->cfg.all_gpus = o->source.all_gpus;
     return code;
   }
   ps_ctx *ctx = ps_ctx_new();

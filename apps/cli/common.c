@@ -79,6 +79,53 @@ static int fall_back_to_example(const char *cmd, ps_ctx *ctx, cli_drivers *drive
   return EXIT_VERIFIED;
 }
 
+/* "4,5,6,7": the GPUs CUDA_VISIBLE_DEVICES allows, by nvidia-smi's numbers, in its order. */
+static void allowed_list(const ps_report *r, char *out, size_t len) {
+  int gpus[CLI_MAX_GPUS], n = ps_report_allowed_gpus(r, gpus, CLI_MAX_GPUS);
+  size_t used = 0;
+  out[0] = '\0';
+  for (int i = 0; i < n && used < len; i++)
+    used += (size_t)snprintf(out + used, len - used, "%s%d", i ? "," : "", gpus[i]);
+}
+
+static void add_notice(char *notice, size_t len, const char *line) {
+  size_t used = strlen(notice);
+  snprintf(notice + used, len - used, "%s%s", used ? "\n" : "", line);
+}
+
+/* The caller's CUDA_VISIBLE_DEVICES, unless --all-gpus: CUDA (in a worker) says which GPUs it
+ * allows; the report records it and a notice line says so. Exit code. */
+static int apply_visible(const char *cmd, ps_ctx *ctx, const cli_source *source, ps_report *r,
+                         char *notice, size_t notice_len) {
+  const char *cvd = getenv("CUDA_VISIBLE_DEVICES");
+  char line[1024], list[512];
+  if (!cvd) return EXIT_VERIFIED;
+  if (source->all_gpus) {
+    snprintf(line, sizeof(line),
+             "peerscope: --all-gpus: using all %d GPUs of the machine; CUDA_VISIBLE_DEVICES=%.200s "
+             "is ignored.",
+             r->gpu_count, cvd);
+    add_notice(notice, notice_len, line);
+    return EXIT_VERIFIED;
+  }
+  ps_visible_opts vo = PS_INIT(ps_visible_opts);
+  vo.driver_dir = cli_opt(source->drivers.dir);
+  vo.fixture = cli_opt(source->drivers.fixture);
+  ps_status st = ps_report_apply_visible(ctx, r, &vo);
+  if (st != PS_OK) return cli_fail(cmd, status_exit(st), "%s", ps_ctx_error(ctx));
+  if (!ps_report_restricted(r)) return EXIT_VERIFIED;
+  allowed_list(r, list, sizeof(list));
+  int n = 0;
+  for (int g = 0; g < r->gpu_count; g++)
+    n += ps_gpu_allowed(r, g);
+  snprintf(line, sizeof(line),
+           "peerscope: using the %d GPU%s CUDA_VISIBLE_DEVICES allows: %s (nvidia-smi's numbers; "
+           "CUDA_VISIBLE_DEVICES=%.200s; --all-gpus for the whole machine).",
+           n, n == 1 ? "" : "s", list, cvd);
+  add_notice(notice, notice_len, line);
+  return EXIT_VERIFIED;
+}
+
 int cli_load_report(const char *cmd, cli_source *source, const cli_selection *sel, ps_report **out,
                     char *notice, size_t notice_len) {
   ps_ctx *ctx = ps_ctx_new();
@@ -109,6 +156,8 @@ int cli_load_report(const char *cmd, cli_source *source, const cli_selection *se
     code = cli_fail(cmd, status_exit(st), "%s", ps_ctx_error(ctx));
     goto out;
   }
+  if ((code = apply_visible(cmd, ctx, source, report, notice, notice_len)) != EXIT_VERIFIED)
+    goto out;
   if ((code = cli_resolve_gpus(cmd, report, (cli_selection *)sel)) != EXIT_VERIFIED) goto out;
   if (source->verify) {
     ps_verify_opts vo = PS_INIT(ps_verify_opts);
@@ -145,6 +194,14 @@ static int add_gpu(const char *cmd, const ps_report *r, cli_selection *sel, int 
     return cli_fail(cmd, EXIT_USAGE, "--gpus: GPU %d does not exist (this machine has %d GPU%s%s)",
                     g, r->gpu_count, r->gpu_count == 1 ? "" : "s",
                     r->gpu_count ? ", numbered from 0" : "");
+  if (!ps_gpu_allowed(r, g)) {
+    char list[512];
+    allowed_list(r, list, sizeof(list));
+    return cli_fail(cmd, EXIT_USAGE,
+                    "--gpus: GPU %d is not among the GPUs CUDA_VISIBLE_DEVICES=%s allows (%s); "
+                    "--all-gpus uses the whole machine",
+                    g, r->cuda_visible_devices, list);
+  }
   for (int i = 0; i < sel->count; i++)
     if (sel->gpus[i] == g) return EXIT_VERIFIED; /* listed twice: harmless */
   sel->gpus[sel->count++] = g;
@@ -153,6 +210,11 @@ static int add_gpu(const char *cmd, const ps_report *r, cli_selection *sel, int 
 
 int cli_resolve_gpus(const char *cmd, const ps_report *r, cli_selection *sel) {
   sel->count = 0;
+  if (!sel->text && ps_report_restricted(r)) {
+    for (int g = 0; g < r->gpu_count && sel->count < CLI_MAX_GPUS; g++)
+      if (ps_gpu_allowed(r, g)) sel->gpus[sel->count++] = g;
+    return EXIT_VERIFIED;
+  }
   if (!sel->text) return EXIT_VERIFIED;
   const char *p = sel->text;
   if (!*p) return cli_fail(cmd, EXIT_USAGE, "--gpus: empty list");

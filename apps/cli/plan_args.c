@@ -24,7 +24,7 @@ int cli_plan_options_copy(struct option *out, int cap) {
   }
   for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]) && n < cap; i++)
     out[n++] = sources[i];
-  return cli_source_options(out, n, cap, CLI_SRC_MACHINE);
+  return cli_source_options(out, n, cap, CLI_SRC_MACHINE | CLI_SRC_ALL_GPUS);
 }
 
 int cli_plan_args_init(cli_plan_args *a) {

@@ -2,13 +2,22 @@
 
 #include <string.h>
 
-enum { O_FIXTURE = CLI_SOURCE_OPTION_BASE, O_LIVE, O_REFRESH, O_TIMEOUT_MS, O_NO_VERIFY, O_GPUS };
+enum {
+  O_FIXTURE = CLI_SOURCE_OPTION_BASE,
+  O_LIVE,
+  O_REFRESH,
+  O_TIMEOUT_MS,
+  O_NO_VERIFY,
+  O_GPUS,
+  O_ALL_GPUS
+};
 
 static const struct {
   unsigned bit;
   struct option opt;
 } shared[] = {
     {CLI_SRC_GPUS, {"gpus", required_argument, 0, O_GPUS}},
+    {CLI_SRC_GPUS | CLI_SRC_ALL_GPUS, {"all-gpus", no_argument, 0, O_ALL_GPUS}},
     {CLI_SRC_NO_VERIFY, {"no-verify", no_argument, 0, O_NO_VERIFY}},
     {CLI_SRC_REFRESH, {"refresh", no_argument, 0, O_REFRESH}},
     {CLI_SRC_TIMEOUT, {"timeout-ms", required_argument, 0, O_TIMEOUT_MS}},
@@ -29,6 +38,7 @@ int cli_source_option(const char *cmd, int id, const char *arg, cli_source *sour
   case O_LIVE: source->live = true; return EXIT_VERIFIED;
   case O_REFRESH: source->refresh = true; return EXIT_VERIFIED;
   case O_NO_VERIFY: source->verify = false; return EXIT_VERIFIED;
+  case O_ALL_GPUS: source->all_gpus = true; return EXIT_VERIFIED;
   case O_TIMEOUT_MS:
     if (!cli_parse_int(arg, 1, 3600000, &source->timeout_ms))
       return cli_fail(cmd, EXIT_USAGE, "--timeout-ms: '%s' is not a positive integer", arg);

@@ -18,10 +18,11 @@ enum {
   CLI_SRC_REFRESH = 1u << 2,   /* --refresh */
   CLI_SRC_TIMEOUT = 1u << 3,   /* --timeout-ms N */
   CLI_SRC_NO_VERIFY = 1u << 4, /* --no-verify */
-  CLI_SRC_GPUS = 1u << 5,      /* --gpus LIST */
+  CLI_SRC_GPUS = 1u << 5,      /* --gpus LIST (and --all-gpus) */
+  CLI_SRC_ALL_GPUS = 1u << 6,  /* --all-gpus: ignore the caller's CUDA_VISIBLE_DEVICES */
   CLI_SRC_MACHINE = CLI_SRC_FIXTURE | CLI_SRC_LIVE | CLI_SRC_REFRESH | CLI_SRC_TIMEOUT
 };
-#define CLI_SOURCE_MAX_OPTIONS 6
+#define CLI_SOURCE_MAX_OPTIONS 7
 
 /* Appends the getopt entries of the shared options in `which` to out[n..cap); returns the new
  * count. The caller adds the terminating zero entry. */

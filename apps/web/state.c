@@ -148,6 +148,9 @@ static ps_status fresh_report(const ps_web *w, ps_ctx *ctx, bool refresh, ps_rep
   const char *fixture = w->cfg.fixture[0] ? w->cfg.fixture : NULL;
   ps_probe_opts po = {.size = sizeof(po), .driver_dir = dir, .fixture = fixture};
   ps_status st = ps_probe(ctx, &po, out);
+  /* Only the GPUs the server's CUDA_VISIBLE_DEVICES allows, as at start-up. */
+  ps_visible_opts so = {.size = sizeof(so), .driver_dir = dir, .fixture = fixture};
+  if (st == PS_OK && !w->cfg.all_gpus) st = ps_report_apply_visible(ctx, *out, &so);
   ps_verify_opts vo = {
       .size = sizeof(vo), .refresh = refresh, .driver_dir = dir, .fixture = fixture};
   if (st == PS_OK) st = ps_verify(ctx, *out, &vo);
@@ -247,6 +250,14 @@ void ps__web_start_job(ps_web *w, web_job_kind kind, const web_job *request,
                                        "nothing here to verify or measure"
                                      : "background jobs are disabled in this server");
   }
+  for (int i = 0; i < request->gpu_count; i++)
+    if (!ps_gpu_allowed(w->snap->report, request->gpus[i])) {
+      char why[400];
+      snprintf(why, sizeof(why), "GPU %d is not among the GPUs CUDA_VISIBLE_DEVICES=%s allows",
+               request->gpus[i], w->snap->report->cuda_visible_devices);
+      pthread_mutex_unlock(&w->lock);
+      return ps__web_error(resp, 400, "%s", why);
+    }
   if (w->job.thread_live) pthread_join(w->job.thread, NULL); /* the last one has finished */
   w->job.thread_live = false;
   int id = w->job.id + 1;

@@ -44,6 +44,7 @@ typedef struct ps_web_config {
   char notice[512];      /* "running on the bundled example..." or "" */
   char driver_dir[4096]; /* the drivers that verify, bench and doctor use: */
   char fixture[4096];    /* ps_*_opts.driver_dir / .fixture; "" = the default */
+  bool all_gpus;         /* --all-gpus: fresh reports ignore the server's CUDA_VISIBLE_DEVICES */
 } ps_web_config;
 
 typedef struct ps_web ps_web;

@@ -60,7 +60,8 @@ enum {
   PS_GPU_PCIE_CURRENT = 1u << 8, /* gen and width */
   PS_GPU_PCIE_MAX = 1u << 9,
   PS_GPU_BAR1 = 1u << 10,
-  PS_GPU_CUDA_ORDINAL = 1u << 11
+  PS_GPU_CUDA_ORDINAL = 1u << 11,
+  PS_GPU_VISIBLE = 1u << 12 /* visible_ordinal: the caller's CUDA_VISIBLE_DEVICES was applied */
 };
 
 typedef struct ps_gpu {
@@ -80,6 +81,9 @@ typedef struct ps_gpu {
   int cuda_ordinal;         /* the device's number in the worker's CUDA (PCI_BUS_ID order) */
   ps_verdict local_verdict; /* control copy within this GPU */
   char local_reason[160];
+  /* With PS_GPU_VISIBLE: the device's number in the caller's CUDA (its CUDA_VISIBLE_DEVICES
+   * and CUDA_DEVICE_ORDER), -1 when that hides it; see ps_report_apply_visible. */
+  int visible_ordinal;
 } ps_gpu;
 
 enum {
@@ -123,6 +127,22 @@ typedef struct ps_timings {
   double total_ms;
 } ps_timings;
 
+/* Why the verification started a fresh worker process for the jobs left (ps_report.restarts). */
+typedef enum ps_restart_cause {
+  PS_RESTART_STICKY = 1, /* a CUDA error poisoned the process (700, 719, ...: every later call
+                            fails), so nothing more could be tested in it */
+  PS_RESTART_HANG = 2,   /* a step passed its deadline; the worker was killed */
+  PS_RESTART_DIED = 3    /* the worker died during a step */
+} ps_restart_cause;
+
+typedef struct ps_restart {
+  ps_restart_cause cause;
+  int from, to;        /* the job it ended at: a pair, from == to for a GPU's local copy or
+                          context; -1 when unknown */
+  char error_name[48]; /* PS_RESTART_STICKY: the CUDA error, e.g. CUDA_ERROR_ILLEGAL_ADDRESS */
+  char reason[160];    /* one line */
+} ps_restart;
+
 typedef struct ps_report {
   ps_source source;
   char origin[512];  /* fixture or file path for non-live reports, else "" */
@@ -142,6 +162,8 @@ typedef struct ps_report {
   ps_timings timings;
   char cuda_visible_devices[256]; /* the caller's CUDA_VISIBLE_DEVICES, "" if unset */
   struct ps_bench *bench;         /* measured benchmarks (ps_bench_run, or read back), or NULL */
+  int restart_count;              /* fresh workers the verification started, and why */
+  ps_restart *restarts;           /* restart_count entries, in order; NULL when none */
 } ps_report;
 
 PS_API void ps_report_free(ps_report *report);
@@ -158,6 +180,15 @@ PS_API bool ps_pair_assumed(const ps_report *report, const ps_pair *pair);
 /* Whether the pair failed a real transfer in a way NCCL would not notice by itself: corrupt,
  * error, hang, or refused while the driver claimed P2P. */
 PS_API bool ps_pair_failed(const ps_report *report, const ps_pair *pair);
+
+/* Whether the caller may use GPU `gpu`: not hidden by the CUDA_VISIBLE_DEVICES that
+ * ps_report_apply_visible recorded (every GPU when it was not applied). False out of range. */
+PS_API bool ps_gpu_allowed(const ps_report *report, int gpu);
+/* Whether ps_report_apply_visible recorded a CUDA_VISIBLE_DEVICES in the report. */
+PS_API bool ps_report_restricted(const ps_report *report);
+/* The GPUs the caller may use, as report indexes in the caller's CUDA ordinal order (every
+ * GPU in index order when unrestricted); writes up to cap, returns the count. */
+PS_API int ps_report_allowed_gpus(const ps_report *report, int *out, int cap);
 
 /* ---- probe: devices and links from NVML (in process, read-only) ---------------------- */
 
@@ -194,6 +225,28 @@ typedef struct ps_verify_opts {
 /* Fills verdicts, claims from CUDA and timings in `report`. A failing pair is not an error
  * of this call: PS_OK means every pair has a verdict. */
 PS_API ps_status ps_verify(ps_ctx *ctx, ps_report *report, const ps_verify_opts *opts);
+
+/* ---- the caller's CUDA_VISIBLE_DEVICES ------------------------------------------------ */
+
+typedef struct ps_visible_opts {
+  size_t size;             /* sizeof(ps_visible_opts): PS_INIT(ps_visible_opts) */
+  const char *worker_path; /* as ps_verify_opts.worker_path */
+  const char *driver_dir;  /* as ps_probe_opts.driver_dir, passed on to the worker */
+  const char *fixture;     /* as ps_probe_opts.fixture, passed on to the worker */
+  /* The values to apply; NULL = the process's $CUDA_VISIBLE_DEVICES / $CUDA_DEVICE_ORDER. */
+  const char *cuda_visible_devices;
+  const char *cuda_device_order;
+} ps_visible_opts;
+
+/* Records which of the report's GPUs the caller's CUDA shows, and in what order: CUDA itself
+ * answers, in a worker started with the caller's CUDA_VISIBLE_DEVICES and CUDA_DEVICE_ORDER
+ * (cuInit and device queries only, no context), whose devices are matched to the report's
+ * by PCI bus id. Sets PS_GPU_VISIBLE and visible_ordinal on every GPU, and
+ * cuda_visible_devices. When CUDA_VISIBLE_DEVICES is unset, nothing is run or changed. A
+ * list that hides every GPU (empty, or an invalid first entry) is PS_ERR_INVALID_ARG; a
+ * report not read from this machine's driver (PS_SOURCE_FILE) is left alone. */
+PS_API ps_status ps_report_apply_visible(ps_ctx *ctx, ps_report *report,
+                                         const ps_visible_opts *opts);
 
 /* ---- groups ------------------------------------------------------------------------ */
 
@@ -241,8 +294,9 @@ PS_API ps_status ps_report_set_gpu_memory(ps_ctx *ctx, ps_report *report, const 
 /* ---- names ------------------------------------------------------------------------- */
 
 PS_API const char *ps_link_name(ps_link_class link, int nvlink_count, char *buf, size_t len);
-PS_API const char *ps_claim_name(ps_claim claim);       /* "OK", "CNS", ... */
-PS_API const char *ps_verdict_name(ps_verdict verdict); /* "ok", "corrupt", ... */
+PS_API const char *ps_claim_name(ps_claim claim);                 /* "OK", "CNS", ... */
+PS_API const char *ps_verdict_name(ps_verdict verdict);           /* "ok", "corrupt", ... */
+PS_API const char *ps_restart_cause_name(ps_restart_cause cause); /* "sticky_error", ... */
 
 #ifdef __cplusplus
 }

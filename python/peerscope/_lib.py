@@ -26,7 +26,7 @@ from ._version import __version__
 from .errors import Error, error_for
 
 #: PS_ABI_VERSION of the header these structs mirror; the library must report the same.
-ABI_VERSION = 4
+ABI_VERSION = 5
 
 # Bits of ps_gpu.valid / ps_pair.valid / ps_model.valid.
 PS_GPU_NAME = 1 << 0
@@ -41,6 +41,7 @@ PS_GPU_PCIE_CURRENT = 1 << 8
 PS_GPU_PCIE_MAX = 1 << 9
 PS_GPU_BAR1 = 1 << 10
 PS_GPU_CUDA_ORDINAL = 1 << 11
+PS_GPU_VISIBLE = 1 << 12
 
 PS_PAIR_LINK = 1 << 0
 PS_PAIR_NVLINK = 1 << 1
@@ -90,6 +91,7 @@ class ps_gpu(Structure):
         ("cuda_ordinal", c_int),
         ("local_verdict", _enum),
         ("local_reason", c_char * 160),
+        ("visible_ordinal", c_int),
     ]
 
 
@@ -130,6 +132,16 @@ class ps_timings(Structure):
     ]
 
 
+class ps_restart(Structure):
+    _fields_ = [
+        ("cause", _enum),
+        ("from_", c_int),
+        ("to", c_int),
+        ("error_name", c_char * 48),
+        ("reason", c_char * 160),
+    ]
+
+
 class ps_report(Structure):
     _fields_ = [
         ("source", _enum),
@@ -150,6 +162,8 @@ class ps_report(Structure):
         ("timings", ps_timings),
         ("cuda_visible_devices", c_char * 256),
         ("bench", c_void_p),  # struct ps_bench *: read through the report's JSON
+        ("restart_count", c_int),
+        ("restarts", POINTER(ps_restart)),
     ]
 
 
@@ -177,6 +191,17 @@ class ps_verify_opts(Sized):
         ("gpus", POINTER(c_int)),
         ("gpu_count", c_int),
         ("fixture", c_char_p),
+    ]
+
+
+class ps_visible_opts(Sized):
+    _fields_ = [
+        ("size", c_size_t),
+        ("worker_path", c_char_p),
+        ("driver_dir", c_char_p),
+        ("fixture", c_char_p),
+        ("cuda_visible_devices", c_char_p),
+        ("cuda_device_order", c_char_p),
     ]
 
 
@@ -364,6 +389,10 @@ def _declare(lib: ctypes.CDLL) -> None:
         ("ps_pair_failed", c_bool, [rp, POINTER(ps_pair)]),
         ("ps_probe", c_int, [c_void_p, POINTER(ps_probe_opts), POINTER(rp)]),
         ("ps_verify", c_int, [c_void_p, rp, POINTER(ps_verify_opts)]),
+        ("ps_report_apply_visible", c_int, [c_void_p, rp, POINTER(ps_visible_opts)]),
+        ("ps_report_restricted", c_bool, [rp]),
+        ("ps_gpu_allowed", c_bool, [rp, c_int]),
+        ("ps_report_allowed_gpus", c_int, [rp, POINTER(c_int), c_int]),
         ("ps_bench_run", c_int, [c_void_p, rp, POINTER(ps_bench_opts)]),
         ("ps_best_group", c_int, [rp, POINTER(c_int), c_int, c_int, POINTER(c_int), c_int]),
         ("ps_recommend_tp", c_int, [rp, POINTER(c_int), c_int]),

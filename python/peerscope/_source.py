@@ -90,6 +90,24 @@ def _probe(env: Dict[str, str]) -> Tuple[int, str, "ctypes._Pointer"]:
         return status, ctx.error(), out
 
 
+def _apply_visible(report: Report, env: Dict[str, str]) -> None:
+    """Only the GPUs the process's CUDA_VISIBLE_DEVICES allows (CUDA itself says which, in a
+    worker); the notice says so."""
+    cvd = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if cvd is None:
+        return
+    with Ctx() as ctx, scoped_env(env):
+        status = lib.ps_report_apply_visible(ctx.ptr, report.ptr, ctypes.byref(_lib.ps_visible_opts()))
+        if status != 0:
+            report.close()
+            ctx.check(status, "CUDA_VISIBLE_DEVICES")
+    allowed = (ctypes.c_int * max(1, report.r.gpu_count))()
+    n = lib.ps_report_allowed_gpus(report.ptr, allowed, report.r.gpu_count)
+    line = "peerscope: using the %d GPU%s CUDA_VISIBLE_DEVICES allows: %s (nvidia-smi's numbers; all_gpus=True for the whole machine)." % (
+        n, "" if n == 1 else "s", ",".join(str(allowed[i]) for i in range(n)))
+    report.notice = (report.notice + "\n" + line) if report.notice else line
+
+
 def load_report(
     fixture: Optional[str] = None,
     topology: Optional[str] = None,
@@ -99,6 +117,7 @@ def load_report(
     timeout_ms: int = 0,
     refresh: bool = False,
     cache_dir: Optional[str] = None,
+    all_gpus: bool = False,
 ) -> Report:
     """The report a GPUManager works on. See GPUManager for the meaning of each option."""
     if topology:
@@ -128,6 +147,8 @@ def load_report(
     if status != 0:
         raise error_for(status, detail or lib.ps_status_str(status).decode())
     report = Report(out, env, notice)
+    if not all_gpus:
+        _apply_visible(report, env)
     count = report.r.gpu_count
     for g in gpus or []:
         if not 0 <= g < count:

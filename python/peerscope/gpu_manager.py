@@ -72,6 +72,10 @@ class GPUManager:
             - ``live`` (bool): use this machine's driver or raise; never the example.
             - ``verify`` (bool, default True): run the real transfers.
             - ``gpus`` (list of int): only these GPUs (report indexes, nvidia-smi order).
+              Without it, the GPUs the process's ``CUDA_VISIBLE_DEVICES`` allows (CUDA
+              itself says which; :attr:`notice` names them); GPUs it hides are never
+              touched, and naming one raises ``InvalidArgument``.
+            - ``all_gpus`` (bool): the whole machine, whatever ``CUDA_VISIBLE_DEVICES`` says.
             - ``timeout_ms`` (int), ``refresh`` (bool), ``cache_dir`` (str): verification.
             - ``model`` / ``model_path`` (str): a model directory, or a Hugging Face id
               ``org/name[@revision]`` (HF cache, peerscope's catalog, or the Hub), to plan for.
@@ -113,6 +117,7 @@ class GPUManager:
             timeout_ms=int(c.get("timeout_ms") or 0),
             refresh=bool(c.get("refresh", False)),
             cache_dir=c.get("cache_dir"),
+            all_gpus=bool(c.get("all_gpus", False)),
         )
         if self._report is not None:
             self._report.close()
@@ -121,7 +126,8 @@ class GPUManager:
     @property
     def notice(self) -> str:
         """Non-empty when the manager runs on the bundled example instead of this machine's
-        GPUs (no driver installed): the sentence saying so."""
+        GPUs (no driver installed), or on the GPUs ``CUDA_VISIBLE_DEVICES`` allows: the
+        sentences saying so."""
         assert self._report is not None
         return self._report.notice
 
@@ -136,9 +142,13 @@ class GPUManager:
         return self._report.r
 
     def selected_gpus(self) -> List[int]:
-        """The GPU indexes this manager considers (``config['gpus']`` or all)."""
+        """The GPU indexes this manager considers: ``config['gpus']``, else those
+        ``CUDA_VISIBLE_DEVICES`` allows (nvidia-smi's numbers, ascending), else all."""
         sel = self.config.get("gpus")
-        return list(sel) if sel else list(range(self._r.gpu_count))
+        if sel:
+            return list(sel)
+        assert self._report is not None
+        return [g for g in range(self._r.gpu_count) if lib.ps_gpu_allowed(self._report.ptr, g)]
 
     def report_json(self) -> str:
         """The whole report as peerscope.topology/1 JSON (docs/topology.schema.json)."""

@@ -234,8 +234,13 @@ static void run_worker(session *s, int env) {
       "--mode", "bench", "--copy-bytes", bytes, "--span", span, s->nccl[0] ? "--nccl" : NULL,
       s->nccl,  NULL};
   const char *extra[2] = {env > 0 ? ps__bench_envs[env] : NULL, NULL};
-  ps__worker_cmd cmd = {s->worker, options, s->opts->driver_dir, gpus,
-                        jobs,      extra,   s->opts->fixture};
+  ps__worker_cmd cmd = {.path = s->worker,
+                        .options = options,
+                        .driver_dir = s->opts->driver_dir,
+                        .gpus = gpus,
+                        .jobs = jobs,
+                        .env = extra,
+                        .fixture = s->opts->fixture};
   /* Short waits when a stop may come, so that it is seen within 100 ms. */
   ps__watch_ops ops = {.line = handle_line,
                        .deadline = on_deadline,
@@ -299,7 +304,7 @@ static ps_status select_gpus(session *s, int *gpus, int *n) {
   *n = 0;
   if (!s->opts->gpus) {
     for (int g = 0; g < r->gpu_count; g++)
-      gpus[(*n)++] = g;
+      if (ps_gpu_allowed(r, g)) gpus[(*n)++] = g; /* not hidden by CUDA_VISIBLE_DEVICES */
     return PS_OK;
   }
   for (int i = 0; i < s->opts->gpu_count; i++) {
@@ -309,6 +314,10 @@ static ps_status select_gpus(session *s, int *gpus, int *n) {
                       r->gpu_count);
     for (int k = 0; k < *n; k++)
       if (gpus[k] == g) return ps__fail(s->ctx, PS_ERR_INVALID_ARG, "GPU %d listed twice", g);
+    if (!ps_gpu_allowed(r, g))
+      return ps__fail(s->ctx, PS_ERR_INVALID_ARG,
+                      "GPU %d is not among the GPUs CUDA_VISIBLE_DEVICES=%s allows", g,
+                      r->cuda_visible_devices);
     gpus[(*n)++] = g;
   }
   return PS_OK;

@@ -27,6 +27,7 @@
 bool ps__bw_fail(bw_worker *w, bw_result *r, const char *what, CUresult rc) {
   r->outcome = PS_BENCH_FAILED;
   snprintf(r->reason, sizeof(r->reason), "%s: %s", what, ps__cuda_error_name(&w->base.cuda, rc));
+  if (ps__cuda_error_sticky(rc) && !w->poison) w->poison = rc;
   return false;
 }
 
@@ -271,6 +272,14 @@ static bool run(ps__worker *base, int j, const char *token) {
   r.outcome = PS_BENCH_OK;
   run_job(self(base), &job, &r);
   report(j, &r);
+  /* As in the verification: a sticky error ends this worker; the parent starts a fresh one
+   * for the measurements left. */
+  if (self(base)->poison) {
+    const char *name = ps__cuda_error_name(&base->cuda, self(base)->poison);
+    ps__worker_emit("poisoned %s reason=%s: every later CUDA call in this worker fails", name,
+                    name);
+    base->stop = true;
+  }
   return true;
 }
 

@@ -45,6 +45,7 @@ typedef struct bw_worker {
   CUdeviceptr flag_dev;
   uint8_t *host; /* pinned, copy_bytes: H2D source and D2H target */
   unsigned epoch;
+  CUresult poison; /* a sticky CUDA error met (ps__bw_fail): this process can do no more */
 } bw_worker;
 
 /* The outcome of one job before it becomes a `result bench` line. */

@@ -138,6 +138,15 @@ bool ps__cuda_open_bench(ps__cuda *cuda, char *err, size_t err_len) {
   return resolve_table(cuda, table, count, err, err_len);
 }
 
+bool ps__cuda_open_peer_disable(ps__cuda *cuda) {
+  ps__cuda *c = cuda; /* for E() */
+  cuda_entry one[] = {E(CtxDisablePeerAccess, "cuCtxDisablePeerAccess", "cuCtxDisablePeerAccess")};
+  char err[PS_ERRBUF_LEN];
+  if (resolve_table(cuda, one, 1, err, sizeof(err))) return true;
+  cuda->CtxDisablePeerAccess = NULL;
+  return false;
+}
+
 void ps__cuda_close(ps__cuda *cuda) { ps__lib_close(&cuda->lib); }
 
 const char *ps__cuda_error_name(const ps__cuda *cuda, CUresult rc) {

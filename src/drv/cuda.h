@@ -73,6 +73,10 @@ void ps__cuda_close(ps__cuda *cuda);
  * driver. False with the first missing one in err: the benchmarks then cannot run. */
 bool ps__cuda_open_bench(ps__cuda *cuda, char *err, size_t err_len);
 
+/* Resolves cuCtxDisablePeerAccess alone (the verification's way out of the peer limit);
+ * false, the entry point left NULL, when the driver lacks it. */
+bool ps__cuda_open_peer_disable(ps__cuda *cuda);
+
 /* "CUDA_ERROR_PEER_ACCESS_UNSUPPORTED", or "CUDA error 217" when the driver cannot say. */
 const char *ps__cuda_error_name(const ps__cuda *cuda, CUresult rc);
 

@@ -53,10 +53,19 @@ enum {
   CUDA_ERROR_ILLEGAL_ADDRESS = 700,
   CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED = 704,
   CUDA_ERROR_PEER_ACCESS_NOT_ENABLED = 705,
+  CUDA_ERROR_TOO_MANY_PEERS = 711,
   CUDA_ERROR_LAUNCH_FAILED = 719,
   CUDA_ERROR_SYSTEM_DRIVER_MISMATCH = 803,
   CUDA_ERROR_UNKNOWN = 999
 };
+
+/* The errors the driver documents as poisoning the process ("any further CUDA work will
+ * return the same error; the process must be terminated and relaunched"): 700 illegal
+ * address, 714 hardware stack error, 715 illegal instruction, 716 misaligned address, 717
+ * invalid address space, 718 invalid PC, 719 launch failed. */
+static inline int ps__cuda_error_sticky(CUresult rc) {
+  return rc == CUDA_ERROR_ILLEGAL_ADDRESS || (rc >= 714 && rc <= CUDA_ERROR_LAUNCH_FAILED);
+}
 
 typedef enum {
   CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK = 1,

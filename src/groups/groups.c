@@ -121,7 +121,7 @@ static bool planner_init(planner *pl, const ps_report *report, const int *allowe
       if (allowed[i] >= 0 && allowed[i] < n) ps__set_add(&pl->eligible, allowed[i]);
   } else {
     for (int g = 0; g < n; g++)
-      ps__set_add(&pl->eligible, g);
+      if (ps_gpu_allowed(report, g)) ps__set_add(&pl->eligible, g); /* CUDA_VISIBLE_DEVICES */
   }
   for (int g = 0; g < n; g++)
     if (!gpu_healthy(&report->gpus[g])) ps__set_del(&pl->eligible, g);

@@ -53,6 +53,12 @@ static ps_status resolve_node(ps_ctx *ctx, const ps_report *r, const ps_plan_req
     if (g < 0 || g >= r->gpu_count)
       return ps__fail(ctx, PS_ERR_INVALID_ARG, "GPU %d does not exist (the topology has %d)", g,
                       r->gpu_count);
+    if (!ps_gpu_allowed(r, g)) {
+      if (!req->gpus) continue; /* hidden by CUDA_VISIBLE_DEVICES */
+      return ps__fail(ctx, PS_ERR_INVALID_ARG,
+                      "GPU %d is not among the GPUs CUDA_VISIBLE_DEVICES=%s allows", g,
+                      r->cuda_visible_devices);
+    }
     /* A GPU whose own memory copy failed is not used at all. */
     ps_verdict local = r->gpus[g].local_verdict;
     if (local == PS_VERDICT_CORRUPT || local == PS_VERDICT_ERROR || local == PS_VERDICT_HANG)
@@ -222,7 +228,9 @@ static int node_gpus(const ps__candidate *c, int node, int *out) {
 }
 
 /* CUDA_DEVICE_ORDER and CUDA_VISIBLE_DEVICES for one node, when its GPUs are a subset, in
- * another order, or of different models. */
+ * another order, or of different models, or when the caller had a CUDA_VISIBLE_DEVICES of
+ * its own (which vLLM would otherwise read, perhaps fastest-first): always the planned GPUs
+ * by nvidia-smi's (PCI) numbers, never positions in the caller's list. */
 static bool visible_devices(const ps_report *r, const ps__candidate *c, int node, char *list,
                             size_t len) {
   int gpus[PS_PLAN_MAX_GPUS] = {0}, n = node_gpus(c, node, gpus);
@@ -230,7 +238,7 @@ static bool visible_devices(const ps_report *r, const ps__candidate *c, int node
   bool all_in_order = n == r->gpu_count;
   for (int i = 0; all_in_order && i < n; i++)
     all_in_order = gpus[i] == i;
-  return !all_in_order || gpus_mixed(r);
+  return !all_in_order || gpus_mixed(r) || r->cuda_visible_devices[0];
 }
 
 static void emit_environment(const ps__plan_input *in, const ps__candidate *c, ps_plan *p) {

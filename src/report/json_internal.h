@@ -36,6 +36,9 @@ json_t *ps__jstr_or_null(const char *s, size_t cap);
 /* Rounded to `decimals` (0..6) decimals; null when negative or not finite. */
 json_t *ps__jreal_or_null(double value, int decimals);
 
+/* verification.worker_restarts (restarts.c): the array, and reading it into report. */
+json_t *ps__restarts_json(ps__jwriter *w, const ps_report *report);
+ps_status ps__restarts_read(const ps__jreader *r, const json_t *list, ps_report *report);
 /* The "bench" object (json_bench_write.c); problems go to w. */
 json_t *ps__bench_json(ps__jwriter *w, const ps_bench *bench);
 /* Reads the "bench" object at path "bench" of a report of gpu_count GPUs

@@ -97,9 +97,15 @@ static ps_status read_gpu(const ps__jreader *r, const json_t *o, const char *pat
   char at[PS_JPATH_LEN], text[32];
   bool set, set2;
   json_t *sub;
-  KEYS(o, path, "index", "name", "uuid", "pci_bus_id", "memory_total_bytes", "memory_free_bytes",
-       "compute_capability", "numa_node", "cpu_affinity", "pcie", "bar1_total_bytes",
-       "cuda_ordinal", "local_copy");
+  /* visible_ordinal: only where the caller's CUDA_VISIBLE_DEVICES was applied. */
+  if (json_is_object(o) && json_object_get(o, "visible_ordinal"))
+    KEYS(o, path, "index", "name", "uuid", "pci_bus_id", "memory_total_bytes", "memory_free_bytes",
+         "compute_capability", "numa_node", "cpu_affinity", "pcie", "bar1_total_bytes",
+         "cuda_ordinal", "local_copy", "visible_ordinal");
+  else
+    KEYS(o, path, "index", "name", "uuid", "pci_bus_id", "memory_total_bytes", "memory_free_bytes",
+         "compute_capability", "numa_node", "cpu_affinity", "pcie", "bar1_total_bytes",
+         "cuda_ordinal", "local_copy");
   int index = -1;
   CHECK(get_int(r, o, path, "index", false, 0, &index, NULL));
   if (index != position) {
@@ -146,6 +152,12 @@ static ps_status read_gpu(const ps__jreader *r, const json_t *o, const char *pat
   CHECK(get_u64(r, o, path, "bar1_total_bytes", &gpu->bar1_total_bytes, &gpu->valid, PS_GPU_BAR1));
   CHECK(get_int(r, o, path, "cuda_ordinal", true, 0, &gpu->cuda_ordinal, &set));
   if (set) gpu->valid |= PS_GPU_CUDA_ORDINAL;
+  /* Present (a number, or null for hidden) only where CUDA_VISIBLE_DEVICES was applied. */
+  if (json_object_get(o, "visible_ordinal")) {
+    gpu->visible_ordinal = -1;
+    CHECK(get_int(r, o, path, "visible_ordinal", true, 0, &gpu->visible_ordinal, &set));
+    gpu->valid |= PS_GPU_VISIBLE;
+  }
 
   CHECK(ps__jobj(r, o, path, "local_copy", false, &sub));
   char local_path[PS_JPATH_LEN];
@@ -347,10 +359,14 @@ static ps_status read_trailer(const ps__jreader *r, const json_t *doc, ps_report
   ps_status st;
   json_t *o;
   CHECK(ps__jobj(r, doc, "", "verification", false, &o));
-  KEYS(o, "verification", "ran", "cache_used", "hang_workers");
+  /* worker_restarts is optional: written only when a worker was restarted. */
+  static const char *const ver_keys[] = {"ran", "cache_used", "hang_workers", "worker_restarts"};
+  const json_t *restarts = json_object_get(o, "worker_restarts");
+  CHECK(ps__jkeys(r, o, "verification", ver_keys, PS_ARRAY_LEN(ver_keys) - (restarts ? 0 : 1)));
   CHECK(ps__jbool(r, o, "verification", "ran", false, &rep->verified, NULL));
   CHECK(ps__jbool(r, o, "verification", "cache_used", false, &rep->cache_used, NULL));
   CHECK(get_int(r, o, "verification", "hang_workers", false, 0, &rep->hang_workers, NULL));
+  if (restarts) CHECK(ps__restarts_read(r, restarts, rep));
 
   CHECK(ps__jobj(r, doc, "", "timings_ms", false, &o));
   KEYS(o, "timings_ms", "driver_init", "probe", "worker_spawn", "cuda_init", "contexts", "copies",

@@ -115,6 +115,9 @@ static json_t *gpu_json(ps__jwriter *w, const ps_gpu *gpu, int position) {
   ps__jput(w, o, "bar1_total_bytes", u64_or_null(w, v & PS_GPU_BAR1, gpu->bar1_total_bytes, what));
   ps__jput(w, o, "cuda_ordinal",
            int_or_null((v & PS_GPU_CUDA_ORDINAL) && gpu->cuda_ordinal >= 0, gpu->cuda_ordinal));
+  /* Only where the caller's CUDA_VISIBLE_DEVICES was applied (ps_report_apply_visible). */
+  if (v & PS_GPU_VISIBLE)
+    ps__jput(w, o, "visible_ordinal", int_or_null(gpu->visible_ordinal >= 0, gpu->visible_ordinal));
   json_t *local = json_object();
   snprintf(what, sizeof(what), "gpus[%d].local_copy.verdict", position);
   ps__jput(w, local, "verdict", verdict_json(w, gpu->local_verdict, what));
@@ -222,6 +225,7 @@ static json_t *report_json(ps__jwriter *w, const ps_report *r) {
   ps__jput(w, ver, "ran", json_boolean(r->verified));
   ps__jput(w, ver, "cache_used", json_boolean(r->cache_used));
   ps__jput(w, ver, "hang_workers", json_integer(r->hang_workers > 0 ? r->hang_workers : 0));
+  if (r->restart_count > 0) ps__jput(w, ver, "worker_restarts", ps__restarts_json(w, r));
   ps__jput(w, doc, "verification", ver);
 
   const ps_timings *t = &r->timings;

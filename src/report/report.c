@@ -26,6 +26,7 @@ ps_report *ps__report_new(int gpu_count) {
     gpu->index = g;
     gpu->numa_node = -1;
     gpu->cuda_ordinal = -1;
+    gpu->visible_ordinal = -1;
     gpu->local_verdict = PS_VERDICT_NOT_RUN;
   }
   for (int from = 0; from < gpu_count; from++) {
@@ -47,6 +48,7 @@ void ps_report_free(ps_report *report) {
   ps__free(report->gpus);
   ps__free(report->pairs);
   ps_bench_free(report->bench);
+  ps__free(report->restarts);
   ps__free(report);
 }
 
@@ -200,4 +202,38 @@ bool ps_pair_failed(const ps_report *report, const ps_pair *pair) {
            pair->claim_write == PS_CLAIM_OK;
   default: return false;
   }
+}
+
+/* ---- the caller's CUDA_VISIBLE_DEVICES (ps_report_apply_visible records it) ---------- */
+
+bool ps_report_restricted(const ps_report *report) {
+  for (int g = 0; report && g < report->gpu_count; g++)
+    if (report->gpus[g].valid & PS_GPU_VISIBLE) return true;
+  return false;
+}
+
+bool ps_gpu_allowed(const ps_report *report, int gpu) {
+  if (!report || gpu < 0 || gpu >= report->gpu_count) return false;
+  const ps_gpu *g = &report->gpus[gpu];
+  return !(g->valid & PS_GPU_VISIBLE) || g->visible_ordinal >= 0;
+}
+
+int ps_report_allowed_gpus(const ps_report *report, int *out, int cap) {
+  int n = 0;
+  if (!report) return 0;
+  if (!ps_report_restricted(report)) {
+    for (int g = 0; g < report->gpu_count && n < cap; g++)
+      out[n++] = g;
+    return n;
+  }
+  /* Ordinals are 0..k-1 without gaps: find each in turn. */
+  for (int ordinal = 0; n < cap; ordinal++) {
+    int found = -1;
+    for (int g = 0; g < report->gpu_count && found < 0; g++)
+      if ((report->gpus[g].valid & PS_GPU_VISIBLE) && report->gpus[g].visible_ordinal == ordinal)
+        found = g;
+    if (found < 0) break;
+    out[n++] = found;
+  }
+  return n;
 }

@@ -35,6 +35,11 @@ bool ps__verdict_parse(const char *name, ps_verdict *out);
 const char *ps__source_name(ps_source source); /* "live", "fixture", "file" */
 bool ps__source_parse(const char *name, ps_source *out);
 
+/* --- worker restarts (restarts.c) --- */
+
+/* Appends a copy of restart to report->restarts; false when out of memory. */
+bool ps__report_add_restart(ps_report *report, const ps_restart *restart);
+
 /* --- bench results (bench_names.c) --- */
 
 /* ps_bench_kind_name's and ps_bench_outcome_name's inverses; false for an unknown name, *out

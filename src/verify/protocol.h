@@ -11,6 +11,8 @@
  *          step ctx <gpu>            ctx <gpu> ok ms=<ms> | ctx <gpu> fail <error name>
  *          step local <gpu>          result local <gpu> <verdict> <fields...>
  *          step pair <a> <b>         result pair <a> <b> <verdict> <fields...>
+ *          poisoned <error name> reason=<text>   (after a result whose error poisoned the
+ *                                    process: no more jobs; the parent starts a fresh worker)
  *          done
  *   fields: access=0|1 us=<copy us> offset=<n> expected=<n> seen=<n> error=<name>
  *           reason=<text to the end of the line>  (always last)

@@ -1,6 +1,7 @@
 /* ps_verify: runs every pair test in a worker process under a watchdog. A step that passes
  * its deadline gets the verdict `hang`, the worker is killed, and a fresh worker carries on
- * with the jobs that are left. */
+ * with the jobs that are left; so does one after a job whose CUDA error poisoned the worker
+ * (`poisoned`: a sticky error). The report lists every such restart and why. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -40,6 +41,8 @@ typedef struct session {
   bool fatal;       /* no further worker can help (CUDA unusable) */
   ps_status status; /* what ps_verify returns */
   bool first_spawn_timed;
+  bool restarting; /* the next worker replaces one that ended early: next_why says why */
+  ps_restart next_why;
 } session;
 
 /* What the current worker is doing, for the watchdog. */
@@ -117,6 +120,30 @@ static void apply_result(session *s, worker_run *w, bool local, int a, int b,
   w->completed++;
 }
 
+/* The current worker ends early and a fresh one will carry on with the jobs left (if any):
+ * the report lists it when that one starts (run_worker). */
+static void note_restart(session *s, ps_restart_cause cause, int a, int b, const char *error,
+                         const char *reason) {
+  ps_restart *x = &s->next_why;
+  memset(x, 0, sizeof(*x));
+  x->cause = cause;
+  x->from = a;
+  x->to = b;
+  ps__strlcpy(x->error_name, error ? error : "", sizeof(x->error_name));
+  ps__strlcpy(x->reason, reason, sizeof(x->reason));
+  s->restarting = true;
+}
+
+/* `poisoned <error name> reason=<text>`: the worker stops after its current job. */
+static void handle_poisoned(session *s, const worker_run *w, const char *line) {
+  char error[48] = "";
+  sscanf(line, "poisoned %47s", error);
+  const char *reason = strstr(line, "reason=");
+  const ps__job *j = w->job >= 0 ? &s->jobs[w->job].job : NULL;
+  note_restart(s, PS_RESTART_STICKY, j ? j->a : -1, j ? (j->local ? j->a : j->b) : -1, error,
+               reason ? reason + 7 : line);
+}
+
 static double field_ms(const char *line) {
   const char *ms = strstr(line, "ms=");
   return ms ? strtod(ms + 3, NULL) : 0;
@@ -150,6 +177,8 @@ static void handle_line(void *user, ps__watch *watch, const char *line) {
     s->status = ps__fail(s->ctx, PS_ERR_DRIVER_UNAVAILABLE, "%s", reason);
     finish_involving(s, -1, PS_VERDICT_ERROR, cuda_error ? error : NULL, reason);
     s->fatal = true;
+  } else if (strncmp(line, "poisoned ", 9) == 0) {
+    handle_poisoned(s, w, line);
   } else if (sscanf(line, "map %d %d", &a, &b) == 2) {
     if (a >= 0 && a < s->report->gpu_count && b >= 0) {
       s->report->gpus[a].cuda_ordinal = b;
@@ -201,12 +230,14 @@ static void on_deadline(void *user, ps__watch *watch) {
         snprintf(reason, sizeof(reason),
                  "copy GPU%d->GPU%d did not finish within %d ms; worker killed", j->a, j->b, limit);
       finish_job(s, w->job, PS_VERDICT_HANG, NULL, reason);
+      note_restart(s, PS_RESTART_HANG, j->a, j->local ? j->a : j->b, NULL, reason);
     }
     break;
   case PHASE_CTX:
     snprintf(reason, sizeof(reason), "context creation on GPU %d did not finish within %d ms",
              w->ctx_gpu, limit);
     finish_involving(s, w->ctx_gpu, PS_VERDICT_HANG, NULL, reason);
+    note_restart(s, PS_RESTART_HANG, w->ctx_gpu, w->ctx_gpu, NULL, reason);
     break;
   case PHASE_SETUP:
   case PHASE_IDLE:
@@ -231,10 +262,13 @@ static void on_early_exit(void *user, ps__watch *watch, int status) {
     snprintf(reason, sizeof(reason), "the worker died during this test (%s)%s%s", how,
              tail[0] ? ": " : "", tail);
     finish_job(s, w->job, PS_VERDICT_ERROR, NULL, reason);
+    const ps__job *j = &s->jobs[w->job].job;
+    note_restart(s, PS_RESTART_DIED, j->a, j->local ? j->a : j->b, NULL, reason);
   } else if (w->phase == PHASE_CTX) {
     snprintf(reason, sizeof(reason), "the worker died creating a context on GPU %d (%s)",
              w->ctx_gpu, how);
     finish_involving(s, w->ctx_gpu, PS_VERDICT_ERROR, NULL, reason);
+    note_restart(s, PS_RESTART_DIED, w->ctx_gpu, w->ctx_gpu, NULL, reason);
   } else {
     s->status = ps__fail(s->ctx, PS_ERR_WORKER, "%s exited before its work was done (%s)%s%s",
                          s->worker, how, tail[0] ? ": " : "", tail);
@@ -275,6 +309,12 @@ static void run_worker(session *s) {
   memset(&w, 0, sizeof(w));
   w.s = s;
   w.job = -1;
+  if (s->restarting && !ps__report_add_restart(s->report, &s->next_why)) {
+    s->status = ps__fail(s->ctx, PS_ERR_NO_MEMORY, "out of memory listing worker restarts");
+    s->fatal = true;
+    return;
+  }
+  s->restarting = false;
   char *gpus = ps__arglist_gpus(s->report), *jobs = job_list(s);
   char bytes[32], nonce[32];
   snprintf(bytes, sizeof(bytes), "%zu", s->bytes);
@@ -285,8 +325,12 @@ static void run_worker(session *s) {
     goto out;
   }
   const char *options[] = {"--protocol", "1", "--bytes", bytes, "--nonce", nonce, NULL};
-  ps__worker_cmd cmd = {s->worker, options, s->opts->driver_dir, gpus,
-                        jobs,      NULL,    s->opts->fixture};
+  ps__worker_cmd cmd = {.path = s->worker,
+                        .options = options,
+                        .driver_dir = s->opts->driver_dir,
+                        .gpus = gpus,
+                        .jobs = jobs,
+                        .fixture = s->opts->fixture};
   w.phase = PHASE_SETUP;
   int rc = ps__watch_run(&w.watch, &cmd, s->setup_deadline_ms, &watch_ops, &w);
   if (rc != 0) {
@@ -307,8 +351,9 @@ out:
   ps__free(jobs);
 }
 
-static bool in_selection(const ps_verify_opts *opts, int gpu) {
-  if (!opts->gpus) return true;
+/* The GPUs given, else every one CUDA_VISIBLE_DEVICES allows (ps_report_apply_visible). */
+static bool in_selection(const ps_report *r, const ps_verify_opts *opts, int gpu) {
+  if (!opts->gpus) return ps_gpu_allowed(r, gpu);
   for (int i = 0; i < opts->gpu_count; i++)
     if (opts->gpus[i] == gpu) return true;
   return false;
@@ -320,13 +365,17 @@ static ps_status make_jobs(session *s) {
     if (s->opts->gpus[i] < 0 || s->opts->gpus[i] >= r->gpu_count)
       return ps__fail(s->ctx, PS_ERR_INVALID_ARG, "GPU %d does not exist (this machine has %d)",
                       s->opts->gpus[i], r->gpu_count);
+    else if (!ps_gpu_allowed(r, s->opts->gpus[i]))
+      return ps__fail(s->ctx, PS_ERR_INVALID_ARG,
+                      "GPU %d is not among the GPUs CUDA_VISIBLE_DEVICES=%s allows",
+                      s->opts->gpus[i], r->cuda_visible_devices);
   s->jobs = ps__calloc((size_t)r->gpu_count * (size_t)r->gpu_count + 1, sizeof(*s->jobs));
   if (!s->jobs) return ps__fail(s->ctx, PS_ERR_NO_MEMORY, "out of memory for the job list");
   for (int a = 0; a < r->gpu_count; a++)
-    if (in_selection(s->opts, a)) s->jobs[s->job_count++].job = (ps__job){true, a, a};
+    if (in_selection(r, s->opts, a)) s->jobs[s->job_count++].job = (ps__job){true, a, a};
   for (int a = 0; a < r->gpu_count; a++)
     for (int b = 0; b < r->gpu_count; b++)
-      if (a != b && in_selection(s->opts, a) && in_selection(s->opts, b))
+      if (a != b && in_selection(r, s->opts, a) && in_selection(r, s->opts, b))
         s->jobs[s->job_count++].job = (ps__job){false, a, b};
   s->remaining = s->job_count;
   /* GPUs NVML could not identify cannot be matched to CUDA devices: skip them honestly. */

@@ -28,6 +28,7 @@ typedef struct worker {
   uint64_t nonce;
   gpu_state *gpus;
   uint8_t *pattern, *seen;
+  CUresult job_error; /* the driver error the current job ended with, CUDA_SUCCESS if none */
 } worker;
 
 #define emit ps__worker_emit
@@ -72,6 +73,7 @@ static bool ensure_ctx(worker *w, int g) {
   }
   if (rc != CUDA_SUCCESS) {
     s->ctx_state = -1;
+    w->job_error = rc;
     ps__strlcpy(s->ctx_error,
                 ordinal < 0 ? "NOT_VISIBLE_TO_CUDA" : ps__cuda_error_name(&w->base.cuda, rc),
                 sizeof(s->ctx_error));
@@ -111,6 +113,7 @@ static void report_corrupt(const char *kind, int a, int b, worker *w, long long 
 static void report_error(const char *kind, int a, int b, worker *w, CUresult rc, int access,
                          const char *what) {
   const char *name = ps__cuda_error_name(&w->base.cuda, rc);
+  w->job_error = rc;
   emit("result %s %d %d error access=%d error=%s reason=%s failed: %s", kind, a, b, access, name,
        what, name);
 }
@@ -139,6 +142,18 @@ static void run_local(worker *w, int g) {
     emit("result local %d %d ok us=%.3f reason=", g, g, us);
 }
 
+/* cuCtxEnablePeerAccess from a's (current) context to b's. At the driver's peer limit
+ * (CUDA_ERROR_TOO_MANY_PEERS: 8 on many machines, and a context here meets every other GPU)
+ * the earlier peers' mappings are dropped and the call is made once more. */
+static CUresult enable_peer(worker *w, int a, int b) {
+  CUresult rc = w->base.cuda.CtxEnablePeerAccess(w->gpus[b].ctx, 0);
+  if (rc != CUDA_ERROR_TOO_MANY_PEERS || !w->base.cuda.CtxDisablePeerAccess) return rc;
+  for (int g = 0; g < w->base.gpu_count; g++)
+    if (g != a && g != b && w->gpus[g].ctx_state > 0)
+      w->base.cuda.CtxDisablePeerAccess(w->gpus[g].ctx); /* NOT_ENABLED for most: fine */
+  return w->base.cuda.CtxEnablePeerAccess(w->gpus[b].ctx, 0);
+}
+
 static void run_pair(worker *w, int a, int b) {
   bool ready = ensure_ctx(w, a);
   ready = ensure_ctx(w, b) && ready;
@@ -157,7 +172,7 @@ static void run_pair(worker *w, int a, int b) {
   /* Peer access must be on, or cuMemcpyPeer silently stages through host memory and the
    * test would prove nothing about the P2P path. */
   rc = w->base.cuda.CtxSetCurrent(sa->ctx);
-  if (rc == CUDA_SUCCESS) rc = w->base.cuda.CtxEnablePeerAccess(sb->ctx, 0);
+  if (rc == CUDA_SUCCESS) rc = enable_peer(w, a, b);
   if (rc == CUDA_ERROR_PEER_ACCESS_UNSUPPORTED) {
     emit("result pair %d %d unsupported access=%d error=%s reason=the driver refuses peer access "
          "from GPU %d to GPU %d",
@@ -217,15 +232,44 @@ static void started(ps__worker *base, double init_ms, char *fields, size_t len) 
   snprintf(fields, len, "ms=%.3f", init_ms);
 }
 
+/* Whether the error the job ended with poisoned the process: one the driver documents as
+ * sticky, or any error after which a context the job did not use (else the job's own) fails
+ * too (a driver that poisons on other codes; a lost GPU leaves the others working). */
+static bool poisoned(worker *w, CUresult rc, int a, int b) {
+  if (ps__cuda_error_sticky(rc)) return true;
+  int probe = -1;
+  for (int g = 0; g < w->base.gpu_count && probe < 0; g++)
+    if (g != a && g != b && w->gpus[g].ctx_state > 0) probe = g;
+  if (probe < 0) probe = w->gpus[a].ctx_state > 0 ? a : w->gpus[b].ctx_state > 0 ? b : -1;
+  if (probe < 0) return false;
+  CUresult r = w->base.cuda.CtxSetCurrent(w->gpus[probe].ctx);
+  if (r == CUDA_SUCCESS) r = w->base.cuda.CtxSynchronize();
+  return r != CUDA_SUCCESS;
+}
+
 static bool run(ps__worker *base, int index, const char *token) {
   (void)index;
   ps__job job;
+  worker *w = self(base);
   if (!ps__job_parse(token, &job) || job.a >= base->gpu_count || job.b >= base->gpu_count)
     return false;
+  w->job_error = CUDA_SUCCESS;
   if (job.local)
-    run_local(self(base), job.a);
+    run_local(w, job.a);
   else
-    run_pair(self(base), job.a, job.b);
+    run_pair(w, job.a, job.b);
+  if (w->job_error != CUDA_SUCCESS && poisoned(w, w->job_error, job.a, job.b)) {
+    const char *name = ps__cuda_error_name(&base->cuda, w->job_error);
+    emit("poisoned %s reason=%s on %s %d->%d: every later CUDA call in this worker fails", name,
+         name, job.local ? "the local copy" : "the pair", job.a, job.b);
+    base->stop = true;
+  }
+  return true;
+}
+
+/* After the driver opened: cuCtxDisablePeerAccess, when there is one (enable_peer). */
+static bool opened(ps__worker *base) {
+  ps__cuda_open_peer_disable(&base->cuda);
   return true;
 }
 
@@ -258,6 +302,7 @@ static const ps__worker_mode verify_mode = {
     .option = option,
     .valid = valid,
     .prepare = prepare,
+    .opened = opened,
     .started = started,
     .run = run,
     .release = release,

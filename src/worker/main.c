@@ -123,7 +123,7 @@ static bool start_driver(ps__worker *w, const ps__worker_mode *mode) {
 
 /* Every job in order; the exit code. */
 static int run_jobs(ps__worker *w, const ps__worker_mode *mode) {
-  for (int j = 0; j < w->job_count; j++) {
+  for (int j = 0; j < w->job_count && !w->stop; j++) {
     if (!mode->run(w, j, w->jobs[j])) {
       fprintf(stderr, "peerscope-worker: bad %s '%s'\n", mode->job_word, w->jobs[j]);
       return PS_WORKER_EXIT_USAGE;
@@ -145,7 +145,7 @@ int ps__worker_run(ps__worker *w, const ps__worker_mode *mode, int argc, char **
   } else {
     if (mode->prepare(w) && start_driver(w, mode)) {
       exit_code = run_jobs(w, mode);
-      mode->release(w);
+      if (!w->stop) mode->release(w); /* a poisoned driver frees it all at exit */
       ps__cuda_close(&w->cuda);
     }
     mode->free_host(w);

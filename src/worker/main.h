@@ -25,6 +25,10 @@ typedef struct ps__worker {
   ps__worker_gpu *gpus; /* --gpus, in order */
   int job_count;
   char **jobs; /* --jobs tokens, in order */
+  /* Set by a mode's job when the process can do no more CUDA work (a sticky error): the
+   * jobs left are not run and nothing is released through the driver; the parent starts a
+   * fresh worker for them. */
+  bool stop;
 } ps__worker;
 
 typedef struct ps__worker_mode {

@@ -35,7 +35,7 @@ static bool overridden(const char *entry, const char *const *extra) {
   return false;
 }
 
-static char **worker_environment(const char *const *extra) {
+static char **worker_environment(const char *const *extra, bool caller_devices) {
   size_t count = 0, extra_count = 0;
   while (environ[count])
     count++;
@@ -45,22 +45,23 @@ static char **worker_environment(const char *const *extra) {
   if (!envp) return NULL;
   size_t n = 0;
   for (size_t i = 0; i < count; i++) {
-    if (strncmp(environ[i], "CUDA_VISIBLE_DEVICES=", 21) == 0) continue;
-    if (strncmp(environ[i], "CUDA_DEVICE_ORDER=", 18) == 0) continue;
-    if (overridden(environ[i], extra)) continue;
+    bool cuda_devices = strncmp(environ[i], "CUDA_VISIBLE_DEVICES=", 21) == 0 ||
+                        strncmp(environ[i], "CUDA_DEVICE_ORDER=", 18) == 0;
+    if ((cuda_devices && !caller_devices) || overridden(environ[i], extra)) continue;
     envp[n++] = environ[i];
   }
-  envp[n++] = "CUDA_DEVICE_ORDER=PCI_BUS_ID";
+  if (!caller_devices) envp[n++] = "CUDA_DEVICE_ORDER=PCI_BUS_ID";
   for (size_t i = 0; i < extra_count; i++)
     envp[n++] = (char *)extra[i];
   envp[n] = NULL;
   return envp;
 }
 
-int ps__worker_spawn(ps__spawned *child, char *const argv[], const char *const *extra_env) {
+int ps__worker_spawn(ps__spawned *child, char *const argv[], const char *const *extra_env,
+                     bool caller_devices) {
   child->pid = -1;
   child->out_fd = child->err_fd = -1;
-  char **envp = worker_environment(extra_env);
+  char **envp = worker_environment(extra_env, caller_devices);
   if (!envp) return ENOMEM;
   int rc = ps__spawn_grouped(argv, envp, false, child);
   ps__free(envp);

@@ -4,6 +4,7 @@
 #ifndef PS_WORKER_SPAWN_H
 #define PS_WORKER_SPAWN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/spawn.h"
@@ -14,10 +15,14 @@
 ps_status ps__worker_find(ps_ctx *ctx, const char *path, char *out, size_t len);
 
 /* Spawns argv[0] with CUDA_VISIBLE_DEVICES removed and CUDA_DEVICE_ORDER=PCI_BUS_ID, so the
- * worker sees every GPU in nvidia-smi's order, and with extra_env's NAME=value entries
- * replacing the caller's (a bench worker's NCCL configuration; NULL-terminated, may be NULL).
- * Returns an errno value, 0 on success; on failure child->pid is -1. */
-int ps__worker_spawn(ps__spawned *child, char *const argv[], const char *const *extra_env);
+ * worker sees every GPU in nvidia-smi's order (it finds the GPUs it is given by PCI bus id
+ * and touches no other), and with extra_env's NAME=value entries replacing the caller's (a
+ * bench worker's NCCL configuration; NULL-terminated, may be NULL). With caller_devices, the
+ * caller's two variables are kept instead: the worker sees CUDA as the caller does
+ * (ps_report_apply_visible). Returns an errno value, 0 on success; on failure child->pid is
+ * -1. */
+int ps__worker_spawn(ps__spawned *child, char *const argv[], const char *const *extra_env,
+                     bool caller_devices);
 
 /* Kills the worker's whole process group and reaps it. */
 void ps__worker_kill(ps__spawned *child);

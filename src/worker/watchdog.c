@@ -96,7 +96,7 @@ int ps__watch_run(ps__watch *w, const ps__worker_cmd *cmd, int setup_ms, const p
     env[envc++] = cmd->env[i];
   env[envc] = NULL;
   w->spawn_ms = ps__now_ms();
-  int rc = ps__worker_spawn(&w->child, argv, env);
+  int rc = ps__worker_spawn(&w->child, argv, env, cmd->caller_devices);
   if (rc != 0) return rc;
   w->deadline_ms = w->spawn_ms + setup_ms;
   watch(w, ops, user);

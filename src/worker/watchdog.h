@@ -29,6 +29,8 @@ typedef struct ps__worker_cmd {
   const char *const *env;     /* NAME=value entries replacing the caller's; may be NULL */
   const char *fixture;        /* a fixture for the fake drivers: PEERSCOPE_FIXTURE in the worker's
                                  own environment (never the caller's); NULL = none */
+  bool caller_devices;        /* keep the caller's CUDA_VISIBLE_DEVICES and CUDA_DEVICE_ORDER
+                                 (ps__worker_spawn); false: every GPU, PCI order */
 } ps__worker_cmd;
 
 typedef struct ps__watch_ops {

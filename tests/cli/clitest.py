@@ -12,7 +12,8 @@ CLI = os.environ["PEERSCOPE_CLI"]
 FIXTURES = os.environ["PEERSCOPE_FIXTURES"]
 SOURCE = os.environ["PEERSCOPE_SOURCE_DIR"]
 
-results = {"passed": 0, "failed": 0}
+results = {"passed": 0, "failed": 0, "skipped": 0}
+SKIP_EXIT = 77  # ctest's SKIP_RETURN_CODE for these scripts (tests/CMakeLists.txt)
 TMP = tempfile.mkdtemp(prefix="peerscope-cli-test-")
 atexit.register(shutil.rmtree, TMP, True)
 MARKER = "PEERSCOPE_TEST_MARKER=%d-%d" % (os.getpid(), int(time.time()))
@@ -24,6 +25,13 @@ def check(name, condition, detail=""):
     else:
         results["failed"] += 1
         print("FAIL %s %s" % (name, str(detail)[-3000:]))
+
+
+def skip(name, why):
+    """A check that could not run here: never a pass. One line says which and why;
+    scripts/skip-report.sh counts these lines after ctest."""
+    results["skipped"] += 1
+    print("SKIP %s: %s" % (name, why))
 
 
 def fixture(name):
@@ -57,9 +65,17 @@ def workers_left():
     return left
 
 
-def finish():
-    print("%d passed, %d failed" % (results["passed"], results["failed"]))
-    if results["passed"] == 0:
+def finish(counts=None):
+    """The summary line and the exit code: 1 on a failure or when nothing ran, SKIP_EXIT when
+    every check was skipped (ctest then reports the test as skipped, not passed)."""
+    c = counts or results
+    print("%d passed, %d failed, %d skipped" % (c["passed"], c["failed"], c.get("skipped", 0)))
+    if c["failed"]:
+        return 1
+    if c["passed"] == 0 and c.get("skipped", 0):
+        print("every check was skipped")
+        return SKIP_EXIT
+    if c["passed"] == 0:
         print("no checks ran")
         return 1
-    return 1 if results["failed"] else 0
+    return 0

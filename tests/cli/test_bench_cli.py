@@ -146,6 +146,54 @@ def test_faults():
         not doc["bench"]["kernels"] or results_of(doc, kind="allreduce_oneshot", outcome="ok")))
 
 
+def fault_fixture(name, fault):
+    """The 4-GPU PIX base of the fault fixtures with one fault line, in TMP."""
+    with open(fixture("fault-copy-error.topo")) as f:
+        base = [line for line in f if not line.startswith("fault ")]
+    path = os.path.join(TMP, name + ".topo")
+    with open(path, "w") as f:
+        f.write("".join(base) + fault + "\n")
+    return path
+
+
+def test_nccl_faults():
+    ar = FAST + ["allreduce", "--gpus", "0,1", "--sizes", "1K"]
+    proc, doc = bench_json(ar + ["--fixture", fault_fixture("nccl-corrupt",
+                                                            "fault nccl_corrupt 0 1 offset=8")])
+    wrong = doc and results_of(doc, kind="allreduce_nccl", outcome="wrong")
+    check("nccl corrupt: every NCCL all-reduce wrong, on rank 1", proc.returncode == 1 and wrong and
+          len(wrong) == len(results_of(doc, kind="allreduce_nccl")) and
+          all("rank 1" in r["reason"] for r in wrong), (proc.stderr, wrong))
+    check("nccl corrupt: the one-shot kernel is not NCCL", doc and not results_of(
+        doc, kind="allreduce_oneshot", outcome="wrong"))
+
+    proc, doc = bench_json(ar + ["--timeout-ms", "500", "--fixture",
+                                 fault_fixture("nccl-hang", "fault nccl_hang 1 0")], timeout=120)
+    hung = doc and results_of(doc, kind="allreduce_nccl", outcome="hang")
+    check("nccl hang: every NCCL all-reduce hangs", proc.returncode == 1 and hung and
+          len(hung) == len(results_of(doc, kind="allreduce_nccl")), proc.stderr)
+    check("nccl hang: no worker left", not workers_left(), workers_left())
+
+    # A sticky error ends its worker; fresh ones measure the rest.
+    proc, doc = bench_json(FAST + ["copy", "--fixture",
+                                   fault_fixture("sticky", "fault illegal_address 0 1")])
+    failed = doc and results_of(doc, outcome="failed")
+    check("sticky: only the measurements copying 0 -> 1 fail", failed and all(
+        r["src"] == 0 and r["dst"] == 1 and "CUDA_ERROR_ILLEGAL_ADDRESS" in r["reason"]
+        for r in failed), failed)
+    check("sticky: the rest measured", doc and len(results_of(doc, outcome="ok")) ==
+          len(doc["bench"]["results"]) - len(failed), proc.stderr)
+
+    # NCCL_P2P_LEVEL=NVL keeps a PCIe pair off P2P: as slow as NCCL_P2P_DISABLE=1.
+    proc, doc = bench_json(FAST + ["allreduce", "--gpus", "0,1", "--sizes", "1M", "--fixture",
+                                   fixture("dual-socket-8-pcie.topo")])
+    eager = {r["env"]: r["us"]["median"] for r in (results_of(doc, kind="allreduce_nccl",
+                                                               graph=False) if doc else [])}
+    check("NCCL_P2P_LEVEL=NVL stages a PCIe pair", len(eager) == 3 and
+          eager["NCCL_P2P_LEVEL=NVL"] == eager["NCCL_P2P_DISABLE=1"] > 1.5 * eager["default"],
+          eager)
+
+
 def test_gate():
     base = ["bench"] + FAST + ["copy", "--fixture", fixture("rtx3090-2-nvlink.topo")]
     low = run(base, env_extra={"PEERSCOPE_MIN_P2P_GBPS": "1"})
@@ -172,7 +220,7 @@ def test_bad_input():
 
 def main():
     for test in (test_nvlink_pair, test_formats, test_one_gpu_and_virtual_ranks, test_faults,
-                 test_gate, test_bad_input):
+                 test_nccl_faults, test_gate, test_bad_input):
         test()
     return finish()
 

@@ -14,6 +14,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
+import clitest  # noqa: E402
 import schema_check  # noqa: E402
 
 CLI = os.environ["PEERSCOPE_CLI"]
@@ -22,7 +23,7 @@ SOURCE = os.environ["PEERSCOPE_SOURCE_DIR"]
 GOLDEN = os.path.join(SOURCE, "tests", "golden")
 UPDATE = os.environ.get("PEERSCOPE_UPDATE_GOLDEN") == "1"
 
-results = {"passed": 0, "failed": 0}
+results = {"passed": 0, "failed": 0, "skipped": 0}
 TMP = tempfile.mkdtemp(prefix="peerscope-cli-test-")
 atexit.register(shutil.rmtree, TMP, True)
 
@@ -33,6 +34,12 @@ def check(name, condition, detail=""):
     else:
         results["failed"] += 1
         print("FAIL %s %s" % (name, detail))
+
+
+def skip(name, why):
+    """Never a pass: says which check did not run here and why (scripts/skip-report.sh)."""
+    results["skipped"] += 1
+    print("SKIP %s: %s" % (name, why))
 
 
 def run(args, timeout=60, env_extra=None):
@@ -152,11 +159,52 @@ def test_faults():
     # two hung steps (0->3 and the read-back of 3->0) at 1.5 s each, plus start-up
     check("hang within deadline", took < 8.0, "%.2fs" % took)
 
+    # 719 is sticky, as on real CUDA: the worker that met it can do nothing more, so a fresh
+    # one must test the pairs left, and the report must say so.
     proc, _ = run(["check", "--json", "--fixture", fixture("fault-copy-error.topo")])
     doc = json.loads(proc.stdout)
-    errs = [p for p in doc["pairs"] if p["verdict"] == "error"]
+    errs = sorted((p["from"], p["to"]) for p in doc["pairs"] if p["verdict"] == "error")
     # the failing copy is the out leg of one pair and the read-back leg of its reverse
-    check("copy error verdict", len(errs) == 2 and all(e["error_name"] for e in errs), errs)
+    check("copy error verdict", errs == [(0, 2), (2, 0)] and all(
+        p["error_name"] == "CUDA_ERROR_LAUNCH_FAILED" for p in doc["pairs"]
+        if p["verdict"] == "error"), errs)
+    check("copy error: every other pair ok", sum(p["verdict"] == "ok" for p in doc["pairs"]) == 10,
+          [p["verdict"] for p in doc["pairs"]])
+    restarts = doc["verification"].get("worker_restarts", [])
+    check("copy error: restarts listed", [(x["cause"], x["from"], x["to"], x["error_name"])
+                                          for x in restarts] ==
+          [("sticky_error", 0, 2, "CUDA_ERROR_LAUNCH_FAILED"),
+           ("sticky_error", 2, 0, "CUDA_ERROR_LAUNCH_FAILED")], restarts)
+    proc, _ = run(["check", "--fixture", fixture("fault-copy-error.topo")])
+    check("copy error: the text says a worker restarted and why",
+          "Worker restarted (sticky_error) after GPU2->GPU0: CUDA_ERROR_LAUNCH_FAILED" in
+          proc.stdout, proc.stdout)
+
+    # One sticky error on 8 GPUs: the other pairs keep their true verdicts.
+    proc, _ = run(["check", "--json", "--fixture", fixture("fault-sticky-8.topo")])
+    doc = json.loads(proc.stdout)
+    bad = sorted((p["from"], p["to"], p["error_name"]) for p in doc["pairs"] if p["verdict"] != "ok")
+    check("sticky on 8 GPUs: only 3->5 and its reverse fail",
+          bad == [(3, 5, "CUDA_ERROR_ILLEGAL_ADDRESS"), (5, 3, "CUDA_ERROR_ILLEGAL_ADDRESS")], bad)
+    check("sticky on 8 GPUs: 54 pairs ok, locals ok",
+          sum(p["verdict"] == "ok" for p in doc["pairs"]) == 54 and
+          all(g["local_copy"]["verdict"] == "ok" for g in doc["gpus"]), doc["gpus"])
+    check("sticky on 8 GPUs: two restarts", len(doc["verification"].get("worker_restarts", [])) == 2,
+          doc["verification"])
+
+    proc, _ = run(["check", "--json", "--fixture", fixture("fault-peer-limit.topo")])
+    doc = json.loads(proc.stdout)
+    check("peer limit: every pair still ok", proc.returncode == 0 and
+          all(p["verdict"] == "ok" for p in doc["pairs"]), [p["reason"] for p in doc["pairs"]])
+
+    proc, _ = run(["check", "--json", "--fixture", fixture("fault-nvlink-down.topo")])
+    doc = json.loads(proc.stdout)
+    check("nvlink down: NV2 left of NV4", pair(doc, 0, 1)["link"] == "NV2" and
+          pair(doc, 1, 0)["nvlink"]["count"] == 2, pair(doc, 0, 1))
+    check("nvlink down: all down is PCIe", pair(doc, 2, 3)["link"] == "NODE" and
+          pair(doc, 2, 3)["claims"]["nvlink"] == "NS", pair(doc, 2, 3))
+    check("nvlink down: P2P still verified", all(p["verdict"] == "ok" for p in doc["pairs"]),
+          [p["verdict"] for p in doc["pairs"]])
 
     proc, _ = run(["check", "--json", "--fixture", fixture("fault-unsupported.topo")])
     doc = json.loads(proc.stdout)
@@ -169,6 +217,14 @@ def test_faults():
     doc = json.loads(proc.stdout) if proc.stdout else None
     lost = [p for p in doc["pairs"] if p["verdict"] in ("error", "skipped")] if doc else []
     check("gpu lost gives error verdicts", len(lost) >= 1, proc.stderr)
+    # A lost GPU ends only the pairs that touch it, with CUDA's 999 everywhere.
+    check("gpu lost: exactly the pairs of GPU 2", doc and sorted(
+        (p["from"], p["to"]) for p in lost) == sorted(
+        [(2, b) for b in (0, 1, 3)] + [(a, 2) for a in (0, 1, 3)]), lost)
+    check("gpu lost: CUDA_ERROR_UNKNOWN", all(p["error_name"] == "CUDA_ERROR_UNKNOWN"
+                                               for p in lost), [p["error_name"] for p in lost])
+    check("gpu lost: others ok", doc and all(p["verdict"] == "ok" for p in doc["pairs"]
+                                             if 2 not in (p["from"], p["to"])), doc)
     check("gpu lost exit 1", proc.returncode == 1, proc.returncode)
 
     proc, _ = run(["check", "--json", "--fixture", fixture("fault-local-corrupt.topo")])
@@ -210,7 +266,8 @@ def test_driver_faults():
 def test_bundled_example():
     proc, _ = run(["check"], env_extra={"LD_LIBRARY_PATH": "/nonexistent"})
     if "no NVIDIA driver" not in proc.stdout.split("\n")[0]:
-        check("bundled example (skipped: a driver is installed here)", True)
+        skip("bundled example", "an NVIDIA driver is installed here, so the CLI does not show "
+             "the bundled example (it runs on machines without one, as in CI)")
         return
     check("bundled example: first line says so", "bundled example" in proc.stdout.split("\n")[0],
           proc.stdout[:200])
@@ -272,8 +329,7 @@ def main():
             test()
         except Exception as e:  # a crash in one group must not hide the others
             check(test.__name__, False, "raised %r" % e)
-    print("%d passed, %d failed" % (results["passed"], results["failed"]))
-    return 1 if results["failed"] else 0
+    return clitest.finish(results)  # the summary and exit code every script shares
 
 
 if __name__ == "__main__":

@@ -133,13 +133,19 @@ def test_acs_fix_names_the_bridge():
 def test_environment():
     env = {"CUDA_VISIBLE_DEVICES": "0,5", "NCCL_P2P_DISABLE": "1", "NCCL_P2P_LEVEL": "NVL",
            "VLLM_SKIP_P2P_CHECK": "0"}
-    proc = run(case_args("mixed-gpus"), env)
+    # --all-gpus: the whole machine, so the NCCL findings about its P2P pair apply.
+    proc = run(case_args("mixed-gpus") + ["--all-gpus"], env)
     check("env exit code (CUDA_VISIBLE_DEVICES names a missing GPU)", proc.returncode == 1,
           proc.stderr)
     golden_compare("mixed-gpus-env.txt", normalise(proc.stdout))
     for code in ("cuda-visible-devices", "nccl-p2p-disabled", "nccl-p2p-level",
                  "vllm-p2p-check-redundant"):
         check("env finding " + code, code in proc.stdout)
+    # By default only what CUDA_VISIBLE_DEVICES=0,5 allows (GPU 0: CUDA stops at '5').
+    proc = run(case_args("mixed-gpus"), env)
+    check("restricted doctor: exit 1, the finding, the notice",
+          proc.returncode == 1 and "cuda-visible-devices" in proc.stdout and
+          "using the 1 GPU CUDA_VISIBLE_DEVICES allows: 0 " in proc.stdout, proc.stdout)
     proc = run(case_args("mixed-gpus"), {"CUDA_DEVICE_ORDER": "PCI_BUS_ID",
                                          "CUDA_VISIBLE_DEVICES": "1,0"})
     check("PCI_BUS_ID quiets cuda-device-order", "cuda-device-order" not in proc.stdout)

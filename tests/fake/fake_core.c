@@ -73,6 +73,16 @@ const ps_fix_fault *ps__fake_fault(ps_fix_fault_kind kind, int a, int b) {
   return NULL;
 }
 
+int ps__fake_nvlinks_up(const ps_fixture *f, int a, int b) {
+  const ps_fix_pair *p = ps__fixture_pair(f, a, b);
+  if (p->link != PS_FIX_LINK_NV) return 0;
+  const ps_fix_fault *down = ps__fake_fault(PS_FAULT_NVLINK_DOWN, a, b);
+  int up = p->nvlinks;
+  for (int k = 0; down && k < p->nvlinks; k++)
+    up -= (int)(down->links >> k & 1);
+  return up;
+}
+
 int ps__fake_nvlinks(const ps_fixture *f, int gpu, ps_fake_nvlink *links) {
   int n = 0, via_switch = 0, switch_version = 0;
   for (int b = 0; b < f->gpu_count; b++) {
@@ -84,8 +94,12 @@ int ps__fake_nvlinks(const ps_fixture *f, int gpu, ps_fake_nvlink *links) {
       if (p->nvlink_version > switch_version) switch_version = p->nvlink_version;
       continue;
     }
+    const ps_fix_fault *down = ps__fake_fault(PS_FAULT_NVLINK_DOWN, gpu, b);
     for (int k = 0; k < p->nvlinks && n < PS_FIX_MAX_NVLINKS; k++)
-      links[n++] = (ps_fake_nvlink){.peer = b, .version = p->nvlink_version, .switch_id = 0};
+      links[n++] = (ps_fake_nvlink){.peer = b,
+                                    .version = p->nvlink_version,
+                                    .switch_id = 0,
+                                    .down = down && (down->links >> k & 1)};
   }
   /* Spread switch links over 4 switches, as HGX boards do (the parser caps the total). */
   for (int k = 0; k < via_switch && n < PS_FIX_MAX_NVLINKS; k++)

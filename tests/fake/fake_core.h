@@ -20,6 +20,7 @@ typedef struct ps_fake_nvlink {
   int peer;      /* fixture index of the remote GPU, -1 for an NVSwitch */
   int version;   /* NVML NVLink version, 0 = unknown */
   int switch_id; /* made-up NVSwitch number for peer == -1 */
+  bool down;     /* `fault nvlink_down`: NVML reports it inactive */
 } ps_fake_nvlink;
 
 /* The whole state is guarded by one mutex; every entry point runs under it. */
@@ -44,6 +45,10 @@ bool ps__fake_gpu_lost(int gpu);
 
 /* The first fault of `kind` on a -> b (-1 matches faults without GPUs), or NULL. */
 const ps_fix_fault *ps__fake_fault(ps_fix_fault_kind kind, int a, int b);
+
+/* The pair's NVLinks that are up: its NV<n> minus those `fault nvlink_down` takes down
+ * (0 for a PCIe pair). */
+int ps__fake_nvlinks_up(const ps_fixture *f, int a, int b);
 
 /* Fills links (PS_FIX_MAX_NVLINKS entries) for GPU gpu; returns the count. */
 int ps__fake_nvlinks(const ps_fixture *f, int gpu, ps_fake_nvlink *links);

@@ -22,6 +22,7 @@ typedef struct alloc {
 static bool initialized;
 static int visible[PS_FIX_MAX_GPUS]; /* CUDA ordinal -> fixture index */
 static int visible_count;
+static bool mig_gpu[PS_FIX_MAX_GPUS]; /* fixture GPU seen as a MIG device: no peer access */
 static struct CUctx_st contexts[PS_FIX_MAX_GPUS];
 static alloc *allocs;
 static uint64_t used[PS_FIX_MAX_GPUS];
@@ -37,6 +38,8 @@ void ps__fake_reset_hook(void) {
   }
   memset(used, 0, sizeof(used));
   memset(contexts, 0, sizeof(contexts));
+  ps__cuda_sticky_reset();
+  ps__fake_cuda_contexts_reset();
   initialized = false;
   visible_count = 0;
 }
@@ -45,18 +48,18 @@ void ps__fake_reset_hook(void) {
 
 static const ps_fixture *fix(void) { return ps__fake_fixture(false); }
 
-/* Counts the call and checks cuInit succeeded. */
+/* Counts the call and checks cuInit succeeded and no sticky error poisoned the process. */
 static CUresult enter(void) {
   ps__fake_count_call();
-  return initialized ? CUDA_SUCCESS : CUDA_ERROR_NOT_INITIALIZED;
+  return initialized ? ps__cuda_sticky() : CUDA_ERROR_NOT_INITIALIZED;
 }
 
 /* Ordinal -> fixture index; checks the device is not lost. */
 static CUresult device_gpu(CUdevice dev, int *gpu) {
   if (dev < 0 || dev >= visible_count) return CUDA_ERROR_INVALID_DEVICE;
-  if (ps__fake_gpu_lost(visible[dev])) return CUDA_ERROR_DEVICE_UNAVAILABLE;
-  *gpu = visible[dev];
-  return CUDA_SUCCESS;
+  CUresult r = ps__cuda_lost(visible[dev]);
+  if (r == CUDA_SUCCESS) *gpu = visible[dev];
+  return r;
 }
 
 static CUresult enter_device(CUdevice dev, int *gpu) {
@@ -67,8 +70,7 @@ static CUresult enter_device(CUdevice dev, int *gpu) {
 static CUresult check_ctx(const struct CUctx_st *ctx) {
   if (!ctx || ctx < contexts || ctx >= contexts + PS_FIX_MAX_GPUS || ctx->refs == 0)
     return CUDA_ERROR_INVALID_CONTEXT;
-  if (ps__fake_gpu_lost(ctx->gpu)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
-  return CUDA_SUCCESS;
+  return ps__cuda_lost(ctx->gpu);
 }
 
 /* Counts the call; needs a live current context. */
@@ -88,9 +90,9 @@ static alloc *find(CUdeviceptr ptr, size_t n) {
 static CUresult check_range(CUdeviceptr ptr, size_t n, int gpu, const alloc **out) {
   const alloc *a = find(ptr, n);
   if (!a || (gpu >= 0 && a->gpu != gpu)) return CUDA_ERROR_INVALID_VALUE;
-  if (ps__fake_gpu_lost(a->gpu)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
-  *out = a;
-  return CUDA_SUCCESS;
+  CUresult r = ps__cuda_lost(a->gpu);
+  if (r == CUDA_SUCCESS) *out = a;
+  return r;
 }
 
 /* A device-to-device copy from GPU src_gpu into dst_gpu with the fixture's faults. May
@@ -101,39 +103,21 @@ static CUresult copy(CUdeviceptr dst, int dst_gpu, CUdeviceptr src, int src_gpu,
     for (;;)
       pause(); /* the parent kills us */
   }
-  const ps_fix_fault *ft = ps__fake_fault(PS_FAULT_COPY_ERROR, src_gpu, dst_gpu);
-  if (ft) return ft->code;
+  CUresult r = ps__cuda_copy_fault(src_gpu, dst_gpu);
+  if (r != CUDA_SUCCESS) return r;
   if (n) memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, n);
-  ft = ps__fake_fault(PS_FAULT_CORRUPT, src_gpu, dst_gpu);
+  const ps_fix_fault *ft = ps__fake_fault(PS_FAULT_CORRUPT, src_gpu, dst_gpu);
   if (ft && ft->offset < n) ((unsigned char *)(uintptr_t)dst)[ft->offset] ^= ft->xor_mask;
   return CUDA_SUCCESS;
 }
 
-/* CUDA_VISIBLE_DEVICES as an integer list: like CUDA, an invalid or repeated entry ends
- * the list. Unset means every GPU. */
+/* CUDA's devices, as cuInit finds them (fake_cuda_visible.c). */
 static void parse_visible(const ps_fixture *f) {
-  const char *env = getenv("CUDA_VISIBLE_DEVICES");
-  visible_count = 0;
-  if (!env) {
-    for (int i = 0; i < f->gpu_count; i++)
-      visible[visible_count++] = i;
-    return;
-  }
-  bool seen[PS_FIX_MAX_GPUS] = {false};
-  const char *s = env;
-  while (*s && visible_count < f->gpu_count) {
-    while (*s == ' ')
-      s++;
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (end == s || v < 0 || v >= f->gpu_count || seen[v]) break;
-    while (*end == ' ')
-      end++;
-    if (*end && *end != ',') break;
-    seen[v] = true;
-    visible[visible_count++] = (int)v;
-    s = *end ? end + 1 : end;
-  }
+  bool mig[PS_FIX_MAX_GPUS];
+  visible_count = ps__fake_cuda_enumerate(f, visible, mig);
+  memset(mig_gpu, 0, sizeof(mig_gpu));
+  for (int i = 0; i < visible_count; i++)
+    mig_gpu[visible[i]] = mig[i];
 }
 
 /* ---- init, version, errors --------------------------------------------------------- */
@@ -156,6 +140,8 @@ PS_FAKE_EXPORT CUresult cuInit(unsigned int flags) {
       r = CUDA_ERROR_NO_DEVICE;
     else
       initialized = true;
+  } else {
+    r = ps__cuda_sticky();
   }
   ps__fake_unlock();
   return r;
@@ -169,6 +155,8 @@ PS_FAKE_EXPORT CUresult cuDriverGetVersion(int *version) {
     r = CUDA_ERROR_INVALID_VALUE;
   else if (!fix())
     r = CUDA_ERROR_NO_DEVICE;
+  else if (ps__cuda_sticky() != CUDA_SUCCESS)
+    r = ps__cuda_sticky();
   else
     *version = fix()->cuda_version;
   ps__fake_unlock();
@@ -206,6 +194,7 @@ static const struct {
      "peer access is already enabled"},
     {CUDA_ERROR_PEER_ACCESS_NOT_ENABLED, "CUDA_ERROR_PEER_ACCESS_NOT_ENABLED",
      "peer access has not been enabled"},
+    {CUDA_ERROR_TOO_MANY_PEERS, "CUDA_ERROR_TOO_MANY_PEERS", "peer mapping resources exhausted"},
     {CUDA_ERROR_LAUNCH_FAILED, "CUDA_ERROR_LAUNCH_FAILED", "unspecified launch failure"},
     {CUDA_ERROR_SYSTEM_DRIVER_MISMATCH, "CUDA_ERROR_SYSTEM_DRIVER_MISMATCH",
      "system has unsupported display driver / cuda driver combination"},
@@ -316,7 +305,8 @@ PS_FAKE_EXPORT CUresult cuDeviceCanAccessPeer(int *can_access, CUdevice dev, CUd
   CUresult r = enter_device(dev, &a);
   if (r == CUDA_SUCCESS) r = device_gpu(peer, &b);
   if (r == CUDA_SUCCESS && !can_access) r = CUDA_ERROR_INVALID_VALUE;
-  if (r == CUDA_SUCCESS) *can_access = a != b && ps__fixture_pair(fix(), a, b)->cuda_peer;
+  if (r == CUDA_SUCCESS)
+    *can_access = a != b && !mig_gpu[a] && !mig_gpu[b] && ps__fixture_pair(fix(), a, b)->cuda_peer;
   ps__fake_unlock();
   return r;
 }
@@ -330,7 +320,7 @@ PS_FAKE_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *ctx, CUdevice dev) {
   if (r == CUDA_SUCCESS && !ctx) r = CUDA_ERROR_INVALID_VALUE;
   if (r == CUDA_SUCCESS) {
     contexts[gpu].gpu = gpu;
-    contexts[gpu].refs++;
+    if (contexts[gpu].refs++ == 0) ps__fake_cuda_context_made(fix(), gpu);
     *ctx = &contexts[gpu];
   }
   ps__fake_unlock();
@@ -390,9 +380,11 @@ PS_FAKE_EXPORT CUresult cuCtxEnablePeerAccess(CUcontext peer, unsigned int flags
   if (r == CUDA_SUCCESS) r = check_ctx(peer);
   if (r == CUDA_SUCCESS && flags != 0) r = CUDA_ERROR_INVALID_VALUE;
   if (r == CUDA_SUCCESS && peer->gpu == current->gpu) r = CUDA_ERROR_INVALID_DEVICE;
-  if (r == CUDA_SUCCESS && !ps__fixture_pair(fix(), current->gpu, peer->gpu)->cuda_peer)
+  if (r == CUDA_SUCCESS && (mig_gpu[current->gpu] || mig_gpu[peer->gpu] ||
+                            !ps__fixture_pair(fix(), current->gpu, peer->gpu)->cuda_peer))
     r = CUDA_ERROR_PEER_ACCESS_UNSUPPORTED;
   if (r == CUDA_SUCCESS && current->peer[peer->gpu]) r = CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED;
+  if (r == CUDA_SUCCESS) r = ps__cuda_peer_limit(current);
   if (r == CUDA_SUCCESS) current->peer[peer->gpu] = true;
   ps__fake_unlock();
   return r;
@@ -434,7 +426,7 @@ PS_FAKE_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr) {
   while (r == CUDA_SUCCESS && *p && (*p)->base != dptr)
     p = &(*p)->next;
   if (r == CUDA_SUCCESS && !*p) r = CUDA_ERROR_INVALID_VALUE;
-  if (r == CUDA_SUCCESS && ps__fake_gpu_lost((*p)->gpu)) r = CUDA_ERROR_DEVICE_UNAVAILABLE;
+  if (r == CUDA_SUCCESS) r = ps__cuda_lost((*p)->gpu);
   if (r == CUDA_SUCCESS) {
     alloc *a = *p;
     *p = a->next;

@@ -278,11 +278,12 @@ static path host_path(const ps_fixture *f, int gpu, bool pageable) {
 /* The direct link: NVLink, else PCIe P2P. */
 static path peer_path(const ps_fixture *f, int a, int b) {
   const ps_fix_pair *p = ps__fixture_pair(f, a, b);
-  if (p->link == PS_FIX_LINK_NV)
-    return (path){p->nvlinks * nvlink_gbps(p->nvlink_version) * 0.85, 2.5, 0.8};
-  double level = p->link == PS_FIX_LINK_SYS                                  ? 0.8
-                 : p->link == PS_FIX_LINK_PHB || p->link == PS_FIX_LINK_NODE ? 0.9
-                                                                             : 1.0;
+  int up = ps__fake_nvlinks_up(f, a, b); /* links down carry nothing; all down: PCIe */
+  if (up > 0) return (path){up * nvlink_gbps(p->nvlink_version) * 0.85, 2.5, 0.8};
+  ps_fix_link pcie = p->link == PS_FIX_LINK_NV ? p->pcie : p->link;
+  double level = pcie == PS_FIX_LINK_SYS                               ? 0.8
+                 : pcie == PS_FIX_LINK_PHB || pcie == PS_FIX_LINK_NODE ? 0.9
+                                                                       : 1.0;
   return (path){min_pcie(f, a, b) * level, 10.0, 1.5};
 }
 

@@ -40,6 +40,32 @@ CUresult ps__cuda_check_range(CUdeviceptr ptr, size_t n, int gpu, int *owner);
 /* memmove with the fixture's faults of src_gpu -> dst_gpu; may never return (hang). */
 CUresult ps__cuda_copy(CUdeviceptr dst, int dst_gpu, CUdeviceptr src, int src_gpu, size_t n);
 
+/* ---- fake_cuda_faults.c: sticky errors, lost GPUs, the peer limit ------------------------ */
+
+/* The sticky error poisoning this process, or CUDA_SUCCESS. */
+CUresult ps__cuda_sticky(void);
+void ps__cuda_sticky_reset(void);
+/* A `copy_error` fault of src_gpu -> dst_gpu: its code (a sticky one poisons the process),
+ * or CUDA_SUCCESS. */
+CUresult ps__cuda_copy_fault(int src_gpu, int dst_gpu);
+/* CUDA_SUCCESS, or the code a call touching lost fixture GPU gpu returns (999 by default). */
+CUresult ps__cuda_lost(int gpu);
+/* CUDA_ERROR_TOO_MANY_PEERS when ctx may enable no more peers. */
+CUresult ps__cuda_peer_limit(const struct CUctx_st *ctx);
+
+/* ---- fake_cuda_visible.c, for fake_cuda.c ---------------------------------------------- */
+
+/* CUDA's devices at cuInit under $CUDA_DEVICE_ORDER and $CUDA_VISIBLE_DEVICES: gpus[ordinal] =
+ * fixture index, mig[ordinal] = a MIG device of it; returns the count (PS_FIX_MAX_GPUS
+ * entries each). */
+int ps__fake_cuda_enumerate(const ps_fixture *f, int *gpus, bool *mig);
+/* A primary context came alive on fixture GPU gpu: counted, and logged to
+ * $PEERSCOPE_FAKE_CONTEXT_LOG when set. */
+void ps__fake_cuda_context_made(const ps_fixture *f, int gpu);
+void ps__fake_cuda_contexts_reset(void);
+/* Fake-only export: primary contexts made on fixture GPU gpu in this process. */
+PS_FAKE_EXPORT int ps_fake_contexts_made(int gpu);
+
 /* ---- fake_cuda_bench.c, for fake_cuda.c ------------------------------------------------ */
 
 /* Frees every stream, event, pinned block, module and graph (fixture reload, dlclose). */
@@ -113,6 +139,14 @@ PS_FAKE_EXPORT CUresult ps_fake_buffer_check(CUdevice dev, CUdeviceptr ptr, size
  * grants CUDA peer access), 0 for the copy staged through host memory. */
 PS_FAKE_EXPORT CUresult ps_fake_link_model(CUdevice a, CUdevice b, int allow_p2p, double *gbps,
                                            double *latency_us, int *p2p);
+
+/* Whether a `fault nccl_hang` (kind 0) or `nccl_corrupt` (kind 1) names CUDA devices a -> b;
+ * the corrupt fault's offset and mask come back with it. */
+PS_FAKE_EXPORT int ps_fake_nccl_fault(int kind, CUdevice a, CUdevice b, unsigned long long *offset,
+                                      unsigned *xor_mask);
+/* The path between CUDA devices a and b as NCCL_P2P_LEVEL ranks it: 0 LOC (a == b), 1 NVL (an
+ * NVLink up), 2 PIX, 3 PXB, 4 PHB (NODE too), 5 SYS; -1 for a bad device. */
+PS_FAKE_EXPORT int ps_fake_path_rank(CUdevice a, CUdevice b);
 
 /* ---- fp16 / bf16, round to nearest even (the one-shot kernels and the fake NCCL) -------- */
 

@@ -9,8 +9,13 @@
  *   8 us + 2 (n - 1) / n x bytes / the slowest link of the ring (ranks in devlist order),
  * each link as the fake libcuda models a direct peer copy (NVLink, PCIe P2P), or, with
  * NCCL_P2P_DISABLE set to non-zero when the communicators were created or without CUDA peer
- * access between a pair, 20 us + ... / the staged (host memory) bandwidth. One rank: a local
- * copy. The ranks' streams are not synchronised with each other.
+ * access between a pair, 20 us + ... / the staged (host memory) bandwidth. NCCL_P2P_LEVEL
+ * (LOC, NVL, PIX, PXB, PHB, SYS) also stages a ring link whose path is farther than it allows.
+ * One rank: a local copy. The ranks' streams are not synchronised with each other.
+ *
+ * Fixture faults (docs/fixture-format.md): `nccl_hang A B`: a collective over a clique holding
+ * GPUs a and b never returns (the call sleeps forever); `nccl_corrupt A B`: its result on the
+ * rank of GPU b has one byte flipped.
  *
  * The reduction's descriptor (buffers, count, type) is what the host op points to; it lives
  * until the clique's last communicator is destroyed, and identical calls share one, so a
@@ -19,6 +24,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "drv/nccl_abi.h"
 #include "fake_cuda_internal.h"
@@ -48,13 +54,17 @@ typedef struct reduction {
   int n;
   const void *send[MAX_RANKS];
   void *recv[MAX_RANKS];
+  int corrupt_rank; /* `fault nccl_corrupt`: this rank's result gets a flipped byte; -1 none */
+  size_t corrupt_offset;
+  uint8_t corrupt_xor;
   struct reduction *next;
 } reduction;
 
 typedef struct clique {
-  int n;    /* ranks */
-  int live; /* communicators not destroyed yet */
-  int p2p;  /* NCCL_P2P_DISABLE was not set */
+  int n;         /* ranks */
+  int live;      /* communicators not destroyed yet */
+  int p2p;       /* NCCL_P2P_DISABLE was not set */
+  int p2p_level; /* NCCL_P2P_LEVEL as a path rank (ps_fake_path_rank), -1 unset */
   struct ncclComm *rank[MAX_RANKS];
   reduction *reductions;
 } clique;
@@ -108,6 +118,8 @@ static void reduce(void *arg) {
     for (int k = 0; k < r->n; k++)
       store(r->recv[k], i, r->type, acc);
   }
+  if (r->corrupt_rank >= 0 && r->corrupt_offset < r->count * type_size(r->type))
+    ((uint8_t *)r->recv[r->corrupt_rank])[r->corrupt_offset] ^= r->corrupt_xor;
 }
 
 static struct ncclComm *comm_find(ncclComm_t h) {
@@ -120,6 +132,28 @@ static struct ncclComm *comm_find(ncclComm_t h) {
 static bool p2p_disabled(void) {
   const char *v = getenv("NCCL_P2P_DISABLE");
   return v && strtol(v, NULL, 10) != 0;
+}
+
+/* NCCL_P2P_LEVEL: the farthest path P2P may take, by name (LOC, NVL, PIX, PXB, PHB, SYS) or by
+ * NCCL's old numbers (0 LOC, 1 PIX, 2 PXB, 3 PHB, 4 SYS); unset or unknown: -1 (NCCL warns
+ * and keeps its default, here: wherever CUDA grants peer access). */
+static int p2p_level(void) {
+  static const char *const names[] = {"LOC", "NVL", "PIX", "PXB", "PHB", "SYS"};
+  const char *v = getenv("NCCL_P2P_LEVEL");
+  if (!v || !*v) return -1;
+  for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
+    if (strcmp(v, names[i]) == 0) return i;
+  if (v[0] >= '0' && v[0] <= '4' && !v[1]) return v[0] == '0' ? 0 : v[0] - '0' + 1;
+  return -1;
+}
+
+/* The fault of `kind` (0 hang, 1 corrupt) on a pair of the clique's GPUs (a GPU with itself
+ * included): the rank it hits, or -1. */
+static int clique_fault(const clique *c, int kind, unsigned long long *offset, unsigned *xor_mask) {
+  for (int i = 0; i < c->n; i++)
+    for (int j = 0; j < c->n; j++)
+      if (ps_fake_nccl_fault(kind, c->rank[i]->dev, c->rank[j]->dev, offset, xor_mask)) return j;
+  return -1;
 }
 
 /* ---- communicators ---------------------------------------------------------------------- */
@@ -181,6 +215,7 @@ static ncclResult_t init_all(ncclComm_t *out, int ndev, const int *devlist) {
   if (r != ncclSuccess) return r;
   c->n = ndev;
   c->p2p = !p2p_disabled();
+  c->p2p_level = p2p_level();
   for (int i = 0; i < ndev && r == ncclSuccess; i++)
     r = add_rank(c, i, devs[i]);
   if (r != ncclSuccess) {
@@ -222,7 +257,8 @@ static ncclResult_t model_us(const clique *c, size_t bytes, double *us) {
   int p2p = 1, staged = 0;
   for (int i = 0; i < c->n; i++) {
     CUdevice a = c->rank[i]->dev, b = c->rank[(i + 1) % c->n]->dev;
-    if (ps_fake_link_model(a, b, c->p2p, &link_gbps, &lat, &p2p) != CUDA_SUCCESS)
+    int allow = c->p2p && (c->p2p_level < 0 || ps_fake_path_rank(a, b) <= c->p2p_level);
+    if (ps_fake_link_model(a, b, allow, &link_gbps, &lat, &p2p) != CUDA_SUCCESS)
       return ncclUnhandledCudaError;
     gbps = link_gbps < gbps ? link_gbps : gbps;
     staged = staged || !p2p;
@@ -236,7 +272,10 @@ static ncclResult_t model_us(const clique *c, size_t bytes, double *us) {
 
 static ncclResult_t from_cuda(CUresult r) {
   if (r == CUDA_SUCCESS) return ncclSuccess;
-  return r == CUDA_ERROR_DEVICE_UNAVAILABLE ? ncclUnhandledCudaError : ncclInvalidArgument;
+  /* A lost GPU (46, 999) or a sticky error (7xx) is CUDA's failure, the rest our caller's. */
+  bool cuda_failed =
+      r == CUDA_ERROR_DEVICE_UNAVAILABLE || r == CUDA_ERROR_UNKNOWN || (r >= 700 && r < 800);
+  return cuda_failed ? ncclUnhandledCudaError : ncclInvalidArgument;
 }
 
 /* The stream and buffers must be on the rank's device. */
@@ -270,6 +309,11 @@ static ncclResult_t find_reduction(clique *c, size_t j, reduction **out) {
   }
   reduction *r = malloc(sizeof(*r));
   if (!r) return ncclSystemError;
+  unsigned long long offset = 0;
+  unsigned xor_mask = 0;
+  key.corrupt_rank = clique_fault(c, 1, &offset, &xor_mask);
+  key.corrupt_offset = (size_t)offset;
+  key.corrupt_xor = (uint8_t)xor_mask;
   *r = key;
   r->next = c->reductions;
   c->reductions = r;
@@ -282,6 +326,11 @@ static ncclResult_t run_collective(clique *c, size_t j) {
   const post *p0 = &c->rank[0]->posts[j];
   size_t bytes = p0->count * type_size(p0->type);
   ncclResult_t r = ncclSuccess;
+  if (clique_fault(c, 0, NULL, NULL) >= 0) { /* `fault nccl_hang`: never returns */
+    pthread_mutex_unlock(&lock);
+    for (;;)
+      pause(); /* the parent kills us */
+  }
   for (int i = 0; r == ncclSuccess && i < c->n; i++) {
     const post *p = &c->rank[i]->posts[j];
     if (p->count != p0->count || p->type != p0->type || p->op != p0->op) return ncclInvalidUsage;

@@ -483,6 +483,10 @@ PS_FAKE_EXPORT nvmlReturn_t nvmlDeviceGetP2PStatus(nvmlDevice_t a, nvmlDevice_t 
     /* The deprecated PCI index reports the read claim. */
     int cap = caps == NVML_P2P_CAPS_INDEX_PCI ? PS_FIX_CAP_READ : (int)caps;
     *status = (nvmlGpuP2PStatus_t)p->claims[cap];
+    /* Every direct NVLink down: no NVLink path, whatever the fixture claimed. */
+    if (cap == PS_FIX_CAP_NVLINK && p->link == PS_FIX_LINK_NV && !p->nvswitch &&
+        ps__fake_nvlinks_up(ps__fake_fixture(false), a->index, b->index) == 0)
+      *status = NVML_P2P_STATUS_NOT_SUPPORTED;
   }
   ps__fake_unlock();
   return r;
@@ -510,7 +514,7 @@ PS_FAKE_EXPORT nvmlReturn_t nvmlDeviceGetNvLinkState(nvmlDevice_t dev, unsigned 
   ps_fake_nvlink l;
   nvmlReturn_t r = enter_link(dev, link, &l);
   if (r == NVML_SUCCESS && !active) r = NVML_ERROR_INVALID_ARGUMENT;
-  if (r == NVML_SUCCESS) *active = NVML_FEATURE_ENABLED;
+  if (r == NVML_SUCCESS) *active = l.down ? NVML_FEATURE_DISABLED : NVML_FEATURE_ENABLED;
   ps__fake_unlock();
   return r;
 }

@@ -17,7 +17,7 @@
   X(T, valid) X(T, index) X(T, name) X(T, uuid) X(T, pci_bus_id) X(T, memory_total_bytes)          \
   X(T, memory_free_bytes) X(T, cc_major) X(T, cc_minor) X(T, numa_node) X(T, cpu_affinity)         \
   X(T, pcie_gen_current) X(T, pcie_width_current) X(T, pcie_gen_max) X(T, pcie_width_max)          \
-  X(T, bar1_total_bytes) X(T, cuda_ordinal) X(T, local_verdict) X(T, local_reason)
+  X(T, bar1_total_bytes) X(T, cuda_ordinal) X(T, local_verdict) X(T, local_reason) X(T, visible_ordinal)
 #define PS_PAIR_FIELDS(T, X)                                                                       \
   X(T, valid) X(T, from) X(T, to) X(T, link) X(T, nvlink_count) X(T, nvlink_version)               \
   X(T, nvswitch) X(T, claim_read) X(T, claim_write) X(T, claim_nvlink) X(T, claim_atomics)         \
@@ -30,12 +30,17 @@
   X(T, source) X(T, origin) X(T, machine) X(T, hostname) X(T, boot_id) X(T, driver_version)        \
   X(T, cuda_driver_version) X(T, nvml_version) X(T, gpu_count) X(T, gpus) X(T, pair_count)         \
   X(T, pairs) X(T, verified) X(T, cache_used) X(T, hang_workers) X(T, timings)                     \
-  X(T, cuda_visible_devices) X(T, bench)
+  X(T, cuda_visible_devices) X(T, bench) X(T, restart_count) X(T, restarts)
+#define PS_RESTART_FIELDS(T, X)                                                                    \
+  X(T, cause) X(T, from) X(T, to) X(T, error_name) X(T, reason)
 #define PS_PROBE_OPTS_FIELDS(T, X)                                                                 \
   X(T, size) X(T, driver_dir) X(T, fixture)
 #define PS_VERIFY_OPTS_FIELDS(T, X)                                                                \
   X(T, size) X(T, timeout_ms) X(T, copy_bytes) X(T, refresh) X(T, cache_dir) X(T, worker_path)     \
   X(T, driver_dir) X(T, gpus) X(T, gpu_count) X(T, fixture)
+#define PS_VISIBLE_OPTS_FIELDS(T, X)                                                               \
+  X(T, size) X(T, worker_path) X(T, driver_dir) X(T, fixture) X(T, cuda_visible_devices)           \
+  X(T, cuda_device_order)
 #define PS_BENCH_OPTS_FIELDS(T, X)                                                                 \
   X(T, size) X(T, tests) X(T, gpus) X(T, gpu_count) X(T, sizes) X(T, size_count)                   \
   X(T, copy_bytes) X(T, iters) X(T, trials) X(T, quick) X(T, timeout_ms) X(T, worker_path)         \
@@ -90,8 +95,10 @@ int main(void) {
   STRUCT(ps_pair, PS_PAIR_FIELDS)
   STRUCT(ps_timings, PS_TIMINGS_FIELDS)
   STRUCT(ps_report, PS_REPORT_FIELDS)
+  STRUCT(ps_restart, PS_RESTART_FIELDS)
   STRUCT(ps_probe_opts, PS_PROBE_OPTS_FIELDS)
   STRUCT(ps_verify_opts, PS_VERIFY_OPTS_FIELDS)
+  STRUCT(ps_visible_opts, PS_VISIBLE_OPTS_FIELDS)
   STRUCT(ps_bench_opts, PS_BENCH_OPTS_FIELDS)
   STRUCT(ps_model, PS_MODEL_FIELDS)
   STRUCT(ps_plan_request, PS_PLAN_REQUEST_FIELDS)

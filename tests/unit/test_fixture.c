@@ -379,6 +379,66 @@ static void test_defaults_and_overrides(void **state) {
   ps__fixture_free(f);
 }
 
+/* The lines that make the fakes as hostile as real drivers (fixture_faults_more.c and the
+ * sticky, illegal_address and gpu_lost code keys). */
+static void test_hostile_faults(void **state) {
+  (void)state;
+  char err[512], text[4096];
+  snprintf(text, sizeof(text),
+           "%s"
+           "link all all PIX\n"
+           "link 0 1 NV4\n"
+           "fault copy_error 0 2\n"
+           "fault copy_error 2 0 code=5\n"
+           "fault copy_error 1 2 code=5 sticky=1\n"
+           "fault illegal_address 2 1\n"
+           "fault illegal_address 1 0 sticky=0\n"
+           "fault gpu_lost 2 after=3\n"
+           "fault nvlink_down 0 1 0\n"
+           "fault nvlink_down 1 0 3\n"
+           "fault peer_limit max=3\n"
+           "fault nccl_hang 0-1 2\n"
+           "fault nccl_corrupt 1 0 offset=6 xor=0x40\n",
+           minimal);
+  ps_fixture *f = parse(text, err, sizeof(err));
+  if (!f) fail_msg("%s", err);
+  const ps_fix_fault *ft = f->faults;
+  assert_int_equal(ft[0].code, 719); /* default: the driver's sticky rule decides */
+  assert_int_equal(ft[0].sticky, -1);
+  assert_int_equal(ft[1].code, 5);
+  assert_int_equal(ft[2].sticky, 1);
+  assert_int_equal(ft[3].kind, PS_FAULT_COPY_ERROR);
+  assert_int_equal(ft[3].code, 700);
+  assert_int_equal(ft[3].sticky, 1);
+  assert_int_equal(ft[4].sticky, 0);
+  assert_int_equal(ft[5].kind, PS_FAULT_GPU_LOST);
+  assert_int_equal(ft[5].code, 999);
+  /* Both ends of 0-1, links 0 and 3 merged. */
+  assert_int_equal(ft[6].kind, PS_FAULT_NVLINK_DOWN);
+  assert_int_equal(ft[6].gpu_a, 0);
+  assert_int_equal(ft[6].gpu_b, 1);
+  assert_int_equal(ft[6].links, 0x9);
+  assert_int_equal(ft[7].gpu_a, 1);
+  assert_int_equal(ft[7].links, 0x9);
+  assert_int_equal(ft[8].kind, PS_FAULT_PEER_LIMIT);
+  assert_int_equal(ft[8].max_peers, 3);
+  assert_int_equal(ft[9].kind, PS_FAULT_NCCL_HANG);
+  assert_int_equal(ft[10].gpu_a, 1);
+  assert_int_equal(ft[10].gpu_b, 2);
+  assert_int_equal(ft[11].kind, PS_FAULT_NCCL_CORRUPT);
+  assert_int_equal(ft[11].offset, 6);
+  assert_int_equal(ft[11].xor_mask, 0x40);
+  assert_int_equal(f->fault_count, 12);
+  ps__fixture_free(f);
+
+  /* `all` is exactly the pair's links, whichever line declares them. */
+  snprintf(text, sizeof(text), "%sfault nvlink_down 0 1 all\nlink all all NV3\n", minimal);
+  f = parse(text, err, sizeof(err));
+  if (!f) fail_msg("%s", err);
+  assert_int_equal(f->faults[0].links, 0x7);
+  ps__fixture_free(f);
+}
+
 static void test_inline_errors(void **state) {
   (void)state;
   static const struct {
@@ -531,8 +591,9 @@ int main(void) {
       cmocka_unit_test(test_fault_fixtures), cmocka_unit_test(test_all_shipped_fixtures_parse),
       cmocka_unit_test(test_bad_fixtures),   cmocka_unit_test(test_defaults_and_overrides),
       cmocka_unit_test(test_inline_errors),  cmocka_unit_test(test_nul_and_long_lines),
-      cmocka_unit_test(test_load_errors),    cmocka_unit_test(test_truncated),
-      cmocka_unit_test(test_garbage),        cmocka_unit_test(test_names),
+      cmocka_unit_test(test_hostile_faults), cmocka_unit_test(test_load_errors),
+      cmocka_unit_test(test_truncated),      cmocka_unit_test(test_garbage),
+      cmocka_unit_test(test_names),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
