@@ -1,5 +1,5 @@
 /* Fake libcuda.so.1, benchmark half: streams, events, asynchronous copies, pinned host memory,
- * the benchmark kernels of src/bench/kernels/kernel_abi.h emulated on the host, stream capture
+ * the benchmark kernels of src/worker/kernels/kernel_abi.h emulated on the host, stream capture
  * and graphs, and the fake-only hooks of fake_cuda_internal.h.
  *
  * Work runs synchronously when it is issued (or replayed); what is modelled is its time. Each
@@ -33,7 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/kernels/kernel_abi.h"
+#include "worker/kernels/kernel_abi.h"
 #include "fake_cuda_internal.h"
 
 #define LAUNCH_US 2.0
