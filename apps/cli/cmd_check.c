@@ -242,7 +242,7 @@ static void print_modes(const check_opts *o, const ps_report *r) {
       printf("%d/%d pairs ok", ok, tested);
     first = 0;
   }
-  printf("; every pair in every mode, ipc's second process working alongside.\n");
+  printf("; every pair in each mode that ran, ipc's second process working alongside.\n");
 }
 
 static void print_group(const check_opts *o, const ps_report *r, int tp) {

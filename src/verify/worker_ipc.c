@@ -53,7 +53,11 @@ void ps__vw_start_peer(vw_worker *w) {
   char bytes[32], nonce[32], *gpus = gpu_list(w);
   snprintf(bytes, sizeof(bytes), "%zu", w->bytes);
   snprintf(nonce, sizeof(nonce), "%llx", (unsigned long long)w->nonce);
-  char *argv[] = {"/proc/self/exe",
+  /* This very executable, by its own name: a leftover peer shows up as peerscope-worker. */
+  char self[1024] = "/proc/self/exe";
+  ssize_t got = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (got > 0) self[got] = '\0';
+  char *argv[] = {self,
                   "--mode",
                   "ipc-peer",
                   "--protocol",
