@@ -232,14 +232,19 @@ static void print_modes(const check_opts *o, const ps_report *r) {
       ok += v == PS_VERDICT_OK;
       if (v == PS_VERDICT_UNAVAILABLE) unavailable = pair_reason(p, m);
     }
-    for (int g = 0; !unavailable && g < r->gpu_count; g++)
-      if (cli_selected(&o->sel, g) && local_verdict(&r->gpus[g], m) == PS_VERDICT_UNAVAILABLE)
-        unavailable = local_reason(&r->gpus[g], m);
+    int local_ok = 0, local_tested = 0;
+    for (int g = 0; g < r->gpu_count; g++) {
+      ps_verdict v = local_verdict(&r->gpus[g], m);
+      if (!cli_selected(&o->sel, g)) continue;
+      local_tested += v != PS_VERDICT_NOT_RUN;
+      local_ok += v == PS_VERDICT_OK;
+      if (!unavailable && v == PS_VERDICT_UNAVAILABLE) unavailable = local_reason(&r->gpus[g], m);
+    }
     printf("%s %s (%s) ", first ? "" : ",", ps_mode_name(m), what[m]);
     if (unavailable)
       printf("%s", unavailable);
     else
-      printf("%d/%d pairs ok", ok, tested);
+      printf("%d/%d pairs, %d/%d local controls ok", ok, tested, local_ok, local_tested);
     first = 0;
   }
   printf("; every pair in each mode that ran, ipc's second process working alongside.\n");
@@ -272,7 +277,13 @@ static void print_timing(const ps_report *r) {
       pairs++;
       cached += r->pairs[i].from_cache || r->pairs[i].sm.from_cache || r->pairs[i].ipc.from_cache;
     }
-  printf("Checked %d directed pair%s in %.1f ms", pairs, pairs == 1 ? "" : "s", t->total_ms);
+  int locals = 0;
+  for (int g = 0; g < r->gpu_count; g++)
+    for (int m = 0; m < PS_MODE_COUNT; m++)
+      locals += local_verdict(&r->gpus[g], m) != PS_VERDICT_NOT_RUN;
+  printf("Checked %d directed pair%s", pairs, pairs == 1 ? "" : "s");
+  if (!pairs && locals) printf(" and %d local control%s", locals, locals == 1 ? "" : "s");
+  printf(" in %.1f ms", t->total_ms);
   if (cached) printf(" (%d from the cache; --refresh tests again)", cached);
   printf(": driver %.1f ms, probe %.1f ms", t->driver_init_ms, t->probe_ms);
   if (t->worker_spawn_ms >= 0) printf(", worker spawn %.1f ms", t->worker_spawn_ms);
