@@ -10,18 +10,23 @@
 
 static const char check_usage[] =
     "usage: peerscope check [--gpus LIST] [--tp N] [--json] [--refresh] [--timeout-ms N]\n"
-    "                       [--ascii] [--fixture FILE] [--live]\n"
+    "                       [--modes LIST] [--ascii] [--fixture FILE] [--live]\n"
     "                       [--all-gpus]\n"
     "\n"
-    "Finds which GPUs can really exchange data peer-to-peer: every directed pair copies a\n"
-    "pattern to its peer and back and compares it byte for byte, in a worker process that\n"
-    "is killed if a copy hangs. Prints the recommended tensor-parallel size.\n"
+    "Finds which GPUs can really exchange data peer-to-peer: every directed pair writes a\n"
+    "pattern to its peer and reads it back, compared byte for byte, in a worker process that\n"
+    "is killed if a step hangs; in three modes, each with its own verdict: ce (the copy\n"
+    "engine, cuMemcpyPeer), sm (a kernel storing and loading through the peer mapping, as\n"
+    "vLLM's custom all-reduce and NCCL do) and ipc (the memory exported by one process and\n"
+    "opened by another, as a CUDA IPC handle and a cuMem POSIX file descriptor, as vLLM's\n"
+    "workers share it). Prints the recommended tensor-parallel size.\n"
     "\n"
     "  --gpus LIST       only these GPUs: indexes (0,2,4-7) or UUIDs (GPU-...)\n"
     "  --tp N            check that a fully verified group of N GPUs exists\n"
     "  --json            write the topology report (peerscope.topology/1) instead\n"
     "  --refresh         ignore cached verdicts and test again\n"
     "  --timeout-ms N    deadline for each copy step (default 2000)\n"
+    "  --modes LIST      verification modes: ce, sm, ipc or all (default all)\n"
     "  --ascii           OK/FAIL instead of check marks\n"
     "  --fixture FILE    play back a described machine through the fake drivers\n"
     "  --live            use this machine's driver or fail; never the bundled example\n"
@@ -83,16 +88,42 @@ static void print_origin_block(const check_opts *o, const ps_report *r, int tp, 
   printf("P2P Optimized: %s\n", tf(tp > 1));
 }
 
-static const char *verdict_word(const ps_pair *p) {
-  switch (p->verdict) {
+static const char *verdict_word(ps_verdict v) {
+  switch (v) {
   case PS_VERDICT_OK: return "ok";
   case PS_VERDICT_CORRUPT: return "CORRUPT";
   case PS_VERDICT_ERROR: return "ERROR";
   case PS_VERDICT_HANG: return "HANG";
   case PS_VERDICT_UNSUPPORTED: return "unsupported";
   case PS_VERDICT_SKIPPED: return "skipped";
+  case PS_VERDICT_UNAVAILABLE: return "n/a";
   default: return "not verified";
   }
+}
+
+/* A GPU's local control in one mode. */
+static ps_verdict local_verdict(const ps_gpu *g, ps_verify_mode m) {
+  return m == PS_MODE_CE   ? g->local_verdict
+         : m == PS_MODE_SM ? g->local_sm.verdict
+                           : g->local_ipc.verdict;
+}
+
+static const char *local_reason(const ps_gpu *g, ps_verify_mode m) {
+  return m == PS_MODE_CE   ? g->local_reason
+         : m == PS_MODE_SM ? g->local_sm.reason
+                           : g->local_ipc.reason;
+}
+
+static const char *pair_reason(const ps_pair *p, ps_verify_mode m) {
+  return m == PS_MODE_CE ? p->reason : m == PS_MODE_SM ? p->sm.reason : p->ipc.reason;
+}
+
+/* Whether a local control failed: in ce anything but ok (as before the modes); in sm and ipc
+ * a transfer that went wrong (unavailable or refused is no failure of the GPU). */
+static bool local_failed(const ps_report *r, const ps_gpu *g, ps_verify_mode m) {
+  if (!(r->modes & PS_MODE_BIT(m))) return false;
+  ps_verdict v = local_verdict(g, m);
+  return m == PS_MODE_CE ? v != PS_VERDICT_OK : ps_verdict_failed(v);
 }
 
 /* Failed pairs plus failed local control copies within the selection. */
@@ -103,7 +134,8 @@ static int count_failures(const check_opts *o, const ps_report *r) {
         ps_pair_failed(r, &r->pairs[i]))
       failed++;
   for (int g = 0; r->verified && g < r->gpu_count; g++)
-    if (cli_selected(&o->sel, g) && r->gpus[g].local_verdict != PS_VERDICT_OK) failed++;
+    for (int m = 0; m < PS_MODE_COUNT; m++)
+      if (cli_selected(&o->sel, g) && local_failed(r, &r->gpus[g], m)) failed++;
   return failed;
 }
 
@@ -122,39 +154,119 @@ static void print_restarts(const ps_report *r) {
   }
 }
 
-static void print_details(const check_opts *o, const ps_report *r) {
-  int lies = 0;
-  printf("\nLinks (driver claim vs verified):\n");
+/* The pair's verdict in each mode that ran, and the first reason of a mode that did not pass
+ * (unavailable modes are said once, in the modes line). */
+static void print_pair(const ps_report *r, const ps_pair *p) {
+  char link[16], claim[8], time[24] = "", word[24];
+  const char *why = "", *why_mode = "";
+  ps_link_name(p->link, p->nvlink_count, link, sizeof(link));
+  snprintf(claim, sizeof(claim), "%s",
+           (p->valid & PS_PAIR_CLAIMS) ? ps_claim_name(p->claim_read) : "n/a");
+  if (p->valid & PS_PAIR_COPY_TIME) snprintf(time, sizeof(time), "%8.1f us", p->copy_us);
+  printf("  GPU%d->GPU%d  %-5s claim %-4s", p->from, p->to, link, claim);
+  for (int m = 0; m < PS_MODE_COUNT; m++) {
+    if (r->modes && !(r->modes & PS_MODE_BIT(m))) continue;
+    ps_verdict v = ps_pair_mode_verdict(p, m);
+    snprintf(word, sizeof(word), "%s %s", ps_mode_name(m), verdict_word(v));
+    printf(" %-15s", word);
+    if (!*why && v != PS_VERDICT_OK && v != PS_VERDICT_UNAVAILABLE && *pair_reason(p, m))
+      why = pair_reason(p, m), why_mode = ps_mode_name(m);
+  }
+  printf("%s%s%s%s%s%s\n", time, *why ? "  " : "", why_mode, *why ? ": " : "", why,
+         p->from_cache ? " (cached)" : "");
+}
+
+/* Pairs that pass in one process (ce) but not across processes (ipc). */
+static int ipc_only_failures(const check_opts *o, const ps_report *r) {
+  int n = 0;
   for (int i = 0; i < r->pair_count; i++) {
     const ps_pair *p = &r->pairs[i];
-    if (!cli_selected(&o->sel, p->from) || !cli_selected(&o->sel, p->to)) continue;
-    char link[16], claim[8], time[24] = "";
-    ps_link_name(p->link, p->nvlink_count, link, sizeof(link));
-    snprintf(claim, sizeof(claim), "%s",
-             (p->valid & PS_PAIR_CLAIMS) ? ps_claim_name(p->claim_read) : "n/a");
-    if (p->valid & PS_PAIR_COPY_TIME) snprintf(time, sizeof(time), "%8.1f us", p->copy_us);
-    printf("  GPU%d->GPU%d  %-5s claim %-4s verified %-12s%s%s%s%s\n", p->from, p->to, link, claim,
-           verdict_word(p), time, p->reason[0] ? "  " : "", p->reason,
-           p->from_cache ? " (cached)" : "");
-    if (ps_pair_failed(r, p) && (p->valid & PS_PAIR_CLAIMS) && p->claim_read == PS_CLAIM_OK) lies++;
+    if (cli_selected(&o->sel, p->from) && cli_selected(&o->sel, p->to) &&
+        p->verdict == PS_VERDICT_OK && ps_verdict_failed(p->ipc.verdict))
+      n++;
   }
+  return n;
+}
+
+static void print_locals(const check_opts *o, const ps_report *r) {
   int local_bad = 0;
-  for (int g = 0; g < r->gpu_count; g++) {
+  for (int g = 0; r->verified && g < r->gpu_count; g++) {
     const ps_gpu *gpu = &r->gpus[g];
-    if (!cli_selected(&o->sel, g) || !r->verified) continue;
-    if (gpu->local_verdict != PS_VERDICT_OK) {
+    if (!cli_selected(&o->sel, g)) continue;
+    for (int m = 0; m < PS_MODE_COUNT; m++) {
+      ps_verdict v = local_verdict(gpu, m);
+      if (!(r->modes & PS_MODE_BIT(m)) || v == PS_VERDICT_OK || v == PS_VERDICT_UNAVAILABLE)
+        continue;
       local_bad++;
-      printf("  GPU%d local copy: %s%s%s\n", g, ps_verdict_name(gpu->local_verdict),
-             gpu->local_reason[0] ? ": " : "", gpu->local_reason);
+      printf("  GPU%d local %s: %s%s%s\n", g, m == PS_MODE_CE ? "copy" : ps_mode_name(m),
+             ps_verdict_name(v), *local_reason(gpu, m) ? ": " : "", local_reason(gpu, m));
     }
   }
   if (r->verified && !local_bad) printf("  Local control copies: all ok\n");
+}
+
+static void print_details(const check_opts *o, const ps_report *r) {
+  int lies = 0;
+  printf("\nLinks (driver claim vs verified%s):\n",
+         r->modes & ~PS_MODE_BIT(PS_MODE_CE) ? "; ce copy engine, sm kernels, ipc across processes"
+                                             : "");
+  for (int i = 0; i < r->pair_count; i++) {
+    const ps_pair *p = &r->pairs[i];
+    if (!cli_selected(&o->sel, p->from) || !cli_selected(&o->sel, p->to)) continue;
+    print_pair(r, p);
+    bool ipc_only = p->verdict == PS_VERDICT_OK && !ps_verdict_failed(p->sm.verdict);
+    if (ps_pair_failed(r, p) && !ipc_only && (p->valid & PS_PAIR_CLAIMS) &&
+        p->claim_read == PS_CLAIM_OK)
+      lies++;
+  }
+  print_locals(o, r);
   print_restarts(r);
   if (lies)
     printf("\nFinding: the driver claims P2P for %d pair%s that failed a real transfer. Do not "
            "use them for tensor parallelism, or run vLLM with NCCL_P2P_DISABLE=1 and "
            "--disable-custom-all-reduce.\n",
            lies, lies == 1 ? "" : "s");
+  int ipc = ipc_only_failures(o, r);
+  if (ipc)
+    printf("\nFinding: %d pair%s pass%s within one process (ce) but fail%s across processes "
+           "(ipc): vLLM's workers could not share memory here. In a container, run it with "
+           "--ipc=host (and --pid=host); `peerscope doctor` lists the causes.\n",
+           ipc, ipc == 1 ? "" : "s", ipc == 1 ? "es" : "", ipc == 1 ? "s" : "");
+}
+
+/* Which modes ran, how many pairs passed in each, and why a mode could not run. */
+static void print_modes(const check_opts *o, const ps_report *r) {
+  static const char *const what[PS_MODE_COUNT] = {"copy engine", "kernels", "across processes"};
+  if (!r->verified || !r->modes) return;
+  printf("Verification modes:");
+  for (int m = 0, first = 1; m < PS_MODE_COUNT; m++) {
+    if (!(r->modes & PS_MODE_BIT(m))) continue;
+    int ok = 0, tested = 0;
+    const char *unavailable = NULL;
+    for (int i = 0; i < r->pair_count; i++) {
+      const ps_pair *p = &r->pairs[i];
+      if (!cli_selected(&o->sel, p->from) || !cli_selected(&o->sel, p->to)) continue;
+      ps_verdict v = ps_pair_mode_verdict(p, m);
+      tested += v != PS_VERDICT_NOT_RUN;
+      ok += v == PS_VERDICT_OK;
+      if (v == PS_VERDICT_UNAVAILABLE) unavailable = pair_reason(p, m);
+    }
+    int local_ok = 0, local_tested = 0;
+    for (int g = 0; g < r->gpu_count; g++) {
+      ps_verdict v = local_verdict(&r->gpus[g], m);
+      if (!cli_selected(&o->sel, g)) continue;
+      local_tested += v != PS_VERDICT_NOT_RUN;
+      local_ok += v == PS_VERDICT_OK;
+      if (!unavailable && v == PS_VERDICT_UNAVAILABLE) unavailable = local_reason(&r->gpus[g], m);
+    }
+    printf("%s %s (%s) ", first ? "" : ",", ps_mode_name(m), what[m]);
+    if (unavailable)
+      printf("%s", unavailable);
+    else
+      printf("%d/%d pairs, %d/%d local controls ok", ok, tested, local_ok, local_tested);
+    first = 0;
+  }
+  printf("; every pair in each mode that ran, ipc's second process working alongside.\n");
 }
 
 static void print_group(const check_opts *o, const ps_report *r, int tp) {
@@ -179,11 +291,18 @@ static void print_timing(const ps_report *r) {
   const ps_timings *t = &r->timings;
   int pairs = 0, cached = 0;
   for (int i = 0; i < r->pair_count; i++)
-    if (r->pairs[i].verdict != PS_VERDICT_NOT_RUN) {
+    if (r->pairs[i].verdict != PS_VERDICT_NOT_RUN || r->pairs[i].sm.verdict != PS_VERDICT_NOT_RUN ||
+        r->pairs[i].ipc.verdict != PS_VERDICT_NOT_RUN) {
       pairs++;
-      cached += r->pairs[i].from_cache;
+      cached += r->pairs[i].from_cache || r->pairs[i].sm.from_cache || r->pairs[i].ipc.from_cache;
     }
-  printf("Checked %d directed pair%s in %.1f ms", pairs, pairs == 1 ? "" : "s", t->total_ms);
+  int locals = 0;
+  for (int g = 0; g < r->gpu_count; g++)
+    for (int m = 0; m < PS_MODE_COUNT; m++)
+      locals += local_verdict(&r->gpus[g], m) != PS_VERDICT_NOT_RUN;
+  printf("Checked %d directed pair%s", pairs, pairs == 1 ? "" : "s");
+  if (!pairs && locals) printf(" and %d local control%s", locals, locals == 1 ? "" : "s");
+  printf(" in %.1f ms", t->total_ms);
   if (cached) printf(" (%d from the cache; --refresh tests again)", cached);
   printf(": driver %.1f ms, probe %.1f ms", t->driver_init_ms, t->probe_ms);
   if (t->worker_spawn_ms >= 0) printf(", worker spawn %.1f ms", t->worker_spawn_ms);
@@ -277,6 +396,7 @@ int cmd_check(int argc, char **argv) {
     if (o.tp && !connected)
       printf("No fully verified group of %d GPUs exists; the largest is %d.\n", o.tp, tp);
     print_group(&o, r, o.tp && connected ? o.tp : tp);
+    print_modes(&o, r);
     print_timing(r);
   }
   if (!code) code = failed ? EXIT_FINDING : EXIT_VERIFIED;

@@ -163,6 +163,7 @@ int cli_load_report(const char *cmd, cli_source *source, const cli_selection *se
     ps_verify_opts vo = PS_INIT(ps_verify_opts);
     vo.timeout_ms = source->timeout_ms;
     vo.refresh = source->refresh;
+    vo.modes = source->modes;
     vo.gpus = sel->count ? sel->gpus : NULL;
     vo.gpu_count = sel->count;
     vo.driver_dir = cli_opt(drv->dir);

@@ -9,7 +9,8 @@ enum {
   O_TIMEOUT_MS,
   O_NO_VERIFY,
   O_GPUS,
-  O_ALL_GPUS
+  O_ALL_GPUS,
+  O_MODES
 };
 
 static const struct {
@@ -23,6 +24,7 @@ static const struct {
     {CLI_SRC_TIMEOUT, {"timeout-ms", required_argument, 0, O_TIMEOUT_MS}},
     {CLI_SRC_FIXTURE, {"fixture", required_argument, 0, O_FIXTURE}},
     {CLI_SRC_LIVE, {"live", no_argument, 0, O_LIVE}},
+    {CLI_SRC_MODES, {"modes", required_argument, 0, O_MODES}},
 };
 
 int cli_source_options(struct option *out, int n, int cap, unsigned which) {
@@ -42,6 +44,10 @@ int cli_source_option(const char *cmd, int id, const char *arg, cli_source *sour
   case O_TIMEOUT_MS:
     if (!cli_parse_int(arg, 1, 3600000, &source->timeout_ms))
       return cli_fail(cmd, EXIT_USAGE, "--timeout-ms: '%s' is not a positive integer", arg);
+    return EXIT_VERIFIED;
+  case O_MODES:
+    if (!ps_modes_parse(NULL, arg, &source->modes))
+      return cli_fail(cmd, EXIT_USAGE, "--modes: '%s' is not a list of ce, sm, ipc (or all)", arg);
     return EXIT_VERIFIED;
   case O_GPUS:
     if (!sel) return -1;

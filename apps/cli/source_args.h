@@ -1,5 +1,5 @@
 /* The options every command that reads a machine shares: where the report comes from
- * (--fixture, --live, --refresh, --timeout-ms, --no-verify) and which GPUs (--gpus). One
+ * (--fixture, --live, --refresh, --timeout-ms, --modes, --no-verify) and which GPUs (--gpus). One
  * table and one handler, so the commands cannot drift apart (plan_args.h does the same for
  * the plan request). */
 #ifndef PS_CLI_SOURCE_ARGS_H
@@ -20,9 +20,11 @@ enum {
   CLI_SRC_NO_VERIFY = 1u << 4, /* --no-verify */
   CLI_SRC_GPUS = 1u << 5,      /* --gpus LIST (and --all-gpus) */
   CLI_SRC_ALL_GPUS = 1u << 6,  /* --all-gpus: ignore the caller's CUDA_VISIBLE_DEVICES */
-  CLI_SRC_MACHINE = CLI_SRC_FIXTURE | CLI_SRC_LIVE | CLI_SRC_REFRESH | CLI_SRC_TIMEOUT
+  CLI_SRC_MODES = 1u << 7,     /* --modes LIST */
+  CLI_SRC_MACHINE =
+      CLI_SRC_FIXTURE | CLI_SRC_LIVE | CLI_SRC_REFRESH | CLI_SRC_TIMEOUT | CLI_SRC_MODES
 };
-#define CLI_SOURCE_MAX_OPTIONS 7
+#define CLI_SOURCE_MAX_OPTIONS 8
 
 /* Appends the getopt entries of the shared options in `which` to out[n..cap); returns the new
  * count. The caller adds the terminating zero entry. */

@@ -38,7 +38,8 @@ typedef enum ps_check_state {
 
 /* What each check did, found or not, so "nothing found" and "could not look" differ. */
 typedef struct ps_doctor_check {
-  char name[32]; /* "acs", "iommu", "verify", "driver", "pcie-link", "gpus", "env", "nvml" */
+  char name[32]; /* "verify", "ipc", "acs", "iommu", "driver", "pcie-link", "gpus", "env",
+                    "nvml" */
   ps_check_state state;
   char note[384];
 } ps_doctor_check;

@@ -45,8 +45,31 @@ typedef enum ps_verdict {
   PS_VERDICT_ERROR = 3,       /* a driver call failed (error_name says which) */
   PS_VERDICT_HANG = 4,        /* a step passed its deadline; the worker was killed */
   PS_VERDICT_UNSUPPORTED = 5, /* the driver refused to enable peer access */
-  PS_VERDICT_SKIPPED = 6      /* not tested (GPU lost, filtered out, ...) */
+  PS_VERDICT_SKIPPED = 6,     /* not tested (GPU lost, filtered out, ...) */
+  PS_VERDICT_UNAVAILABLE = 7  /* the mode cannot run here (built without CUDA kernels, a
+                                 driver without cuMem): never a pass */
 } ps_verdict;
+
+/* How a pair is verified (docs/user-guide.md, "Verification modes"):
+ *   ce   the copy engine: cuMemcpyPeer out and back within one process (ps_pair.verdict);
+ *   sm   kernels: a kernel on `from` stores into and loads back from `to`'s buffer through
+ *        the peer mapping, as vLLM's custom all-reduce and NCCL's kernels do;
+ *   ipc  across processes: `to`'s buffer exported by one worker process (a CUDA IPC handle,
+ *        and cuMem with a POSIX file descriptor as NCCL's P2P/CUMEM) and opened, written and
+ *        read back by another on `from`, then checked by the exporter. */
+typedef enum ps_verify_mode { PS_MODE_CE = 0, PS_MODE_SM = 1, PS_MODE_IPC = 2 } ps_verify_mode;
+#define PS_MODE_COUNT 3
+#define PS_MODE_BIT(mode) (1u << (mode))
+#define PS_MODES_ALL 0x7u
+
+/* The outcome of the sm or ipc mode on a pair or a GPU (the ce mode's is ps_pair.verdict,
+ * reason, error_name and ps_gpu.local_verdict, local_reason). */
+typedef struct ps_mode_result {
+  ps_verdict verdict; /* PS_VERDICT_NOT_RUN when the mode was not asked for */
+  bool from_cache;
+  char reason[160];
+  char error_name[48];
+} ps_mode_result;
 
 enum {
   PS_GPU_NAME = 1u << 0,
@@ -84,6 +107,7 @@ typedef struct ps_gpu {
   /* With PS_GPU_VISIBLE: the device's number in the caller's CUDA (its CUDA_VISIBLE_DEVICES
    * and CUDA_DEVICE_ORDER), -1 when that hides it; see ps_report_apply_visible. */
   int visible_ordinal;
+  ps_mode_result local_sm, local_ipc; /* the same control in the sm and ipc modes */
 } ps_gpu;
 
 enum {
@@ -111,7 +135,8 @@ typedef struct ps_pair {
   char error_name[48]; /* driver error name for PS_VERDICT_ERROR */
   uint64_t corrupt_offset;
   uint8_t corrupt_expected, corrupt_seen;
-  double copy_us; /* wall time of the out-and-back copy */
+  double copy_us;         /* wall time of the out-and-back copy */
+  ps_mode_result sm, ipc; /* the sm and ipc modes (the fields above are the ce mode's) */
 } ps_pair;
 
 typedef enum ps_source { PS_SOURCE_LIVE = 0, PS_SOURCE_FIXTURE = 1, PS_SOURCE_FILE = 2 } ps_source;
@@ -164,12 +189,14 @@ typedef struct ps_report {
   struct ps_bench *bench;         /* measured benchmarks (ps_bench_run, or read back), or NULL */
   int restart_count;              /* fresh workers the verification started, and why */
   ps_restart *restarts;           /* restart_count entries, in order; NULL when none */
+  unsigned modes;                 /* PS_MODE_BIT of each verification mode that ran */
 } ps_report;
 
 PS_API void ps_report_free(ps_report *report);
 /* The pair from -> to, or NULL. */
 PS_API const ps_pair *ps_report_pair(const ps_report *report, int from, int to);
-/* Whether the pair can carry P2P traffic: verified ok or, in a report that was not verified
+/* Whether the pair can carry P2P traffic: verified ok (the ce verdict, and no failure in the
+ * sm or ipc modes where they ran) or, in a report that was not verified
  * (an imported topology), claimed OK for read and write by the driver; without the driver's
  * claims (a `topo -m` paste with no -p2p section), assumed from the link: NVLink (the driver
  * always allows peer access over an active NVLink) and PIX/PXB (probably), never PHB, NODE,
@@ -178,8 +205,12 @@ PS_API bool ps_pair_usable(const ps_report *report, const ps_pair *pair);
 /* Whether ps_pair_usable answered from the link class alone (no verdict, no claim). */
 PS_API bool ps_pair_assumed(const ps_report *report, const ps_pair *pair);
 /* Whether the pair failed a real transfer in a way NCCL would not notice by itself: corrupt,
- * error, hang, or refused while the driver claimed P2P. */
+ * error, hang, or refused while the driver claimed P2P; in any mode that ran. */
 PS_API bool ps_pair_failed(const ps_report *report, const ps_pair *pair);
+/* The pair's verdict in one mode (PS_VERDICT_NOT_RUN for a mode that did not run). */
+PS_API ps_verdict ps_pair_mode_verdict(const ps_pair *pair, ps_verify_mode mode);
+/* Whether the verdict is a failure of a transfer that ran: corrupt, error or hang. */
+PS_API bool ps_verdict_failed(ps_verdict verdict);
 
 /* Whether the caller may use GPU `gpu`: not hidden by the CUDA_VISIBLE_DEVICES that
  * ps_report_apply_visible recorded (every GPU when it was not applied). False out of range. */
@@ -220,10 +251,11 @@ typedef struct ps_verify_opts {
   const int *gpus;         /* test only pairs within these indexes; NULL = all */
   int gpu_count;
   const char *fixture; /* as ps_probe_opts.fixture, passed on to the worker */
+  unsigned modes;      /* PS_MODE_BIT of each mode to run; 0 = PS_MODES_ALL */
 } ps_verify_opts;
 
-/* Fills verdicts, claims from CUDA and timings in `report`. A failing pair is not an error
- * of this call: PS_OK means every pair has a verdict. */
+/* Fills verdicts (one per mode asked for), claims from CUDA and timings in `report`. A
+ * failing pair is not an error of this call: PS_OK means every pair has a verdict. */
 PS_API ps_status ps_verify(ps_ctx *ctx, ps_report *report, const ps_verify_opts *opts);
 
 /* ---- the caller's CUDA_VISIBLE_DEVICES ------------------------------------------------ */
@@ -297,6 +329,10 @@ PS_API const char *ps_link_name(ps_link_class link, int nvlink_count, char *buf,
 PS_API const char *ps_claim_name(ps_claim claim);                 /* "OK", "CNS", ... */
 PS_API const char *ps_verdict_name(ps_verdict verdict);           /* "ok", "corrupt", ... */
 PS_API const char *ps_restart_cause_name(ps_restart_cause cause); /* "sticky_error", ... */
+PS_API const char *ps_mode_name(ps_verify_mode mode);             /* "ce", "sm", "ipc" */
+/* Parses a comma list of mode names ("ce,sm", "all") into PS_MODE_BIT bits; false (naming
+ * the bad word in ctx) when a word is not a mode. */
+PS_API bool ps_modes_parse(ps_ctx *ctx, const char *list, unsigned *modes);
 
 #ifdef __cplusplus
 }

@@ -26,7 +26,7 @@ from ._version import __version__
 from .errors import Error, error_for
 
 #: PS_ABI_VERSION of the header these structs mirror; the library must report the same.
-ABI_VERSION = 5
+ABI_VERSION = 6
 
 # Bits of ps_gpu.valid / ps_pair.valid / ps_model.valid.
 PS_GPU_NAME = 1 << 0
@@ -70,6 +70,15 @@ PS_PLAN_TEXT, PS_PLAN_JSON, PS_PLAN_SHELL, PS_PLAN_ARGS, PS_PLAN_YAML = 0, 1, 2,
 _enum = c_int  # C enums are int-sized on the platforms peerscope supports
 
 
+class ps_mode_result(Structure):
+    _fields_ = [
+        ("verdict", _enum),
+        ("from_cache", c_bool),
+        ("reason", c_char * 160),
+        ("error_name", c_char * 48),
+    ]
+
+
 class ps_gpu(Structure):
     _fields_ = [
         ("valid", c_uint32),
@@ -92,6 +101,8 @@ class ps_gpu(Structure):
         ("local_verdict", _enum),
         ("local_reason", c_char * 160),
         ("visible_ordinal", c_int),
+        ("local_sm", ps_mode_result),
+        ("local_ipc", ps_mode_result),
     ]
 
 
@@ -117,6 +128,8 @@ class ps_pair(Structure):
         ("corrupt_expected", c_uint8),
         ("corrupt_seen", c_uint8),
         ("copy_us", c_double),
+        ("sm", ps_mode_result),
+        ("ipc", ps_mode_result),
     ]
 
 
@@ -164,6 +177,7 @@ class ps_report(Structure):
         ("bench", c_void_p),  # struct ps_bench *: read through the report's JSON
         ("restart_count", c_int),
         ("restarts", POINTER(ps_restart)),
+        ("modes", c_uint),
     ]
 
 
@@ -191,6 +205,7 @@ class ps_verify_opts(Sized):
         ("gpus", POINTER(c_int)),
         ("gpu_count", c_int),
         ("fixture", c_char_p),
+        ("modes", c_uint),
     ]
 
 

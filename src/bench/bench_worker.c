@@ -17,8 +17,8 @@
 #include <string.h>
 
 #include "bench/bench_internal.h"
-#include "bench/kernels.h"
-#include "bench/kernels/kernel_abi.h"
+#include "worker/kernels.h"
+#include "worker/kernels/kernel_abi.h"
 #include "bench/worker_internal.h"
 #include "core/internal.h"
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/kernels/kernel_abi.h"
+#include "worker/kernels/kernel_abi.h"
 #include "bench/worker_internal.h"
 #include "core/internal.h"
 

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bench/kernels/kernel_abi.h"
+#include "worker/kernels/kernel_abi.h"
 #include "bench/worker_internal.h"
 #include "core/internal.h"
 

@@ -27,6 +27,11 @@ static void describe(const ps_pair *p, bool sep, char *out, size_t len) {
     ps__dcat(out, len, ", byte at offset %llu arrived as 0x%02x, expected 0x%02x",
              (unsigned long long)p->corrupt_offset, p->corrupt_seen, p->corrupt_expected);
   if (p->reason[0]) ps__dcat(out, len, " (%s)", p->reason);
+  /* The kernels' verdict, when the copy engine's passed: an IOMMU or fabric that breaks
+   * only SM-initiated traffic. */
+  if (!ps_verdict_failed(p->verdict) && ps_verdict_failed(p->sm.verdict))
+    ps__dcat(out, len, ", but kernels (sm mode): %s (%s)", ps_verdict_name(p->sm.verdict),
+             p->sm.reason);
   ps__dcat(out, len, "; %s", claim_text(p, claims, sizeof(claims)));
 }
 
@@ -38,8 +43,10 @@ static bool claimed(const ps_pair *p) {
 static void pair_finding(ps__doctor *d, const ps_pair *ab, const ps_pair *ba) {
   const ps_report *r = d->report;
   const ps_pair *first = ps__doctor_pair_failed(ab) ? ab : ba;
-  bool corrupt = ab->verdict == PS_VERDICT_CORRUPT || ba->verdict == PS_VERDICT_CORRUPT;
-  bool hang = ab->verdict == PS_VERDICT_HANG || ba->verdict == PS_VERDICT_HANG;
+  bool corrupt = ab->verdict == PS_VERDICT_CORRUPT || ba->verdict == PS_VERDICT_CORRUPT ||
+                 ab->sm.verdict == PS_VERDICT_CORRUPT || ba->sm.verdict == PS_VERDICT_CORRUPT;
+  bool hang = ab->verdict == PS_VERDICT_HANG || ba->verdict == PS_VERDICT_HANG ||
+              ab->sm.verdict == PS_VERDICT_HANG || ba->sm.verdict == PS_VERDICT_HANG;
   ps_finding *f = ps__doctor_add(d, PS_SEVERITY_ERROR, "p2p-verify-failed");
   if (!f) return;
   char la[160], lb[160], link[16];
@@ -91,9 +98,9 @@ void ps__check_verify(ps__doctor *d) {
   int local = 0;
   for (int g = 0; g < r->gpu_count; g++) {
     const ps_gpu *gpu = &r->gpus[g];
-    if (gpu->local_verdict == PS_VERDICT_OK || gpu->local_verdict == PS_VERDICT_NOT_RUN ||
-        gpu->local_verdict == PS_VERDICT_SKIPPED)
-      continue;
+    bool ce_bad = gpu->local_verdict != PS_VERDICT_OK && gpu->local_verdict != PS_VERDICT_NOT_RUN &&
+                  gpu->local_verdict != PS_VERDICT_SKIPPED;
+    if (!ce_bad && !ps_verdict_failed(gpu->local_sm.verdict)) continue;
     local++;
     ps_finding *f = ps__doctor_add(d, PS_SEVERITY_ERROR, "local-copy-failed");
     if (!f) return;
@@ -103,6 +110,9 @@ void ps__check_verify(ps__doctor *d) {
     PS_DSET(f->evidence, "%s: control copy %s%s%s",
             ps__doctor_gpu_label(r, g, label, sizeof(label)), ps_verdict_name(gpu->local_verdict),
             gpu->local_reason[0] ? ": " : "", gpu->local_reason);
+    if (ps_verdict_failed(gpu->local_sm.verdict))
+      PS_DCAT(f->evidence, "; kernel copy (sm mode) %s: %s", ps_verdict_name(gpu->local_sm.verdict),
+              gpu->local_sm.reason);
     PS_DSET(f->breaks, "everything on this GPU: the fault is the GPU or its driver, not P2P");
     PS_DSET(f->fix, "check dmesg for Xid errors (sudo dmesg | grep -i xid), reseat or replace the "
                     "GPU, reinstall the driver; leave it out with --gpus meanwhile");

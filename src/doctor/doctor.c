@@ -90,7 +90,14 @@ const char *ps__doctor_gpu_label(const ps_report *r, int gpu, char *buf, size_t 
 }
 
 /* The project's one definition (ps_pair_failed), so doctor and check never disagree. */
-bool ps__doctor_pair_failed(const ps_pair *p) { return ps_pair_failed(NULL, p); }
+bool ps__doctor_ipc_only(const ps_pair *p) {
+  return p && p->verdict == PS_VERDICT_OK && !ps_verdict_failed(p->sm.verdict) &&
+         ps_verdict_failed(p->ipc.verdict);
+}
+
+bool ps__doctor_pair_failed(const ps_pair *p) {
+  return ps_pair_failed(NULL, p) && !ps__doctor_ipc_only(p);
+}
 
 /* Stable: equal severities keep the order the checks produced them in. */
 static void sort_findings(ps_doctor_result *r) {
@@ -149,6 +156,7 @@ ps_status ps__doctor_run_recorded(ps_ctx *ctx, const ps_report *report, const ps
   ps__strlcpy(d.res->sysfs_root, d.root, sizeof(d.res->sysfs_root));
 
   ps__check_verify(&d);
+  ps__check_ipc(&d);
   ps__check_acs(&d);
   ps__check_iommu(&d);
   ps__check_driver(&d);

@@ -46,6 +46,9 @@ const char *ps__doctor_env(const ps__doctor *d, const char *name);
 const char *ps__doctor_gpu_label(const ps_report *r, int gpu, char *buf, size_t len);
 /* True when the pair failed a real transfer (corrupt, error, hang, or refused while claimed). */
 bool ps__doctor_pair_failed(const ps_pair *p);
+/* Whether the pair fails only across processes: ce ok, sm not failed, ipc failed (the
+ * environment, not the link: check_ipc.c's finding, not the others'). */
+bool ps__doctor_ipc_only(const ps_pair *p);
 
 /* ---- sysfs ---- */
 
@@ -93,6 +96,7 @@ void ps__acs_format(uint16_t ctl, char *out, size_t len);
 
 /* ---- the checks, in the order they run ---- */
 void ps__check_verify(ps__doctor *d);
+void ps__check_ipc(ps__doctor *d);
 void ps__check_acs(ps__doctor *d);
 void ps__check_iommu(ps__doctor *d);
 void ps__check_driver(ps__doctor *d);

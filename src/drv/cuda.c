@@ -82,6 +82,29 @@ static size_t build_bench_table(ps__cuda *c, cuda_entry *t) {
   return PS_ARRAY_LEN(table);
 }
 
+/* Memory shared between processes (ps__cuda_open_ipc): optional for the other modes. */
+static size_t build_ipc_table(ps__cuda *c, cuda_entry *t) {
+  cuda_entry table[] = {
+      E(IpcGetMemHandle, "cuIpcGetMemHandle", "cuIpcGetMemHandle"),
+      E(IpcOpenMemHandle, "cuIpcOpenMemHandle", "cuIpcOpenMemHandle_v2"),
+      E(IpcCloseMemHandle, "cuIpcCloseMemHandle", "cuIpcCloseMemHandle"),
+      E(MemGetAllocationGranularity, "cuMemGetAllocationGranularity",
+        "cuMemGetAllocationGranularity"),
+      E(MemCreate, "cuMemCreate", "cuMemCreate"),
+      E(MemRelease, "cuMemRelease", "cuMemRelease"),
+      E(MemAddressReserve, "cuMemAddressReserve", "cuMemAddressReserve"),
+      E(MemAddressFree, "cuMemAddressFree", "cuMemAddressFree"),
+      E(MemMap, "cuMemMap", "cuMemMap"),
+      E(MemUnmap, "cuMemUnmap", "cuMemUnmap"),
+      E(MemSetAccess, "cuMemSetAccess", "cuMemSetAccess"),
+      E(MemExportToShareableHandle, "cuMemExportToShareableHandle", "cuMemExportToShareableHandle"),
+      E(MemImportFromShareableHandle, "cuMemImportFromShareableHandle",
+        "cuMemImportFromShareableHandle"),
+  };
+  memcpy(t, table, sizeof(table));
+  return PS_ARRAY_LEN(table);
+}
+
 /* Resolves every entry of table at PS_CUDA_ABI_VERSION; false names the first missing one. */
 static bool resolve_table(ps__cuda *cuda, const cuda_entry *table, size_t count, char *err,
                           size_t err_len) {
@@ -145,6 +168,12 @@ bool ps__cuda_open_peer_disable(ps__cuda *cuda) {
   if (resolve_table(cuda, one, 1, err, sizeof(err))) return true;
   cuda->CtxDisablePeerAccess = NULL;
   return false;
+}
+
+bool ps__cuda_open_ipc(ps__cuda *cuda, char *err, size_t err_len) {
+  cuda_entry table[16];
+  size_t count = build_ipc_table(cuda, table);
+  return resolve_table(cuda, table, count, err, err_len);
 }
 
 void ps__cuda_close(ps__cuda *cuda) { ps__lib_close(&cuda->lib); }

@@ -63,6 +63,20 @@ typedef struct ps__cuda {
   PFN_cuGraphLaunch GraphLaunch;
   PFN_cuGraphExecDestroy GraphExecDestroy;
   PFN_cuGraphDestroy GraphDestroy;
+  /* ps__cuda_open_ipc */
+  PFN_cuIpcGetMemHandle IpcGetMemHandle;
+  PFN_cuIpcOpenMemHandle_v2 IpcOpenMemHandle;
+  PFN_cuIpcCloseMemHandle IpcCloseMemHandle;
+  PFN_cuMemGetAllocationGranularity MemGetAllocationGranularity;
+  PFN_cuMemCreate MemCreate;
+  PFN_cuMemRelease MemRelease;
+  PFN_cuMemAddressReserve MemAddressReserve;
+  PFN_cuMemAddressFree MemAddressFree;
+  PFN_cuMemMap MemMap;
+  PFN_cuMemUnmap MemUnmap;
+  PFN_cuMemSetAccess MemSetAccess;
+  PFN_cuMemExportToShareableHandle MemExportToShareableHandle;
+  PFN_cuMemImportFromShareableHandle MemImportFromShareableHandle;
 } ps__cuda;
 
 /* Loads libcuda and resolves every entry point at PS_CUDA_ABI_VERSION. Returns false with
@@ -76,6 +90,11 @@ bool ps__cuda_open_bench(ps__cuda *cuda, char *err, size_t err_len);
 /* Resolves cuCtxDisablePeerAccess alone (the verification's way out of the peer limit);
  * false, the entry point left NULL, when the driver lacks it. */
 bool ps__cuda_open_peer_disable(ps__cuda *cuda);
+
+/* Resolves the entry points of memory shared between processes (CUDA IPC, cuMem with POSIX
+ * file descriptors) of an open driver. False with the first missing one in err: the
+ * verification's ipc mode is then not available. */
+bool ps__cuda_open_ipc(ps__cuda *cuda, char *err, size_t err_len);
 
 /* "CUDA_ERROR_PEER_ACCESS_UNSUPPORTED", or "CUDA error 217" when the driver cannot say. */
 const char *ps__cuda_error_name(const ps__cuda *cuda, CUresult rc);

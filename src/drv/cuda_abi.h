@@ -48,6 +48,7 @@ enum {
   CUDA_ERROR_INVALID_IMAGE = 200,
   CUDA_ERROR_NO_BINARY_FOR_GPU = 209,
   CUDA_ERROR_INVALID_SOURCE = 300,
+  CUDA_ERROR_MAP_FAILED = 205,
   CUDA_ERROR_INVALID_HANDLE = 400,
   CUDA_ERROR_NOT_READY = 600,
   CUDA_ERROR_ILLEGAL_ADDRESS = 700,
@@ -55,6 +56,8 @@ enum {
   CUDA_ERROR_PEER_ACCESS_NOT_ENABLED = 705,
   CUDA_ERROR_TOO_MANY_PEERS = 711,
   CUDA_ERROR_LAUNCH_FAILED = 719,
+  CUDA_ERROR_NOT_PERMITTED = 800,
+  CUDA_ERROR_NOT_SUPPORTED = 801,
   CUDA_ERROR_SYSTEM_DRIVER_MISMATCH = 803,
   CUDA_ERROR_UNKNOWN = 999
 };
@@ -75,7 +78,9 @@ typedef enum {
   CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING = 41,
   CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID = 50,
   CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75,
-  CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76
+  CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76,
+  CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED = 102,
+  CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED = 103
 } CUdevice_attribute;
 
 typedef enum {
@@ -125,6 +130,70 @@ typedef CUresult (*PFN_cuMemcpyDtoH_v2)(void *dst, CUdeviceptr src, size_t bytes
 typedef CUresult (*PFN_cuMemcpyPeer)(CUdeviceptr dst, CUcontext dst_ctx, CUdeviceptr src,
                                      CUcontext src_ctx, size_t bytes);
 typedef CUresult (*PFN_cuMemcpyDtoD_v2)(CUdeviceptr dst, CUdeviceptr src, size_t bytes);
+
+/* Memory shared between processes (the verification's ipc mode): CUDA IPC handles, as vLLM's
+ * custom all-reduce and NCCL's legacy P2P transport use, and the cuMem API with POSIX file
+ * descriptors, as NCCL's P2P/CUMEM does. Resolved separately (ps__cuda_open_ipc): a driver
+ * without them still verifies the other modes. */
+#define CU_IPC_HANDLE_SIZE 64
+#define CU_IPC_MEM_LAZY_ENABLE_PEER_ACCESS 0x1
+#define CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR 0x1
+#define CU_MEM_ALLOCATION_TYPE_PINNED 0x1
+#define CU_MEM_LOCATION_TYPE_DEVICE 0x1
+#define CU_MEM_ACCESS_FLAGS_PROT_READWRITE 0x3
+#define CU_MEM_ALLOC_GRANULARITY_MINIMUM 0x0
+
+typedef unsigned long long CUmemGenericAllocationHandle;
+
+typedef struct CUipcMemHandle_st {
+  char reserved[CU_IPC_HANDLE_SIZE];
+} CUipcMemHandle;
+
+typedef struct CUmemLocation_st {
+  int type; /* CU_MEM_LOCATION_TYPE_* */
+  int id;   /* device ordinal */
+} CUmemLocation;
+
+typedef struct CUmemAllocationProp_st {
+  int type;                 /* CU_MEM_ALLOCATION_TYPE_* */
+  int requestedHandleTypes; /* CU_MEM_HANDLE_TYPE_* */
+  CUmemLocation location;
+  void *win32HandleMetaData;
+  struct {
+    unsigned char compressionType;
+    unsigned char gpuDirectRDMACapable;
+    unsigned short usage;
+    unsigned char reserved[4];
+  } allocFlags;
+} CUmemAllocationProp;
+
+typedef struct CUmemAccessDesc_st {
+  CUmemLocation location;
+  int flags; /* CU_MEM_ACCESS_FLAGS_* */
+} CUmemAccessDesc;
+
+typedef CUresult (*PFN_cuIpcGetMemHandle)(CUipcMemHandle *handle, CUdeviceptr dptr);
+typedef CUresult (*PFN_cuIpcOpenMemHandle_v2)(CUdeviceptr *dptr, CUipcMemHandle handle,
+                                              unsigned int flags);
+typedef CUresult (*PFN_cuIpcCloseMemHandle)(CUdeviceptr dptr);
+typedef CUresult (*PFN_cuMemGetAllocationGranularity)(size_t *granularity,
+                                                      const CUmemAllocationProp *prop, int option);
+typedef CUresult (*PFN_cuMemCreate)(CUmemGenericAllocationHandle *handle, size_t size,
+                                    const CUmemAllocationProp *prop, unsigned long long flags);
+typedef CUresult (*PFN_cuMemRelease)(CUmemGenericAllocationHandle handle);
+typedef CUresult (*PFN_cuMemAddressReserve)(CUdeviceptr *ptr, size_t size, size_t alignment,
+                                            CUdeviceptr addr, unsigned long long flags);
+typedef CUresult (*PFN_cuMemAddressFree)(CUdeviceptr ptr, size_t size);
+typedef CUresult (*PFN_cuMemMap)(CUdeviceptr ptr, size_t size, size_t offset,
+                                 CUmemGenericAllocationHandle handle, unsigned long long flags);
+typedef CUresult (*PFN_cuMemUnmap)(CUdeviceptr ptr, size_t size);
+typedef CUresult (*PFN_cuMemSetAccess)(CUdeviceptr ptr, size_t size, const CUmemAccessDesc *desc,
+                                       size_t count);
+typedef CUresult (*PFN_cuMemExportToShareableHandle)(void *shareable,
+                                                     CUmemGenericAllocationHandle handle,
+                                                     int handle_type, unsigned long long flags);
+typedef CUresult (*PFN_cuMemImportFromShareableHandle)(CUmemGenericAllocationHandle *handle,
+                                                       void *os_handle, int handle_type);
 
 /* Benchmarks (src/bench): streams, events, asynchronous copies, pinned host memory, modules
  * and kernel launches, graphs. Resolved separately (ps__cuda_open_bench) so that an old

@@ -134,8 +134,7 @@ static void parts(const ps_vllm_log *g, const ps__vllm *v, bool eager, ps_vllm_c
   c->parts = true;
   c->activation = bytes_of(act);
   c->non_torch = bytes_of(g->non_torch.gib);
-  c->graphs =
-      v->rules->graphs_first && !eager && g->graphs.line ? bytes_of(g->graphs.gib) : 0;
+  c->graphs = v->rules->graphs_first && !eager && g->graphs.line ? bytes_of(g->graphs.gib) : 0;
 }
 
 static ps_status fill(ps_ctx *ctx, const ps_report *r, const ps_plan_request *req,

@@ -250,7 +250,7 @@ static void emit_environment(const ps__plan_input *in, const ps__candidate *c, p
          "the planned GPUs as integer indexes in rank order (vLLM reads them with int())");
   }
   /* NCCL: only where verification failed; NCCL notices an honest "not supported" itself. */
-  bool broken = false, broken_nvlink = false, nvlink_used = false;
+  bool broken = false, broken_nvlink = false, nvlink_used = false, only_ipc = true;
   for (int i = 0; i < c->count; i++)
     for (int j = 0; j < c->count; j++) {
       if (i == j || c->node[i] != c->node[j]) continue;
@@ -261,9 +261,16 @@ static void emit_environment(const ps__plan_input *in, const ps__candidate *c, p
       if (ps__pair_broken(r, c->gpus[i], c->gpus[j])) {
         broken = true;
         broken_nvlink = broken_nvlink || nv;
+        only_ipc =
+            only_ipc && pair->verdict == PS_VERDICT_OK && !ps_verdict_failed(pair->sm.verdict);
       }
     }
-  if (broken && nvlink_used && !broken_nvlink)
+  if (broken && only_ipc)
+    item(p->env, &p->env_count, "NCCL_P2P_DISABLE", "1",
+         "the planned GPUs pass P2P within one process but one process cannot open another's "
+         "GPU memory (ipc failed verification): NCCL's P2P transport would fail, so it goes "
+         "through shared memory instead; peerscope doctor gives the fix (--ipc=host)");
+  else if (broken && nvlink_used && !broken_nvlink)
     item(p->env, &p->env_count, "NCCL_P2P_LEVEL", "NVL",
          "PCIe P2P failed verification between planned GPUs; NVL keeps NCCL's P2P on the "
          "verified NVLinks only");
@@ -494,6 +501,14 @@ static void explain(const ps__plan_input *in, const ps__candidate *c, const ps__
                                     : "no NVLink group, so the smallest "
                                       "group that fits");
   if (c->tp > 1) ps__plan_reason(p, "TP group %s", ps__tp_group_p2p(r, c->gpus, c->tp, c->p2p));
+  char modes[160];
+  if (c->tp > 1 && r->verified) {
+    ps__group_modes(r, c->gpus, c->tp, modes, sizeof(modes));
+    ps__plan_reason(p,
+                    "verification modes passed by every pair of the TP group: %s (vLLM's custom "
+                    "all-reduce needs ipc and sm; NCCL's P2P transport ipc, and sm or ce)",
+                    modes);
+  }
   if (m->num_heads > 0 && c->tp > 1)
     ps__plan_reason(p, "TP=%d divides the %d attention heads and %s the %d KV heads", c->tp,
                     m->num_heads, c->tp >= m->num_kv_heads ? "is divided by" : "divides",

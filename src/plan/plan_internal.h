@@ -33,6 +33,10 @@ typedef struct ps__car_decision {
   char why[256];
 } ps__car_decision;
 
+/* Which verification modes every directed pair of the group passed, as text ("ce, sm, ipc",
+ * then what did not: "sm not available (...)", "ipc not run"); true when all three did. */
+bool ps__group_modes(const ps_report *r, const int *group, int n, char *out, size_t len);
+
 /* Custom all-reduce as vLLM would decide it for this TP group, plus off where peerscope saw
  * a pair fail (CudaCommunicator / CustomAllreduce.__init__). */
 void ps__custom_all_reduce(const ps_report *report, const int *group, int tp,

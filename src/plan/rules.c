@@ -54,6 +54,50 @@ static bool nvml_nvlink_ok(const ps_report *report, int a, int b) {
   return p && (p->valid & PS_PAIR_CLAIMS) && p->claim_nvlink == PS_CLAIM_OK;
 }
 
+/* The first mode the pair failed in, as "ce: corrupt" (the pair's verdict otherwise). */
+static const char *failed_mode(const ps_pair *p, char *buf, size_t len) {
+  for (int m = 0; m < PS_MODE_COUNT; m++)
+    if (ps_verdict_failed(ps_pair_mode_verdict(p, m))) {
+      snprintf(buf, len, "%s: %s", ps_mode_name(m), ps_verdict_name(ps_pair_mode_verdict(p, m)));
+      return buf;
+    }
+  return ps_verdict_name(p->verdict);
+}
+
+/* Appends a mode name to a comma list. */
+static void add_name(char *list, size_t len, const char *name) {
+  size_t used = strlen(list);
+  snprintf(list + used, len - used, "%s%s", used ? ", " : "", name);
+}
+
+bool ps__group_modes(const ps_report *r, const int *group, int n, char *out, size_t len) {
+  char passed[32] = "", failed[32] = "", not_run[32] = "", unavailable[128] = "";
+  for (int m = 0; m < PS_MODE_COUNT; m++) {
+    bool ok = r->modes & PS_MODE_BIT(m);
+    const char *why = NULL;
+    for (int i = 0; ok && i < n; i++)
+      for (int j = 0; ok && j < n; j++) {
+        const ps_pair *p = i == j ? NULL : ps_report_pair(r, group[i], group[j]);
+        ps_verdict v = p ? ps_pair_mode_verdict(p, m) : PS_VERDICT_OK;
+        ok = v == PS_VERDICT_OK;
+        if (v == PS_VERDICT_UNAVAILABLE) why = m == PS_MODE_SM ? p->sm.reason : p->ipc.reason;
+      }
+    if (ok)
+      add_name(passed, sizeof(passed), ps_mode_name(m));
+    else if (!(r->modes & PS_MODE_BIT(m)))
+      add_name(not_run, sizeof(not_run), ps_mode_name(m));
+    else if (why)
+      snprintf(unavailable + strlen(unavailable), sizeof(unavailable) - strlen(unavailable),
+               "; %s %.80s", ps_mode_name(m), why);
+    else
+      add_name(failed, sizeof(failed), ps_mode_name(m));
+  }
+  snprintf(out, len, "%s%s%s%s%s%s", passed[0] ? passed : "none",
+           failed[0] ? "; not passed by every pair: " : "", failed, unavailable,
+           not_run[0] ? "; not run: " : "", not_run);
+  return strcmp(passed, "ce, sm, ipc") == 0;
+}
+
 bool ps__group_assumed(const ps_report *report, const int *group, int n) {
   for (int i = 0; i < n; i++)
     for (int j = 0; j < n; j++)
@@ -84,11 +128,13 @@ void ps__custom_all_reduce(const ps_report *report, const int *group, int tp,
         return;
       }
       out->essential = ps__pair_broken(report, a, b);
+      char mode[48];
       if (out->essential)
         snprintf(out->why, sizeof(out->why),
-                 "GPU%d->GPU%d failed verification (%s); custom all-reduce writes through P2P "
-                 "and would hang or corrupt results",
-                 a, b, ps_verdict_name(ps_report_pair(report, a, b)->verdict));
+                 "GPU%d->GPU%d failed verification (%s); custom all-reduce opens the peers' "
+                 "buffers in each worker process (ipc) and writes them from kernels (sm), and "
+                 "would fail, hang or corrupt results",
+                 a, b, failed_mode(ps_report_pair(report, a, b), mode, sizeof(mode)));
       else
         snprintf(out->why, sizeof(out->why),
                  "no P2P between GPU%d and GPU%d%s; vLLM disables custom all-reduce anyway, the "
@@ -128,10 +174,23 @@ void ps__custom_all_reduce(const ps_report *report, const int *group, int tp,
              report->verified ? "verified" : "claimed P2P", measured);
     return;
   }
+  char modes[160];
+  if (report->verified && ps__group_modes(report, group, tp, modes, sizeof(modes))) {
+    snprintf(out->why, sizeof(out->why),
+             "every pair of the TP group verified in the modes it uses (%.60s): vLLM's custom "
+             "all-reduce is safe and faster than NCCL for small messages",
+             modes);
+    return;
+  }
+  if (report->verified) {
+    snprintf(out->why, sizeof(out->why),
+             "every pair of the TP group verified, but not in every mode custom all-reduce uses "
+             "(passed: %.110s); vLLM's own P2P check decides at start-up",
+             modes);
+    return;
+  }
   snprintf(out->why, sizeof(out->why), "%s",
-           report->verified ? "every pair of the TP group verified: vLLM's custom all-reduce is "
-                              "safe and faster than NCCL for small messages"
-           : ps__group_assumed(report, group, tp)
+           ps__group_assumed(report, group, tp)
                ? "every pair of the TP group assumed P2P from its links (NVLink, PIX, PXB; no "
                  "-p2p section: confirm with `nvidia-smi topo -p2p r`)"
                : "every pair of the TP group is claimed P2P (not verified)");

@@ -17,7 +17,8 @@
 /* Reading a file: anything larger is not a topology report. */
 #define PS_REPORT_MAX_BYTES (1u << 30)
 
-static const char verdict_list[] = "not_run, ok, corrupt, error, hang, unsupported or skipped";
+static const char verdict_list[] =
+    "not_run, ok, corrupt, error, hang, unsupported, skipped or unavailable";
 
 static ps_status get_verdict(const ps__jreader *r, const json_t *obj, const char *path,
                              const char *key, ps_verdict *out) {
@@ -91,6 +92,44 @@ static bool parse_cc(const char *text, int *major, int *minor) {
          *text == '\0';
 }
 
+/* One mode's result: {"verdict", "from_cache", "reason", "error_name"}. */
+static ps_status read_mode(const ps__jreader *r, const json_t *o, const char *path,
+                           ps_mode_result *out) {
+  ps_status st;
+  KEYS(o, path, "verdict", "from_cache", "reason", "error_name");
+  CHECK(get_verdict(r, o, path, "verdict", &out->verdict));
+  CHECK(ps__jbool(r, o, path, "from_cache", false, &out->from_cache, NULL));
+  CHECK(get_opt_str(r, o, path, "reason", out->reason, sizeof(out->reason), NULL, 0));
+  CHECK(get_opt_str(r, o, path, "error_name", out->error_name, sizeof(out->error_name), NULL, 0));
+cleanup:
+  return st;
+}
+
+/* "modes": {"sm": {...}, "ipc": {...}} of a pair or a local control; reports written before
+ * the modes existed have no "modes" key (the caller's key lists make it the optional last). */
+static ps_status read_modes(const ps__jreader *r, const json_t *o, const char *path,
+                            ps_mode_result *sm, ps_mode_result *ipc) {
+  ps_status st = PS_OK;
+  json_t *modes, *sub;
+  char modes_path[PS_JPATH_LEN], sub_path[PS_JPATH_LEN];
+  if (!json_object_get(o, "modes")) return PS_OK;
+  CHECK(ps__jobj(r, o, path, "modes", false, &modes));
+  ps__jpath_key(modes_path, path, "modes");
+  KEYS(modes, modes_path, "sm", "ipc");
+  CHECK(ps__jobj(r, modes, modes_path, "sm", false, &sub));
+  CHECK(read_mode(r, sub, ps__jpath_key(sub_path, modes_path, "sm"), sm));
+  CHECK(ps__jobj(r, modes, modes_path, "ipc", false, &sub));
+  CHECK(read_mode(r, sub, ps__jpath_key(sub_path, modes_path, "ipc"), ipc));
+cleanup:
+  return st;
+}
+
+/* ps__jkeys over keys, the last of which ("modes") may be absent. */
+static ps_status keys_modes_optional(const ps__jreader *r, const json_t *o, const char *path,
+                                     const char *const *keys, size_t count) {
+  return ps__jkeys(r, o, path, keys, count - (json_object_get(o, "modes") ? 0 : 1));
+}
+
 static ps_status read_gpu(const ps__jreader *r, const json_t *o, const char *path, int position,
                           ps_gpu *gpu) {
   ps_status st;
@@ -162,10 +201,12 @@ static ps_status read_gpu(const ps__jreader *r, const json_t *o, const char *pat
   CHECK(ps__jobj(r, o, path, "local_copy", false, &sub));
   char local_path[PS_JPATH_LEN];
   ps__jpath_key(local_path, path, "local_copy");
-  KEYS(sub, local_path, "verdict", "reason");
+  static const char *const local_keys[] = {"verdict", "reason", "modes"};
+  CHECK(keys_modes_optional(r, sub, local_path, local_keys, PS_ARRAY_LEN(local_keys)));
   CHECK(get_verdict(r, sub, local_path, "verdict", &gpu->local_verdict));
   CHECK(get_opt_str(r, sub, local_path, "reason", gpu->local_reason, sizeof(gpu->local_reason),
                     NULL, 0));
+  CHECK(read_modes(r, sub, local_path, &gpu->local_sm, &gpu->local_ipc));
 cleanup:
   return st;
 }
@@ -207,8 +248,10 @@ static ps_status read_pair(const ps__jreader *r, const json_t *o, const char *pa
   char sub_path[PS_JPATH_LEN];
   bool set;
   json_t *sub;
-  KEYS(o, path, "from", "to", "link", "link_class", "nvlink", "claims", "cuda_can_access",
-       "verdict", "from_cache", "reason", "error_name", "corrupt", "copy_us");
+  static const char *const pair_keys[] = {
+      "from",    "to",         "link",   "link_class", "nvlink",  "claims",  "cuda_can_access",
+      "verdict", "from_cache", "reason", "error_name", "corrupt", "copy_us", "modes"};
+  CHECK(keys_modes_optional(r, o, path, pair_keys, PS_ARRAY_LEN(pair_keys)));
   pair->valid = 0;
   /* nvlink first: the link name check needs its count. */
   CHECK(ps__jobj(r, o, path, "nvlink", true, &sub));
@@ -256,6 +299,7 @@ static ps_status read_pair(const ps__jreader *r, const json_t *o, const char *pa
   pair->copy_us = -1;
   CHECK(ps__jreal(r, o, path, "copy_us", true, &pair->copy_us, &set));
   if (set) pair->valid |= PS_PAIR_COPY_TIME;
+  CHECK(read_modes(r, o, path, &pair->sm, &pair->ipc));
 cleanup:
   return st;
 }
@@ -355,17 +399,45 @@ cleanup:
   return st;
 }
 
+/* verification.modes: the names of the modes that ran, each once; absent in older reports,
+ * which verified in the ce mode only. */
+static ps_status read_modes_ran(const ps__jreader *r, const json_t *o, ps_report *rep) {
+  const json_t *list = json_object_get(o, "modes");
+  rep->modes = rep->verified ? PS_MODE_BIT(PS_MODE_CE) : 0;
+  if (!list) return PS_OK;
+  if (!json_is_array(list)) return ps__jfail(r, "verification.modes", "expected an array");
+  rep->modes = 0;
+  size_t i;
+  const json_t *item;
+  json_array_foreach(list, i, item) {
+    char at[PS_JPATH_LEN];
+    ps_verify_mode mode;
+    ps__jpath_index(at, "verification.modes", i);
+    if (!json_is_string(item) || !ps__mode_parse(json_string_value(item), &mode))
+      return ps__jfail(r, at, "expected a mode name (ce, sm or ipc)");
+    if (rep->modes & PS_MODE_BIT(mode))
+      return ps__jfail(r, at, "mode '%s' listed twice", ps_mode_name(mode));
+    rep->modes |= PS_MODE_BIT(mode);
+  }
+  return PS_OK;
+}
+
 static ps_status read_trailer(const ps__jreader *r, const json_t *doc, ps_report *rep) {
   ps_status st;
   json_t *o;
   CHECK(ps__jobj(r, doc, "", "verification", false, &o));
-  /* worker_restarts is optional: written only when a worker was restarted. */
-  static const char *const ver_keys[] = {"ran", "cache_used", "hang_workers", "worker_restarts"};
+  /* modes and worker_restarts are optional: reports written before the modes lack the first,
+   * the second is written only when a worker was restarted. */
   const json_t *restarts = json_object_get(o, "worker_restarts");
-  CHECK(ps__jkeys(r, o, "verification", ver_keys, PS_ARRAY_LEN(ver_keys) - (restarts ? 0 : 1)));
+  const char *ver_keys[5] = {"ran", "cache_used", "hang_workers"};
+  size_t ver_count = 3;
+  if (json_object_get(o, "modes")) ver_keys[ver_count++] = "modes";
+  if (restarts) ver_keys[ver_count++] = "worker_restarts";
+  CHECK(ps__jkeys(r, o, "verification", ver_keys, ver_count));
   CHECK(ps__jbool(r, o, "verification", "ran", false, &rep->verified, NULL));
   CHECK(ps__jbool(r, o, "verification", "cache_used", false, &rep->cache_used, NULL));
   CHECK(get_int(r, o, "verification", "hang_workers", false, 0, &rep->hang_workers, NULL));
+  CHECK(read_modes_ran(r, o, rep));
   if (restarts) CHECK(ps__restarts_read(r, restarts, rep));
 
   CHECK(ps__jobj(r, doc, "", "timings_ms", false, &o));

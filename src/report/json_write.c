@@ -64,11 +64,30 @@ json_t *ps__jreal_or_null(double value, int decimals) {
 static json_t *real_or_null(double value) { return ps__jreal_or_null(value, 3); }
 
 static json_t *verdict_json(ps__jwriter *w, ps_verdict verdict, const char *what) {
-  if ((unsigned)verdict > PS_VERDICT_SKIPPED) {
+  if ((unsigned)verdict > PS_VERDICT_UNAVAILABLE) {
     snprintf(w->bad, sizeof(w->bad), "%s: invalid verdict %d", what, (int)verdict);
     return json_null();
   }
   return json_string(ps_verdict_name(verdict));
+}
+
+/* {"sm": {...}, "ipc": {...}}: the modes beyond the copy engine's. */
+static json_t *modes_json(ps__jwriter *w, const ps_mode_result *sm, const ps_mode_result *ipc,
+                          const char *where) {
+  const ps_mode_result *results[] = {sm, ipc};
+  const ps_verify_mode modes[] = {PS_MODE_SM, PS_MODE_IPC};
+  json_t *o = json_object();
+  for (int i = 0; i < 2; i++) {
+    char what[96];
+    json_t *m = json_object();
+    snprintf(what, sizeof(what), "%s.modes.%s.verdict", where, ps_mode_name(modes[i]));
+    ps__jput(w, m, "verdict", verdict_json(w, results[i]->verdict, what));
+    ps__jput(w, m, "from_cache", json_boolean(results[i]->from_cache));
+    ps__jput(w, m, "reason", STR(results[i]->reason));
+    ps__jput(w, m, "error_name", STR(results[i]->error_name));
+    ps__jput(w, o, ps_mode_name(modes[i]), m);
+  }
+  return o;
 }
 
 static json_t *claim_json(ps_claim claim) {
@@ -122,6 +141,8 @@ static json_t *gpu_json(ps__jwriter *w, const ps_gpu *gpu, int position) {
   snprintf(what, sizeof(what), "gpus[%d].local_copy.verdict", position);
   ps__jput(w, local, "verdict", verdict_json(w, gpu->local_verdict, what));
   ps__jput(w, local, "reason", STR(gpu->local_reason));
+  snprintf(what, sizeof(what), "gpus[%d].local_copy", position);
+  ps__jput(w, local, "modes", modes_json(w, &gpu->local_sm, &gpu->local_ipc, what));
   ps__jput(w, o, "local_copy", local);
   return o;
 }
@@ -178,6 +199,8 @@ static json_t *pair_json(ps__jwriter *w, const ps_pair *pair, int position) {
     ps__jput(w, o, "corrupt", json_null());
   }
   ps__jput(w, o, "copy_us", (v & PS_PAIR_COPY_TIME) ? real_or_null(pair->copy_us) : json_null());
+  snprintf(what, sizeof(what), "pairs[%d]", position);
+  ps__jput(w, o, "modes", modes_json(w, &pair->sm, &pair->ipc, what));
   return o;
 }
 
@@ -225,6 +248,11 @@ static json_t *report_json(ps__jwriter *w, const ps_report *r) {
   ps__jput(w, ver, "ran", json_boolean(r->verified));
   ps__jput(w, ver, "cache_used", json_boolean(r->cache_used));
   ps__jput(w, ver, "hang_workers", json_integer(r->hang_workers > 0 ? r->hang_workers : 0));
+  json_t *ran = json_array();
+  for (int m = 0; m < PS_MODE_COUNT; m++)
+    if ((r->modes & PS_MODE_BIT(m)) && json_array_append_new(ran, json_string(ps_mode_name(m))))
+      w->failed = true;
+  ps__jput(w, ver, "modes", ran);
   if (r->restart_count > 0) ps__jput(w, ver, "worker_restarts", ps__restarts_json(w, r));
   ps__jput(w, doc, "verification", ver);
 

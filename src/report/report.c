@@ -88,7 +88,10 @@ static const char *const verdict_names[] = {
     [PS_VERDICT_NOT_RUN] = "not_run", [PS_VERDICT_OK] = "ok",
     [PS_VERDICT_CORRUPT] = "corrupt", [PS_VERDICT_ERROR] = "error",
     [PS_VERDICT_HANG] = "hang",       [PS_VERDICT_UNSUPPORTED] = "unsupported",
-    [PS_VERDICT_SKIPPED] = "skipped"};
+    [PS_VERDICT_SKIPPED] = "skipped", [PS_VERDICT_UNAVAILABLE] = "unavailable"};
+
+static const char *const mode_names[PS_MODE_COUNT] = {
+    [PS_MODE_CE] = "ce", [PS_MODE_SM] = "sm", [PS_MODE_IPC] = "ipc"};
 
 static const char *const source_names[] = {
     [PS_SOURCE_LIVE] = "live", [PS_SOURCE_FIXTURE] = "fixture", [PS_SOURCE_FILE] = "file"};
@@ -117,6 +120,45 @@ const char *ps_claim_name(ps_claim claim) {
 
 const char *ps_verdict_name(ps_verdict verdict) {
   return (unsigned)verdict < PS_ARRAY_LEN(verdict_names) ? verdict_names[verdict] : "?";
+}
+
+const char *ps_mode_name(ps_verify_mode mode) {
+  return (unsigned)mode < PS_ARRAY_LEN(mode_names) ? mode_names[mode] : "?";
+}
+
+bool ps__mode_parse(const char *name, ps_verify_mode *out) {
+  int i = find_name(mode_names, PS_ARRAY_LEN(mode_names), name);
+  if (i < 0) return false;
+  *out = (ps_verify_mode)i;
+  return true;
+}
+
+bool ps_modes_parse(ps_ctx *ctx, const char *list, unsigned *modes) {
+  char word[32];
+  unsigned bits = 0;
+  for (const char *p = list ? list : ""; *p;) {
+    size_t len = strcspn(p, ",");
+    ps_verify_mode mode;
+    snprintf(word, sizeof(word), "%.*s", (int)(len < sizeof(word) ? len : sizeof(word) - 1), p);
+    if (strcmp(word, "all") == 0)
+      bits |= PS_MODES_ALL;
+    else if (ps__mode_parse(word, &mode))
+      bits |= PS_MODE_BIT(mode);
+    else {
+      if (ctx)
+        ps__fail(ctx, PS_ERR_INVALID_ARG,
+                 "unknown verification mode '%s' (want ce, sm, ipc or all)", word);
+      return false;
+    }
+    p += len + (p[len] == ',');
+  }
+  if (!bits) {
+    if (ctx)
+      ps__fail(ctx, PS_ERR_INVALID_ARG, "no verification mode given (want ce, sm, ipc or all)");
+    return false;
+  }
+  *modes = bits;
+  return true;
 }
 
 const char *ps__link_class_name(ps_link_class link) {
@@ -183,16 +225,33 @@ bool ps_pair_assumed(const ps_report *report, const ps_pair *pair) {
 
 bool ps_pair_usable(const ps_report *report, const ps_pair *pair) {
   if (!report || !pair) return false;
-  if (report->verified) return pair->verdict == PS_VERDICT_OK;
+  if (report->verified)
+    return pair->verdict == PS_VERDICT_OK && !ps_verdict_failed(pair->sm.verdict) &&
+           !ps_verdict_failed(pair->ipc.verdict);
   if (ps_pair_assumed(report, pair))
     return (pair->valid & PS_PAIR_LINK) &&
            (pair->link == PS_LINK_NVLINK || pair->link == PS_LINK_PIX || pair->link == PS_LINK_PXB);
   return pair->claim_read == PS_CLAIM_OK && pair->claim_write == PS_CLAIM_OK;
 }
 
+bool ps_verdict_failed(ps_verdict verdict) {
+  return verdict == PS_VERDICT_CORRUPT || verdict == PS_VERDICT_ERROR || verdict == PS_VERDICT_HANG;
+}
+
+ps_verdict ps_pair_mode_verdict(const ps_pair *pair, ps_verify_mode mode) {
+  if (!pair) return PS_VERDICT_NOT_RUN;
+  switch (mode) {
+  case PS_MODE_CE: return pair->verdict;
+  case PS_MODE_SM: return pair->sm.verdict;
+  case PS_MODE_IPC: return pair->ipc.verdict;
+  }
+  return PS_VERDICT_NOT_RUN;
+}
+
 bool ps_pair_failed(const ps_report *report, const ps_pair *pair) {
   (void)report; /* verdicts exist only in verified reports */
   if (!pair) return false;
+  if (ps_verdict_failed(pair->sm.verdict) || ps_verdict_failed(pair->ipc.verdict)) return true;
   switch (pair->verdict) {
   case PS_VERDICT_CORRUPT:
   case PS_VERDICT_ERROR:

@@ -32,7 +32,8 @@ bool ps__link_parse(const char *text, ps_link_class *link, int *nvlink_count);
 /* ps_claim_name's inverse for the known claims ("n/a" does not parse). */
 bool ps__claim_parse(const char *name, ps_claim *out);
 bool ps__verdict_parse(const char *name, ps_verdict *out);
-const char *ps__source_name(ps_source source); /* "live", "fixture", "file" */
+bool ps__mode_parse(const char *name, ps_verify_mode *out); /* "ce", "sm", "ipc" */
+const char *ps__source_name(ps_source source);              /* "live", "fixture", "file" */
 bool ps__source_parse(const char *name, ps_source *out);
 
 /* --- worker restarts (restarts.c) --- */

@@ -109,14 +109,46 @@ static const char *get_str(json_t *obj, const char *key) {
   return s ? s : "";
 }
 
-bool ps__cache_lookup(ps__cache *cache, ps_report *report, bool local, int a, int b) {
+/* The cache's object for a mode's local controls or pairs: "local", "pairs" (ce), "sm_local",
+ * "sm_pairs", "ipc_local", "ipc_pairs". */
+static const char *section(ps_verify_mode mode, bool local) {
+  static const char *const names[PS_MODE_COUNT][2] = {[PS_MODE_CE] = {"pairs", "local"},
+                                                      [PS_MODE_SM] = {"sm_pairs", "sm_local"},
+                                                      [PS_MODE_IPC] = {"ipc_pairs", "ipc_local"}};
+  return names[mode][local];
+}
+
+/* Whether a verdict is worth keeping: not one that says nothing was tested, nor one that
+ * depends on the build (unavailable). */
+static bool cacheable(ps_verdict v) {
+  return v != PS_VERDICT_NOT_RUN && v != PS_VERDICT_SKIPPED && v != PS_VERDICT_UNAVAILABLE;
+}
+
+static bool lookup_mode(json_t *entry, ps_verdict verdict, ps_mode_result *m) {
+  m->verdict = verdict;
+  m->from_cache = true;
+  ps__strlcpy(m->reason, get_str(entry, "reason"), sizeof(m->reason));
+  ps__strlcpy(m->error_name, get_str(entry, "error"), sizeof(m->error_name));
+  return true;
+}
+
+bool ps__cache_lookup(ps__cache *cache, ps_report *report, ps_verify_mode mode, bool local, int a,
+                      int b) {
   if (!cache->doc) return false;
   char key[256];
   pair_key(report, local, a, b, key, sizeof(key));
-  json_t *entry = json_object_get(json_object_get(cache->doc, local ? "local" : "pairs"), key);
+  json_t *entry = json_object_get(json_object_get(cache->doc, section(mode, local)), key);
   ps_verdict verdict;
-  if (!json_is_object(entry) || !ps__verdict_parse(get_str(entry, "verdict"), &verdict))
+  if (!json_is_object(entry) || !ps__verdict_parse(get_str(entry, "verdict"), &verdict) ||
+      !cacheable(verdict))
     return false;
+  if (mode != PS_MODE_CE) {
+    ps_pair *pair = local ? NULL : (ps_pair *)ps_report_pair(report, a, b);
+    ps_gpu *gpu = &report->gpus[a];
+    ps_mode_result *m = mode == PS_MODE_SM ? (local ? &gpu->local_sm : &pair->sm)
+                                           : (local ? &gpu->local_ipc : &pair->ipc);
+    return lookup_mode(entry, verdict, m);
+  }
   if (local) {
     report->gpus[a].local_verdict = verdict;
     ps__strlcpy(report->gpus[a].local_reason, get_str(entry, "reason"),
@@ -163,6 +195,36 @@ static json_t *pair_entry(const ps_pair *p) {
   return e;
 }
 
+static json_t *mode_entry(const ps_mode_result *m) {
+  return json_pack("{s:s, s:s, s:s}", "verdict", ps_verdict_name(m->verdict), "reason", m->reason,
+                   "error", m->error_name);
+}
+
+/* The sm and ipc verdicts of the report into their sections. */
+static void store_modes(json_t *doc, const ps_report *report) {
+  char key[256];
+  for (int m = PS_MODE_SM; m < PS_MODE_COUNT; m++) {
+    json_t *locals = json_object_get(doc, section(m, true)),
+           *pairs = json_object_get(doc, section(m, false));
+    if (!json_is_object(locals)) json_object_set_new(doc, section(m, true), locals = json_object());
+    if (!json_is_object(pairs)) json_object_set_new(doc, section(m, false), pairs = json_object());
+    for (int g = 0; g < report->gpu_count; g++) {
+      const ps_gpu *gpu = &report->gpus[g];
+      const ps_mode_result *r = m == PS_MODE_SM ? &gpu->local_sm : &gpu->local_ipc;
+      if (!cacheable(r->verdict)) continue;
+      pair_key(report, true, g, g, key, sizeof(key));
+      json_object_set_new(locals, key, mode_entry(r));
+    }
+    for (int i = 0; i < report->pair_count; i++) {
+      const ps_pair *p = &report->pairs[i];
+      const ps_mode_result *r = m == PS_MODE_SM ? &p->sm : &p->ipc;
+      if (!cacheable(r->verdict)) continue;
+      pair_key(report, false, p->from, p->to, key, sizeof(key));
+      json_object_set_new(pairs, key, mode_entry(r));
+    }
+  }
+}
+
 void ps__cache_store(ps__cache *cache, const ps_report *report) {
   if (!cache->path[0]) return;
   json_t *doc = cache->doc ? json_deep_copy(cache->doc) : json_object();
@@ -187,6 +249,7 @@ void ps__cache_store(ps__cache *cache, const ps_report *report) {
     pair_key(report, false, p->from, p->to, key, sizeof(key));
     json_object_set_new(pairs, key, pair_entry(p));
   }
+  store_modes(doc, report);
   char dir[1024], tmp[1100];
   ps__strlcpy(dir, cache->path, sizeof(dir));
   char *slash = strrchr(dir, '/');

@@ -16,8 +16,10 @@ typedef struct ps__cache {
 
 void ps__cache_open(ps__cache *cache, const ps_report *report, const ps_verify_opts *opts,
                     size_t bytes);
-/* Copies a cached verdict into the report (marking it from_cache); false if none. */
-bool ps__cache_lookup(ps__cache *cache, ps_report *report, bool local, int a, int b);
+/* Copies a cached verdict of one mode into the report (marking it from_cache); false if
+ * none. */
+bool ps__cache_lookup(ps__cache *cache, ps_report *report, ps_verify_mode mode, bool local, int a,
+                      int b);
 /* Writes every verdict of the report (atomically: temp file and rename). Best effort. */
 void ps__cache_store(ps__cache *cache, const ps_report *report);
 void ps__cache_close(ps__cache *cache);

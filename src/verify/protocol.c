@@ -8,20 +8,46 @@
 #include "core/internal.h"
 #include "report/report_internal.h"
 
+/* A GPU number: digits only (no sign, no space), below PS_REPORT_MAX_GPUS. */
+static bool gpu_number(const char *s, const char **end, int *out) {
+  long v = 0;
+  const char *p = s;
+  for (; *p >= '0' && *p <= '9' && v < PS_REPORT_MAX_GPUS; p++)
+    v = v * 10 + (*p - '0');
+  *end = p;
+  *out = (int)v;
+  return p != s && v < PS_REPORT_MAX_GPUS;
+}
+
 bool ps__job_parse(const char *text, ps__job *job) {
-  char *end = NULL;
+  const char *end = NULL;
   memset(job, 0, sizeof(*job));
   if (text[0] == 'L') {
     job->local = true;
-    job->a = job->b = (int)strtol(text + 1, &end, 10);
-    return end != text + 1 && *end == '\0' && job->a >= 0;
+    return gpu_number(text + 1, &end, &job->a) && *end == '\0' && (job->b = job->a, true);
   }
-  if (text[0] != 'P') return false;
-  job->a = (int)strtol(text + 1, &end, 10);
-  if (end == text + 1 || *end != '.') return false;
-  const char *second = end + 1;
-  job->b = (int)strtol(second, &end, 10);
-  return end != second && *end == '\0' && job->a >= 0 && job->b >= 0 && job->a != job->b;
+  if (text[0] == 'S')
+    job->mode = PS_MODE_SM;
+  else if (text[0] == 'I')
+    job->mode = PS_MODE_IPC;
+  else if (text[0] != 'P')
+    return false;
+  if (!gpu_number(text + 1, &end, &job->a) || *end != '.') return false;
+  if (!gpu_number(end + 1, &end, &job->b) || *end != '\0') return false;
+  job->local = job->a == job->b;
+  return !job->local || job->mode != PS_MODE_CE; /* the ce control is L<g> */
+}
+
+void ps__job_token(const ps__job *job, char *out, size_t len) {
+  if (job->mode == PS_MODE_CE && job->local)
+    snprintf(out, len, "L%d", job->a);
+  else
+    snprintf(out, len, "%c%d.%d", "PSI"[job->mode], job -> a, job -> b);
+}
+
+const char *ps__job_word(const ps__job *job) {
+  if (job->mode == PS_MODE_CE) return job->local ? "local" : "pair";
+  return ps_mode_name(job->mode);
 }
 
 bool ps__result_parse(const char *verdict, const char *fields, ps__job_result *out) {

@@ -3,7 +3,9 @@
  * from its stdout.
  *
  *   argv:  --protocol 1 --bytes N --nonce X [--driver-dir D] --gpus BUS0,BUS1,...
- *          --jobs L0,L1,P0.1,P1.0,...        (L<g>: local control copy, P<a>.<b>: pair a->b)
+ *          --jobs L0,L1,P0.1,P1.0,S0.0,S0.1,I0.1,...
+ *          (ce mode: L<g> local control copy, P<a>.<b> pair a->b; sm mode: S<a>.<b>, ipc mode:
+ *           I<a>.<b>, the local control when a == b)
  *   lines: hello 1 <pid>
  *          init ok version=<cuda driver version> count=<cuda devices> ms=<cuInit ms>
  *          init fail <error name> <message>             (fatal: the worker exits 3)
@@ -11,6 +13,8 @@
  *          step ctx <gpu>            ctx <gpu> ok ms=<ms> | ctx <gpu> fail <error name>
  *          step local <gpu>          result local <gpu> <verdict> <fields...>
  *          step pair <a> <b>         result pair <a> <b> <verdict> <fields...>
+ *          step sm <a> <b>           result sm <a> <b> <verdict> <fields...>
+ *          step ipc <a> <b>          result ipc <a> <b> <verdict> <fields...>
  *          poisoned <error name> reason=<text>   (after a result whose error poisoned the
  *                                    process: no more jobs; the parent starts a fresh worker)
  *          done
@@ -29,7 +33,8 @@
 #include "worker/protocol.h"
 
 typedef struct ps__job {
-  bool local; /* control copy within gpu a */
+  ps_verify_mode mode;
+  bool local; /* control within gpu a (a == b) */
   int a, b;
 } ps__job;
 
@@ -45,8 +50,12 @@ typedef struct ps__job_result {
   char reason[160];
 } ps__job_result;
 
-/* Parses "L3" or "P0.1". */
+/* Parses "L3", "P0.1", "S0.1", "I2.2". */
 bool ps__job_parse(const char *text, ps__job *job);
+/* Writes a job's token (the inverse of ps__job_parse). */
+void ps__job_token(const ps__job *job, char *out, size_t len);
+/* The word of a job's step and result lines: "local", "pair", "sm" or "ipc". */
+const char *ps__job_word(const ps__job *job);
 /* Parses the fields after the verdict of a result line. */
 bool ps__result_parse(const char *verdict, const char *fields, ps__job_result *out);
 

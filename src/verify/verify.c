@@ -37,6 +37,7 @@ typedef struct session {
   int timeout_ms, setup_deadline_ms;
   size_t bytes;
   uint64_t nonce;
+  unsigned modes; /* PS_MODE_BIT of each mode to run */
   char worker[1024];
   bool fatal;       /* no further worker can help (CUDA unusable) */
   ps_status status; /* what ps_verify returns */
@@ -58,12 +59,21 @@ typedef struct worker_run {
   int completed;
 } worker_run;
 
-static int find_job(const session *s, bool local, int a, int b) {
+static int find_job(const session *s, const ps__job *want) {
   for (int i = 0; i < s->job_count; i++) {
     const ps__job *j = &s->jobs[i].job;
-    if (!s->jobs[i].done && j->local == local && j->a == a && (local || j->b == b)) return i;
+    if (!s->jobs[i].done && j->mode == want->mode && j->local == want->local && j->a == want->a &&
+        j->b == want->b)
+      return i;
   }
   return -1;
+}
+
+/* Where a job's verdict goes in the sm and ipc modes. */
+static ps_mode_result *mode_result(ps_report *r, const ps__job *j) {
+  if (j->local) return j->mode == PS_MODE_SM ? &r->gpus[j->a].local_sm : &r->gpus[j->a].local_ipc;
+  ps_pair *pair = (ps_pair *)ps_report_pair(r, j->a, j->b);
+  return j->mode == PS_MODE_SM ? &pair->sm : &pair->ipc;
 }
 
 static void finish_job(session *s, int slot, ps_verdict verdict, const char *error,
@@ -72,6 +82,13 @@ static void finish_job(session *s, int slot, ps_verdict verdict, const char *err
   if (js->done) return;
   js->done = true;
   s->remaining--;
+  if (js->job.mode != PS_MODE_CE) {
+    ps_mode_result *m = mode_result(s->report, &js->job);
+    m->verdict = verdict;
+    ps__strlcpy(m->error_name, error ? error : "", sizeof(m->error_name));
+    ps__strlcpy(m->reason, reason, sizeof(m->reason));
+    return;
+  }
   if (js->job.local) {
     ps_gpu *gpu = &s->report->gpus[js->job.a];
     gpu->local_verdict = verdict;
@@ -94,12 +111,12 @@ static void finish_involving(session *s, int gpu, ps_verdict verdict, const char
   }
 }
 
-static void apply_result(session *s, worker_run *w, bool local, int a, int b,
-                         const ps__job_result *r) {
-  int slot = find_job(s, local, a, b);
+static void apply_result(session *s, worker_run *w, const ps__job *job, const ps__job_result *r) {
+  int slot = find_job(s, job);
   if (slot < 0) return; /* a result we did not ask for: ignore */
+  int a = job->a, b = job->b;
   s->report->timings.copies_ms += ps__now_ms() - w->step_start_ms;
-  if (!local) {
+  if (job->mode == PS_MODE_CE && !job->local) {
     ps_pair *pair = (ps_pair *)ps_report_pair(s->report, a, b);
     if (r->access >= 0) {
       pair->cuda_can_access = r->access != 0;
@@ -149,12 +166,38 @@ static double field_ms(const char *line) {
   return ms ? strtod(ms + 3, NULL) : 0;
 }
 
+/* "<word> <a> [<b>]" of a step or result line (word: local, pair, sm, ipc) as a job; *used =
+ * the characters read. */
+static bool step_job(const char *text, ps__job *job, int *used) {
+  char word[8];
+  int n = 0, m = 0;
+  memset(job, 0, sizeof(*job));
+  job->b = -1;
+  int got = sscanf(text, "%7s %d%n %d%n", word, &job->a, &n, &job->b, &m);
+  if (got < 2) return false;
+  if (strcmp(word, "local") == 0) { /* `step local g`, `result local g g` */
+    job->local = true;
+    if (got == 3 && job->b != job->a) return false;
+    if (got == 3) n = m;
+    job->b = job->a;
+  } else if (strcmp(word, "pair") == 0 || ps__mode_parse(word, &job->mode)) {
+    if (job->b < 0 || (job->mode == PS_MODE_CE && strcmp(word, "pair") != 0)) return false;
+    job->local = job->a == job->b;
+    n = m;
+  } else {
+    return false;
+  }
+  if (used) *used = n;
+  return job->a >= 0 && (job->mode != PS_MODE_CE || job->local == (word[0] == 'l'));
+}
+
 /* Handles one line from the worker (`done` is the watchdog's). */
 static void handle_line(void *user, ps__watch *watch, const char *line) {
   worker_run *w = user;
   session *s = w->s;
-  int a = -1, b = -1, n = 0;
+  int a = -1, b = -1, n = 0, n2 = 0;
   char verdict[32];
+  ps__job job;
   double now = ps__now_ms();
   if (strncmp(line, "hello ", 6) == 0) {
     if (!s->first_spawn_timed) s->report->timings.worker_spawn_ms = now - watch->spawn_ms;
@@ -195,20 +238,44 @@ static void handle_line(void *user, ps__watch *watch, const char *line) {
     }
     w->phase = PHASE_IDLE;
     watch->deadline_ms = now + s->setup_deadline_ms;
-  } else if (sscanf(line, "step local %d", &a) == 1 ||
-             sscanf(line, "step pair %d %d", &a, &b) == 2) {
-    bool local = line[5] == 'l';
+  } else if (strncmp(line, "step ", 5) == 0 && step_job(line + 5, &job, NULL)) {
     w->phase = PHASE_JOB;
-    w->job = find_job(s, local, a, local ? a : b);
+    w->job = find_job(s, &job);
     w->step_start_ms = now;
     watch->deadline_ms = now + s->timeout_ms;
-  } else if (sscanf(line, "result local %d %d %31s %n", &a, &b, verdict, &n) == 3 ||
-             sscanf(line, "result pair %d %d %31s %n", &a, &b, verdict, &n) == 3) {
+  } else if (strncmp(line, "result ", 7) == 0 && step_job(line + 7, &job, &n)) {
     ps__job_result r;
-    bool local = line[7] == 'l';
-    if (n > 0 && ps__result_parse(verdict, line + n, &r)) apply_result(s, w, local, a, b, &r);
+    if (sscanf(line + 7 + n, "%31s %n", verdict, &n2) == 1 &&
+        ps__result_parse(verdict, line + 7 + n + n2, &r))
+      apply_result(s, w, &job, &r);
     w->phase = PHASE_IDLE;
     watch->deadline_ms = now + s->timeout_ms;
+  }
+}
+
+static void hang_reason(const ps__job *j, int limit, char *out, size_t len) {
+  static const char *const what[PS_MODE_COUNT][2] = {
+      [PS_MODE_CE] = {"copy", "local copy"},
+      [PS_MODE_SM] = {"kernel through the peer mapping", "local kernel copy"},
+      [PS_MODE_IPC] = {"opening the export in a second process",
+                       "local export to a second process"}};
+  if (j->local)
+    snprintf(out, len, "%s on GPU %d did not finish within %d ms", what[j->mode][1], j->a, limit);
+  else
+    snprintf(out, len, "%s GPU%d->GPU%d did not finish within %d ms; worker killed",
+             what[j->mode][0], j->a, j->b, limit);
+}
+
+/* A pair that hung in one mode is not tried in the modes after it: each hang costs a
+ * deadline and a fresh worker, and the link is known bad. */
+static void skip_after_hang(session *s, const ps__job *hung) {
+  char reason[160];
+  snprintf(reason, sizeof(reason), "not tested: the %s test of this pair hung",
+           ps_mode_name(hung->mode));
+  for (int i = 0; i < s->job_count; i++) {
+    const ps__job *j = &s->jobs[i].job;
+    if (!s->jobs[i].done && j->mode > hung->mode && j->a == hung->a && j->b == hung->b)
+      finish_job(s, i, PS_VERDICT_SKIPPED, NULL, reason);
   }
 }
 
@@ -222,15 +289,11 @@ static void on_deadline(void *user, ps__watch *watch) {
   switch (w->phase) {
   case PHASE_JOB:
     if (w->job >= 0) {
-      const ps__job *j = &s->jobs[w->job].job;
-      if (j->local)
-        snprintf(reason, sizeof(reason), "local copy on GPU %d did not finish within %d ms", j->a,
-                 limit);
-      else
-        snprintf(reason, sizeof(reason),
-                 "copy GPU%d->GPU%d did not finish within %d ms; worker killed", j->a, j->b, limit);
+      hang_reason(&s->jobs[w->job].job, limit, reason, sizeof(reason));
       finish_job(s, w->job, PS_VERDICT_HANG, NULL, reason);
+      const ps__job *j = &s->jobs[w->job].job;
       note_restart(s, PS_RESTART_HANG, j->a, j->local ? j->a : j->b, NULL, reason);
+      skip_after_hang(s, j);
     }
     break;
   case PHASE_CTX:
@@ -293,11 +356,7 @@ static char *job_list(session *s) {
   for (int i = 0; i < s->job_count; i++) {
     char item[64];
     if (s->jobs[i].done) continue;
-    const ps__job *j = &s->jobs[i].job;
-    if (j->local)
-      snprintf(item, sizeof(item), "L%d", j->a);
-    else
-      snprintf(item, sizeof(item), "P%d.%d", j->a, j->b);
+    ps__job_token(&s->jobs[i].job, item, sizeof(item));
     ps__arglist_add(&list, item);
   }
   return ps__arglist_take(&list);
@@ -369,14 +428,20 @@ static ps_status make_jobs(session *s) {
       return ps__fail(s->ctx, PS_ERR_INVALID_ARG,
                       "GPU %d is not among the GPUs CUDA_VISIBLE_DEVICES=%s allows",
                       s->opts->gpus[i], r->cuda_visible_devices);
-  s->jobs = ps__calloc((size_t)r->gpu_count * (size_t)r->gpu_count + 1, sizeof(*s->jobs));
+  s->jobs = ps__calloc((size_t)PS_MODE_COUNT * (size_t)r->gpu_count * (size_t)r->gpu_count + 1,
+                       sizeof(*s->jobs));
   if (!s->jobs) return ps__fail(s->ctx, PS_ERR_NO_MEMORY, "out of memory for the job list");
-  for (int a = 0; a < r->gpu_count; a++)
-    if (in_selection(r, s->opts, a)) s->jobs[s->job_count++].job = (ps__job){true, a, a};
-  for (int a = 0; a < r->gpu_count; a++)
-    for (int b = 0; b < r->gpu_count; b++)
-      if (a != b && in_selection(r, s->opts, a) && in_selection(r, s->opts, b))
-        s->jobs[s->job_count++].job = (ps__job){false, a, b};
+  /* Mode by mode, the local controls first: the ce verdicts come before anything a kernel or
+   * a second process could break, and the ipc peer starts up while they run. */
+  for (int m = 0; m < PS_MODE_COUNT; m++) {
+    if (!(s->modes & PS_MODE_BIT(m))) continue;
+    for (int a = 0; a < r->gpu_count; a++)
+      if (in_selection(r, s->opts, a)) s->jobs[s->job_count++].job = (ps__job){m, true, a, a};
+    for (int a = 0; a < r->gpu_count; a++)
+      for (int b = 0; b < r->gpu_count; b++)
+        if (a != b && in_selection(r, s->opts, a) && in_selection(r, s->opts, b))
+          s->jobs[s->job_count++].job = (ps__job){m, false, a, b};
+  }
   s->remaining = s->job_count;
   /* GPUs NVML could not identify cannot be matched to CUDA devices: skip them honestly. */
   for (int g = 0; g < r->gpu_count; g++)
@@ -399,6 +464,11 @@ ps_status ps_verify(ps_ctx *ctx, ps_report *report, const ps_verify_opts *opts) 
   s.setup_deadline_ms =
       s.timeout_ms * 4 > MIN_SETUP_DEADLINE_MS ? s.timeout_ms * 4 : MIN_SETUP_DEADLINE_MS;
   s.bytes = s.opts->copy_bytes ? s.opts->copy_bytes : DEFAULT_COPY_BYTES;
+  s.modes = s.opts->modes ? s.opts->modes & PS_MODES_ALL : PS_MODES_ALL;
+  if (!s.modes)
+    return ps__fail(ctx, PS_ERR_INVALID_ARG, "ps_verify_opts.modes names no mode (0x%x)",
+                    s.opts->modes);
+  report->modes = s.modes;
   /* A fresh pattern every run, so a buffer left from an earlier run cannot pass; tests fix
    * it (PEERSCOPE_VERIFY_SEED, hex) to get the same corrupt bytes in golden files. */
   const char *seed = getenv("PEERSCOPE_VERIFY_SEED");
@@ -413,7 +483,7 @@ ps_status ps_verify(ps_ctx *ctx, ps_report *report, const ps_verify_opts *opts) 
   ps__cache_open(&cache, report, s.opts, s.bytes);
   for (int i = 0; i < s.job_count && !s.opts->refresh; i++) {
     const ps__job *j = &s.jobs[i].job;
-    if (!s.jobs[i].done && ps__cache_lookup(&cache, report, j->local, j->a, j->b)) {
+    if (!s.jobs[i].done && ps__cache_lookup(&cache, report, j->mode, j->local, j->a, j->b)) {
       s.jobs[i].done = true;
       s.remaining--;
       report->cache_used = true;

@@ -109,13 +109,17 @@ def normalise_json(doc):
 def test_fixtures():
     names = sorted(f for f in os.listdir(FIXTURES) if f.endswith(".topo"))
     check("fixtures present", len(names) >= 7, str(names))
+    # The goldens are a build with the CUDA kernels; without them every sm verdict differs
+    # (unavailable), which the JSON checks below verify instead, and the count says so.
+    kernels = kernels_built()
     for name in names:
         if name.startswith("fault-nvml") or name.startswith("fault-cuda-init") or \
                 name.startswith("fault-missing"):
             continue  # driver-level faults: see test_driver_faults
         proc, _ = run(["check", "--fixture", fixture(name)])
         check("check %s exit code" % name, proc.returncode in (0, 1), proc.stderr)
-        golden_compare("check/%s.txt" % name[:-5], normalise(proc.stdout))
+        if kernels:
+            golden_compare("check/%s.txt" % name[:-5], normalise(proc.stdout))
         proc, _ = run(["topo", "--fixture", fixture(name)])
         golden_compare("topo/%s.txt" % name[:-5], normalise(proc.stdout))
         proc, _ = run(["check", "--json", "--fixture", fixture(name)])
@@ -126,7 +130,12 @@ def test_fixtures():
             continue
         errors = schema_check.errors(doc)
         check("json %s matches the schema" % name, not errors, "; ".join(errors[:3]))
-        golden_compare("json/%s.json" % name[:-5], normalise_json(doc))
+        if kernels:
+            golden_compare("json/%s.json" % name[:-5], normalise_json(doc))
+        else:
+            sm = {p["modes"]["sm"]["verdict"] for p in doc["pairs"]} - {"skipped", "unsupported"}
+            check("json %s: sm unavailable without kernels" % name, sm <= {"unavailable", "error"},
+                  sm)
 
 
 def pair(doc, a, b):
@@ -174,7 +183,16 @@ def test_faults():
     check("copy error: restarts listed", [(x["cause"], x["from"], x["to"], x["error_name"])
                                           for x in restarts] ==
           [("sticky_error", 0, 2, "CUDA_ERROR_LAUNCH_FAILED"),
-           ("sticky_error", 2, 0, "CUDA_ERROR_LAUNCH_FAILED")], restarts)
+           ("sticky_error", 2, 0, "CUDA_ERROR_LAUNCH_FAILED")] * 3, restarts)
+    # the fault breaks every transfer from 0 into 2, the sm mode's kernel stores and the ipc
+    # peer's copies too: a restart in each mode (ipc: its poisoned peer), named as such, and
+    # no other pair fails in any mode
+    for mode in ("sm", "ipc"):
+        check(f"copy error: the {mode} mode fails only 0<->2",
+              sorted((p["from"], p["to"]) for p in doc["pairs"]
+                     if p["modes"][mode]["verdict"] != "ok") == [(0, 2), (2, 0)], doc["pairs"])
+    check("copy error: restarts name their mode", "on the sm pair 0->2" in restarts[2]["reason"] and
+          "in the ipc peer process" in restarts[4]["reason"], restarts)
     proc, _ = run(["check", "--fixture", fixture("fault-copy-error.topo")])
     check("copy error: the text says a worker restarted and why",
           "Worker restarted (sticky_error) after GPU2->GPU0: CUDA_ERROR_LAUNCH_FAILED" in
@@ -189,7 +207,8 @@ def test_faults():
     check("sticky on 8 GPUs: 54 pairs ok, locals ok",
           sum(p["verdict"] == "ok" for p in doc["pairs"]) == 54 and
           all(g["local_copy"]["verdict"] == "ok" for g in doc["gpus"]), doc["gpus"])
-    check("sticky on 8 GPUs: two restarts", len(doc["verification"].get("worker_restarts", [])) == 2,
+    check("sticky on 8 GPUs: two restarts in each mode",
+          len(doc["verification"].get("worker_restarts", [])) == 6,
           doc["verification"])
 
     proc, _ = run(["check", "--json", "--fixture", fixture("fault-peer-limit.topo")])
@@ -309,6 +328,89 @@ def test_usage_errors():
     check("missing fixture exit 3", proc.returncode == 3, proc.returncode)
 
 
+def kernels_built():
+    """Whether this build has the CUDA kernels (nvcc at build time): without them the sm mode
+    says "unavailable" everywhere, never ok."""
+    proc, _ = run(["check", "--json", "--modes", "sm", "--gpus", "0", "--fixture",
+                   fixture("example-4x-a100.topo")])
+    sm = json.loads(proc.stdout)["gpus"][0]["local_copy"]["modes"]["sm"]
+    if sm["verdict"] == "unavailable":
+        check("no kernels: said so", "built without CUDA kernels" in (sm["reason"] or ""), sm)
+        print("note: this build has no CUDA kernels (no nvcc): sm verdicts are 'unavailable'")
+        return False
+    return True
+
+
+def modes_of(p):
+    return p["verdict"], p["modes"]["sm"]["verdict"], p["modes"]["ipc"]["verdict"]
+
+
+# ---- the verification modes (ce, sm, ipc) ------------------------------------------------
+def test_modes():
+    kernels = kernels_built()
+    sm_ok = "ok" if kernels else "unavailable"
+    proc, _ = run(["check", "--json", "--fixture", fixture("fault-sm-corrupt.topo")])
+    doc = json.loads(proc.stdout)
+    check("modes: all three ran", doc["verification"]["modes"] == ["ce", "sm", "ipc"],
+          doc["verification"])
+    p = pair(doc, 0, 3)
+    if kernels:
+        check("sm corrupt: ce ok, sm corrupt, ipc ok", modes_of(p) == ("ok", "corrupt", "ok"), p)
+        check("sm corrupt: the last byte, storing into the peer",
+              "offset 1048575" in p["modes"]["sm"]["reason"] and
+              "storing into GPU3" in p["modes"]["sm"]["reason"], p["modes"]["sm"])
+        check("sm corrupt: exit 1", proc.returncode == 1, proc.returncode)
+    others = [modes_of(q) for q in doc["pairs"] if (q["from"], q["to"]) != (0, 3)]
+    check("sm corrupt: every other pair passes", all(m == ("ok", sm_ok, "ok") for m in others),
+          others)
+
+    proc, _ = run(["check", "--json", "--fixture", fixture("fault-ipc-fails.topo")])
+    doc = json.loads(proc.stdout)
+    bad = [q for q in doc["pairs"] if modes_of(q) != ("ok", sm_ok, "error") or
+           q["modes"]["ipc"]["error_name"] != "CUDA_ERROR_INVALID_VALUE"]
+    check("ipc fails: ce and sm pass, ipc errors on every pair", not bad, bad[:2])
+    local = [g["local_copy"]["modes"]["ipc"]["verdict"] for g in doc["gpus"]]
+    check("ipc fails: every local control too", local == ["error"] * 4, local)
+    check("ipc fails: exit 1", proc.returncode == 1, proc.returncode)
+    check("ipc fails: validates", not schema_check.errors(doc), schema_check.errors(doc)[:3])
+    proc, _ = run(["check", "--fixture", fixture("fault-ipc-fails.topo")])
+    check("ipc fails: the finding names --ipc=host", "--ipc=host" in proc.stdout, proc.stdout)
+    proc, _ = run(["plan", "--json", "--params-b", "120", "--fixture",
+                   fixture("fault-ipc-fails.topo")])
+    plan = json.loads(proc.stdout) if proc.stdout else {}
+    plan_text = json.dumps(plan)
+    check("ipc fails: the plan turns NCCL P2P and custom all-reduce off",
+          "NCCL_P2P_DISABLE" in plan_text and "--disable-custom-all-reduce" in plan_text and
+          "ipc: error" in plan_text, plan_text[:400])
+
+    proc, _ = run(["check", "--json", "--modes", "ce", "--fixture", fixture("fault-ipc-fails.topo")])
+    doc = json.loads(proc.stdout)
+    check("--modes ce: only ce ran", doc["verification"]["modes"] == ["ce"] and
+          all(modes_of(q) == ("ok", "not_run", "not_run") for q in doc["pairs"]), doc["verification"])
+    check("--modes ce: exit 0", proc.returncode == 0, proc.returncode)
+    proc, _ = run(["check", "--modes", "ce,nvlink", "--fixture", fixture("fault-ipc-fails.topo")])
+    check("--modes bad: exit 2 naming the list", proc.returncode == 2 and "--modes" in proc.stderr,
+          proc.stderr)
+
+    # One GPU: each mode runs its local control (two processes on one GPU for ipc).
+    proc, _ = run(["check", "--json", "--gpus", "1", "--fixture", fixture("example-4x-a100.topo")])
+    doc = json.loads(proc.stdout)
+    g = doc["gpus"][1]["local_copy"]
+    got = (g["verdict"], g["modes"]["sm"]["verdict"], g["modes"]["ipc"]["verdict"])
+    check("one GPU: a local control in each mode", got == ("ok", sm_ok, "ok"), g)
+
+    proc, took = run(["check", "--json", "--timeout-ms", "1500", "--fixture",
+                      fixture("fault-hang.topo")])
+    doc = json.loads(proc.stdout)
+    p = pair(doc, 0, 3)
+    check("hang: the other modes skip the hung pair", modes_of(p) == ("hang", "skipped", "skipped")
+          and "hung" in p["modes"]["ipc"]["reason"], p)
+    check("hang: other pairs pass in every mode", modes_of(pair(doc, 1, 2)) == ("ok", sm_ok, "ok"),
+          pair(doc, 1, 2))
+    time.sleep(0.2)
+    check("modes: no worker or ipc peer left behind", not workers_left(), workers_left())
+
+
 def test_cache():
     env = {"PEERSCOPE_CACHE_DIR": tempfile.mkdtemp(dir=TMP)}
     ex = fixture("example-4x-a100.topo")
@@ -320,11 +422,14 @@ def test_cache():
     check("cache: second run cached", d2["verification"]["cache_used"] and
           all(p["from_cache"] for p in d2["pairs"]))
     check("cache: --refresh tests again", not d3["verification"]["cache_used"])
+    check("cache: the ipc verdicts too", all(p["modes"]["ipc"]["from_cache"] and
+                                              p["modes"]["ipc"]["verdict"] == "ok"
+                                              for p in d2["pairs"]), d2["pairs"][0])
 
 
 def main():
     for test in (test_fixtures, test_faults, test_driver_faults, test_bundled_example,
-                 test_usage_errors, test_cache):
+                 test_usage_errors, test_modes, test_cache):
         try:
             test()
         except Exception as e:  # a crash in one group must not hide the others

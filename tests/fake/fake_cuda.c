@@ -1,7 +1,8 @@
 /* Fake libcuda.so.1: plays the fixture back through the CUDA driver entry points peerscope
  * uses. Device memory is host memory; copies between GPUs are memcpy with the fixture's
  * faults applied. PS_FAKE_LEGACY builds an old driver without cuGetProcAddress. The
- * benchmarks' entry points (streams, events, kernels, graphs) are in fake_cuda_bench.c. */
+ * benchmarks' entry points (streams, events, kernels, graphs) are in fake_cuda_bench.c, memory
+ * shared between processes (CUDA IPC, cuMem) in fake_cuda_ipc.c. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,12 +13,22 @@
 
 #define MIB (1024ull * 1024ull)
 
+/* Device memory: a cuMemAlloc_v2 block (owned, in a memfd that another process can open:
+ * fake_cuda_ipc.c) or a range mapped by cuMemMap / cuIpcOpenMemHandle_v2 (mapped: its calls
+ * remove it; accessible once cuMemSetAccess granted it). */
 typedef struct alloc {
   uintptr_t base;
   size_t size;
   int gpu;
+  int fd;
+  bool mapped, accessible;
   struct alloc *next;
 } alloc;
+
+static void alloc_release(alloc *a) {
+  if (!a->mapped) ps__fake_backing_free((void *)a->base, a->size, a->fd);
+  free(a);
+}
 
 static bool initialized;
 static int visible[PS_FIX_MAX_GPUS]; /* CUDA ordinal -> fixture index */
@@ -32,10 +43,10 @@ void ps__fake_reset_hook(void) {
   ps__fake_bench_reset();
   while (allocs) {
     alloc *next = allocs->next;
-    free((void *)allocs->base);
-    free(allocs);
+    alloc_release(allocs);
     allocs = next;
   }
+  ps__fake_ipc_reset();
   memset(used, 0, sizeof(used));
   memset(contexts, 0, sizeof(contexts));
   ps__cuda_sticky_reset();
@@ -90,6 +101,7 @@ static alloc *find(CUdeviceptr ptr, size_t n) {
 static CUresult check_range(CUdeviceptr ptr, size_t n, int gpu, const alloc **out) {
   const alloc *a = find(ptr, n);
   if (!a || (gpu >= 0 && a->gpu != gpu)) return CUDA_ERROR_INVALID_VALUE;
+  if (a->mapped && !a->accessible) return CUDA_ERROR_ILLEGAL_ADDRESS; /* no cuMemSetAccess */
   CUresult r = ps__cuda_lost(a->gpu);
   if (r == CUDA_SUCCESS) *out = a;
   return r;
@@ -180,6 +192,10 @@ static const struct {
     {CUDA_ERROR_PEER_ACCESS_UNSUPPORTED, "CUDA_ERROR_PEER_ACCESS_UNSUPPORTED",
      "peer access is not supported between these two devices"},
     {CUDA_ERROR_NOT_FOUND, "CUDA_ERROR_NOT_FOUND", "named symbol not found"},
+    {CUDA_ERROR_MAP_FAILED, "CUDA_ERROR_MAP_FAILED", "mapping of buffer object failed"},
+    {CUDA_ERROR_TOO_MANY_PEERS, "CUDA_ERROR_TOO_MANY_PEERS", "peer mapping resources exhausted"},
+    {CUDA_ERROR_NOT_PERMITTED, "CUDA_ERROR_NOT_PERMITTED", "operation not permitted"},
+    {CUDA_ERROR_NOT_SUPPORTED, "CUDA_ERROR_NOT_SUPPORTED", "operation not supported"},
     {CUDA_ERROR_INVALID_HANDLE, "CUDA_ERROR_INVALID_HANDLE", "invalid resource handle"},
     {PS_FAKE_CUDA_ERROR_ILLEGAL_STATE, "CUDA_ERROR_ILLEGAL_STATE",
      "the operation cannot be performed in the present state"},
@@ -282,6 +298,8 @@ PS_FAKE_EXPORT CUresult cuDeviceGetAttribute(int *value, CUdevice_attribute attr
     case CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING: *value = 1; break;
     case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR: *value = g->cc_major; break;
     case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: *value = g->cc_minor; break;
+    case CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED: *value = 1; break;
+    case CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED: *value = 1; break;
     default: r = CUDA_ERROR_INVALID_VALUE; break;
     }
   }
@@ -331,14 +349,13 @@ PS_FAKE_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *ctx, CUdevice dev) {
 static void destroy_context(int gpu) {
   for (alloc **p = &allocs; *p;) {
     alloc *a = *p;
-    if (a->gpu != gpu) {
+    if (a->gpu != gpu || a->mapped) {
       p = &a->next;
       continue;
     }
     *p = a->next;
     used[gpu] -= a->size;
-    free((void *)a->base);
-    free(a);
+    alloc_release(a);
   }
   ps__fake_bench_context_gone(gpu);
   memset(contexts[gpu].peer, 0, sizeof(contexts[gpu].peer));
@@ -402,10 +419,12 @@ PS_FAKE_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes) {
     int gpu = current->gpu;
     uint64_t limit = fix()->gpus[gpu].mem_free_mib * MIB;
     if (bytes > limit - used[gpu]) r = CUDA_ERROR_OUT_OF_MEMORY;
-    if (r == CUDA_SUCCESS && (!(a = calloc(1, sizeof(*a))) || !(mem = malloc(bytes))))
+    int fd = -1;
+    if (r == CUDA_SUCCESS &&
+        (!(a = calloc(1, sizeof(*a))) || !(mem = ps__fake_backing_alloc(bytes, gpu, &fd))))
       r = CUDA_ERROR_OUT_OF_MEMORY;
     if (r == CUDA_SUCCESS) {
-      *a = (alloc){.base = (uintptr_t)mem, .size = bytes, .gpu = gpu, .next = allocs};
+      *a = (alloc){.base = (uintptr_t)mem, .size = bytes, .gpu = gpu, .fd = fd, .next = allocs};
       allocs = a;
       used[gpu] += bytes;
       *dptr = (CUdeviceptr)(uintptr_t)mem;
@@ -414,7 +433,6 @@ PS_FAKE_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes) {
     }
   }
   free(a);
-  free(mem);
   ps__fake_unlock();
   return r;
 }
@@ -423,7 +441,7 @@ PS_FAKE_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr) {
   ps__fake_lock();
   CUresult r = enter_current();
   alloc **p = &allocs;
-  while (r == CUDA_SUCCESS && *p && (*p)->base != dptr)
+  while (r == CUDA_SUCCESS && *p && ((*p)->base != dptr || (*p)->mapped))
     p = &(*p)->next;
   if (r == CUDA_SUCCESS && !*p) r = CUDA_ERROR_INVALID_VALUE;
   if (r == CUDA_SUCCESS) r = ps__cuda_lost((*p)->gpu);
@@ -431,8 +449,7 @@ PS_FAKE_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr) {
     alloc *a = *p;
     *p = a->next;
     used[a->gpu] -= a->size;
-    free((void *)a->base);
-    free(a);
+    alloc_release(a);
   }
   ps__fake_unlock();
   return r;
@@ -521,6 +538,58 @@ CUresult ps__cuda_check_range(CUdeviceptr ptr, size_t n, int gpu, int *owner) {
 
 CUresult ps__cuda_copy(CUdeviceptr dst, int dst_gpu, CUdeviceptr src, int src_gpu, size_t n) {
   return copy(dst, dst_gpu, src, src_gpu, n);
+}
+
+int ps__cuda_alloc_fd(CUdeviceptr base, size_t *size, int *gpu) {
+  for (const alloc *a = allocs; a; a = a->next)
+    if (a->base == base && !a->mapped) {
+      *size = a->size;
+      *gpu = a->gpu;
+      return a->fd;
+    }
+  return -1;
+}
+
+CUresult ps__cuda_map_add(CUdeviceptr base, size_t size, int gpu, bool accessible) {
+  alloc *a = calloc(1, sizeof(*a));
+  if (!a) return CUDA_ERROR_OUT_OF_MEMORY;
+  *a = (alloc){.base = (uintptr_t)base,
+               .size = size,
+               .gpu = gpu,
+               .fd = -1,
+               .mapped = true,
+               .accessible = accessible,
+               .next = allocs};
+  allocs = a;
+  return CUDA_SUCCESS;
+}
+
+/* The mapped range starting at base; every one of [base, base + size) when size > 0. */
+static bool mapped_in(const alloc *a, CUdeviceptr base, size_t size) {
+  if (!a->mapped) return false;
+  return size ? a->base >= base && a->base - base < size : a->base == base;
+}
+
+int ps__cuda_map_remove(CUdeviceptr base, size_t size) {
+  int n = 0;
+  for (alloc **p = &allocs; *p;) {
+    alloc *a = *p;
+    if (!mapped_in(a, base, size)) {
+      p = &a->next;
+      continue;
+    }
+    *p = a->next;
+    free(a);
+    n++;
+  }
+  return n;
+}
+
+int ps__cuda_map_grant(CUdeviceptr base, size_t size) {
+  int n = 0;
+  for (alloc *a = allocs; a; a = a->next)
+    if (mapped_in(a, base, size)) a->accessible = true, n++;
+  return n;
 }
 
 /* ---- legacy 32-bit entry points: reaching them is a bug in the caller ---------------- */
@@ -618,6 +687,20 @@ static const struct {
     {"cuGraphLaunch", FN(cuGraphLaunch), NULL, 0},
     {"cuGraphExecDestroy", FN(cuGraphExecDestroy), NULL, 0},
     {"cuGraphDestroy", FN(cuGraphDestroy), NULL, 0},
+    /* Memory shared between processes (fake_cuda_ipc.c); cuMem* since 10.2. */
+    {"cuIpcGetMemHandle", FN(cuIpcGetMemHandle), NULL, 0},
+    {"cuIpcOpenMemHandle", FN(cuIpcOpenMemHandle_v2), FN(cuIpcOpenMemHandle_v2), 11000},
+    {"cuIpcCloseMemHandle", FN(cuIpcCloseMemHandle), NULL, 0},
+    {"cuMemGetAllocationGranularity", NULL, FN(cuMemGetAllocationGranularity), 10020},
+    {"cuMemCreate", NULL, FN(cuMemCreate), 10020},
+    {"cuMemRelease", NULL, FN(cuMemRelease), 10020},
+    {"cuMemExportToShareableHandle", NULL, FN(cuMemExportToShareableHandle), 10020},
+    {"cuMemImportFromShareableHandle", NULL, FN(cuMemImportFromShareableHandle), 10020},
+    {"cuMemAddressReserve", NULL, FN(cuMemAddressReserve), 10020},
+    {"cuMemAddressFree", NULL, FN(cuMemAddressFree), 10020},
+    {"cuMemMap", NULL, FN(cuMemMap), 10020},
+    {"cuMemUnmap", NULL, FN(cuMemUnmap), 10020},
+    {"cuMemSetAccess", NULL, FN(cuMemSetAccess), 10020},
 };
 
 static CUresult get_proc(const char *symbol, void **pfn, int cuda_version, cuuint64_t flags,

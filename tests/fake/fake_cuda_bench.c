@@ -1,5 +1,5 @@
 /* Fake libcuda.so.1, benchmark half: streams, events, asynchronous copies, pinned host memory,
- * the benchmark kernels of src/bench/kernels/kernel_abi.h emulated on the host, stream capture
+ * the benchmark kernels of src/worker/kernels/kernel_abi.h emulated on the host, stream capture
  * and graphs, and the fake-only hooks of fake_cuda_internal.h.
  *
  * Work runs synchronously when it is issued (or replayed); what is modelled is its time. Each
@@ -33,7 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/kernels/kernel_abi.h"
+#include "worker/kernels/kernel_abi.h"
 #include "fake_cuda_internal.h"
 
 #define LAUNCH_US 2.0
@@ -390,6 +390,14 @@ static CUresult memset_work(const op *o, bool dry, double *us) {
   return CUDA_SUCCESS;
 }
 
+/* `fault sm_corrupt`: a kernel on GPU k that loaded from src's or stored into dst's memory
+ * leaves the fault's byte of what it wrote flipped (once, whichever end matched). */
+static void sm_corrupt(int k, int src, int dst, CUdeviceptr out, size_t n) {
+  const ps_fix_fault *ft = src >= 0 ? ps__fake_fault(PS_FAULT_SM_CORRUPT, k, src) : NULL;
+  if (!ft && dst >= 0) ft = ps__fake_fault(PS_FAULT_SM_CORRUPT, k, dst);
+  if (ft && ft->offset < n) ((unsigned char *)(uintptr_t)out)[ft->offset] ^= ft->xor_mask;
+}
+
 static CUresult ps_copy(const kernel_op *k, bool dry, double *us) {
   if (k->arg.copy.count16 > SIZE_MAX / 16) return CUDA_ERROR_ILLEGAL_ADDRESS;
   size_t n = (size_t)k->arg.copy.count16 * 16;
@@ -400,7 +408,9 @@ static CUresult ps_copy(const kernel_op *k, bool dry, double *us) {
   if (r != CUDA_SUCCESS || dry) return r;
   path slow = {dmin(ps.gbps, pd.gbps), dmax(ps.latency_us, pd.latency_us), 0};
   *us = 1.05 * transfer_us(slow, n);
-  return ps__cuda_copy(k->arg.copy.dst, dst, k->arg.copy.src, src, n);
+  r = ps__cuda_copy(k->arg.copy.dst, dst, k->arg.copy.src, src, n);
+  if (r == CUDA_SUCCESS) sm_corrupt(k->gpu, src, dst, k->arg.copy.dst, n);
+  return r;
 }
 
 /* Dry, checks the first load and the sink; otherwise every load as it goes. */

@@ -65,6 +65,24 @@ void ps__fake_cuda_context_made(const ps_fixture *f, int gpu);
 void ps__fake_cuda_contexts_reset(void);
 /* Fake-only export: primary contexts made on fixture GPU gpu in this process. */
 PS_FAKE_EXPORT int ps_fake_contexts_made(int gpu);
+/* The cuMemAlloc_v2 block at exactly base: its memfd (fake_cuda_ipc.c), size and GPU; -1 when
+ * there is none. */
+int ps__cuda_alloc_fd(CUdeviceptr base, size_t *size, int *gpu);
+/* Registers a mapped range of GPU gpu's memory (cuMemMap, cuIpcOpenMemHandle_v2). */
+CUresult ps__cuda_map_add(CUdeviceptr base, size_t size, int gpu, bool accessible);
+/* Forgets the mapped ranges that start in [base, base + size) (size 0: at base); the count. */
+int ps__cuda_map_remove(CUdeviceptr base, size_t size);
+/* Makes the mapped ranges that start in [base, base + size) accessible; the count. */
+int ps__cuda_map_grant(CUdeviceptr base, size_t size);
+
+/* ---- fake_cuda_ipc.c, for fake_cuda.c ------------------------------------------------- */
+
+/* Device memory backed by a memfd named after its GPU, mapped shared, so that another process
+ * can open it (CUDA IPC handles, POSIX file descriptors). NULL when out of memory. */
+void *ps__fake_backing_alloc(size_t bytes, int gpu, int *fd);
+void ps__fake_backing_free(void *base, size_t bytes, int fd);
+/* Drops every cuMem handle, reservation and opened IPC mapping (fixture reload). */
+void ps__fake_ipc_reset(void);
 
 /* ---- fake_cuda_bench.c, for fake_cuda.c ------------------------------------------------ */
 
@@ -74,6 +92,29 @@ void ps__fake_bench_reset(void);
 void ps__fake_bench_context_gone(int gpu);
 /* cuCtxSynchronize: the host waits for every stream of ctx. */
 void ps__fake_bench_sync_context(const struct CUctx_st *ctx);
+
+PS_FAKE_EXPORT CUresult cuIpcGetMemHandle(CUipcMemHandle *handle, CUdeviceptr dptr);
+PS_FAKE_EXPORT CUresult cuIpcOpenMemHandle_v2(CUdeviceptr *dptr, CUipcMemHandle handle,
+                                              unsigned int flags);
+PS_FAKE_EXPORT CUresult cuIpcCloseMemHandle(CUdeviceptr dptr);
+PS_FAKE_EXPORT CUresult cuMemGetAllocationGranularity(size_t *granularity,
+                                                      const CUmemAllocationProp *prop, int option);
+PS_FAKE_EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size,
+                                    const CUmemAllocationProp *prop, unsigned long long flags);
+PS_FAKE_EXPORT CUresult cuMemRelease(CUmemGenericAllocationHandle handle);
+PS_FAKE_EXPORT CUresult cuMemExportToShareableHandle(void *shareable,
+                                                     CUmemGenericAllocationHandle handle,
+                                                     int handle_type, unsigned long long flags);
+PS_FAKE_EXPORT CUresult cuMemImportFromShareableHandle(CUmemGenericAllocationHandle *handle,
+                                                       void *os_handle, int handle_type);
+PS_FAKE_EXPORT CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t alignment,
+                                            CUdeviceptr addr, unsigned long long flags);
+PS_FAKE_EXPORT CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size);
+PS_FAKE_EXPORT CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset,
+                                 CUmemGenericAllocationHandle handle, unsigned long long flags);
+PS_FAKE_EXPORT CUresult cuMemUnmap(CUdeviceptr ptr, size_t size);
+PS_FAKE_EXPORT CUresult cuMemSetAccess(CUdeviceptr ptr, size_t size, const CUmemAccessDesc *desc,
+                                       size_t count);
 
 PS_FAKE_EXPORT CUresult cuCtxDisablePeerAccess(CUcontext peer);
 PS_FAKE_EXPORT CUresult cuStreamCreate(CUstream *stream, unsigned int flags);

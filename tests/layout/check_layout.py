@@ -20,8 +20,8 @@ import sys
 
 # The structs the Python package mirrors: module -> names.
 MIRRORS = {
-    "peerscope._lib": ["ps_gpu", "ps_pair", "ps_timings", "ps_report", "ps_restart", "ps_probe_opts", "ps_verify_opts",
-                       "ps_visible_opts",
+    "peerscope._lib": ["ps_mode_result", "ps_gpu", "ps_pair", "ps_timings", "ps_report", "ps_restart", "ps_probe_opts",
+                       "ps_verify_opts", "ps_visible_opts",
                        "ps_bench_opts", "ps_model", "ps_plan_request", "ps_plan_item", "ps_plan_option", "ps_plan"],
     "peerscope.cluster.clib": ["ps_log_summary", "ps_launch_result", "ps_launch_opts", "ps_launch_conflict",
                                "ps_launch_cmd"],

@@ -17,12 +17,16 @@
   X(T, valid) X(T, index) X(T, name) X(T, uuid) X(T, pci_bus_id) X(T, memory_total_bytes)          \
   X(T, memory_free_bytes) X(T, cc_major) X(T, cc_minor) X(T, numa_node) X(T, cpu_affinity)         \
   X(T, pcie_gen_current) X(T, pcie_width_current) X(T, pcie_gen_max) X(T, pcie_width_max)          \
-  X(T, bar1_total_bytes) X(T, cuda_ordinal) X(T, local_verdict) X(T, local_reason) X(T, visible_ordinal)
+  X(T, bar1_total_bytes) X(T, cuda_ordinal) X(T, local_verdict) X(T, local_reason)               \
+  X(T, visible_ordinal) X(T, local_sm) X(T, local_ipc)
+#define PS_MODE_RESULT_FIELDS(T, X)                                                                \
+  X(T, verdict) X(T, from_cache) X(T, reason) X(T, error_name)
 #define PS_PAIR_FIELDS(T, X)                                                                       \
   X(T, valid) X(T, from) X(T, to) X(T, link) X(T, nvlink_count) X(T, nvlink_version)               \
   X(T, nvswitch) X(T, claim_read) X(T, claim_write) X(T, claim_nvlink) X(T, claim_atomics)         \
   X(T, cuda_can_access) X(T, verdict) X(T, from_cache) X(T, reason) X(T, error_name)               \
-  X(T, corrupt_offset) X(T, corrupt_expected) X(T, corrupt_seen) X(T, copy_us)
+  X(T, corrupt_offset) X(T, corrupt_expected) X(T, corrupt_seen) X(T, copy_us) X(T, sm)           \
+  X(T, ipc)
 #define PS_TIMINGS_FIELDS(T, X)                                                                    \
   X(T, driver_init_ms) X(T, probe_ms) X(T, worker_spawn_ms) X(T, cuda_init_ms)                     \
   X(T, contexts_ms) X(T, copies_ms) X(T, total_ms)
@@ -30,14 +34,14 @@
   X(T, source) X(T, origin) X(T, machine) X(T, hostname) X(T, boot_id) X(T, driver_version)        \
   X(T, cuda_driver_version) X(T, nvml_version) X(T, gpu_count) X(T, gpus) X(T, pair_count)         \
   X(T, pairs) X(T, verified) X(T, cache_used) X(T, hang_workers) X(T, timings)                     \
-  X(T, cuda_visible_devices) X(T, bench) X(T, restart_count) X(T, restarts)
+  X(T, cuda_visible_devices) X(T, bench) X(T, restart_count) X(T, restarts) X(T, modes)
 #define PS_RESTART_FIELDS(T, X)                                                                    \
   X(T, cause) X(T, from) X(T, to) X(T, error_name) X(T, reason)
 #define PS_PROBE_OPTS_FIELDS(T, X)                                                                 \
   X(T, size) X(T, driver_dir) X(T, fixture)
 #define PS_VERIFY_OPTS_FIELDS(T, X)                                                                \
   X(T, size) X(T, timeout_ms) X(T, copy_bytes) X(T, refresh) X(T, cache_dir) X(T, worker_path)     \
-  X(T, driver_dir) X(T, gpus) X(T, gpu_count) X(T, fixture)
+  X(T, driver_dir) X(T, gpus) X(T, gpu_count) X(T, fixture) X(T, modes)
 #define PS_VISIBLE_OPTS_FIELDS(T, X)                                                               \
   X(T, size) X(T, worker_path) X(T, driver_dir) X(T, fixture) X(T, cuda_visible_devices)           \
   X(T, cuda_device_order)
@@ -91,6 +95,7 @@
 /* clang-format on */
 
 int main(void) {
+  STRUCT(ps_mode_result, PS_MODE_RESULT_FIELDS)
   STRUCT(ps_gpu, PS_GPU_FIELDS)
   STRUCT(ps_pair, PS_PAIR_FIELDS)
   STRUCT(ps_timings, PS_TIMINGS_FIELDS)

@@ -143,8 +143,8 @@ static void test_clean_report(void **state) {
   assert_int_equal(res->count, 0);
   assert_int_equal(res->errors, 0);
   assert_true(res->check_count >= 8);
-  assert_string_equal(res->checks[1].name, "acs");
-  assert_int_equal(res->checks[1].state, PS_CHECK_NOT_CHECKED); /* a file's GPUs */
+  assert_string_equal(res->checks[2].name, "acs");
+  assert_int_equal(res->checks[2].state, PS_CHECK_NOT_CHECKED); /* a file's GPUs */
   ps_doctor_result_free(res);
   ps_report_free(r);
 }
@@ -271,8 +271,8 @@ static void test_broken_tree(void **state) {
   snprintf(r->gpus[1].pci_bus_id, sizeof(r->gpus[1].pci_bus_id), "00000000:02:00.0");
   ps_doctor_result *res = run(r, NULL, tree);
   assert_string_equal(res->sysfs_root, tree);
-  assert_string_equal(res->checks[1].name, "acs");
-  assert_int_equal(res->checks[1].state, PS_CHECK_NOT_CHECKED);
+  assert_string_equal(res->checks[2].name, "acs");
+  assert_int_equal(res->checks[2].state, PS_CHECK_NOT_CHECKED);
   assert_non_null(find(res, "iommu-translated")); /* dmar0 and no iommu=pt */
   ps_doctor_result_free(res);
 
@@ -282,7 +282,7 @@ static void test_broken_tree(void **state) {
   unlink(path);
   link_to("/sys/devices", "sys/bus/pci/devices/0000:02:00.0");
   res = run(r, NULL, tree);
-  assert_int_equal(res->checks[1].state, PS_CHECK_NOT_CHECKED);
+  assert_int_equal(res->checks[2].state, PS_CHECK_NOT_CHECKED);
   ps_doctor_result_free(res);
   ps_report_free(r);
   char cmd[PATH_MAX + 16];
@@ -338,17 +338,17 @@ static void test_acs_values(void **state) {
     patch_file(PORT_CONFIG, ACS_CTL_AT, le, sizeof(le));
     ps_doctor_result *res = run(r, NULL, tree);
     const ps_finding *f = find(res, "acs-redirect");
-    assert_string_equal(res->checks[1].name, "acs");
+    assert_string_equal(res->checks[2].name, "acs");
     if (!cases[i].redirects) {
       if (f) fail_msg("ACSCtl 0x%04x: unexpected finding: %s", cases[i].ctl, f->evidence);
-      assert_int_equal(res->checks[1].state, PS_CHECK_OK);
+      assert_int_equal(res->checks[2].state, PS_CHECK_OK);
     } else {
       if (!f) fail_msg("ACSCtl 0x%04x: no acs-redirect finding", cases[i].ctl);
       char want[80];
       snprintf(want, sizeof(want), "ACS capability at 0x148, ACSCtl = 0x%04x", cases[i].ctl);
       assert_non_null(strstr(f->evidence, want));
       assert_non_null(strstr(f->title, "0000:02:08.0"));
-      assert_int_equal(res->checks[1].state, PS_CHECK_FINDING);
+      assert_int_equal(res->checks[2].state, PS_CHECK_FINDING);
     }
     ps_doctor_result_free(res);
   }

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "../fake/fake_cuda_internal.h"
-#include "bench/kernels/kernel_abi.h"
+#include "worker/kernels/kernel_abi.h"
 #include "drv/cuda_abi.h"
 #include "drv/nccl_abi.h"
 

@@ -240,6 +240,47 @@ static void test_fault_fixtures(void **state) {
   ps__fixture_free(f);
 }
 
+/* The verification modes' faults: their defaults, keys and the local pairs they name. */
+static void test_mode_faults(void **state) {
+  (void)state;
+  ps_fixture *f = load("fault-sm-corrupt.topo");
+  assert_int_equal(f->fault_count, 1);
+  assert_int_equal(f->faults[0].kind, PS_FAULT_SM_CORRUPT);
+  assert_int_equal(f->faults[0].gpu_a, 0);
+  assert_int_equal(f->faults[0].gpu_b, 3);
+  assert_int_equal(f->faults[0].offset, 1048575);
+  assert_int_equal(f->faults[0].xor_mask, 0x80);
+  ps__fixture_free(f);
+  f = load("fault-ipc-fails.topo"); /* 12 pairs and 4 local controls */
+  assert_int_equal(f->fault_count, 16);
+  int local = 0;
+  for (int i = 0; i < f->fault_count; i++) {
+    assert_int_equal(f->faults[i].kind, PS_FAULT_IPC_FAILS);
+    assert_int_equal(f->faults[i].code, 1);
+    assert_int_equal(f->faults[i].handles, PS_FIX_IPC_BOTH);
+    local += f->faults[i].gpu_a == f->faults[i].gpu_b;
+  }
+  assert_int_equal(local, 4);
+  ps__fixture_free(f);
+  char err[256];
+  static const char text[] =
+      "peerscope-fixture 1\nmachine \"m\"\ndriver version=1.2 cuda=12.4\n"
+      "gpu 0 name=\"A\" uuid=GPU-00000000-0000-0000-0000-000000000000 bus=0000:01:00.0 "
+      "mem_mib=1000 cc=8.0\n"
+      "gpu 1 name=\"A\" uuid=GPU-00000000-0000-0000-0000-000000000001 bus=0000:02:00.0 "
+      "mem_mib=1000 cc=8.0\n"
+      "link 0 1 PIX\nfault ipc_fails 1 0 code=205 handle=cumem\nfault sm_corrupt 0 1\n";
+  f = ps__fixture_parse(text, sizeof(text) - 1, "t", err, sizeof(err));
+  assert_non_null(f);
+  assert_int_equal(f->fault_count, 2);
+  assert_int_equal(f->faults[0].gpu_a, 1);
+  assert_int_equal(f->faults[0].code, 205);
+  assert_int_equal(f->faults[0].handles, PS_FIX_IPC_CUMEM);
+  assert_int_equal(f->faults[1].offset, 4096);
+  assert_int_equal(f->faults[1].xor_mask, 0x01);
+  ps__fixture_free(f);
+}
+
 /* Every .topo in the fixtures directory parses (new fixtures are covered for free). */
 static void test_all_shipped_fixtures_parse(void **state) {
   (void)state;
@@ -593,7 +634,7 @@ int main(void) {
       cmocka_unit_test(test_inline_errors),  cmocka_unit_test(test_nul_and_long_lines),
       cmocka_unit_test(test_hostile_faults), cmocka_unit_test(test_load_errors),
       cmocka_unit_test(test_truncated),      cmocka_unit_test(test_garbage),
-      cmocka_unit_test(test_names),
+      cmocka_unit_test(test_names),          cmocka_unit_test(test_mode_faults),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

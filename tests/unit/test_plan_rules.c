@@ -74,7 +74,8 @@ static void test_failed_pair_is_essential(void **state) {
     ps_report *r = machine(2, PS_LINK_NVLINK);
     ((ps_pair *)ps_report_pair(r, 1, 0))->verdict = failures[i];
     char why[80];
-    snprintf(why, sizeof(why), "GPU1->GPU0 failed verification (%s)", ps_verdict_name(failures[i]));
+    snprintf(why, sizeof(why), "GPU1->GPU0 failed verification (ce: %s)",
+             ps_verdict_name(failures[i]));
     expect_car(r, 2, false, true, why);
     ps_report_free(r);
   }

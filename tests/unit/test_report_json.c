@@ -507,14 +507,65 @@ static void test_key_errors(void **state) {
                     "rig.json: driver: unknown key 'cuda_version'");
 }
 
+/* The sm and ipc verdicts and the modes that ran travel through JSON; a report written before
+ * the modes (no "modes" keys) still reads, as ce only; the reader refuses what is not a mode. */
+static void test_modes(void **state) {
+  (void)state;
+  ps_report *r = full_report();
+  r->modes = PS_MODES_ALL;
+  r->pairs[1].sm = (ps_mode_result){PS_VERDICT_CORRUPT, false, "kernel on GPU0 storing", ""};
+  r->pairs[2].ipc =
+      (ps_mode_result){PS_VERDICT_ERROR, true, "CUDA IPC handle: no", "CUDA_ERROR_INVALID_VALUE"};
+  r->gpus[2].local_sm = (ps_mode_result){PS_VERDICT_UNAVAILABLE, false, "no kernels", ""};
+  char *text = to_json(r);
+  ps_report *back = from_json(text);
+  assert_int_equal(back->modes, PS_MODES_ALL);
+  assert_int_equal(back->pairs[1].sm.verdict, PS_VERDICT_CORRUPT);
+  assert_string_equal(back->pairs[1].sm.reason, "kernel on GPU0 storing");
+  assert_int_equal(back->pairs[2].ipc.verdict, PS_VERDICT_ERROR);
+  assert_true(back->pairs[2].ipc.from_cache);
+  assert_string_equal(back->pairs[2].ipc.error_name, "CUDA_ERROR_INVALID_VALUE");
+  assert_int_equal(back->gpus[2].local_sm.verdict, PS_VERDICT_UNAVAILABLE);
+  assert_true(ps_pair_failed(back, &back->pairs[1]) && !ps_pair_usable(back, &back->pairs[1]));
+  ps_report_free(back);
+  json_error_t err;
+  json_t *doc = json_loads(text, 0, &err);
+  edit(doc, "verification.modes", NULL);
+  for (size_t i = 0; i < json_array_size(json_object_get(doc, "pairs")); i++)
+    json_object_del(json_array_get(json_object_get(doc, "pairs"), i), "modes");
+  for (size_t i = 0; i < json_array_size(json_object_get(doc, "gpus")); i++)
+    json_object_del(json_object_get(json_array_get(json_object_get(doc, "gpus"), i), "local_copy"),
+                    "modes");
+  char *old = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  back = from_json(old);
+  assert_int_equal(back->modes, PS_MODE_BIT(PS_MODE_CE));
+  assert_int_equal(back->pairs[1].sm.verdict, PS_VERDICT_NOT_RUN);
+  ps_report_free(back);
+  free(old);
+  json_decref(doc);
+  ps_free(text);
+  ps_report_free(r);
+  expect_edit_error("pairs[0].modes.sm.verdict", json_string("great"),
+                    "rig.json: pairs[0].modes.sm.verdict: unknown verdict 'great' (expected "
+                    "not_run, ok, corrupt, error, hang, unsupported, skipped or unavailable)");
+  expect_edit_error("pairs[0].modes.ce", json_object(),
+                    "rig.json: pairs[0].modes: unknown key 'ce'");
+  expect_edit_error("gpus[0].local_copy.modes.ipc.verdict", NULL,
+                    "rig.json: gpus[0].local_copy.modes.ipc: missing key 'verdict'");
+  expect_edit_error("verification.modes", json_pack("[ss]", "ce", "ce"),
+                    "rig.json: verification.modes[1]: mode 'ce' listed twice");
+  expect_edit_error("verification.modes", json_pack("[s]", "nvlink"),
+                    "rig.json: verification.modes[0]: expected a mode name (ce, sm or ipc)");
+}
+
 static void test_value_errors(void **state) {
   (void)state;
   expect_edit_error("pairs[2].verdict", json_string("fine"),
                     "rig.json: pairs[2].verdict: unknown verdict 'fine' (expected not_run, ok, "
-                    "corrupt, error, hang, unsupported or skipped)");
+                    "corrupt, error, hang, unsupported, skipped or unavailable)");
   expect_edit_error("gpus[1].local_copy.verdict", json_string("OK"),
                     "rig.json: gpus[1].local_copy.verdict: unknown verdict 'OK' (expected "
-                    "not_run, ok, corrupt, error, hang, unsupported or skipped)");
+                    "not_run, ok, corrupt, error, hang, unsupported, skipped or unavailable)");
   expect_edit_error("pairs[0].claims.read", json_string("YES"),
                     "rig.json: pairs[0].claims.read: unknown claim 'YES' (expected OK, CNS, GNS, "
                     "TNS, DIS, NS, U or null)");
@@ -711,6 +762,7 @@ int main(void) {
       cmocka_unit_test(test_pair_set_errors),
       cmocka_unit_test(test_read_file_errors),
       cmocka_unit_test(test_examples_are_canonical),
+      cmocka_unit_test(test_modes),
       cmocka_unit_test(test_invalid_examples_rejected),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

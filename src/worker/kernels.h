@@ -1,8 +1,8 @@
-/* The benchmark kernels compiled by nvcc at build time and embedded in peerscope-worker as fatbins
- * (machine code for the GPU generations in PS_CUDA_ARCHS, PTX for newer ones), loaded by the
- * bench worker with cuModuleLoadData. */
-#ifndef PS_BENCH_KERNELS_H
-#define PS_BENCH_KERNELS_H
+/* The CUDA kernels compiled by nvcc at build time and embedded in peerscope-worker as fatbins
+ * (machine code for the GPU generations in PS_CUDA_ARCHS, PTX for newer ones), loaded with
+ * cuModuleLoadData by the bench worker and by the verification's `sm` mode. */
+#ifndef PS_WORKER_KERNELS_H
+#define PS_WORKER_KERNELS_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,6 +1,6 @@
 /* Embeds the fatbins nvcc built (src/CMakeLists.txt) with the assembler's .incbin: no
  * generated C arrays, no extra tool. */
-#include "bench/kernels.h"
+#include "worker/kernels.h"
 
 #if PS_HAVE_KERNELS
 

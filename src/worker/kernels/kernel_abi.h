@@ -1,6 +1,7 @@
-/* The benchmark kernels' names and parameters, shared by the CUDA sources (copy.cu, oneshot.cu),
- * the worker that launches them (src/bench/bench_worker.c) and the fake libcuda that emulates them
- * (tests/fake/). Plain C: every pointer is a CUdeviceptr-sized integer.
+/* The kernels' names and parameters, shared by the CUDA sources (copy.cu, oneshot.cu), the
+ * workers that launch them (src/bench/bench_worker.c, src/verify/worker_sm.c) and the fake
+ * libcuda that emulates them (tests/fake/). Plain C: every pointer is a CUdeviceptr-sized
+ * integer.
  *
  *   ps_spin(volatile int *flag, u64 timeout_ns)
  *       holds its stream until *flag != 0 (or timeout_ns passed: it never hangs a GPU), so the
@@ -15,8 +16,8 @@
  *       one-shot all-reduce: every rank reads every rank's input over peer mappings and writes
  *       the sum to its own output, between two flag barriers. Rank = args.rank_base +
  *       blockIdx.y, so one launch of gridDim.y = N runs N virtual ranks on one GPU. */
-#ifndef PS_BENCH_KERNEL_ABI_H
-#define PS_BENCH_KERNEL_ABI_H
+#ifndef PS_WORKER_KERNEL_ABI_H
+#define PS_WORKER_KERNEL_ABI_H
 
 #define PS_ONESHOT_MAX_RANKS 8
 #define PS_ONESHOT_MAX_BLOCKS 36 /* per rank: vLLM's grid search found 36 best */

@@ -1,0 +1,108 @@
+/* The verification worker's state, shared by its files: worker.c (the mode in the worker-main
+ * skeleton, contexts, the ce mode), worker_sm.c (kernels through the peer mapping),
+ * worker_ipc.c (exports checked by a second process) and ipc_peer.c (that process). Runs in
+ * peerscope-worker only, never linked into libpeerscope. */
+#ifndef PS_VERIFY_WORKER_INTERNAL_H
+#define PS_VERIFY_WORKER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "drv/cuda.h"
+#include "worker/main.h"
+
+/* What a GPU's exports for the ipc mode are (worker_ipc.c). */
+typedef struct vw_export {
+  int state; /* 0 not tried, 1 ready, -1 failed */
+  char error[120];
+  /* One slice of the verification size per importing GPU, so that the peer can run ahead
+   * without overwriting what this process has yet to check. */
+  CUdeviceptr legacy; /* cuMemAlloc_v2 block behind the CUDA IPC handle */
+  size_t legacy_size;
+  CUipcMemHandle handle;
+  CUmemGenericAllocationHandle mem; /* cuMemCreate, POSIX fd exportable */
+  CUdeviceptr va;                   /* mem mapped here for this process's own check */
+  size_t mem_size;
+  int fd; /* the exported descriptor, -1 */
+} vw_export;
+
+typedef struct vw_gpu {
+  int ctx_state; /* 0 not tried, 1 ready, -1 failed */
+  char ctx_error[48];
+  CUdevice dev;
+  CUcontext ctx;
+  CUdeviceptr src, dst;
+  int kernel_state; /* sm mode: 0 not tried, 1 loaded, -1 failed (kernel_error) */
+  char kernel_error[120];
+  CUmodule module;
+  CUfunction copy;
+  vw_export exp;
+} vw_gpu;
+
+/* The second process of the ipc mode, seen from the worker (worker_ipc.c). */
+typedef struct vw_peer {
+  int state; /* 0 not started, 1 running, -1 failed (error) */
+  char error[160];
+  int pid;
+  int sock;   /* SOCK_SEQPACKET: one record per line, descriptors with SCM_RIGHTS */
+  bool ready; /* its `init ok` arrived */
+} vw_peer;
+
+typedef struct vw_worker {
+  ps__worker base; /* first: the skeleton's state */
+  size_t bytes;
+  uint64_t nonce;
+  vw_gpu *gpus;
+  uint8_t *pattern, *seen;
+  bool bench_api, ipc_api; /* ps__cuda_open_bench / ps__cuda_open_ipc resolved */
+  char bench_error[160], ipc_error[160];
+  bool wants_ipc; /* an I job is on the list: the peer starts early */
+  vw_peer peer;
+  unsigned char *ipc_sent; /* per job index: its `open` commands went to the peer */
+  int ipc_ahead;           /* jobs before this index have been looked at for sending */
+} vw_worker;
+
+#define vw_emit ps__worker_emit
+
+/* The outcome of one leg or job, before it becomes a `result` line. */
+typedef struct vw_outcome {
+  const char *verdict; /* "ok", "corrupt", "error", "unsupported", "unavailable" */
+  long long offset;    /* corrupt: first bad byte */
+  unsigned expected, seen;
+  char error[48];
+  char reason[512]; /* the report keeps 160 bytes: the words that matter come first */
+  CUresult rc;      /* the driver error behind "error", CUDA_SUCCESS otherwise */
+} vw_outcome;
+
+/* The run's pattern for one job: neither zeros nor a constant, so a copy that did nothing, or
+ * copied another job's buffer, cannot pass. mode separates the modes' patterns. */
+void ps__vw_fill_pattern(uint8_t *buf, size_t len, uint64_t nonce, int mode, int a, int b);
+/* The first differing offset, or -1 when equal. */
+long long ps__vw_first_difference(const uint8_t *a, const uint8_t *b, size_t len);
+/* Fills out as corrupt at offset (expected from pattern, seen from seen). */
+void ps__vw_corrupt(vw_outcome *out, const uint8_t *pattern, const uint8_t *seen, long long offset,
+                    const char *leg);
+/* Fills out as error: "<what> failed: <CUDA error name>". */
+void ps__vw_error(vw_outcome *out, const ps__cuda *cuda, CUresult rc, const char *what);
+/* Writes `result <word> a b <verdict> [fields] reason=...`. */
+void ps__vw_emit_result(const char *word, int a, int b, const vw_outcome *out, int access,
+                        double us);
+
+/* Context and buffers of GPU g, once (worker.c); false after `ctx <g> fail`. */
+bool ps__vw_ensure_ctx(vw_worker *w, int g);
+/* Enables peer access from a's context to b's (already on is fine); false with out filled
+ * (unsupported or error). *access = cuDeviceCanAccessPeer. */
+bool ps__vw_peer_on(vw_worker *w, int a, int b, int *access, vw_outcome *out);
+
+/* The sm mode (worker_sm.c): job S<a>.<b>. */
+void ps__vw_run_sm(vw_worker *w, int a, int b);
+void ps__vw_release_sm(vw_worker *w, int g);
+
+/* The ipc mode (worker_ipc.c): job I<a>.<b>; the peer starts at prepare when wanted. */
+void ps__vw_start_peer(vw_worker *w);
+void ps__vw_run_ipc(vw_worker *w, int index, int a, int b);
+void ps__vw_release_ipc(vw_worker *w, int g);
+void ps__vw_stop_peer(vw_worker *w);
+
+#endif
