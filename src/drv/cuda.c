@@ -124,7 +124,7 @@ static bool resolve_table(ps__cuda *cuda, const cuda_entry *table, size_t count,
       rc = fn ? CUDA_SUCCESS : CUDA_ERROR_NOT_FOUND;
     }
     if (rc != CUDA_SUCCESS || !fn) {
-      snprintf(err, err_len, "%s has no %s (at CUDA ABI %d)", cuda->lib.path, table[i].base,
+      snprintf(err, err_len, "%.300s has no %.100s (at CUDA ABI %d)", cuda->lib.path, table[i].base,
                PS_CUDA_ABI_VERSION);
       return false;
     }

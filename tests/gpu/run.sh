@@ -53,8 +53,21 @@ import json, sys
 r = json.load(open(sys.argv[1])); t = r["timings_ms"]
 print(sys.argv[3], "wall_ms=%.1f" % (int(sys.argv[2]) / 1000),
       " ".join("%s=%s" % (k, "null" if v is None else "%.2f" % v) for k, v in t.items()),
-      "local_copy_us=" + ",".join(str(g.get("local_copy", {}).get("verdict")) for g in r["gpus"]))
+      "local=" + ",".join("/".join([str(g.get("local_copy", {}).get("verdict"))] +
+                                   ["%s:%s" % (m, v.get("verdict")) for m, v in
+                                    sorted(g.get("local_copy", {}).get("modes", {}).items())])
+                          for g in r["gpus"]))
 PY
   done
 done
 cat "$OUT/timing.txt" | tee -a "$OUT/summary.txt"
+
+log "each verification mode alone (ce, sm, ipc): 3 runs each, --refresh"
+for m in ce sm ipc; do
+  for i in 1 2 3; do
+    t0=$(date +%s%N)
+    $ps check --live --refresh --modes $m > "$OUT/mode-$m.txt" 2>&1
+    echo "mode $m: exit $? wall_ms=$(( ($(date +%s%N) - t0) / 1000000 ))" | tee -a "$OUT/summary.txt"
+  done
+  grep -E "local|Verification modes|Checked" "$OUT/mode-$m.txt" | tee -a "$OUT/summary.txt"
+done
