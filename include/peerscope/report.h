@@ -255,7 +255,9 @@ typedef struct ps_verify_opts {
 } ps_verify_opts;
 
 /* Fills verdicts (one per mode asked for), claims from CUDA and timings in `report`. A
- * failing pair is not an error of this call: PS_OK means every pair has a verdict. */
+ * failing pair is not an error of this call: PS_OK means every pair has a verdict. The call
+ * returns once the worker process has answered; it may still be releasing its CUDA contexts
+ * for a moment (about 100 ms on an H200), and a thread of the library reaps it then. */
 PS_API ps_status ps_verify(ps_ctx *ctx, ps_report *report, const ps_verify_opts *opts);
 
 /* ---- the caller's CUDA_VISIBLE_DEVICES ------------------------------------------------ */

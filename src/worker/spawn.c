@@ -1,8 +1,10 @@
 #include "worker/spawn.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +99,34 @@ int ps__worker_reap(ps__spawned *child) {
   child->pid = -1;
   close_fds(child);
   return status;
+}
+
+/* The reaper of a worker let go: waits for its exit (not reaping yet, so that its pid and
+ * group id stay taken), ends what is left in its group, then reaps it. */
+static void *reap_later(void *arg) {
+  pid_t pid = (pid_t)(intptr_t)arg;
+  siginfo_t info;
+  while (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
+  }
+  kill(-pid, SIGKILL);
+  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+  }
+  return NULL;
+}
+
+void ps__worker_let_go(ps__spawned *child) {
+  close_fds(child);
+  if (child->pid <= 0) return;
+  pthread_t thread;
+  pthread_attr_t attr;
+  bool detached = pthread_attr_init(&attr) == 0;
+  if (detached) {
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    detached = pthread_create(&thread, &attr, reap_later, (void *)(intptr_t)child->pid) == 0;
+    pthread_attr_destroy(&attr);
+  }
+  if (!detached) reap_later((void *)(intptr_t)child->pid); /* no thread: wait here */
+  child->pid = -1;
 }
 
 void ps__wait_status_text(int status, char *out, size_t len) {

@@ -30,6 +30,12 @@ void ps__worker_kill(ps__spawned *child);
 /* Reaps a worker whose stdout closed (and whatever is left in its group); its wait status. */
 int ps__worker_reap(ps__spawned *child);
 
+/* Lets a worker that said `done` finish on its own: its fds are closed at once, and a detached
+ * thread reaps it (and its group) when it exits. Its CUDA teardown (contexts, the ipc peer,
+ * the driver's file release: about 100 ms on an H200) then overlaps the caller's work instead
+ * of adding to it. */
+void ps__worker_let_go(ps__spawned *child);
+
 /* Reads what the worker wrote on stderr and keeps its last line in tail (for "the worker
  * died: ..." messages). */
 void ps__worker_drain_stderr(const ps__spawned *child, char *tail, size_t len);

@@ -54,7 +54,12 @@ static void watch(ps__watch *w, const ps__watch_ops *ops, void *user) {
       return;
     }
     if (fds[1].revents) ps__worker_drain_stderr(&w->child, w->err_tail, sizeof(w->err_tail));
-    if (fds[0].revents && !read_lines(w, ops, user)) {
+    bool open = !fds[0].revents || read_lines(w, ops, user);
+    if (open && w->finished) { /* every answer is in: its teardown is not waited for */
+      ps__worker_let_go(&w->child);
+      return;
+    }
+    if (!open) {
       ps__worker_drain_stderr(&w->child, w->err_tail, sizeof(w->err_tail));
       int status = ps__worker_reap(&w->child);
       if (!w->finished) ops->exited(user, w, status);
