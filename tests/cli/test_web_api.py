@@ -1252,20 +1252,25 @@ def test_limits():
     still_healthy("with the streams held", s)
     # Six connections from 127.0.0.1 in all, two of them the streams: of ten more, made
     # at once and all kept open, at most four are answered (fewer while the server still
-    # closes the connections of the checks above), the rest closed without an answer.
-    more = [s.connect(10) for _ in range(10)]
-    answered = 0
-    for c in more:
-        try:
-            c.sendall(b"GET /api/v1/job HTTP/1.1\r\nHost: " + s.host().encode() +
-                      b"\r\nCookie: " + cookie.encode() + b"\r\n\r\n")
-            answered += c.recv(100).startswith(b"HTTP/1.1 200")
-        except OSError:
-            pass
+    # closes the connections of the checks above; on a loaded machine none yet: then the
+    # round is tried again after a pause, up to three times), the rest closed unanswered.
+    for _ in range(3):
+        more = [s.connect(10) for _ in range(10)]
+        answered = 0
+        for c in more:
+            try:
+                c.sendall(b"GET /api/v1/job HTTP/1.1\r\nHost: " + s.host().encode() +
+                          b"\r\nCookie: " + cookie.encode() + b"\r\n\r\n")
+                answered += c.recv(100).startswith(b"HTTP/1.1 200")
+            except OSError:
+                pass
+        for c in more:
+            c.close()
+        if answered:
+            break
+        time.sleep(1.0)
     check("--max-per-client 6: 1 to 4 of 10 more connections answered", 1 <= answered <= 4,
           answered)
-    for c in more:
-        c.close()
     time.sleep(0.3)
     still_healthy("the connections closed", s)
     for c, _ in held:
