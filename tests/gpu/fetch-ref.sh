@@ -14,16 +14,21 @@ mkdir -p "$ref/src" "$ref/debs"
 
 # $1 owner/name, $2 destination, $3... paths to keep (default: all)
 take() {
-  local repo=$1 dest=$2 url tmp
+  local repo=$1 dest=$2 git_dir tmp=
   shift 2
-  url=https://github.com/$repo
-  [ -n "${PEERSCOPE_REF_MIRROR:-}" ] && url=file://$PEERSCOPE_REF_MIRROR/${repo/\//+}/repo
-  tmp=$(mktemp -d)
-  git clone -q --no-checkout --depth 1 "$url" "$tmp/repo"
+  if [ -n "${PEERSCOPE_REF_MIRROR:-}" ]; then
+    # Archive straight from the mirror: a mirror may lack blobs of files we do not take, which
+    # makes a clone of it fail (cuda-samples did), while `git archive` of our paths works.
+    git_dir=$PEERSCOPE_REF_MIRROR/${repo/\//+}/repo
+  else
+    tmp=$(mktemp -d)
+    git clone -q --no-checkout --depth 1 --filter=blob:none "https://github.com/$repo" "$tmp/repo"
+    git_dir=$tmp/repo
+  fi
   mkdir -p "$dest"
-  git -C "$tmp/repo" archive HEAD "$@" | tar x -C "$dest"
-  echo "$repo $(git -C "$tmp/repo" rev-parse HEAD)" >> "$ref/src/VERSIONS"
-  rm -rf "$tmp"
+  git -C "$git_dir" archive HEAD "$@" | tar x -C "$dest"
+  echo "$repo $(git -C "$git_dir" rev-parse HEAD)" >> "$ref/src/VERSIONS"
+  [ -z "$tmp" ] || rm -rf "$tmp"
 }
 take NVIDIA/nvbandwidth "$ref/src/nvbandwidth"
 take NVIDIA/nccl-tests "$ref/src/nccl-tests"
@@ -32,7 +37,7 @@ take NVIDIA/cuda-samples "$ref/src/cuda-samples" Common/helper_cuda.h Common/hel
   Samples/5_Domain_Specific/p2pBandwidthLatencyTest/p2pBandwidthLatencyTest.cu
 
 (cd "$ref/debs" && apt-get download libboost1.74-dev libboost-program-options1.74-dev \
-  libboost-program-options1.74.0 >/dev/null 2>&1) ||
+  libboost-program-options1.74.0 >/dev/null 2>&1) && ls "$ref"/debs/*.deb >/dev/null ||
   echo "fetch-ref: apt-get download failed: nvbandwidth will not build" >&2
 cat "$ref/src/VERSIONS"
 du -sh "$ref"
