@@ -1,13 +1,16 @@
+# shellcheck shell=bash
 # Sourced by tests/gpu/bench.sh after peerscope's bench, same job, same GPUs: runs the reference
 # tools tests/gpu/ref-build.sh built into $refbuild at peerscope's sizes, then prints the tables of
 # tests/gpu/compare_ref.py (ref-compare.txt). Needs $OUT, $refbuild and log(); NCCL_NVLS_ENABLE=0
 # is exported by bench.sh. A tool that did not build or fails is named and the others still run.
 # PEERSCOPE_REF_GRAPH_LAUNCHES: all_reduce_perf -G (graph launches of its 20 operations; 1).
+# shellcheck disable=SC1091,SC2154 # env.sh is written by ref-build.sh; bench.sh sets refbuild
 . "$refbuild/env.sh" 2>/dev/null
 refbin=$refbuild/bin
 ngpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
 # As peerscope bench, only the GPUs CUDA_VISIBLE_DEVICES leaves (the tools number those alone).
-[ -z "${CUDA_VISIBLE_DEVICES+x}" ] || ngpus=$(echo "$CUDA_VISIBLE_DEVICES" | tr ',' '\n' | grep -c .)
+[ -z "${CUDA_VISIBLE_DEVICES+x}" ] ||
+  ngpus=$(echo "$CUDA_VISIBLE_DEVICES" | tr ',' '\n' | grep -c .)
 [ "$ngpus" -ge 1 ] || ngpus=1
 # The copy size peerscope measured (its local copy), so both sides move the same buffer.
 copy_bytes=$(python3 -c 'import json, sys

@@ -137,7 +137,8 @@ class Tables:
         out = []
         for title, unit, rows in self.tables:
             better = "lower" if unit in ("us", "ns") else "higher"
-            out.append("== %s (%s, %s is better; ratio = peerscope / reference)" % (title, unit, better))
+            out.append("== %s (%s, %s is better; ratio = peerscope / reference)"
+                       % (title, unit, better))
             out.append("%-22s %9s %11s %11s %7s  %s" % ("figure", "size", "peerscope", "reference",
                                                        "ratio", "reference tool"))
             for figure, size, ours, ref, tool in rows:
@@ -161,7 +162,8 @@ def copy_tables(t, results, nvb, p2p):
                       cell(nvb.get("device_local_copy"), 0, g), "nvbandwidth device_local_copy"))
         diag = cell(p2p.get(P2P_UNI_OFF), g, g)
         # p2pBandwidthLatencyTest counts a local copy's read and write: halve it.
-        local.append(("GPU %d" % g, r["bytes"], r["gbps"], diag / 2 if diag not in (None, MISSING) else diag,
+        half = diag / 2 if diag not in (None, MISSING) else diag
+        local.append(("GPU %d" % g, r["bytes"], r["gbps"], half,
                       "p2pBandwidthLatencyTest diagonal / 2"))
     t.add("local copy, copy engine", "GB/s", local)
     for kind, title, ce, sm in (("h2d", "host to device", "host_to_device_memcpy_ce",
@@ -182,8 +184,8 @@ def pair_tables(t, results, nvb, p2p):
         for r in ours(results, kind, bidirectional=bidir, p2p=on):
             s, d = r["src"], r["dst"]
             for tool, matrix, row, col in refs(s, d):
-                rows.append(("GPU%d %s GPU%d" % (s, "<->" if bidir else "->", d), r["bytes"], r["gbps"],
-                             cell(matrix, row, col), tool))
+                figure = "GPU%d %s GPU%d" % (s, "<->" if bidir else "->", d)
+                rows.append((figure, r["bytes"], r["gbps"], cell(matrix, row, col), tool))
         return rows
 
     # nvbandwidth's read tests put the reading (destination) GPU in the row, writes the source.

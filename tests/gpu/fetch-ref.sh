@@ -2,8 +2,9 @@
 # Gathers what tests/gpu/bench.sh needs to build NVIDIA's reference tools on a GPU machine
 # that cannot download: their public sources (nvbandwidth, nccl-tests, cuda-samples'
 # p2pBandwidthLatencyTest) and Boost.Program_options (nvbandwidth's one dependency) as Debian
-# packages, unpacked there into a temporary prefix, never into /, and NVML's header (a wheel). Everything lands in .ref/
-# (git-ignored; pass it to the device tool with `carry: [".ref"]`, about 11 MB).
+# packages, unpacked there into a temporary prefix, never into /, and NVML's header (a wheel).
+# Everything lands in .ref/ (git-ignored; pass it to the device tool with `carry: [".ref"]`,
+# about 11 MB).
 #   tests/gpu/fetch-ref.sh            clones from github.com
 #   PEERSCOPE_REF_MIRROR=DIR ...      clones DIR/<owner>+<name>/repo instead (a local mirror)
 set -euo pipefail

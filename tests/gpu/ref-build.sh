@@ -12,7 +12,7 @@
 # "ref-build: TOOL ok" or "ref-build: TOOL FAILED: why (log: FILE)"; a tool that fails does not
 # stop the others. Exit 0 when all three built, 1 otherwise.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 src=$PWD/.ref/src
 build=${1:-${TMPDIR:-/tmp}/peerscope-ref-build}
 build=$(mkdir -p "$build" && cd "$build" && pwd)
@@ -82,20 +82,21 @@ find_boost() {
 # Sets nvml_flags: nvml.h from the toolkit, else from the nvidia-nvml-dev wheel (pip-installed,
 # or the one fetch-ref.sh put in .ref/wheels); and a libnvidia-ml.so to link against in
 # $build/link: the toolkit's stub, the driver's library, else a stub made here from the few
-# symbols nvbandwidth calls (its SONAME is the driver's: the driver's library is loaded at run time).
+# symbols nvbandwidth calls (with the driver's SONAME: the driver's library is loaded at run time).
 find_nvml() {
   local inc="" whl dir
   nvml_flags=""
   mkdir -p "$build/link"
   if ! ls "$cuda"/include/nvml.h "$cuda"/targets/*/include/nvml.h >/dev/null 2>&1; then
-    for dir in $(python3 -c 'import nvidia, os; [print(p) for p in nvidia.__path__]' 2>/dev/null); do
+    for dir in $(python3 -c 'import nvidia; [print(p) for p in nvidia.__path__]' 2>/dev/null); do
       inc=$(ls -d "$dir"/include "$dir"/cu*/include 2>/dev/null | while read -r d; do
         [ -f "$d/nvml.h" ] && echo "$d"; done | head -1)
       [ -n "$inc" ] && break
     done
     whl=$(ls .ref/wheels/nvidia_nvml_dev-*.whl 2>/dev/null | head -1)
     if [ -z "$inc" ] && [ -n "$whl" ]; then
-      python3 -m zipfile -e "$whl" "$build/nvml" && inc=$(dirname "$(find "$build/nvml" -name nvml.h | head -1)")
+      python3 -m zipfile -e "$whl" "$build/nvml" &&
+        inc=$(dirname "$(find "$build/nvml" -name nvml.h | head -1)")
     fi
     [ -n "$inc" ] && [ -f "$inc/nvml.h" ] || return 1
     nvml_flags="-I$inc"
@@ -107,18 +108,22 @@ find_nvml() {
     ln -sf "$lib" "$build/link/libnvidia-ml.so" && return 0
   fi
   local syms
-  syms=$(grep -oh 'nvml[A-Z][A-Za-z_0-9]*' "$src"/nvbandwidth/*.cpp "$src"/nvbandwidth/*.h | sort -u |
+  syms=$(grep -oh 'nvml[A-Z][A-Za-z_0-9]*' "$src"/nvbandwidth/*.cpp "$src"/nvbandwidth/*.h |
+    sort -u |
     sed 's/^/SYMBOL /' | cc $nvml_flags -I"$cuda/include" -E -include nvml.h - 2>/dev/null |
     awk '$1 == "SYMBOL" {print "void " $2 "(void) {}"}')
-  echo "$syms" | cc -shared -fPIC -x c - -Wl,-soname,libnvidia-ml.so.1 -o "$build/link/libnvidia-ml.so"
+  echo "$syms" |
+    cc -shared -fPIC -x c - -Wl,-soname,libnvidia-ml.so.1 -o "$build/link/libnvidia-ml.so"
 }
 
 build_nvbandwidth() {
   local log=$build/logs/nvbandwidth.txt
-  [ -f "$src/nvbandwidth/CMakeLists.txt" ] || { fail nvbandwidth "no sources in $src/nvbandwidth"; return; }
+  [ -f "$src/nvbandwidth/CMakeLists.txt" ] ||
+    { fail nvbandwidth "no sources in $src/nvbandwidth"; return; }
   command -v cmake >/dev/null || { fail nvbandwidth "no cmake"; return; }
   find_boost || { fail nvbandwidth "no Boost.Program_options (system or .ref/debs)"; return; }
-  find_nvml || { fail nvbandwidth "no nvml.h (toolkit, pip nvidia-nvml-dev or .ref/wheels)"; return; }
+  find_nvml ||
+    { fail nvbandwidth "no nvml.h (toolkit, pip nvidia-nvml-dev or .ref/wheels)"; return; }
   {
     cmake -S "$src/nvbandwidth" -B "$build/nvbandwidth" -DCMAKE_BUILD_TYPE=Release \
       -DCMAKE_CUDA_COMPILER="$(command -v nvcc)" -DCMAKE_CUDA_ARCHITECTURES="$arch" \
@@ -147,10 +152,16 @@ find_nccl() {
 
 build_nccl_tests() {
   local log=$build/logs/all_reduce_perf.txt found inc lib home=$build/nccl-home gencode=""
-  [ -f "$src/nccl-tests/src/Makefile" ] || { fail all_reduce_perf "no sources in $src/nccl-tests"; return; }
+  [ -f "$src/nccl-tests/src/Makefile" ] ||
+    { fail all_reduce_perf "no sources in $src/nccl-tests"; return; }
   found=$(find_nccl)
-  [ -n "$found" ] || { fail all_reduce_perf "no NCCL (pip nvidia-nccl-cu12 or nccl.h + libnccl.so.2)"; return; }
-  if [[ $found == *"|"* ]]; then inc=${found%%|*}/include lib=${found#*|}; else inc=$found/include lib=$found/lib; fi
+  [ -n "$found" ] ||
+    { fail all_reduce_perf "no NCCL (pip nvidia-nccl-cu12, or nccl.h + libnccl.so.2)"; return; }
+  if [[ $found == *"|"* ]]; then
+    inc=${found%%|*}/include lib=${found#*|}
+  else
+    inc=$found/include lib=$found/lib
+  fi
   # The wheel ships libnccl.so.2 only: -lnccl needs the unversioned link, made here.
   rm -rf "$home" && mkdir -p "$home/lib" && ln -s "$inc" "$home/include"
   ln -s "$lib/libnccl.so.2" "$home/lib/libnccl.so"
@@ -166,7 +177,8 @@ build_p2p() {
   local log=$build/logs/p2pBandwidthLatencyTest.txt
   local dir=$src/cuda-samples/Samples/5_Domain_Specific/p2pBandwidthLatencyTest
   local gencode=()
-  [ -f "$dir/p2pBandwidthLatencyTest.cu" ] || { fail p2pBandwidthLatencyTest "no sources in $dir"; return; }
+  [ -f "$dir/p2pBandwidthLatencyTest.cu" ] ||
+    { fail p2pBandwidthLatencyTest "no sources in $dir"; return; }
   for a in ${arch//;/ }; do gencode+=("-gencode=arch=compute_$a,code=sm_$a"); done
   nvcc -O3 -std=c++17 "${gencode[@]}" -I"$src/cuda-samples/Common" \
     "$dir/p2pBandwidthLatencyTest.cu" -o "$build/bin/p2pBandwidthLatencyTest" > "$log" 2>&1 &&
@@ -178,6 +190,7 @@ build_nccl_tests
 build_p2p
 {
   echo "# written by tests/gpu/ref-build.sh: the libraries the reference tools load"
-  echo "export LD_LIBRARY_PATH=\"$(IFS=:; echo "${libpath[*]}")\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}\""
+  joined=$(IFS=:; echo "${libpath[*]}")
+  echo "export LD_LIBRARY_PATH=\"$joined\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}\""
 } > "$build/env.sh"
 exit $failed

@@ -183,7 +183,8 @@ def test_one_gpu():
     rc, out = run(*args_for(1))
     t = tables(out)
     check("1 GPU: exit 0", rc == 0, out[-300:])
-    check("1 GPU: no pair tables", not any(title.startswith("GPU to GPU") for title in t), sorted(t))
+    check("1 GPU: no pair tables", not any(title.startswith("GPU to GPU") for title in t),
+          sorted(t))
     check("1 GPU: all-reduce on one rank, both modes",
           len(t.get("all-reduce, NCCL eager, fp16, time per operation", [])) == 4 and
           all(ln.startswith("1 rank ") for ln in
