@@ -20,6 +20,7 @@ arch=${PEERSCOPE_REF_ARCH:-90}
 cuda=${CUDA_HOME:-/usr/local/cuda}
 export PATH="$cuda/bin:$PATH"
 mkdir -p "$build/bin" "$build/logs"
+rm -f "$build"/bin/* # a tool that fails now must not leave an older build to be run
 libpath=()
 failed=0
 
@@ -165,7 +166,8 @@ build_nccl_tests() {
   # The wheel ships libnccl.so.2 only: -lnccl needs the unversioned link, made here.
   rm -rf "$home" && mkdir -p "$home/lib" && ln -s "$inc" "$home/include"
   ln -s "$lib/libnccl.so.2" "$home/lib/libnccl.so"
-  libpath+=("$lib")
+  libpath+=("$lib") # and the toolkit's libcudart.so, which all_reduce_perf loads (-lcudart)
+  [ -d "$cuda/lib64" ] && libpath+=("$cuda/lib64")
   for a in ${arch//;/ }; do gencode+=" -gencode=arch=compute_$a,code=sm_$a"; done
   make -C "$src/nccl-tests/src" "$build/nccl-tests/all_reduce_perf" MPI=0 \
     BUILDDIR="$build/nccl-tests" NCCL_HOME="$home" CUDA_HOME="$cuda" NVCC_GENCODE="$gencode" \
