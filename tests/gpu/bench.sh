@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # peerscope bench on a real GPU machine (run through the `device` tool), beside what it is
 # compared with, in the same run on the same card: the plain cuMemcpy loop (plain_copy.c), and,
-# when .ref/ was carried, reference tools built from NVIDIA's public sources (bandwidthTest,
-# p2pBandwidthLatencyTest, nccl-tests' all_reduce_perf; never committed). Everything in $OUT.
+# when .ref/ was carried (tests/gpu/fetch-ref.sh gathers it; carry: [".ref"]), NVIDIA's
+# reference tools built there from their public sources by tests/gpu/ref-build.sh (nvbandwidth,
+# nccl-tests' all_reduce_perf, p2pBandwidthLatencyTest; never committed), set side by side with
+# peerscope's figures by tests/gpu/compare_ref.py (ref-compare.txt). Everything in $OUT.
 set -uo pipefail
 FINAL=${OUT:-/tmp/peerscope-gpu}
 OUT=$FINAL/raw # the device tool returns 8 files: everything goes into raw.tgz at the end
@@ -22,6 +24,16 @@ nccl=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl._
 [ -n "$nccl" ] && [ -e "$nccl" ] || nccl=$(ldconfig -p | awk '/libnccl.so.2/ {print $NF; exit}')
 [ -n "$nccl" ] && export PEERSCOPE_NCCL="$nccl"
 log "NCCL: ${nccl:-none found}"
+
+# The reference tools are built before anything is measured, so the measurements run back to back.
+refbuild=/tmp/peerscope-ref-build
+if [ -d .ref/src ]; then
+  log "reference tools: build (tests/gpu/ref-build.sh)"
+  tests/gpu/ref-build.sh "$refbuild" > "$OUT/ref-build.txt" 2>&1
+  grep '^ref-build:' "$OUT/ref-build.txt" | tee -a "$OUT/summary.txt"
+else
+  log "reference tools: .ref/ not carried (tests/gpu/fetch-ref.sh), none run"
+fi
 
 log "peerscope bench --live (default)"
 t0=$(date +%s%N)
@@ -52,10 +64,10 @@ cc -O2 -I/usr/local/cuda/include tests/gpu/plain_copy.c -L/usr/local/cuda/lib64/
 "$OUT/plain_copy" $((64 << 20)) 16 5 | tee "$OUT/plain.txt"
 "$OUT/plain_copy" $((64 << 20)) 16 5 | tee -a "$OUT/plain.txt"
 rm -f "$OUT/plain_copy"
-if [ -x .ref/run-ref.sh ]; then
-  log "reference tools (.ref)"
-  bash .ref/run-ref.sh > "$OUT/ref.txt" 2>&1; tail -40 "$OUT/ref.txt"
+if [ -d .ref/src ]; then
+  . tests/gpu/bench-ref.sh
 fi
-cp "$OUT/summary.txt" "$OUT/bench.json" "$OUT/bench.svg" "$OUT/bench.txt" "$FINAL/" 2>/dev/null
+cp "$OUT/summary.txt" "$OUT/bench.json" "$OUT/bench.svg" "$OUT/bench.txt" "$OUT/ref-compare.txt" \
+  "$FINAL/" 2>/dev/null
 tar czf "$FINAL/raw.tgz" -C "$FINAL" raw && rm -rf "$OUT"
 ls -la "$FINAL"
