@@ -83,7 +83,7 @@ static void plan_copies(ps__bench_plan *p, const int *gpus, int n) {
 static void plan_latency(ps__bench_plan *p, const int *gpus, int n) {
   const uint64_t *sizes = p->quick ? quick_latency_sizes : latency_sizes;
   size_t size_count = p->quick ? PS_ARRAY_LEN(quick_latency_sizes) : PS_ARRAY_LEN(latency_sizes);
-  int chase_steps = p->quick ? 5000 : 20000;
+  int chase_steps = p->quick ? 20000 : 100000; /* passes through the 2 MiB chain: ~6 */
   ps__bench_planned *j;
   for (int i = 0; i < n; i++)
     if ((j = add(p, PS_BENCH_LATENCY_CHASE, gpus[i], gpus[i]))) j->job.iters = chase_steps;
@@ -169,7 +169,9 @@ void ps__bench_plan_make(ps__bench_plan *p, const ps_report *r, const int *gpus,
 void ps__bench_plan_defaults(ps__bench_plan *p, const ps_bench_opts *o, bool simulated) {
   memset(p, 0, sizeof(*p));
   p->quick = o->quick;
-  p->copy_bytes = o->copy_bytes ? o->copy_bytes : (o->quick ? 32u << 20 : 64u << 20);
+  /* nvbandwidth's default buffer: at 512 MiB a copy lasts long enough (0.25 ms even within
+   * one H200) that the gap between two queued copies is below a part in a thousand. */
+  p->copy_bytes = o->copy_bytes ? o->copy_bytes : (o->quick ? 32u << 20 : 512u << 20);
   if (simulated && !o->copy_bytes) p->copy_bytes = 1u << 20;
   p->iters = o->iters > 0 ? o->iters : (o->quick ? 8 : 16);
   p->trials = o->trials > 0 ? o->trials : 3;
