@@ -259,6 +259,21 @@ static void test_plan_copy_defaults(void **state) {
   assert_int_equal(copies, 4); /* local CE and SM, H2D, D2H */
   assert_int_equal(chases, 1);
   ps__free(p.jobs);
+
+  /* Two GPUs: peer copies at 512 MiB, the staged path (P2P off) at 64 MiB and 4 copies. */
+  const int two[] = {0, 1};
+  ps__bench_plan_defaults(&p, &o, false);
+  ps__bench_plan_make(&p, NULL, two, 2, PS_BENCH_TEST_COPY);
+  int staged = 0;
+  for (size_t i = 0; i < p.count; i++) {
+    const ps__bench_job *j = &p.jobs[i].job;
+    if (j->kind != PS_BENCH_COPY_CE) continue;
+    assert_int_equal(j->bytes, j->p2p ? 512ull << 20 : 64ull << 20);
+    assert_int_equal(j->iters, j->p2p ? 16 : 4);
+    staged += !j->p2p;
+  }
+  assert_int_equal(staged, 3); /* 0 -> 1, 1 -> 0, both at once */
+  ps__free(p.jobs);
 }
 
 int main(void) {
