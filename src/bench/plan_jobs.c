@@ -12,6 +12,7 @@ static const uint64_t quick_sizes[] = {4u << 10, 64u << 10, 256u << 10, 1u << 20
 /* A fixture runs on the fake drivers, which copy and add on the CPU: small buffers keep it to
  * seconds, and its timings are modelled from the fixture's links whatever the size. */
 static const uint64_t simulated_sizes[] = {4u << 10, 64u << 10, 256u << 10, 1u << 20};
+#define STAGED_MAX_BYTES (64ull << 20)
 static const uint64_t latency_sizes[] = {4, 64, 1024, 8192, 65536};
 static const uint64_t quick_latency_sizes[] = {4, 65536};
 
@@ -58,15 +59,21 @@ static void plan_copies(ps__bench_plan *p, const int *gpus, int n) {
     return;
   }
   /* P2P off is the staged path through host memory, an order of magnitude slower: fewer
-   * copies keep a trial in the same few milliseconds. */
+   * copies keep a trial in the same few milliseconds. Its copies stay at most 64 MiB, the
+   * size measured before the 512 MiB default: the driver's staging may need the host while
+   * the spin latch holds the stream, not tried with larger copies. */
   int staged_iters = p->iters / 4 > 2 ? p->iters / 4 : 2;
+  uint64_t staged_bytes = p->copy_bytes < STAGED_MAX_BYTES ? p->copy_bytes : STAGED_MAX_BYTES;
   for (int i = 0; i < n; i++)
     for (int k = 0; k < n; k++) {
       if (i == k) continue;
       int a = gpus[i], b = gpus[k];
       ps__bench_planned *j;
       if ((j = add(p, PS_BENCH_COPY_CE, a, b))) j->job.p2p = true;
-      if ((j = add(p, PS_BENCH_COPY_CE, a, b))) j->job.iters = staged_iters;
+      if ((j = add(p, PS_BENCH_COPY_CE, a, b))) {
+        j->job.iters = staged_iters;
+        j->job.bytes = staged_bytes;
+      }
       if ((j = add(p, PS_BENCH_COPY_SM_READ, a, b))) j->job.p2p = true;
       if ((j = add(p, PS_BENCH_COPY_SM_WRITE, a, b))) j->job.p2p = true;
       if (a > b) continue; /* both directions at once: once per unordered pair */
@@ -74,6 +81,7 @@ static void plan_copies(ps__bench_plan *p, const int *gpus, int n) {
       if ((j = add(p, PS_BENCH_COPY_CE, a, b))) {
         j->job.bidirectional = true;
         j->job.iters = staged_iters;
+        j->job.bytes = staged_bytes;
       }
       if (!p->quick && (j = add(p, PS_BENCH_COPY_SM_WRITE, a, b)))
         j->job.p2p = j->job.bidirectional = true;
@@ -83,7 +91,7 @@ static void plan_copies(ps__bench_plan *p, const int *gpus, int n) {
 static void plan_latency(ps__bench_plan *p, const int *gpus, int n) {
   const uint64_t *sizes = p->quick ? quick_latency_sizes : latency_sizes;
   size_t size_count = p->quick ? PS_ARRAY_LEN(quick_latency_sizes) : PS_ARRAY_LEN(latency_sizes);
-  int chase_steps = p->quick ? 5000 : 20000;
+  int chase_steps = p->quick ? 20000 : 100000; /* passes through the 2 MiB chain: ~6 */
   ps__bench_planned *j;
   for (int i = 0; i < n; i++)
     if ((j = add(p, PS_BENCH_LATENCY_CHASE, gpus[i], gpus[i]))) j->job.iters = chase_steps;
@@ -169,7 +177,9 @@ void ps__bench_plan_make(ps__bench_plan *p, const ps_report *r, const int *gpus,
 void ps__bench_plan_defaults(ps__bench_plan *p, const ps_bench_opts *o, bool simulated) {
   memset(p, 0, sizeof(*p));
   p->quick = o->quick;
-  p->copy_bytes = o->copy_bytes ? o->copy_bytes : (o->quick ? 32u << 20 : 64u << 20);
+  /* nvbandwidth's default buffer: at 512 MiB a copy lasts long enough (0.25 ms even within
+   * one H200) that the gap between two queued copies is below a part in a thousand. */
+  p->copy_bytes = o->copy_bytes ? o->copy_bytes : (o->quick ? 32u << 20 : 512u << 20);
   if (simulated && !o->copy_bytes) p->copy_bytes = 1u << 20;
   p->iters = o->iters > 0 ? o->iters : (o->quick ? 8 : 16);
   p->trials = o->trials > 0 ? o->trials : 3;

@@ -1,7 +1,8 @@
 /* Copy bandwidth and latency in the bench worker, timed the way nvbandwidth times them: a
- * spin kernel holds each stream on a host flag while the start event, the copies and the stop
- * event are queued, then the flag is released, so enqueue cost stays out of the timed region.
- * One warm-up trial, then job->trials timed ones; the copied data is checked afterwards. */
+ * spin kernel holds each stream on a host flag while the warm-up copies, the start event, the
+ * copies and the stop event are queued, then the flag is released, so enqueue cost stays out
+ * of the timed region and the timed copies start behind running ones. job->trials samples, each
+ * with its own warm-up (nvbandwidth's 4 copies); the copied data is checked afterwards. */
 #include <stdio.h>
 #include <string.h>
 
@@ -10,12 +11,14 @@
 #include "core/internal.h"
 
 #define SPIN_TIMEOUT_NS 30000000000ull /* the parent's deadline comes well before */
-#define CHASE_STRIDE 256               /* bytes between chain nodes: one per L2 sector group */
-#define CHASE_MAX_BYTES (8u << 20)
+#define WARMUP_COPIES 4                /* per sample, before the start event (nvbandwidth's) */
+#define CHASE_STRIDE 128               /* nvbandwidth's latency chain: a node per 128-byte line, */
+#define CHASE_MAX_BYTES (2u << 20)     /* each pointing to the next, over a 2 MiB buffer */
 
-/* Queues one trial's operations for one side of a job on `stream` (side 1 is the reverse
+/* Queues `count` of a job's operations for one side on `stream` (side 1 is the reverse
  * direction of a bidirectional job). */
-typedef CUresult (*enqueue_fn)(bw_worker *w, const ps__bench_job *job, int side, CUstream stream);
+typedef CUresult (*enqueue_fn)(bw_worker *w, const ps__bench_job *job, int side, CUstream stream,
+                               int count);
 
 static CUresult launch_copy(bw_worker *w, int g, CUdeviceptr src, CUdeviceptr dst, uint64_t bytes,
                             CUstream stream) {
@@ -27,11 +30,12 @@ static CUresult launch_copy(bw_worker *w, int g, CUdeviceptr src, CUdeviceptr ds
                                    NULL);
 }
 
-static CUresult enqueue_copy(bw_worker *w, const ps__bench_job *job, int side, CUstream stream) {
+static CUresult enqueue_copy(bw_worker *w, const ps__bench_job *job, int side, CUstream stream,
+                             int count) {
   bw_gpu *a = &w->gpus[side ? job->b : job->a], *b = &w->gpus[side ? job->a : job->b];
   int on_a = side ? job->b : job->a, on_b = side ? job->a : job->b;
   CUresult rc = CUDA_SUCCESS;
-  for (int i = 0; i < job->iters && rc == CUDA_SUCCESS; i++) {
+  for (int i = 0; i < count && rc == CUDA_SUCCESS; i++) {
     switch (job->kind) {
     case PS_BENCH_COPY_CE:
     case PS_BENCH_LATENCY_WRITE:
@@ -59,8 +63,11 @@ static CUresult enqueue_copy(bw_worker *w, const ps__bench_job *job, int side, C
   return rc;
 }
 
-static CUresult enqueue_chase(bw_worker *w, const ps__bench_job *job, int side, CUstream stream) {
+/* One launch follows `job->iters` links; count is 1 (the sample) or 0. */
+static CUresult enqueue_chase(bw_worker *w, const ps__bench_job *job, int side, CUstream stream,
+                              int count) {
   (void)side;
+  if (count <= 0) return CUDA_SUCCESS;
   bw_gpu *reader = &w->gpus[job->b];
   CUdeviceptr start = w->gpus[job->a].dst, sink = w->flag_dev + 8;
   unsigned int steps = (unsigned int)job->iters;
@@ -77,23 +84,37 @@ static CUresult launch_spin(bw_worker *w, int g) {
   return w->base.cuda.LaunchKernel(s->spin, 1, 1, 1, 1, 1, 1, 0, s->stream, params, NULL);
 }
 
-/* One trial: main's stream carries the start and stop events; other (or -1) runs the reverse
- * direction at the same time and main's stop waits for it. */
+static int warmup_count(const ps__bench_job *job) {
+  if (job->kind == PS_BENCH_LATENCY_CHASE) return 1; /* one whole chase: the chain is cached */
+  return WARMUP_COPIES;
+}
+
+/* Stream g held by its spin kernel, then the warm-up operations behind it. */
+static CUresult hold_and_warm(bw_worker *w, const ps__bench_job *job, int g, int side,
+                              enqueue_fn enqueue) {
+  CUresult rc = w->base.cuda.CtxSetCurrent(w->gpus[g].ctx);
+  if (rc == CUDA_SUCCESS) rc = launch_spin(w, g);
+  if (rc == CUDA_SUCCESS) rc = enqueue(w, job, side, w->gpus[g].stream, warmup_count(job));
+  return rc;
+}
+
+/* One sample: main's stream carries the start and stop events; other (or -1) runs the
+ * reverse direction at the same time, starts at main's start event (as nvbandwidth's
+ * simultaneous copies do) and main's stop waits for it. */
 static CUresult one_trial(bw_worker *w, const ps__bench_job *job, int main, int other,
                           enqueue_fn enqueue, float *ms) {
   bw_gpu *m = &w->gpus[main], *o = other >= 0 ? &w->gpus[other] : NULL;
   *w->flag = 0;
   __sync_synchronize();
-  CUresult rc = w->base.cuda.CtxSetCurrent(m->ctx);
-  if (rc == CUDA_SUCCESS) rc = launch_spin(w, main);
-  if (rc == CUDA_SUCCESS && o) rc = w->base.cuda.CtxSetCurrent(o->ctx);
-  if (rc == CUDA_SUCCESS && o) rc = launch_spin(w, other);
+  CUresult rc = hold_and_warm(w, job, main, 0, enqueue);
+  if (rc == CUDA_SUCCESS && o) rc = hold_and_warm(w, job, other, 1, enqueue);
   if (rc == CUDA_SUCCESS) rc = w->base.cuda.CtxSetCurrent(m->ctx);
   if (rc == CUDA_SUCCESS) rc = w->base.cuda.EventRecord(m->start, m->stream);
-  if (rc == CUDA_SUCCESS) rc = enqueue(w, job, 0, m->stream);
+  if (rc == CUDA_SUCCESS) rc = enqueue(w, job, 0, m->stream, job->iters);
   if (rc == CUDA_SUCCESS && o) {
     rc = w->base.cuda.CtxSetCurrent(o->ctx);
-    if (rc == CUDA_SUCCESS) rc = enqueue(w, job, 1, o->stream);
+    if (rc == CUDA_SUCCESS) rc = w->base.cuda.StreamWaitEvent(o->stream, m->start, 0);
+    if (rc == CUDA_SUCCESS) rc = enqueue(w, job, 1, o->stream, job->iters);
     if (rc == CUDA_SUCCESS) rc = w->base.cuda.EventRecord(o->mark, o->stream);
     if (rc == CUDA_SUCCESS) rc = w->base.cuda.CtxSetCurrent(m->ctx);
     if (rc == CUDA_SUCCESS) rc = w->base.cuda.StreamWaitEvent(m->stream, o->mark, 0);
@@ -111,11 +132,11 @@ static CUresult one_trial(bw_worker *w, const ps__bench_job *job, int main, int 
 static bool time_trials(bw_worker *w, const ps__bench_job *job, int main, int other,
                         enqueue_fn enqueue, bw_result *r) {
   int trials = job->trials < (int)PS_ARRAY_LEN(r->us) ? job->trials : (int)PS_ARRAY_LEN(r->us);
-  for (int t = -1; t < trials; t++) {
+  for (int t = 0; t < trials; t++) {
     float ms = 0;
     CUresult rc = one_trial(w, job, main, other, enqueue, &ms);
     if (rc != CUDA_SUCCESS) return ps__bw_fail(w, r, "timed copies", rc);
-    if (t >= 0) r->us[r->samples++] = (double)ms * 1000.0 / job->iters;
+    r->us[r->samples++] = (double)ms * 1000.0 / job->iters;
   }
   return true;
 }
@@ -194,26 +215,15 @@ void ps__bw_run_copy(bw_worker *w, const ps__bench_job *job, bw_result *r) {
   if (other >= 0) check_device(w, a, w->gpus[a].dst, job->bytes, b, r);
 }
 
-/* A chain through `bytes` of GPU a's dst buffer in a fixed pseudo-random order, so that no
- * prefetcher guesses the next address. */
+/* nvbandwidth's latency chain through `bytes` of GPU a's dst buffer: node k (one per
+ * 128-byte line) holds the address of node k + 1, the last that of the first. */
 static bool upload_chain(bw_worker *w, int a, uint64_t bytes, bw_result *r) {
   uint64_t nodes = bytes / CHASE_STRIDE;
   CUdeviceptr base = w->gpus[a].dst;
-  uint64_t *order = (uint64_t *)(void *)w->host; /* the permutation first, then the chain */
-  uint64_t *chain = order + nodes;
-  for (uint64_t i = 0; i < nodes; i++)
-    order[i] = i;
-  uint64_t x = 0x2545F4914F6CDD1Dull;
-  for (uint64_t i = nodes - 1; i > 0; i--) { /* Fisher-Yates */
-    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-    uint64_t j = x % (i + 1), t = order[i];
-    order[i] = order[j], order[j] = t;
-  }
+  uint64_t *chain = (uint64_t *)(void *)w->host;
   memset(chain, 0, bytes);
-  for (uint64_t i = 0; i < nodes; i++) {
-    uint64_t from = order[i], to = order[(i + 1) % nodes];
-    chain[from * (CHASE_STRIDE / 8)] = base + to * CHASE_STRIDE;
-  }
+  for (uint64_t k = 0; k < nodes; k++)
+    chain[k * (CHASE_STRIDE / 8)] = base + (k + 1) % nodes * CHASE_STRIDE;
   CUresult rc = w->base.cuda.CtxSetCurrent(w->gpus[a].ctx);
   if (rc == CUDA_SUCCESS) rc = w->base.cuda.MemcpyHtoD(base, chain, bytes);
   return rc == CUDA_SUCCESS || ps__bw_fail(w, r, "uploading the pointer chain", rc);
@@ -225,7 +235,7 @@ void ps__bw_run_latency(bw_worker *w, const ps__bench_job *job, bw_result *r) {
     return;
   }
   if (!preconditions(w, job, r)) return;
-  uint64_t bytes = w->copy_bytes / 4 < CHASE_MAX_BYTES ? w->copy_bytes / 4 : CHASE_MAX_BYTES;
+  uint64_t bytes = w->copy_bytes < CHASE_MAX_BYTES ? w->copy_bytes : CHASE_MAX_BYTES;
   if (bytes < CHASE_STRIDE * 16) {
     r->outcome = PS_BENCH_FAILED;
     ps__strlcpy(r->reason, "copy buffer too small for the pointer chain", sizeof(r->reason));

@@ -74,6 +74,68 @@ def test_nvlink_pair():
         check("nvlink: pointer chase in ns", chase and chase[0]["ns_per_access"] > 100, chase)
 
 
+# The fake libcuda's time model (tests/fake/fake_cuda_bench.c): bandwidth GB/s and fixed
+# latency us of each path, and ns per dependent load.
+PCIE_X16 = {0: 12, 1: 3, 2: 6, 3: 12, 4: 24, 5: 50, 6: 100, 7: 200}
+
+
+def pcie_gbps(gpu):
+    gen = gpu["pcie"]["gen_current"] or 0
+    return PCIE_X16.get(gen, 12) * (gpu["pcie"]["width_current"] or 16) / 16
+
+
+def nvlink_gbps(pair):
+    nv = pair["nvlink"]
+    per_link = 20 if nv["version"] == 1 else 50 if nv["version"] >= 7 else 25
+    return nv["count"] * per_link * 0.85
+
+
+def modelled(doc, r):
+    """(GB/s or None, us per operation or None, ns per load or None) the model gives r."""
+    gpus, b = doc["gpus"], r["bytes"]
+    pair = next((p for p in doc["pairs"] if p["from"] == r["src"] and p["to"] == r["dst"]), None)
+    local, host = (1500, 2.0), (pcie_gbps(gpus[r["src"]]), 5.0)
+    peer = (nvlink_gbps(pair), 2.5) if pair else None
+    staged = (min(pcie_gbps(gpus[r["src"]]), pcie_gbps(gpus[r["dst"]])) / 2, 15.0) if pair else None
+    path, factor = {"local_ce": (local, 1), "local_sm": (local, 1.05), "h2d": (host, 1),
+                    "d2h": (host, 1)}.get(r["kind"], (None, 1))
+    if r["kind"] in ("copy_ce", "latency_write"):
+        path = peer if r["p2p"] else staged
+    elif r["kind"] in ("copy_sm_read", "copy_sm_write"):
+        path, factor = (min(peer[0], local[0]), max(peer[1], local[1])), 1.05
+    elif r["kind"] == "latency_chase":
+        # a chase of many thousand loads: the 2 us launch is below the jitter
+        return None, None, (500.0 if r["src"] == r["dst"] else 800.0)
+    us = factor * (path[1] + b / (path[0] * 1e3))
+    return b * (2 if r["bidirectional"] else 1) / (us * 1e3), us, None
+
+
+def test_figures_match_model():
+    """Every copy and latency figure, timed as nvbandwidth times it (spin latch, warm-up copies,
+    median of trials), is the fake's modelled figure within its +-1% jitter."""
+    proc, doc = bench_json(["copy", "latency", "--trials", "3", "--iters", "4",
+                            "--fixture", fixture("rtx3090-2-nvlink.topo")])
+    check("model: exit 0", proc.returncode == 0 and doc, proc.stderr)
+    if not doc:
+        return
+    seen, off = set(), []
+    for r in doc["bench"]["results"]:
+        if r["outcome"] == "waived" and not doc["bench"]["kernels"]:
+            continue
+        gbps, us, ns = modelled(doc, r)
+        seen.add(r["kind"])
+        got, want = (r["ns_per_access"], ns) if ns else (r["us"]["median"], us)
+        if r["outcome"] != "ok" or abs(got - want) > 0.02 * want or (
+                r["gbps"] is not None and abs(r["gbps"] - gbps) > 0.02 * gbps + 0.001):
+            off.append((r["kind"], r["src"], r["dst"], r["p2p"], r["bytes"], got, want,
+                        r["gbps"], gbps))
+    check("model: every figure within 2% of the model", not off, off[:4])
+    want_kinds = {"copy_ce", "local_ce", "h2d", "d2h", "latency_write"}
+    if doc["bench"]["kernels"]:
+        want_kinds |= {"copy_sm_read", "copy_sm_write", "local_sm", "latency_chase"}
+    check("model: every copy and latency kind compared", want_kinds <= seen, seen)
+
+
 def test_formats():
     base = FAST + ["copy", "--fixture", fixture("rtx3090-2-nvlink.topo")]
     svg = os.path.join(TMP, "bench.svg")
@@ -219,7 +281,7 @@ def test_bad_input():
 
 
 def main():
-    for test in (test_nvlink_pair, test_formats, test_one_gpu_and_virtual_ranks, test_faults,
+    for test in (test_nvlink_pair, test_figures_match_model, test_formats, test_one_gpu_and_virtual_ranks, test_faults,
                  test_nccl_faults, test_gate, test_bad_input):
         test()
     return finish()

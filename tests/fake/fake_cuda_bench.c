@@ -22,7 +22,13 @@
  *                       linear in the width; unknown: gen3 x16), x 0.9 through a host bridge
  *                       (PHB, NODE), x 0.8 across sockets (SYS), 10 us
  *     GPU <-> GPU without peer access (staged through host memory): min PCIe / 2, 15 us
- *   ps_spin             2 us (launch only: the flag is never read)
+ *   ps_spin             2 us when its flag is already set; otherwise its stream is held (a
+ *                       latch) until the host is seen to have set the flag (any later call
+ *                       into the fake, before it waits on the stream): events behind a held
+ *                       latch are not complete. A host that waits on a stream still held
+ *                       meets the kernel's timeout: everything behind the spin runs
+ *                       timeout_ns later (how a missing release shows up in the timings).
+ *                       Work behind a latch still runs at once (data), only its time waits.
  *   ps_copy             1.05 x the copy above, from the kernel's GPU to the slower of its ends
  *   ps_chase            2 us + steps x load latency (local 0.5, NVLink 0.8, PCIe or host 1.5 us)
  *   ps_oneshot_*        5 us + grid_y x ranks x count x 2 bytes / slowest link to a buffer
@@ -118,6 +124,8 @@ struct CUgraphExec_st {
 struct CUstream_st {
   struct CUctx_st *ctx;
   double clock_us;
+  CUdeviceptr latch_flag;     /* held by a ps_spin on this int (0: not held) */
+  double latch_timeout_us;    /* the spin's timeout */
   struct CUgraph_st *capture; /* the graph ops go into, or NULL */
   bool capture_origin;        /* cuStreamBeginCapture was called on it */
   bool is_default;
@@ -129,6 +137,7 @@ struct CUevent_st {
   unsigned flags;
   bool recorded;
   double t_us;
+  struct CUstream_st *latch;  /* recorded behind this stream's held spin: not complete yet */
   struct CUgraph_st *capture; /* recorded inside this capture */
   struct CUevent_st *next;
 };
@@ -184,6 +193,8 @@ PS_FAKE_EXPORT int ps_fake_simulated = 1;
 static void graph_free(struct CUgraph_st *g);
 
 static void stream_free(struct CUstream_st *s) {
+  for (struct CUevent_st *e = events; e; e = e->next)
+    if (e->latch == s) e->latch = NULL;
   if (s->capture && s->capture_origin) graph_free(s->capture);
   free(s);
 }
@@ -240,9 +251,57 @@ static double dmin(double a, double b) { return a < b ? a : b; }
 
 static void host_wait(double t_us) { host_us = dmax(host_us, t_us); }
 
+/* ---- the ps_spin latch ------------------------------------------------------------------- */
+
+static int latch_flag_value(const struct CUstream_st *s) {
+  int v = 0;
+  memcpy(&v, (const void *)(uintptr_t)s->latch_flag, sizeof(v));
+  return v;
+}
+
+/* Ends s's latch; timed_out: the spin gave up, so all behind it happened timeout later. */
+static void latch_end(struct CUstream_st *s, bool timed_out) {
+  double shift = timed_out ? s->latch_timeout_us : 0;
+  for (struct CUevent_st *e = events; e; e = e->next)
+    if (e->latch == s) {
+      e->t_us += shift;
+      e->latch = NULL;
+    }
+  s->clock_us += shift;
+  s->latch_flag = 0;
+}
+
+/* What the spins see now: the latches whose flag the host has set let go. */
+static void latches_observe(void) {
+  for (struct CUstream_st *s = streams; s; s = s->next)
+    if (s->latch_flag && latch_flag_value(s)) latch_end(s, false);
+  for (int g = 0; g < PS_FIX_MAX_GPUS; g++)
+    if (default_streams[g].latch_flag && latch_flag_value(&default_streams[g]))
+      latch_end(&default_streams[g], false);
+}
+
+/* The host blocks on s: a latch still held lasts until the spin's timeout. */
+static void latch_wait(struct CUstream_st *s) {
+  latches_observe();
+  if (s && s->latch_flag) latch_end(s, true);
+}
+
+/* A ps_spin launched on s: holds s unless its flag is set already. */
+static void latch_begin(struct CUstream_st *s, const kernel_op *k) {
+  int v = 0;
+  memcpy(&v, (const void *)(uintptr_t)k->arg.spin.flag, sizeof(v));
+  if (v) return;
+  s->latch_flag = k->arg.spin.flag;
+  s->latch_timeout_us = (double)k->arg.spin.timeout_ns / 1000.0;
+}
+
 void ps__fake_bench_sync_context(const struct CUctx_st *ctx) {
-  for (const struct CUstream_st *s = streams; s; s = s->next)
-    if (s->ctx == ctx) host_wait(s->clock_us);
+  for (struct CUstream_st *s = streams; s; s = s->next)
+    if (s->ctx == ctx) {
+      latch_wait(s);
+      host_wait(s->clock_us);
+    }
+  latch_wait(&default_streams[ctx->gpu]);
   host_wait(default_streams[ctx->gpu].clock_us);
 }
 
@@ -520,7 +579,12 @@ static CUresult ps_oneshot(const kernel_op *k, bool dry, double *us) {
 
 static CUresult kernel_work(const kernel_op *k, bool dry, double *us) {
   switch (k->kernel) {
-  case K_SPIN: *us = LAUNCH_US; return CUDA_SUCCESS;
+  case K_SPIN: {
+    int owner = 0;
+    path p;
+    *us = LAUNCH_US; /* the flag is host memory the kernel reads: a bad pointer faults */
+    return kernel_access(k->gpu, k->arg.spin.flag, sizeof(int), &owner, &p);
+  }
   case K_COPY: return ps_copy(k, dry, us);
   case K_CHASE: return ps_chase(k, dry, us);
   default: return ps_oneshot(k, dry, us);
@@ -554,6 +618,7 @@ static CUresult run_op(struct CUstream_st *s, const op *o, bool in_graph) {
   if (o->kind == OP_RECORD) {
     e->t_us = s->clock_us = start;
     e->recorded = true;
+    e->latch = s->latch_flag ? s : NULL;
     return CUDA_SUCCESS;
   }
   if (o->kind == OP_WAIT) {
@@ -565,6 +630,8 @@ static CUresult run_op(struct CUstream_st *s, const op *o, bool in_graph) {
   us = jitter(us);
   if (in_graph) us = dmax(us - LAUNCH_US, us / 4);
   s->clock_us = start + us;
+  if (o->kind == OP_KERNEL && o->u.kernel.kernel == K_SPIN && !in_graph)
+    latch_begin(s, &o->u.kernel);
   return CUDA_SUCCESS;
 }
 
@@ -616,6 +683,7 @@ static CUresult stream_of(CUstream h, struct CUctx_st *ctx, struct CUstream_st *
 /* Counts the call and resolves the stream (NULL: the current context's). */
 static CUresult enter_stream(CUstream h, struct CUstream_st **s) {
   CUresult r = ps__cuda_enter();
+  latches_observe();
   return r == CUDA_SUCCESS ? stream_of(h, ps__cuda_current(), s) : r;
 }
 
@@ -682,6 +750,7 @@ static CUresult stream_sync(CUstream h) {
   struct CUstream_st *s = NULL;
   CUresult r = enter_stream(h, &s);
   if (r == CUDA_SUCCESS && s->capture) r = capture_misuse(s->capture);
+  if (r == CUDA_SUCCESS) latch_wait(s);
   if (r == CUDA_SUCCESS) host_wait(s->clock_us);
   return r;
 }
@@ -751,6 +820,7 @@ static CUresult event_sync(CUevent h) {
   struct CUevent_st *e = NULL;
   CUresult r = ps__cuda_enter();
   if (r == CUDA_SUCCESS) r = event_of(h, &e);
+  if (r == CUDA_SUCCESS && e->latch) latch_wait(e->latch);
   if (r == CUDA_SUCCESS && e->recorded) host_wait(e->t_us);
   return r;
 }
@@ -763,6 +833,8 @@ static CUresult event_elapsed(float *ms, CUevent start, CUevent end) {
   if (r == CUDA_SUCCESS && !ms) r = CUDA_ERROR_INVALID_VALUE;
   if (r == CUDA_SUCCESS) r = event_of(start, &a);
   if (r == CUDA_SUCCESS) r = event_of(end, &b);
+  latches_observe();
+  if (r == CUDA_SUCCESS && (a->latch || b->latch)) r = CUDA_ERROR_NOT_READY;
   if (r == CUDA_SUCCESS &&
       (((a->flags | b->flags) & CU_EVENT_DISABLE_TIMING) || !a->recorded || !b->recorded))
     r = CUDA_ERROR_INVALID_HANDLE;

@@ -6,6 +6,8 @@
 #include "support.h"
 
 #include "bench/bench_internal.h"
+#include "bench/bench_plan.h"
+#include "core/internal.h"
 
 /* No libm in the tests either: a tolerance by hand. */
 static void assert_near(double got, double want) {
@@ -217,6 +219,63 @@ static void test_report_frees_bench(void **state) {
   ps_report_free(r);
 }
 
+/* The copy buffer nvbandwidth uses by default (512 MiB) unless --quick, a fixture or
+ * --copy-size say otherwise; the pointer chase walks several times through its chain. */
+static void test_plan_copy_defaults(void **state) {
+  (void)state;
+  ps_bench_opts o = PS_INIT(ps_bench_opts);
+  ps__bench_plan p;
+  ps__bench_plan_defaults(&p, &o, false);
+  assert_int_equal(p.copy_bytes, 512ull << 20);
+  assert_int_equal(p.iters, 16);
+  assert_int_equal(p.trials, 3);
+  ps__bench_plan_defaults(&p, &o, true);
+  assert_int_equal(p.copy_bytes, 1ull << 20);
+  o.quick = true;
+  ps__bench_plan_defaults(&p, &o, false);
+  assert_int_equal(p.copy_bytes, 32ull << 20);
+  o.copy_bytes = 4096;
+  ps__bench_plan_defaults(&p, &o, true);
+  assert_int_equal(p.copy_bytes, 4096);
+
+  int gpu = 0;
+  o = (ps_bench_opts)PS_INIT(ps_bench_opts);
+  ps__bench_plan_defaults(&p, &o, false);
+  ps__bench_plan_make(&p, NULL, &gpu, 1, PS_BENCH_TEST_COPY | PS_BENCH_TEST_LATENCY);
+  assert_false(p.oom);
+  int copies = 0, chases = 0;
+  for (size_t i = 0; i < p.count; i++) {
+    const ps__bench_job *j = &p.jobs[i].job;
+    if (p.jobs[i].waived) continue;
+    if (j->kind == PS_BENCH_LATENCY_CHASE) {
+      chases++;
+      assert_int_equal(j->iters, 100000);
+    } else {
+      copies++;
+      assert_int_equal(j->bytes, 512ull << 20);
+      assert_int_equal(j->iters, 16);
+    }
+  }
+  assert_int_equal(copies, 4); /* local CE and SM, H2D, D2H */
+  assert_int_equal(chases, 1);
+  ps__free(p.jobs);
+
+  /* Two GPUs: peer copies at 512 MiB, the staged path (P2P off) at 64 MiB and 4 copies. */
+  const int two[] = {0, 1};
+  ps__bench_plan_defaults(&p, &o, false);
+  ps__bench_plan_make(&p, NULL, two, 2, PS_BENCH_TEST_COPY);
+  int staged = 0;
+  for (size_t i = 0; i < p.count; i++) {
+    const ps__bench_job *j = &p.jobs[i].job;
+    if (j->kind != PS_BENCH_COPY_CE) continue;
+    assert_int_equal(j->bytes, j->p2p ? 512ull << 20 : 64ull << 20);
+    assert_int_equal(j->iters, j->p2p ? 16 : 4);
+    staged += !j->p2p;
+  }
+  assert_int_equal(staged, 3); /* 0 -> 1, 1 -> 0, both at once */
+  ps__free(p.jobs);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_percentile_small),
@@ -228,6 +287,7 @@ int main(void) {
       cmocka_unit_test(test_names),
       cmocka_unit_test(test_min_p2p_gbps),
       cmocka_unit_test(test_report_frees_bench),
+      cmocka_unit_test(test_plan_copy_defaults),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -468,10 +468,11 @@ static void test_kernels(void **state) {
   CUfunction chase = kernel(&c, m, PS_KERNEL_CHASE);
   timer t = timer_new(&c);
 
-  /* ps_spin returns at once. */
+  /* ps_spin returns at once on a flag already set (test_spin_latch: one that is not). */
   CUdeviceptr flag = local;
   unsigned long long timeout = 1000000000ull;
   void *spin_params[] = {&flag, &timeout};
+  assert_int_equal(c.MemsetD8(local, 1, 4), CUDA_SUCCESS);
   assert_int_equal(launch(&c, spin, 1, NULL, spin_params), CUDA_SUCCESS);
   assert_int_equal(c.Launch(spin, 1, 1, 1, 2048, 1, 1, 0, NULL, spin_params, NULL),
                    CUDA_ERROR_INVALID_VALUE);
@@ -533,6 +534,62 @@ static void test_kernels(void **state) {
                    CUDA_ERROR_INVALID_VALUE);
   assert_int_equal(c.ModuleUnload(m), CUDA_SUCCESS);
   assert_int_equal(launch(&c, spin, 1, NULL, spin_params), CUDA_ERROR_INVALID_HANDLE);
+  dlclose(c.h);
+}
+
+/* ps_spin holds its stream until the host sets the flag: the work queued behind it is not
+ * complete before; once released it runs back to back from the release, and a host that
+ * waits without releasing meets the spin's timeout. */
+static void test_spin_latch(void **state) {
+  (void)state;
+  enum { N = MIB };
+  cu c;
+  cu_open(&c, "hgx-h100-8.topo");
+  CUcontext c0 = ctx_on(&c, 0);
+  CUdeviceptr a = dalloc(&c, c0, N), b = dalloc(&c, c0, N);
+  CUmodule m = NULL;
+  assert_int_equal(c.ModuleLoad(&m, "fatbin"), CUDA_SUCCESS);
+  CUfunction spin = kernel(&c, m, PS_KERNEL_SPIN);
+  CUstream s = NULL;
+  assert_int_equal(c.StreamCreate(&s, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS);
+  void *host = NULL;
+  CUdeviceptr flag = 0;
+  assert_int_equal(c.HostAlloc(&host, 64, 0x3), CUDA_SUCCESS);
+  assert_int_equal(c.HostDevicePointer(&flag, host, 0), CUDA_SUCCESS);
+  volatile int *word = host;
+  unsigned long long timeout = 30000000000ull; /* 30 s, as the bench worker's */
+  void *params[] = {&flag, &timeout};
+  timer t = timer_new(&c);
+  float ms = 0;
+
+  /* Released by the host: events behind the spin complete, the copies are timed alone. */
+  *word = 0;
+  assert_int_equal(launch(&c, spin, 1, s, params), CUDA_SUCCESS);
+  timer_start(&c, &t, s);
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(c.MemcpyAsync(b, a, N, s), CUDA_SUCCESS);
+  assert_int_equal(c.EventRecord(t.stop, s), CUDA_SUCCESS);
+  assert_int_equal(c.Elapsed(&ms, t.start, t.stop), CUDA_ERROR_NOT_READY); /* still held */
+  *word = 1;
+  assert_int_equal(c.EventSync(t.stop), CUDA_SUCCESS);
+  assert_int_equal(c.Elapsed(&ms, t.start, t.stop), CUDA_SUCCESS);
+  assert_near(ms * 1e3 / 4, model_us(2.0, N, 1500));
+
+  /* Never released, with the start event before the spin: the host's wait lasts the timeout
+   * and the timing shows it. */
+  *word = 0;
+  timer_start(&c, &t, s);
+  assert_int_equal(launch(&c, spin, 1, s, params), CUDA_SUCCESS);
+  assert_int_equal(c.MemcpyAsync(b, a, N, s), CUDA_SUCCESS);
+  assert_int_equal(c.EventRecord(t.stop, s), CUDA_SUCCESS);
+  assert_int_equal(c.StreamSync(s), CUDA_SUCCESS);
+  assert_int_equal(c.Elapsed(&ms, t.start, t.stop), CUDA_SUCCESS);
+  assert_true(ms >= 30000.0f && ms < 30001.0f);
+
+  /* A flag that is not memory a kernel on GPU 0 may read faults at launch. */
+  flag = 16;
+  assert_int_equal(launch(&c, spin, 1, s, params), CUDA_ERROR_ILLEGAL_ADDRESS);
+  assert_int_equal(c.FreeHost(host), CUDA_SUCCESS);
   dlclose(c.h);
 }
 
@@ -977,10 +1034,10 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_entry_points),    cmocka_unit_test(test_copy_model_nvlink),
       cmocka_unit_test(test_copy_model_pcie), cmocka_unit_test(test_streams_and_events),
-      cmocka_unit_test(test_kernels),         cmocka_unit_test(test_oneshot),
-      cmocka_unit_test(test_capture),         cmocka_unit_test(test_nccl_sums),
-      cmocka_unit_test(test_nccl_model),      cmocka_unit_test(test_faults_async),
-      cmocka_unit_test(test_hang_async),
+      cmocka_unit_test(test_kernels),         cmocka_unit_test(test_spin_latch),
+      cmocka_unit_test(test_oneshot),         cmocka_unit_test(test_capture),
+      cmocka_unit_test(test_nccl_sums),       cmocka_unit_test(test_nccl_model),
+      cmocka_unit_test(test_faults_async),    cmocka_unit_test(test_hang_async),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

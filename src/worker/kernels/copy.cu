@@ -33,12 +33,13 @@ extern "C" __global__ void ps_copy(const uint4 *__restrict__ src, uint4 *__restr
     dst[i] = src[i];
 }
 
-// One thread, one dependent load per step; __ldcv skips the caches, so each step reaches the
-// memory that holds the chain (this GPU's or a peer's).
+// One thread, one dependent load per step, as nvbandwidth's latency kernel: plain loads, so a
+// chain that fits in L2 is served from the cache that holds it (this GPU's, or the peer's for
+// peer memory), and time / steps is the latency nvbandwidth reports.
 extern "C" __global__ void ps_chase(const unsigned long long *start, unsigned int steps,
                                     unsigned long long *sink) {
   const unsigned long long *p = start;
   for (unsigned int i = 0; i < steps; i++)
-    p = (const unsigned long long *)__ldcv(p);
+    p = (const unsigned long long *)*p;
   *sink = (unsigned long long)p;
 }

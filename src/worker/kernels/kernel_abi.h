@@ -11,7 +11,7 @@
  *       measures peer loads; on the writing GPU, peer stores.
  *   ps_chase(const u64 *start, u32 steps, u64 *sink)
  *       one thread follows a chain of pointers (each element holds the address of the next):
- *       every step is one dependent load, so time / steps is the load latency.
+ *       every step is one dependent (cached) load, so time / steps is the load latency.
  *   ps_oneshot_f16 / ps_oneshot_bf16(ps_oneshot_args args)
  *       one-shot all-reduce: every rank reads every rank's input over peer mappings and writes
  *       the sum to its own output, between two flag barriers. Rank = args.rank_base +
