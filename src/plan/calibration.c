@@ -177,7 +177,8 @@ static ps_status fill(ps_ctx *ctx, const ps_report *r, const ps_plan_request *re
                           g->batched ? g->batched : req->max_num_batched_tokens,
                           c->eager,
                           (uint64_t)visible,
-                          gpu->name};
+                          gpu->name,
+                          req->max_num_seqs > 0 ? req->max_num_seqs : 0};
   ps__vllm_memory mem;
   ps__vllm_memory_make(m, &setup, &mem);
   c->batched = mem.batched;

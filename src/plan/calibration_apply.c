@@ -49,8 +49,8 @@ void ps__calibration_apply(const ps__plan_input *in, const ps_vllm_calibration *
     }
   }
   /* the model at the record's settings, against the model at the plan's (c->mem) */
-  ps__vllm_setup then = {&in->vllm,  c->tp, cal->max_model_len, cal->batched, cal->eager,
-                         c->visible, gpu};
+  ps__vllm_setup then = {&in->vllm, c->tp, cal->max_model_len, cal->batched, cal->eager, c->visible,
+                         gpu,       0 /* the record keeps no max_num_seqs */};
   ps__vllm_memory m0;
   ps__vllm_memory_make(in->model, &then, &m0);
   int64_t delta = (int64_t)(c->mem.activation + c->mem.non_torch + c->mem.graphs) -

@@ -240,7 +240,8 @@ static void overhead(const ps__plan_input *in, ps__candidate *c, const char *gpu
     len = (m->valid & PS_MODEL_MAX_POSITIONS) && m->max_position_embeddings > 0
               ? m->max_position_embeddings
               : 131072;
-  ps__vllm_setup setup = {&in->vllm, c->tp, len, in->batched, in->eager, c->visible, gpu_name};
+  ps__vllm_setup setup = {&in->vllm, c->tp,      len,      in->batched,
+                          in->eager, c->visible, gpu_name, in->asked_seqs};
   ps__vllm_memory_make(m, &setup, &c->mem);
   c->overhead =
       ps__add_u64_sat(ps__add_u64_sat(c->mem.activation, c->mem.non_torch), c->mem.graphs);

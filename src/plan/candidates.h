@@ -27,6 +27,7 @@ typedef struct ps__plan_input {
   double reserve_bytes;
   int kv_dtype_bytes; /* 0 = the model's dtype */
   int seqs;
+  int asked_seqs;    /* max_num_seqs as requested, 0 = not given */
   int max_model_len; /* 0 = find the longest */
   ps_objective objective;
   ps__vllm vllm;  /* whose accounting is modelled */

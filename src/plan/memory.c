@@ -95,6 +95,10 @@ void ps__vllm_memory_make(const ps_model *m, const ps__vllm_setup *s, ps__vllm_m
   int seqs;
   int batched = default_batched(s, &seqs);
   if (s->batched > 0) batched = s->batched;
+  /* the dummy sampler runs min(max_num_batched_tokens, max_num_seqs) rows (gpu_model_runner.py
+   * _dummy_run: num_reqs = min(num_tokens, max_num_reqs)); a requested max_num_seqs counts */
+  if (s->seqs > 0) seqs = s->seqs;
+  if (seqs > batched) seqs = batched;
   out->batched = batched;
   out->profile_seqs = seqs;
   out->activation = activation(m, s, batched, seqs);

@@ -103,6 +103,7 @@ static ps_status resolve(ps_ctx *ctx, const ps_report *const *reports, int nodes
     return ps__fail(ctx, PS_ERR_INVALID_ARG, "reserve %.1f GiB is negative", req->reserve_gib);
   in->reserve_bytes = req->reserve_gib * PS_GIB;
   in->seqs = req->max_num_seqs > 0 ? req->max_num_seqs : 1;
+  in->asked_seqs = req->max_num_seqs > 0 ? req->max_num_seqs : 0;
   in->max_model_len = req->max_model_len > 0 ? req->max_model_len : 0;
   in->objective = req->objective;
   const char *kv = req->kv_cache_dtype;

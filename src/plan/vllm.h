@@ -63,6 +63,7 @@ typedef struct ps__vllm_setup {
   bool eager;
   uint64_t visible; /* smallest CUDA-visible total of the GPUs used */
   const char *gpu_name;
+  int seqs; /* requested max_num_seqs, 0 = the default (the dummy sampler runs that many rows) */
 } ps__vllm_setup;
 
 void ps__vllm_memory_make(const ps_model *m, const ps__vllm_setup *s, ps__vllm_memory *out);
