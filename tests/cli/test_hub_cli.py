@@ -275,9 +275,10 @@ def test_catalog_against_its_sources():
     the heads that decide TP divisibility, KV bytes per token, and the weight total against
     the config's shapes."""
     entries = sorted(e for e in os.listdir(CATALOG) if "--" in e)
-    check("catalog has entries", len(entries) >= 20, entries)
+    check("catalog has entries", len(entries) >= 40, entries)
     home = fresh_home()
     hub.reset()
+    noted = 0
     for entry in entries:
         d = os.path.join(CATALOG, entry)
         meta = json.load(open(os.path.join(d, "peerscope-catalog.json")))
@@ -304,9 +305,23 @@ def test_catalog_against_its_sources():
             want = 2 * kv * head_dim * layers * 2
             check("kv bytes per token %s" % rid, out.get("kv_bytes_per_token") == want,
                   (out.get("kv_bytes_per_token"), want))
+        if out.get("attention") == 1:  # MLA: one latent (kv_lora_rank + rope dims) per layer
+            want = (cfg["kv_lora_rank"] + cfg["qk_rope_head_dim"]) * layers * 2
+            check("mla kv bytes per token %s" % rid, out.get("kv_bytes_per_token") == want,
+                  (out.get("kv_bytes_per_token"), want))
         code, est = resolve(d, home)  # the directory alone: the config's shapes
-        drift = abs(est.get("weight_bytes", 0) - meta["total_size"]) / meta["total_size"]
-        check("total agrees with the config %s" % rid, drift < 0.001, (est, meta["total_size"]))
+        drift = (est.get("weight_bytes", 0) - meta["total_size"]) / meta["total_size"]
+        if meta.get("config_estimate"):
+            # The checkpoint holds what the config's shapes do not say (a stored tied head,
+            # bf16 modules of a quantized model, an MTP layer, scales): the entry says what,
+            # and the exact total can only be the larger one.
+            check("total above the config's shapes %s" % rid, -0.25 < drift <= -0.001,
+                  (est, meta["total_size"], meta["config_estimate"]))
+            noted += 1
+        else:
+            check("total agrees with the config %s" % rid, abs(drift) < 0.001,
+                  (est, meta["total_size"]))
+    check("most totals agree with their config", noted * 4 < len(entries), noted)
     check("catalog never touches the network", not hub.requests, hub.requests)
 
 
