@@ -246,6 +246,9 @@ def test_update_catalog_script():
     for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
         env.pop(k, None)
     hub.reset()
+    os.makedirs(os.path.join(out, "org--single"))
+    with open(os.path.join(out, "org--single", "peerscope-catalog.json"), "w") as f:
+        json.dump({"id": "org/single", "total_size": 1, "config_estimate": "why"}, f)
     p = subprocess.run([sys.executable, os.path.join(SOURCE, "scripts", "update-catalog.py"),
                         "org/sharded", "org/single"], capture_output=True, text=True, env=env,
                        timeout=60)
@@ -255,6 +258,7 @@ def test_update_catalog_script():
           and meta["revision"] == hubserver.COMMIT_A, meta)
     meta = json.load(open(os.path.join(out, "org--single", "peerscope-catalog.json")))
     check("update-catalog header", meta["total_size"] == SINGLE_DATA, meta)
+    check("update-catalog keeps config_estimate", meta.get("config_estimate") == "why", meta)
     check("update-catalog config verbatim",
           read(os.path.join(out, "org--sharded", "config.json")) == LLAMA8)
     check("update-catalog header bytes only", hub.weight_bytes_served == 0, hub.sent)
