@@ -10,7 +10,8 @@ Run it where the Hub is reachable (the machines peerscope is developed on may no
 For each id it fetches config.json, then model.safetensors.index.json (metadata.total_size) or,
 for a single-file model, the safetensors header through two Range requests (never weights),
 exactly as peerscope itself does, and writes <org>--<name>/config.json byte for byte and
-peerscope-catalog.json with the commit (X-Repo-Commit) the files were read at. HF_TOKEN is
+peerscope-catalog.json with the commit (X-Repo-Commit) the files were read at (an entry's
+config_estimate, why its checkpoint holds more than its config's shapes, is kept). HF_TOKEN is
 sent for gated models; HF_ENDPOINT points at a mirror; PEERSCOPE_CATALOG_OUT writes somewhere
 else than data/models (the tests). Standard library only."""
 import json
@@ -74,7 +75,14 @@ def update(repo):
              "total_parameters": None,
              "sources": {"config.json": where + "config.json",
                          "total_size": "%s at %s" % (how, where)}}
-    with open(os.path.join(d, "peerscope-catalog.json"), "w") as f:
+    meta = os.path.join(d, "peerscope-catalog.json")
+    for old in (meta, os.path.join(SOURCE, os.path.basename(d), "peerscope-catalog.json")):
+        if os.path.isfile(old):  # why the checkpoint holds more than its config says stays true
+            note = json.load(open(old)).get("config_estimate")
+            if note:
+                entry["config_estimate"] = note
+                break
+    with open(meta, "w") as f:
         json.dump(entry, f, indent=2)
         f.write("\n")
     print("%-48s %s %16d" % (repo, commit[:12], total))

@@ -246,6 +246,9 @@ def test_update_catalog_script():
     for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
         env.pop(k, None)
     hub.reset()
+    os.makedirs(os.path.join(out, "org--single"))
+    with open(os.path.join(out, "org--single", "peerscope-catalog.json"), "w") as f:
+        json.dump({"id": "org/single", "total_size": 1, "config_estimate": "why"}, f)
     p = subprocess.run([sys.executable, os.path.join(SOURCE, "scripts", "update-catalog.py"),
                         "org/sharded", "org/single"], capture_output=True, text=True, env=env,
                        timeout=60)
@@ -255,6 +258,7 @@ def test_update_catalog_script():
           and meta["revision"] == hubserver.COMMIT_A, meta)
     meta = json.load(open(os.path.join(out, "org--single", "peerscope-catalog.json")))
     check("update-catalog header", meta["total_size"] == SINGLE_DATA, meta)
+    check("update-catalog keeps config_estimate", meta.get("config_estimate") == "why", meta)
     check("update-catalog config verbatim",
           read(os.path.join(out, "org--sharded", "config.json")) == LLAMA8)
     check("update-catalog header bytes only", hub.weight_bytes_served == 0, hub.sent)
@@ -275,9 +279,10 @@ def test_catalog_against_its_sources():
     the heads that decide TP divisibility, KV bytes per token, and the weight total against
     the config's shapes."""
     entries = sorted(e for e in os.listdir(CATALOG) if "--" in e)
-    check("catalog has entries", len(entries) >= 20, entries)
+    check("catalog has entries", len(entries) >= 40, entries)
     home = fresh_home()
     hub.reset()
+    noted = 0
     for entry in entries:
         d = os.path.join(CATALOG, entry)
         meta = json.load(open(os.path.join(d, "peerscope-catalog.json")))
@@ -304,9 +309,23 @@ def test_catalog_against_its_sources():
             want = 2 * kv * head_dim * layers * 2
             check("kv bytes per token %s" % rid, out.get("kv_bytes_per_token") == want,
                   (out.get("kv_bytes_per_token"), want))
+        if out.get("attention") == 1:  # MLA: one latent (kv_lora_rank + rope dims) per layer
+            want = (cfg["kv_lora_rank"] + cfg["qk_rope_head_dim"]) * layers * 2
+            check("mla kv bytes per token %s" % rid, out.get("kv_bytes_per_token") == want,
+                  (out.get("kv_bytes_per_token"), want))
         code, est = resolve(d, home)  # the directory alone: the config's shapes
-        drift = abs(est.get("weight_bytes", 0) - meta["total_size"]) / meta["total_size"]
-        check("total agrees with the config %s" % rid, drift < 0.001, (est, meta["total_size"]))
+        drift = (est.get("weight_bytes", 0) - meta["total_size"]) / meta["total_size"]
+        if meta.get("config_estimate"):
+            # The checkpoint holds what the config's shapes do not say (a stored tied head,
+            # bf16 modules of a quantized model, an MTP layer, scales): the entry says what,
+            # and the exact total can only be the larger one.
+            check("total above the config's shapes %s" % rid, -0.25 < drift <= -0.001,
+                  (est, meta["total_size"], meta["config_estimate"]))
+            noted += 1
+        else:
+            check("total agrees with the config %s" % rid, abs(drift) < 0.001,
+                  (est, meta["total_size"]))
+    check("most totals agree with their config", noted * 4 < len(entries), noted)
     check("catalog never touches the network", not hub.requests, hub.requests)
 
 
