@@ -74,7 +74,9 @@ static bool load_kernels(bw_worker *w, bw_gpu *s) {
              {&s->copy, 0, PS_KERNEL_COPY},
              {&s->chase, 0, PS_KERNEL_CHASE},
              {&s->oneshot_f16, 1, PS_KERNEL_ONESHOT_F16},
-             {&s->oneshot_bf16, 1, PS_KERNEL_ONESHOT_BF16}};
+             {&s->oneshot_bf16, 1, PS_KERNEL_ONESHOT_BF16},
+             {&s->twoshot_f16, 1, PS_KERNEL_TWOSHOT_F16},
+             {&s->twoshot_bf16, 1, PS_KERNEL_TWOSHOT_BF16}};
   for (size_t i = 0; i < PS_ARRAY_LEN(fns); i++) {
     CUresult rc = w->base.cuda.ModuleGetFunction(fns[i].fn, s->modules[fns[i].module], fns[i].name);
     if (rc != CUDA_SUCCESS) {

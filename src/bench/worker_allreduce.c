@@ -1,10 +1,13 @@
-/* All-reduce in the bench worker: peerscope's one-shot kernel (kernels/oneshot.cu) and NCCL,
- * timed the same way, as nccl-tests times them: `iters` back-to-back operations after a
- * warm-up, no spin latch, so launch cost counts as it does for an application. The clock is
- * a pair of events on rank 0's stream whose stop waits for every rank's stream: the GPU's
- * view of the host-timed loop nccl-tests runs (and the fake driver's modelled clock). Inputs are
- * small integers: every sum is exact in fp16 and bf16, whatever order a ring adds them in,
- * and the outputs are checked element for element. */
+/* All-reduce in the bench worker: peerscope's custom all-reduce kernels (kernels/oneshot.cu:
+ * one-shot, two-shot for large messages as vLLM picks them) and NCCL, timed the same way and as
+ * nccl-tests' all_reduce_perf times them: after a warm-up, `iters` back-to-back operations are
+ * enqueued between two readings of the host clock, the second after every rank's stream is
+ * synchronised; in a CUDA graph (-G) the `iters` operations are captured once per rank's
+ * stream and the graphs launched GRAPH_REPLAYS times. No spin latch, so launch cost counts as
+ * it does for an application. On the fake driver (w->simulated) the clock is a pair of events
+ * on rank 0's stream instead: its modelled time. Inputs are small integers: every sum is exact
+ * in fp16 and bf16, whatever order a ring adds them in, and the outputs are checked element for
+ * element. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,11 +16,13 @@
 #include "bench/worker_internal.h"
 #include "core/internal.h"
 
-#define WARMUP_OPS 5 /* at least; a warm-up is as long as a trial */
-/* A graph is replayed this many times per trial, as nccl-tests -G 20 does; a decode step's graph
- * holds a hundred or more all-reduces, so a launch is amortised as widely (docs/bench.md). */
+/* nccl-tests' -w 1 warm-up operation and the synchronised one each of its timings starts with. */
+#define WARMUP_OPS 2
+/* A graph is launched this many times per trial, as all_reduce_perf -G 20 does; a decode
+ * step's graph holds a hundred or more all-reduces, so a launch is amortised as widely
+ * (docs/bench.md). */
 #define GRAPH_REPLAYS 20
-/* Above this a graph launch is noise against the transfer: one replay keeps a 64 MiB trial
+/* Above this a graph launch is noise against the transfer: one launch keeps a 64 MiB trial
  * at a few milliseconds instead of a second (measured on 2 H100s: 45 s for the whole run). */
 #define GRAPH_AMORTISE_BYTES (1u << 20)
 #define BARRIER_TIMEOUT_NS 200000000ull /* 200 ms: far beyond any healthy barrier */
@@ -29,8 +34,14 @@ typedef struct ar_state {
   uint64_t span; /* bytes allocated per buffer: operation i uses offset (i % steps) * bytes */
   uint64_t steps;
   bool bf16;
+  bool virtual_ranks; /* ranks are buffers of one GPU: one stream, one launch */
+  bool twoshot;       /* the kernel: two-shot, else one-shot */
+  unsigned blocks;    /* the kernel's blocks per rank */
   CUdeviceptr in[PS_BENCH_MAX_RANKS], out[PS_BENCH_MAX_RANKS], flags[PS_BENCH_MAX_RANKS];
 } ar_state;
+
+/* Enqueues `ops` operations on the ranks' streams (or into their captures). */
+typedef bool (*ar_enqueue)(bw_worker *w, const ar_state *s, int ops, bw_result *r);
 
 /* The NCCL communicators of the last group, kept across the sizes and types of that group. */
 static struct {
@@ -59,43 +70,69 @@ static uint16_t int_to_bf16(int v) {
 
 static uint16_t encode(int v, bool bf16) { return bf16 ? int_to_bf16(v) : int_to_f16(v); }
 
-/* Records the start event on rank 0's stream. */
-static bool clock_start(bw_worker *w, const ar_state *s, bw_result *r) {
+/* Whether rank k drives its own stream: virtual ranks share their GPU's. */
+static bool own_stream(const ar_state *s, int k) {
+  for (int q = 0; q < k; q++)
+    if (s->gpu[q] == s->gpu[k]) return false;
+  return true;
+}
+
+static bool sync_all(bw_worker *w, const ar_state *s, bw_result *r, const char *what) {
+  for (int k = 0; k < s->ranks; k++) {
+    if (!own_stream(s, k)) continue;
+    CUresult rc = w->base.cuda.CtxSetCurrent(w->gpus[s->gpu[k]].ctx);
+    if (rc == CUDA_SUCCESS) rc = w->base.cuda.StreamSynchronize(w->gpus[s->gpu[k]].stream);
+    if (rc != CUDA_SUCCESS) return ps__bw_fail(w, r, what, rc);
+  }
+  return true;
+}
+
+/* Starts a trial's clock: the host's (nccl-tests' timer) or, simulated, an event on rank 0's
+ * stream. */
+static bool clock_start(bw_worker *w, const ar_state *s, double *t0_ms, bw_result *r) {
+  if (!w->simulated) {
+    *t0_ms = ps__now_ms();
+    return true;
+  }
   bw_gpu *g0 = &w->gpus[s->gpu[0]];
   CUresult rc = w->base.cuda.CtxSetCurrent(g0->ctx);
   if (rc == CUDA_SUCCESS) rc = w->base.cuda.EventRecord(g0->start, g0->stream);
   return rc == CUDA_SUCCESS || ps__bw_fail(w, r, "cuEventRecord", rc);
 }
 
-/* Stops the clock once every rank's stream is done; returns microseconds per operation. */
-static bool clock_stop(bw_worker *w, const ar_state *s, int ops, double *us, bw_result *r) {
+/* The modelled clock: the stop event waits for every rank's stream. */
+static bool events_stop(bw_worker *w, const ar_state *s, float *ms, bw_result *r) {
   bw_gpu *g0 = &w->gpus[s->gpu[0]];
   CUresult rc = CUDA_SUCCESS;
   for (int k = 1; k < s->ranks && rc == CUDA_SUCCESS; k++) {
     bw_gpu *g = &w->gpus[s->gpu[k]];
-    if (g == g0) continue;
+    if (!own_stream(s, k)) continue;
     rc = w->base.cuda.CtxSetCurrent(g->ctx);
     if (rc == CUDA_SUCCESS) rc = w->base.cuda.EventRecord(g->mark, g->stream);
     if (rc == CUDA_SUCCESS) rc = w->base.cuda.CtxSetCurrent(g0->ctx);
     if (rc == CUDA_SUCCESS) rc = w->base.cuda.StreamWaitEvent(g0->stream, g->mark, 0);
   }
-  float ms = 0;
   if (rc == CUDA_SUCCESS) rc = w->base.cuda.CtxSetCurrent(g0->ctx);
   if (rc == CUDA_SUCCESS) rc = w->base.cuda.EventRecord(g0->stop, g0->stream);
   if (rc == CUDA_SUCCESS) rc = w->base.cuda.EventSynchronize(g0->stop);
-  if (rc == CUDA_SUCCESS) rc = w->base.cuda.EventElapsedTime(&ms, g0->start, g0->stop);
-  if (rc != CUDA_SUCCESS) return ps__bw_fail(w, r, "timing the all-reduce", rc);
-  *us = (double)ms * 1000.0 / ops;
-  return true;
+  if (rc == CUDA_SUCCESS) rc = w->base.cuda.EventElapsedTime(ms, g0->start, g0->stop);
+  return rc == CUDA_SUCCESS || ps__bw_fail(w, r, "timing the all-reduce", rc);
 }
 
-static bool sync_all(bw_worker *w, const ar_state *s, bw_result *r, const char *what) {
-  for (int k = 0; k < s->ranks; k++) {
-    if (k > 0 && s->gpu[k] == s->gpu[0]) continue; /* virtual ranks share one stream */
-    CUresult rc = w->base.cuda.CtxSetCurrent(w->gpus[s->gpu[k]].ctx);
-    if (rc == CUDA_SUCCESS) rc = w->base.cuda.StreamSynchronize(w->gpus[s->gpu[k]].stream);
-    if (rc != CUDA_SUCCESS) return ps__bw_fail(w, r, what, rc);
+/* Stops the clock once every rank's stream is done; microseconds per operation. */
+static bool clock_stop(bw_worker *w, const ar_state *s, double t0_ms, int ops, double *us,
+                       bw_result *r) {
+  double ms = 0;
+  float event_ms = 0;
+  if (!w->simulated) {
+    if (!sync_all(w, s, r, "timing the all-reduce")) return false;
+    ms = ps__now_ms() - t0_ms;
+  } else if (events_stop(w, s, &event_ms, r)) {
+    ms = event_ms;
+  } else {
+    return false;
   }
+  *us = ms * 1000.0 / ops;
   return true;
 }
 
@@ -109,9 +146,10 @@ static struct {
   CUdeviceptr in[PS_BENCH_MAX_RANKS], out[PS_BENCH_MAX_RANKS], flags[PS_BENCH_MAX_RANKS];
 } cache;
 
-#define FLAG_BYTES 4096 /* 2 phases x 8 ranks x 36 blocks x 4 bytes, and the status word */
-_Static_assert(2 * PS_ONESHOT_MAX_RANKS * PS_ONESHOT_MAX_BLOCKS * 4 + 16 <= FLAG_BYTES,
-               "flags fit");
+/* Barrier slots and epochs (kernel_abi.h), then the status word in the last 16 bytes. Zeroed
+ * before each job's first launch, slots and epochs together, so every rank's counters agree. */
+#define FLAG_BYTES 4096
+_Static_assert(PS_AR_FLAG_WORDS * 4 + 16 <= FLAG_BYTES, "flags fit");
 
 static void cache_release(bw_worker *w) {
   for (int k = 0; k < cache.ranks; k++) {
@@ -232,19 +270,90 @@ static bool init_state(bw_worker *w, const ps__bench_job *job, ar_state *s, bw_r
   return true;
 }
 
-/* ---- one-shot kernel ------------------------------------------------------------------ */
+/* ---- graphs and the timed loop, shared by the kernels and NCCL ------------------------- */
 
-static unsigned oneshot_blocks(const bw_worker *w, const ar_state *s, bool virtual_ranks) {
-  int sms = w->gpus[s->gpu[0]].sms > 0 ? w->gpus[s->gpu[0]].sms : 16;
-  /* Virtual ranks spin on each other inside one launch: all their blocks must be resident at
-   * once, so no more blocks in all than multiprocessors. */
-  int blocks = virtual_ranks ? sms / s->ranks : sms;
-  if (blocks > PS_ONESHOT_MAX_BLOCKS) blocks = PS_ONESHOT_MAX_BLOCKS;
-  return blocks < 1 ? 1u : (unsigned)blocks;
+/* Captures `ops` operations into one graph per rank's stream (as all_reduce_perf -G does). */
+static bool capture(bw_worker *w, const ar_state *s, ar_enqueue enqueue, int ops,
+                    CUgraphExec *execs, bw_result *r) {
+  CUresult rc = CUDA_SUCCESS;
+  for (int k = 0; k < s->ranks && rc == CUDA_SUCCESS; k++) {
+    if (!own_stream(s, k)) continue;
+    rc = w->base.cuda.CtxSetCurrent(w->gpus[s->gpu[k]].ctx);
+    if (rc == CUDA_SUCCESS)
+      rc = w->base.cuda.StreamBeginCapture(w->gpus[s->gpu[k]].stream,
+                                           CU_STREAM_CAPTURE_MODE_RELAXED);
+  }
+  if (rc != CUDA_SUCCESS) return ps__bw_fail(w, r, "cuStreamBeginCapture", rc);
+  bool queued = enqueue(w, s, ops, r);
+  for (int k = 0; k < s->ranks; k++) {
+    if (!own_stream(s, k)) continue;
+    CUgraph graph = NULL;
+    CUresult end = w->base.cuda.CtxSetCurrent(w->gpus[s->gpu[k]].ctx);
+    if (end == CUDA_SUCCESS) end = w->base.cuda.StreamEndCapture(w->gpus[s->gpu[k]].stream, &graph);
+    if (end == CUDA_SUCCESS && queued) end = w->base.cuda.GraphInstantiate(&execs[k], graph, 0);
+    if (graph) w->base.cuda.GraphDestroy(graph);
+    if (end != CUDA_SUCCESS && rc == CUDA_SUCCESS) rc = end;
+  }
+  if (!queued) return false;
+  return rc == CUDA_SUCCESS || ps__bw_fail(w, r, "capturing the all-reduce in a CUDA graph", rc);
 }
 
-static CUresult launch_oneshot(bw_worker *w, const ar_state *s, bool virtual_ranks, unsigned blocks,
-                               int op) {
+static bool launch_graphs(bw_worker *w, const ar_state *s, CUgraphExec *execs, bw_result *r) {
+  for (int k = 0; k < s->ranks; k++) {
+    if (!execs[k]) continue;
+    CUresult rc = w->base.cuda.CtxSetCurrent(w->gpus[s->gpu[k]].ctx);
+    if (rc == CUDA_SUCCESS) rc = w->base.cuda.GraphLaunch(execs[k], w->gpus[s->gpu[k]].stream);
+    if (rc != CUDA_SUCCESS) return ps__bw_fail(w, r, "cuGraphLaunch", rc);
+  }
+  return true;
+}
+
+/* Warm-up, then job->trials timings of job->iters operations (eager) or of GRAPH_REPLAYS
+ * launches of a graph holding them (one launch above GRAPH_AMORTISE_BYTES). */
+static bool timed(bw_worker *w, const ps__bench_job *job, const ar_state *s, ar_enqueue enqueue,
+                  bw_result *r) {
+  CUgraphExec execs[PS_BENCH_MAX_RANKS] = {0};
+  bool ok = enqueue(w, s, WARMUP_OPS, r) && sync_all(w, s, r, "all-reduce warm-up");
+  if (ok && job->graph)
+    ok = capture(w, s, enqueue, job->iters, execs, r) && launch_graphs(w, s, execs, r) &&
+         sync_all(w, s, r, "graph warm-up");
+  int replays = !job->graph ? 1 : job->bytes <= GRAPH_AMORTISE_BYTES ? GRAPH_REPLAYS : 1;
+  for (int t = 0; ok && t < job->trials && t < (int)PS_ARRAY_LEN(r->us); t++) {
+    double t0 = 0;
+    ok = clock_start(w, s, &t0, r);
+    for (int k = 0; ok && k < replays; k++)
+      ok = job->graph ? launch_graphs(w, s, execs, r) : enqueue(w, s, job->iters, r);
+    if (ok) ok = clock_stop(w, s, t0, job->iters * replays, &r->us[r->samples], r);
+    if (ok) r->samples++;
+  }
+  for (int k = 0; k < s->ranks; k++)
+    if (execs[k]) w->base.cuda.GraphExecDestroy(execs[k]);
+  return ok;
+}
+
+/* ---- one-shot and two-shot kernels ----------------------------------------------------- */
+
+/* vLLM's choice (custom_all_reduce.cuh): one-shot for 2 ranks at every size and for 4 (8)
+ * ranks below 512 (256) KiB, two-shot above, where moving 2/N of the data beats moving all. */
+static bool use_twoshot(int ranks, uint64_t bytes) {
+  if (ranks <= 2) return false;
+  return bytes >= (ranks <= 4 ? 512u << 10 : 256u << 10);
+}
+
+/* As many blocks as the message needs, at most 36 (vLLM's); virtual ranks spin on each other
+ * inside one launch, so all their blocks must be resident at once: no more blocks in all than
+ * multiprocessors. */
+static unsigned kernel_blocks(const bw_worker *w, const ar_state *s) {
+  int sms = w->gpus[s->gpu[0]].sms > 0 ? w->gpus[s->gpu[0]].sms : 16;
+  uint64_t vecs = s->count / 8, per_rank = s->twoshot ? (vecs + s->ranks - 1) / s->ranks : vecs;
+  uint64_t needed = (per_rank + PS_ONESHOT_THREADS - 1) / PS_ONESHOT_THREADS;
+  int cap = s->virtual_ranks ? sms / s->ranks : sms;
+  if (cap > PS_ONESHOT_MAX_BLOCKS) cap = PS_ONESHOT_MAX_BLOCKS;
+  if (needed < (uint64_t)cap) cap = (int)needed;
+  return cap < 1 ? 1u : (unsigned)cap;
+}
+
+static CUresult launch_kernel(bw_worker *w, const ar_state *s, int op) {
   ps_oneshot_args args;
   memset(&args, 0, sizeof(args));
   for (int k = 0; k < s->ranks; k++) {
@@ -255,21 +364,31 @@ static CUresult launch_oneshot(bw_worker *w, const ar_state *s, bool virtual_ran
   args.count = s->count;
   args.timeout_ns = BARRIER_TIMEOUT_NS;
   args.ranks = (unsigned)s->ranks;
-  args.epoch = ++w->epoch;
-  int launches = virtual_ranks ? 1 : s->ranks;
+  int launches = s->virtual_ranks ? 1 : s->ranks;
   CUresult rc = CUDA_SUCCESS;
   for (int k = 0; k < launches && rc == CUDA_SUCCESS; k++) {
     bw_gpu *g = &w->gpus[s->gpu[k]];
+    CUfunction f = s->twoshot ? (s->bf16 ? g->twoshot_bf16 : g->twoshot_f16)
+                              : (s->bf16 ? g->oneshot_bf16 : g->oneshot_f16);
     args.rank_base = (unsigned)k;
     args.status = s->flags[k] + FLAG_BYTES - 16;
     void *params[] = {&args};
     rc = w->base.cuda.CtxSetCurrent(g->ctx);
     if (rc == CUDA_SUCCESS)
-      rc = w->base.cuda.LaunchKernel(s->bf16 ? g->oneshot_bf16 : g->oneshot_f16, blocks,
-                                     virtual_ranks ? (unsigned)s->ranks : 1u, 1, PS_ONESHOT_THREADS,
-                                     1, 1, 0, g->stream, params, NULL);
+      rc = w->base.cuda.LaunchKernel(f, s->blocks, s->virtual_ranks ? (unsigned)s->ranks : 1u, 1,
+                                     PS_ONESHOT_THREADS, 1, 1, 0, g->stream, params, NULL);
   }
   return rc;
+}
+
+static bool kernel_enqueue(bw_worker *w, const ar_state *s, int ops, bw_result *r) {
+  for (int i = 0; i < ops; i++) {
+    CUresult rc = launch_kernel(w, s, i);
+    if (rc != CUDA_SUCCESS)
+      return ps__bw_fail(
+          w, r, s->twoshot ? "launching the two-shot kernel" : "launching the one-shot kernel", rc);
+  }
+  return true;
 }
 
 static bool barrier_status_ok(bw_worker *w, const ar_state *s, bw_result *r) {
@@ -291,7 +410,7 @@ static bool barrier_status_ok(bw_worker *w, const ar_state *s, bw_result *r) {
   return true;
 }
 
-static bool oneshot_peers(bw_worker *w, const ar_state *s, bw_result *r) {
+static bool kernel_peers(bw_worker *w, const ar_state *s, bw_result *r) {
   for (int i = 0; i < s->ranks; i++)
     for (int j = 0; j < s->ranks; j++)
       if (s->gpu[i] != s->gpu[j] && !ps__bw_set_peer(w, s->gpu[i], s->gpu[j], true, r))
@@ -299,6 +418,7 @@ static bool oneshot_peers(bw_worker *w, const ar_state *s, bw_result *r) {
   return true;
 }
 
+/* The custom all-reduce: one-shot, or two-shot for large messages (use_twoshot). */
 void ps__bw_run_oneshot(bw_worker *w, const ps__bench_job *job, bw_result *r) {
   ar_state s;
   if (!init_state(w, job, &s, r)) return;
@@ -307,30 +427,13 @@ void ps__bw_run_oneshot(bw_worker *w, const ps__bench_job *job, bw_result *r) {
     ps__strlcpy(r->reason, "built without CUDA kernels (no nvcc at build time)", sizeof(r->reason));
     return;
   }
-  if (!job->virtual_ranks && !oneshot_peers(w, &s, r)) return;
-  unsigned blocks = oneshot_blocks(w, &s, job->virtual_ranks);
+  if (!job->virtual_ranks && !kernel_peers(w, &s, r)) return;
+  s.virtual_ranks = job->virtual_ranks;
+  s.twoshot = use_twoshot(s.ranks, s.bytes);
+  s.blocks = kernel_blocks(w, &s);
   if (!setup_buffers(w, &s, true, r)) return;
-  CUresult rc = CUDA_SUCCESS;
-  int warmup = job->iters > WARMUP_OPS ? job->iters : WARMUP_OPS;
-  for (int i = 0; i < warmup && rc == CUDA_SUCCESS; i++)
-    rc = launch_oneshot(w, &s, job->virtual_ranks, blocks, i);
-  if (rc != CUDA_SUCCESS) {
-    ps__bw_fail(w, r, "launching the one-shot kernel", rc);
-    return;
-  }
-  if (!sync_all(w, &s, r, "one-shot warm-up")) return;
-  for (int t = 0; t < job->trials && t < (int)PS_ARRAY_LEN(r->us); t++) {
-    if (!clock_start(w, &s, r)) return;
-    for (int i = 0; i < job->iters && rc == CUDA_SUCCESS; i++)
-      rc = launch_oneshot(w, &s, job->virtual_ranks, blocks, i);
-    if (rc != CUDA_SUCCESS) {
-      ps__bw_fail(w, r, "launching the one-shot kernel", rc);
-      return;
-    }
-    if (!clock_stop(w, &s, job->iters, &r->us[r->samples], r)) return;
-    r->samples++;
-  }
-  if (barrier_status_ok(w, &s, r)) check_outputs(w, &s, false, r);
+  if (timed(w, job, &s, kernel_enqueue, r) && barrier_status_ok(w, &s, r))
+    check_outputs(w, &s, false, r);
 }
 
 /* ---- NCCL ----------------------------------------------------------------------------- */
@@ -373,6 +476,7 @@ static bool nccl_comms(bw_worker *w, const ar_state *s, bw_result *r) {
   return true;
 }
 
+/* One group call per operation, all ranks in it, as all_reduce_perf -g N drives N GPUs. */
 static bool nccl_enqueue(bw_worker *w, const ar_state *s, int ops, bw_result *r) {
   for (int i = 0; i < ops; i++) {
     ncclResult_t rc = w->nccl.GroupStart();
@@ -389,62 +493,6 @@ static bool nccl_enqueue(bw_worker *w, const ar_state *s, int ops, bw_result *r)
   return true;
 }
 
-/* Captures `ops` all-reduces into one graph per rank's stream (as nccl-tests -G does). */
-static bool nccl_capture(bw_worker *w, const ar_state *s, int ops, CUgraphExec *execs,
-                         bw_result *r) {
-  CUresult rc = CUDA_SUCCESS;
-  for (int k = 0; k < s->ranks && rc == CUDA_SUCCESS; k++) {
-    rc = w->base.cuda.CtxSetCurrent(w->gpus[s->gpu[k]].ctx);
-    if (rc == CUDA_SUCCESS)
-      rc = w->base.cuda.StreamBeginCapture(w->gpus[s->gpu[k]].stream,
-                                           CU_STREAM_CAPTURE_MODE_RELAXED);
-  }
-  if (rc != CUDA_SUCCESS) return ps__bw_fail(w, r, "cuStreamBeginCapture", rc);
-  bool queued = nccl_enqueue(w, s, ops, r);
-  for (int k = 0; k < s->ranks; k++) {
-    CUgraph graph = NULL;
-    CUresult end = w->base.cuda.CtxSetCurrent(w->gpus[s->gpu[k]].ctx);
-    if (end == CUDA_SUCCESS) end = w->base.cuda.StreamEndCapture(w->gpus[s->gpu[k]].stream, &graph);
-    if (end == CUDA_SUCCESS && queued) end = w->base.cuda.GraphInstantiate(&execs[k], graph, 0);
-    if (graph) w->base.cuda.GraphDestroy(graph);
-    if (end != CUDA_SUCCESS && rc == CUDA_SUCCESS) rc = end;
-  }
-  if (!queued) return false;
-  return rc == CUDA_SUCCESS || ps__bw_fail(w, r, "capturing NCCL in a CUDA graph", rc);
-}
-
-static bool nccl_launch_graphs(bw_worker *w, const ar_state *s, CUgraphExec *execs, bw_result *r) {
-  for (int k = 0; k < s->ranks; k++) {
-    CUresult rc = w->base.cuda.CtxSetCurrent(w->gpus[s->gpu[k]].ctx);
-    if (rc == CUDA_SUCCESS) rc = w->base.cuda.GraphLaunch(execs[k], w->gpus[s->gpu[k]].stream);
-    if (rc != CUDA_SUCCESS) return ps__bw_fail(w, r, "cuGraphLaunch", rc);
-  }
-  return true;
-}
-
-static void nccl_timed(bw_worker *w, const ps__bench_job *job, const ar_state *s, bw_result *r) {
-  CUgraphExec execs[PS_BENCH_MAX_RANKS] = {0};
-  int warmup = job->iters > WARMUP_OPS ? job->iters : WARMUP_OPS;
-  if (!nccl_enqueue(w, s, warmup, r) || !sync_all(w, s, r, "NCCL warm-up")) return;
-  if (job->graph && !nccl_capture(w, s, job->iters, execs, r)) goto out;
-  if (job->graph && (!nccl_launch_graphs(w, s, execs, r) || !sync_all(w, s, r, "graph warm-up")))
-    goto out;
-  for (int t = 0; t < job->trials && t < (int)PS_ARRAY_LEN(r->us); t++) {
-    if (!clock_start(w, s, r)) goto out;
-    bool ok = true;
-    int replays = !job->graph ? 1 : job->bytes <= GRAPH_AMORTISE_BYTES ? GRAPH_REPLAYS : 1;
-    for (int k = 0; ok && k < replays; k++)
-      ok = job->graph ? nccl_launch_graphs(w, s, execs, r) : nccl_enqueue(w, s, job->iters, r);
-    int ops = job->iters * replays;
-    if (!ok || !clock_stop(w, s, ops, &r->us[r->samples], r)) goto out;
-    r->samples++;
-  }
-  check_outputs(w, s, false, r);
-out:
-  for (int k = 0; k < s->ranks; k++)
-    if (execs[k]) w->base.cuda.GraphExecDestroy(execs[k]);
-}
-
 void ps__bw_run_nccl(bw_worker *w, const ps__bench_job *job, bw_result *r) {
   ar_state s;
   if (!init_state(w, job, &s, r)) return;
@@ -455,5 +503,6 @@ void ps__bw_run_nccl(bw_worker *w, const ps__bench_job *job, bw_result *r) {
     return;
   }
   if (!nccl_comms(w, &s, r)) return;
-  if (setup_buffers(w, &s, false, r)) nccl_timed(w, job, &s, r);
+  if (setup_buffers(w, &s, false, r) && timed(w, job, &s, nccl_enqueue, r))
+    check_outputs(w, &s, false, r);
 }

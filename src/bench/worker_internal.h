@@ -26,7 +26,7 @@ typedef struct bw_gpu {
   CUdeviceptr src, dst; /* copy buffers, copy_bytes each; src holds this GPU's pattern */
   int sms;
   CUmodule modules[2];
-  CUfunction spin, copy, chase, oneshot_f16, oneshot_bf16;
+  CUfunction spin, copy, chase, oneshot_f16, oneshot_bf16, twoshot_f16, twoshot_bf16;
   bool peer_on[PS_BW_MAX_GPUS]; /* peer access from this context to GPU i's memory */
 } bw_gpu;
 
@@ -43,8 +43,7 @@ typedef struct bw_worker {
   bw_gpu *gpus;
   volatile int *flag; /* mapped pinned host memory the spin kernels wait on */
   CUdeviceptr flag_dev;
-  uint8_t *host; /* pinned, copy_bytes: H2D source and D2H target */
-  unsigned epoch;
+  uint8_t *host;   /* pinned, copy_bytes: H2D source and D2H target */
   CUresult poison; /* a sticky CUDA error met (ps__bw_fail): this process can do no more */
 } bw_worker;
 

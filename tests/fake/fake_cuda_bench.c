@@ -32,6 +32,10 @@
  *   ps_copy             1.05 x the copy above, from the kernel's GPU to the slower of its ends
  *   ps_chase            2 us + steps x load latency (local 0.5, NVLink 0.8, PCIe or host 1.5 us)
  *   ps_oneshot_*        5 us + grid_y x ranks x count x 2 bytes / slowest link to a buffer
+ *   ps_twoshot_*        7.5 us (three barriers) + grid_y x 2 x count x 2 bytes / slowest link
+ *   (both write the all-reduce's result, and count the launch in the flags as the kernels
+ *   do: each rank's per-block epoch goes up by one and is written into its barrier slots on
+ *   every peer, so a graph replayed N times leaves the epochs at N; the barriers never wait)
  *   host op             what the caller says (the fake NCCL)
  *   graph launch        2 us, then each op 2 us shorter than on a stream (but at least a
  *                       quarter of it): the launch overhead graphs save */
@@ -50,9 +54,19 @@
 #define STREAM_LEGACY ((CUstream)(uintptr_t)1)
 #define STREAM_PER_THREAD ((CUstream)(uintptr_t)2)
 
-enum { K_SPIN, K_COPY, K_CHASE, K_ONESHOT_F16, K_ONESHOT_BF16, K_COUNT };
-static const char *const kernel_names[K_COUNT] = {PS_KERNEL_SPIN, PS_KERNEL_COPY, PS_KERNEL_CHASE,
-                                                  PS_KERNEL_ONESHOT_F16, PS_KERNEL_ONESHOT_BF16};
+enum {
+  K_SPIN,
+  K_COPY,
+  K_CHASE,
+  K_ONESHOT_F16,
+  K_ONESHOT_BF16,
+  K_TWOSHOT_F16,
+  K_TWOSHOT_BF16,
+  K_COUNT
+};
+static const char *const kernel_names[K_COUNT] = {
+    PS_KERNEL_SPIN,         PS_KERNEL_COPY,        PS_KERNEL_CHASE,       PS_KERNEL_ONESHOT_F16,
+    PS_KERNEL_ONESHOT_BF16, PS_KERNEL_TWOSHOT_F16, PS_KERNEL_TWOSHOT_BF16};
 
 /* A kernel's parameters, copied at launch like the real driver does. */
 typedef union kernel_args {
@@ -559,21 +573,53 @@ static void oneshot_sum(const kernel_op *k, bool bf16) {
   }
 }
 
-/* Barrier flags and the status word are not touched: the emulated barriers never wait. */
+/* The kernels' launch counting (kernel_abi.h): for each rank q of the launch and block b, the
+ * epoch in q's flags goes up by one and lands in q's slot of every barrier phase on every
+ * peer. Flags of 0 (a test without barriers) are left alone; flags out of reach are an
+ * illegal address, as on a GPU. */
+static CUresult oneshot_epochs(const kernel_op *k, bool dry) {
+  const ps_oneshot_args *a = &k->arg.oneshot;
+  size_t bytes = PS_AR_FLAG_WORDS * sizeof(uint32_t);
+  int owner = 0;
+  path p = local_path();
+  if (k->grid_x > PS_ONESHOT_MAX_BLOCKS) return CUDA_ERROR_INVALID_VALUE;
+  for (unsigned i = 0; i < a->ranks; i++)
+    if (a->flags[i]) {
+      CUresult r = kernel_access(k->gpu, a->flags[i], bytes, &owner, &p);
+      if (r != CUDA_SUCCESS) return r;
+    }
+  for (unsigned q = a->rank_base; !dry && q < a->rank_base + k->grid_y; q++) {
+    if (!a->flags[q]) continue;
+    uint32_t *mine = (uint32_t *)(uintptr_t)a->flags[q];
+    for (unsigned b = 0; b < k->grid_x; b++) {
+      uint32_t epoch = ++mine[PS_AR_EPOCH_SLOT(b)];
+      for (unsigned peer = 0; peer < a->ranks; peer++)
+        for (unsigned phase = 0; a->flags[peer] && phase < PS_AR_PHASES; phase++)
+          ((uint32_t *)(uintptr_t)a->flags[peer])[PS_AR_SLOT(phase, q, b)] = epoch;
+    }
+  }
+  return CUDA_SUCCESS;
+}
+
+/* The status word is not touched: the emulated barriers never wait. */
 static CUresult ps_oneshot(const kernel_op *k, bool dry, double *us) {
   const ps_oneshot_args *a = &k->arg.oneshot;
   oneshot_plan plan;
   long xor_at[PS_ONESHOT_MAX_RANKS];
   uint16_t xor_mask[PS_ONESHOT_MAX_RANKS];
   CUresult r = oneshot_check(k, &plan);
+  if (r == CUDA_SUCCESS) r = oneshot_epochs(k, dry);
   if (r != CUDA_SUCCESS || dry) return r;
   r = oneshot_faults(k, &plan, xor_at, xor_mask);
   if (r != CUDA_SUCCESS) return r;
-  oneshot_sum(k, k->kernel == K_ONESHOT_BF16);
+  bool twoshot = k->kernel == K_TWOSHOT_F16 || k->kernel == K_TWOSHOT_BF16;
+  oneshot_sum(k, k->kernel == K_ONESHOT_BF16 || k->kernel == K_TWOSHOT_BF16);
   for (unsigned q = a->rank_base; q < a->rank_base + k->grid_y; q++)
     if (xor_at[q] >= 0)
       store16(a->out[q], (size_t)xor_at[q], load16(a->out[q], (size_t)xor_at[q]) ^ xor_mask[q]);
-  *us = 5.0 + (double)k->grid_y * a->ranks * (double)a->count * 2 / (plan.gbps * 1e3);
+  double moved = twoshot ? 2.0 : (double)a->ranks; /* message sizes each rank moves */
+  *us =
+      (twoshot ? 7.5 : 5.0) + (double)k->grid_y * moved * (double)a->count * 2 / (plan.gbps * 1e3);
   return CUDA_SUCCESS;
 }
 
@@ -1026,7 +1072,7 @@ static CUresult check_dims(const unsigned grid[3], const unsigned block[3], unsi
 
 /* params[i] points to the i-th parameter's value (kernel_abi.h gives the lists). */
 static CUresult read_params(int kernel, void **p, kernel_args *a) {
-  static const int counts[K_COUNT] = {2, 3, 3, 1, 1};
+  static const int counts[K_COUNT] = {2, 3, 3, 1, 1, 1, 1};
   for (int i = 0; i < counts[kernel]; i++)
     if (!p[i]) return CUDA_ERROR_INVALID_VALUE;
   switch (kernel) {

@@ -617,7 +617,6 @@ static void oneshot_case(cu *c, CUfunction f, bool bf16, const CUdeviceptr *in,
     a.in[r] = in[r], a.out[r] = out[r];
   a.count = COUNT;
   a.ranks = 4;
-  a.epoch = 1;
   void *params[] = {&a};
   assert_int_equal(launch(c, f, 4, NULL, params), CUDA_SUCCESS);
   for (int q = 0; q < 4; q++) {
@@ -653,6 +652,9 @@ static void test_oneshot(void **state) {
   assert_int_equal(c.ModuleLoad(&m, "fatbin"), CUDA_SUCCESS);
   oneshot_case(&c, kernel(&c, m, PS_KERNEL_ONESHOT_F16), false, in, out);
   oneshot_case(&c, kernel(&c, m, PS_KERNEL_ONESHOT_BF16), true, in, out);
+  /* The two-shot kernels compute the same sums, rounded the same way. */
+  oneshot_case(&c, kernel(&c, m, PS_KERNEL_TWOSHOT_F16), false, in, out);
+  oneshot_case(&c, kernel(&c, m, PS_KERNEL_TWOSHOT_BF16), true, in, out);
   /* The encoders agree with NaN, infinity and subnormals. */
   assert_int_equal(ps__fake_float_to_half(65520.0f), 0x7c00);
   assert_int_equal(ps__fake_float_to_half(65504.0f), 0x7bff);
@@ -664,6 +666,61 @@ static void test_oneshot(void **state) {
 }
 
 /* ---- capture and graphs ----------------------------------------------------------------- */
+
+/* The barrier epoch is counted in the flags, not passed: 3 launches of 2 virtual ranks x 4
+ * blocks captured once and the graph replayed twice leave every (rank, block) epoch at 6 and
+ * 6 in each rank's slot of every phase on both ranks; blocks beyond the grid stay at 0. */
+static void test_oneshot_epochs_in_graph(void **state) {
+  (void)state;
+  enum { COUNT = 4096, BLOCKS = 4 };
+  cu c;
+  cu_open(&c, "hgx-h100-8.topo");
+  CUcontext c0 = ctx_on(&c, 0);
+  CUstream s = NULL;
+  CUmodule m = NULL;
+  CUgraph g = NULL;
+  CUgraphExec x = NULL;
+  assert_int_equal(c.StreamCreate(&s, 0), CUDA_SUCCESS);
+  assert_int_equal(c.ModuleLoad(&m, "fatbin"), CUDA_SUCCESS);
+  ps_oneshot_args a;
+  memset(&a, 0, sizeof(a));
+  a.ranks = 2;
+  a.count = COUNT;
+  for (int r = 0; r < 2; r++) {
+    a.in[r] = dalloc(&c, c0, 2 * COUNT);
+    a.out[r] = dalloc(&c, c0, 2 * COUNT);
+    a.flags[r] = dalloc(&c, c0, 4096);
+    assert_int_equal(c.MemsetD8(a.flags[r], 0, 4096), CUDA_SUCCESS);
+  }
+  void *params[] = {&a};
+  CUfunction f = kernel(&c, m, PS_KERNEL_ONESHOT_F16);
+  assert_int_equal(c.BeginCapture(s, CU_STREAM_CAPTURE_MODE_RELAXED), CUDA_SUCCESS);
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(c.Launch(f, BLOCKS, 2, 1, 256, 1, 1, 0, s, params, NULL), CUDA_SUCCESS);
+  assert_int_equal(c.EndCapture(s, &g), CUDA_SUCCESS);
+  assert_int_equal(c.Instantiate(&x, g, 0), CUDA_SUCCESS);
+  static uint32_t flags[PS_AR_FLAG_WORDS];
+  assert_int_equal(c.DtoH(flags, a.flags[0], sizeof(flags)), CUDA_SUCCESS);
+  assert_int_equal(flags[PS_AR_EPOCH_SLOT(0)], 0); /* captured, not run */
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(c.GraphLaunch(x, s), CUDA_SUCCESS);
+  assert_int_equal(c.StreamSync(s), CUDA_SUCCESS);
+  for (int r = 0; r < 2; r++) {
+    assert_int_equal(c.DtoH(flags, a.flags[r], sizeof(flags)), CUDA_SUCCESS);
+    for (int b = 0; b < PS_ONESHOT_MAX_BLOCKS; b++) {
+      assert_int_equal(flags[PS_AR_EPOCH_SLOT(b)], b < BLOCKS ? 6 : 0);
+      for (int phase = 0; phase < PS_AR_PHASES; phase++)
+        for (int q = 0; q < 2; q++)
+          assert_int_equal(flags[PS_AR_SLOT(phase, q, b)], b < BLOCKS ? 6 : 0);
+    }
+  }
+  /* More blocks than a rank has epochs for: refused. */
+  assert_int_equal(c.Launch(f, PS_ONESHOT_MAX_BLOCKS + 1, 2, 1, 256, 1, 1, 0, s, params, NULL),
+                   CUDA_ERROR_INVALID_VALUE);
+  assert_int_equal(c.ExecDestroy(x), CUDA_SUCCESS);
+  assert_int_equal(c.GraphDestroy(g), CUDA_SUCCESS);
+  dlclose(c.h);
+}
 
 static void test_capture(void **state) {
   (void)state;
@@ -1032,12 +1089,19 @@ static void test_hang_async(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_entry_points),    cmocka_unit_test(test_copy_model_nvlink),
-      cmocka_unit_test(test_copy_model_pcie), cmocka_unit_test(test_streams_and_events),
-      cmocka_unit_test(test_kernels),         cmocka_unit_test(test_spin_latch),
-      cmocka_unit_test(test_oneshot),         cmocka_unit_test(test_capture),
-      cmocka_unit_test(test_nccl_sums),       cmocka_unit_test(test_nccl_model),
-      cmocka_unit_test(test_faults_async),    cmocka_unit_test(test_hang_async),
+      cmocka_unit_test(test_entry_points),
+      cmocka_unit_test(test_copy_model_nvlink),
+      cmocka_unit_test(test_copy_model_pcie),
+      cmocka_unit_test(test_streams_and_events),
+      cmocka_unit_test(test_kernels),
+      cmocka_unit_test(test_spin_latch),
+      cmocka_unit_test(test_oneshot),
+      cmocka_unit_test(test_oneshot_epochs_in_graph),
+      cmocka_unit_test(test_capture),
+      cmocka_unit_test(test_nccl_sums),
+      cmocka_unit_test(test_nccl_model),
+      cmocka_unit_test(test_faults_async),
+      cmocka_unit_test(test_hang_async),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,11 @@
-// One-shot all-reduce, the algorithm of vLLM's and TensorRT-LLM's custom all-reduce for small
-// messages: after a barrier, every rank reads every rank's input through peer mappings, sums
-// in fp32 and writes its own output; a second barrier keeps inputs alive until all have read.
+// One-shot and two-shot all-reduce, the algorithms of vLLM's and TensorRT-LLM's custom
+// all-reduce. One-shot (small messages): after a barrier, every rank reads every rank's input
+// through peer mappings, sums in fp32 and writes its own output; a second barrier keeps inputs
+// alive until all have read. Two-shot (large messages): each rank reduces its own slice
+// (reduce-scatter), then copies the other slices from their owners (all-gather).
 // Ranks may be GPUs (one launch each) or buffers of one GPU (gridDim.y ranks in one launch).
+// The barrier epoch is a per-(rank, block) counter in the flags (kernel_abi.h), so a launch
+// replayed from a CUDA graph needs no new argument and no extra launch.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -13,23 +17,38 @@ static __device__ __forceinline__ unsigned long long now_ns() {
   return t;
 }
 
+// This block's launch counter of `rank`, plus one: read by every thread before the first
+// barrier, written back by thread 0 after the last (epoch_done).
+static __device__ __forceinline__ unsigned int epoch_begin(const ps_oneshot_args &a,
+                                                           unsigned int rank) {
+  return ((volatile unsigned int *)a.flags[rank])[PS_AR_EPOCH_SLOT(blockIdx.x)] + 1u;
+}
+
+static __device__ __forceinline__ void epoch_done(const ps_oneshot_args &a, unsigned int rank,
+                                                  unsigned int epoch) {
+  if (threadIdx.x == 0)
+    ((volatile unsigned int *)a.flags[rank])[PS_AR_EPOCH_SLOT(blockIdx.x)] = epoch;
+}
+
 // Thread p < ranks of each block signals peer p and waits for peer p's signal to this block.
 // Slots are per block, so no block waits on another block of its own rank.
-static __device__ void barrier(const ps_oneshot_args &a, unsigned int rank, unsigned int phase) {
+static __device__ void barrier(const ps_oneshot_args &a, unsigned int rank, unsigned int phase,
+                               unsigned int epoch) {
   __syncthreads();
-  const unsigned int peer = threadIdx.x, blocks = gridDim.x;
+  const unsigned int peer = threadIdx.x;
   if (peer < a.ranks) {
     __threadfence_system(); // this block's writes before the signal, on every GPU
     volatile unsigned int *theirs = (volatile unsigned int *)a.flags[peer];
     volatile unsigned int *mine = (volatile unsigned int *)a.flags[rank];
-    theirs[(phase * a.ranks + rank) * blocks + blockIdx.x] = a.epoch;
+    theirs[PS_AR_SLOT(phase, rank, blockIdx.x)] = epoch;
     const unsigned long long start = now_ns();
-    while (mine[(phase * a.ranks + peer) * blocks + blockIdx.x] < a.epoch) {
+    while (mine[PS_AR_SLOT(phase, peer, blockIdx.x)] < epoch) {
       if (now_ns() - start > a.timeout_ns) {
         atomicExch((unsigned int *)a.status, 1u); // the host reports it; never hang
         break;
       }
     }
+    __threadfence_system(); // the peer's writes before anything this block reads next
   }
   __syncthreads();
 }
@@ -44,36 +63,63 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(f
   return __float2bfloat16_rn(f);
 }
 
+// The sum of 16-byte vector i over every rank's input, in rank order as the host reference.
+template <typename T>
+static __device__ __forceinline__ uint4 sum_vec(const ps_oneshot_args &a, unsigned long long i) {
+  uint4 v[PS_ONESHOT_MAX_RANKS];
+#pragma unroll
+  for (int r = 0; r < PS_ONESHOT_MAX_RANKS; r++)
+    if (r < (int)a.ranks) v[r] = ((const uint4 *)a.in[r])[i]; // all loads issued first
+  float acc[8];
+#pragma unroll
+  for (int k = 0; k < 8; k++)
+    acc[k] = 0.0f;
+#pragma unroll
+  for (int r = 0; r < PS_ONESHOT_MAX_RANKS; r++) {
+    if (r >= (int)a.ranks) break;
+    const T *e = (const T *)&v[r];
+#pragma unroll
+    for (int k = 0; k < 8; k++)
+      acc[k] += to_float(e[k]);
+  }
+  uint4 o;
+  T *oe = (T *)&o;
+#pragma unroll
+  for (int k = 0; k < 8; k++)
+    oe[k] = from_float<T>(acc[k]);
+  return o;
+}
+
 template <typename T> static __device__ void oneshot(const ps_oneshot_args &a) {
-  const unsigned int rank = a.rank_base + blockIdx.y;
-  barrier(a, rank, 0);
+  const unsigned int rank = a.rank_base + blockIdx.y, epoch = epoch_begin(a, rank);
+  barrier(a, rank, 0, epoch);
   const unsigned long long vecs = a.count / 8, stride = (unsigned long long)gridDim.x * blockDim.x;
   for (unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; i < vecs;
-       i += stride) {
-    uint4 v[PS_ONESHOT_MAX_RANKS];
-#pragma unroll
-    for (int r = 0; r < PS_ONESHOT_MAX_RANKS; r++)
-      if (r < (int)a.ranks) v[r] = ((const uint4 *)a.in[r])[i]; // all loads issued first
-    float acc[8];
-#pragma unroll
-    for (int k = 0; k < 8; k++)
-      acc[k] = 0.0f;
-#pragma unroll
-    for (int r = 0; r < PS_ONESHOT_MAX_RANKS; r++) {
-      if (r >= (int)a.ranks) break;
-      const T *e = (const T *)&v[r];
-#pragma unroll
-      for (int k = 0; k < 8; k++)
-        acc[k] += to_float(e[k]); // rank order, as the host reference sums
-    }
-    uint4 o;
-    T *oe = (T *)&o;
-#pragma unroll
-    for (int k = 0; k < 8; k++)
-      oe[k] = from_float<T>(acc[k]);
-    ((uint4 *)a.out[rank])[i] = o;
+       i += stride)
+    ((uint4 *)a.out[rank])[i] = sum_vec<T>(a, i);
+  barrier(a, rank, 1, epoch);
+  epoch_done(a, rank, epoch);
+}
+
+template <typename T> static __device__ void twoshot(const ps_oneshot_args &a) {
+  const unsigned int rank = a.rank_base + blockIdx.y, epoch = epoch_begin(a, rank);
+  const unsigned long long vecs = a.count / 8, part = (vecs + a.ranks - 1) / a.ranks;
+  const unsigned long long first = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x,
+                           stride = (unsigned long long)gridDim.x * blockDim.x;
+  barrier(a, rank, 0, epoch);
+  const unsigned long long lo = rank * part, hi = lo + part < vecs ? lo + part : vecs;
+  for (unsigned long long i = lo + first; i < hi; i += stride)
+    ((uint4 *)a.out[rank])[i] = sum_vec<T>(a, i);
+  barrier(a, rank, 1, epoch);
+  for (unsigned int q = 0; q < a.ranks; q++) {
+    if (q == rank) continue;
+    const unsigned long long qlo = q * part, qhi = qlo + part < vecs ? qlo + part : vecs;
+    const uint4 *src = (const uint4 *)a.out[q];
+    for (unsigned long long i = qlo + first; i < qhi; i += stride)
+      ((uint4 *)a.out[rank])[i] = src[i];
   }
-  barrier(a, rank, 1);
+  barrier(a, rank, 2, epoch); // no peer still reads this rank's output
+  epoch_done(a, rank, epoch);
 }
 
 extern "C" __global__ void __launch_bounds__(PS_ONESHOT_THREADS)
@@ -83,4 +129,12 @@ extern "C" __global__ void __launch_bounds__(PS_ONESHOT_THREADS)
 extern "C" __global__ void __launch_bounds__(PS_ONESHOT_THREADS)
     ps_oneshot_bf16(const ps_oneshot_args args) {
   oneshot<__nv_bfloat16>(args);
+}
+extern "C" __global__ void __launch_bounds__(PS_ONESHOT_THREADS)
+    ps_twoshot_f16(const ps_oneshot_args args) {
+  twoshot<__half>(args);
+}
+extern "C" __global__ void __launch_bounds__(PS_ONESHOT_THREADS)
+    ps_twoshot_bf16(const ps_oneshot_args args) {
+  twoshot<__nv_bfloat16>(args);
 }
