@@ -152,7 +152,8 @@ static void plan_allreduce(ps__bench_plan *p, const ps_report *r, const int *gpu
       add_allreduce(p, PS_BENCH_ALLREDUCE_NCCL, gpus, 1, false, 0, graph);
   for (int tp = 2; tp <= n && tp <= PS_BENCH_MAX_RANKS; tp *= 2) {
     tp_group(p, r, gpus, n, tp, group);
-    add_allreduce(p, PS_BENCH_ALLREDUCE_ONESHOT, group, tp, false, 0, false);
+    for (int graph = 0; graph <= !p->quick; graph++) /* eager, and in a graph as vLLM replays it */
+      add_allreduce(p, PS_BENCH_ALLREDUCE_ONESHOT, group, tp, false, 0, graph);
     for (int env = 0; env < PS_BENCH_ENV_COUNT; env++)
       for (int graph = 0; graph <= !p->quick; graph++)
         add_allreduce(p, PS_BENCH_ALLREDUCE_NCCL, group, tp, false, env, graph);
@@ -163,7 +164,8 @@ static void plan_allreduce(ps__bench_plan *p, const ps_report *r, const int *gpu
     for (int ranks = 2; ranks <= PS_BENCH_MAX_RANKS; ranks *= 2) {
       for (int k = 0; k < ranks; k++)
         group[k] = gpus[0];
-      add_allreduce(p, PS_BENCH_ALLREDUCE_ONESHOT, group, ranks, true, 0, false);
+      for (int graph = 0; graph <= !p->quick; graph++)
+        add_allreduce(p, PS_BENCH_ALLREDUCE_ONESHOT, group, ranks, true, 0, graph);
     }
 }
 

@@ -68,6 +68,12 @@ static void put_title(ps__ebuf *b, const table *t) {
     ps__eput(b, ", NCCL env %.*s\n", (int)sizeof(k->env), k->env[0] ? k->env : "default");
   else
     ps__eput(b, ", no NCCL measurement\n");
+  if (!t->nccl) return;
+  /* What NCCL's column compares with: nccl-tests timed the same way (its -w 1 is the default). */
+  ps__eput(b, "  compare: %.*s%sall_reduce_perf -g %d -d %s -n %d%s\n", (int)sizeof(k->env),
+           strcmp(k->env, "default") != 0 ? k->env : "",
+           strcmp(k->env, "default") != 0 && k->env[0] ? " " : "", k->ranks,
+           strcmp(k->dtype, "bf16") == 0 ? "bfloat16" : "half", k->iters, k->graph ? " -G 20" : "");
 }
 
 /* Time, algbw and busbw of one implementation, or its outcome. */
@@ -139,9 +145,16 @@ void ps__bench_text_allreduce(ps__ebuf *b, const ps_bench *bench) {
   } else {
     ps__eput(b, "All-reduce (sum), per operation: time in us; algbw = bytes / time and busbw = "
                 "algbw * 2(n-1)/n\n"
-                "  in GB/s (as nccl-tests); the one-shot P2P kernel against NCCL (ncclAllReduce, "
-                "one process)\n"
-                "  in each NCCL environment shown; speed-up = NCCL time / one-shot time\n\n");
+                "  in GB/s (as nccl-tests); the one-shot P2P kernel (two-shot from 512 KiB at 4 "
+                "ranks, 256 KiB at 8,\n"
+                "  as vLLM picks) against NCCL (ncclAllReduce, one process) in each NCCL "
+                "environment shown;\n"
+                "  speed-up = NCCL time / one-shot time. Both timed as all_reduce_perf times "
+                "NCCL: back-to-back\n"
+                "  operations between two host clock readings, the second after a stream "
+                "synchronize; CUDA graph:\n"
+                "  the operations captured once, the graph launched 20 times (once above 1 "
+                "MiB)\n\n");
     int n = find_tables(bench, tables);
     for (int t = 0; t < n; t++)
       put_table(b, bench, &tables[t], sizes);

@@ -169,10 +169,42 @@ def test_one_gpu_and_virtual_ranks():
     check("one GPU: one-shot with 2, 4, 8 virtual ranks, all checked",
           {r["ranks"] for r in virtual} == {2, 4, 8} and
           all(r["outcome"] == expected_outcome(doc["bench"], r) for r in virtual), virtual[:2])
+    check("one GPU: virtual ranks eager and in a CUDA graph",
+          {(r["ranks"], r["graph"]) for r in virtual} ==
+          {(n, g) for n in (2, 4, 8) for g in (False, True)}, virtual[:2])
     nccl = results_of(doc, kind="allreduce_nccl")
     check("one GPU: NCCL on one rank, eager and graph",
           nccl and {r["graph"] for r in nccl} == {False, True} and
           all(r["ranks"] == 1 and r["outcome"] == "ok" for r in nccl), nccl[:2])
+
+
+def test_graphs_and_two_shot():
+    """Not --quick: the custom all-reduce eager and in a CUDA graph on the pair, compared with
+    NCCL in the same mode; 4 and 8 virtual ranks at 1 MiB take the two-shot kernel."""
+    args = ["allreduce", "--trials", "1", "--iters", "3", "--gpus", "0,1", "--sizes", "4K,1M",
+            "--fixture", fixture("rtx3090-2-nvlink.topo")]
+    proc, doc = bench_json(args)
+    check("graphs: exit 0", proc.returncode == 0, proc.stderr)
+    if not doc:
+        return
+    bench = doc["bench"]
+    pair = results_of(doc, kind="allreduce_oneshot", virtual_ranks=False)
+    check("graphs: one-shot on the pair eager and in a graph, checked",
+          {r["graph"] for r in pair} == {False, True} and
+          all(r["outcome"] == expected_outcome(bench, r) for r in pair), pair[:2])
+    big = results_of(doc, kind="allreduce_oneshot", virtual_ranks=True, bytes=1 << 20)
+    check("graphs: two-shot sizes checked on 4 and 8 virtual ranks",
+          {r["ranks"] for r in big} == {2, 4, 8} and
+          all(r["outcome"] == expected_outcome(bench, r) for r in big), big[:2])
+    if bench["kernels"]:
+        one = {r["graph"]: r["us"]["median"] for r in pair if r["bytes"] == 4096 and
+               r["dtype"] == "bf16"}
+        check("graphs: a graph replay is faster than eager launches", one[True] < one[False], one)
+    text = run(["bench"] + args)
+    check("graphs: text names what NCCL compares with",
+          "compare: all_reduce_perf -g 2 -d bfloat16 -n 3 -G 20\n" in text.stdout and
+          "compare: NCCL_P2P_DISABLE=1 all_reduce_perf -g 2 -d half -n 3\n" in text.stdout,
+          text.stdout[:1500])
 
 
 def test_faults():
@@ -281,7 +313,8 @@ def test_bad_input():
 
 
 def main():
-    for test in (test_nvlink_pair, test_figures_match_model, test_formats, test_one_gpu_and_virtual_ranks, test_faults,
+    for test in (test_nvlink_pair, test_figures_match_model, test_formats,
+                 test_one_gpu_and_virtual_ranks, test_graphs_and_two_shot, test_faults,
                  test_nccl_faults, test_gate, test_bad_input):
         test()
     return finish()

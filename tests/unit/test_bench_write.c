@@ -156,10 +156,13 @@ static void test_text(void **state) {
   /* All-reduce: NCCL and the one-shot kernel side by side. */
   assert_has(text,
              "  GPUs 0,1 (2 ranks), fp16, eager, NCCL env default\n"
+             "  compare: all_reduce_perf -g 2 -d half -n 20\n"
              "        size   NCCL us   algbw   busbw  one-shot us   algbw   busbw  speed-up\n"
              "       1 MiB     20.00    50.0    50.0        10.00   100.0   100.0     2.00x\n");
   assert_has(text,
              "       1 MiB      HANG       -       -        10.00   100.0   100.0         -\n");
+  assert_has(text, "NCCL env NCCL_P2P_DISABLE=1\n"
+                   "  compare: NCCL_P2P_DISABLE=1 all_reduce_perf -g 2 -d half -n 20\n");
   /* Problems: one line each, the same reason once with its count, on one line. */
   assert_has(text, "  FAIL   copy_ce 1->2 P2P on: CUDA_ERROR_LAUNCH_FAILED, in \"copy\"\n");
   assert_has(text, "  waived copy_ce 2->0 P2P on: peer access refused <CNS>\n");
