@@ -1089,18 +1089,12 @@ static void test_hang_async(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_entry_points),
-      cmocka_unit_test(test_copy_model_nvlink),
-      cmocka_unit_test(test_copy_model_pcie),
-      cmocka_unit_test(test_streams_and_events),
-      cmocka_unit_test(test_kernels),
-      cmocka_unit_test(test_spin_latch),
-      cmocka_unit_test(test_oneshot),
-      cmocka_unit_test(test_oneshot_epochs_in_graph),
-      cmocka_unit_test(test_capture),
-      cmocka_unit_test(test_nccl_sums),
-      cmocka_unit_test(test_nccl_model),
-      cmocka_unit_test(test_faults_async),
+      cmocka_unit_test(test_entry_points),    cmocka_unit_test(test_copy_model_nvlink),
+      cmocka_unit_test(test_copy_model_pcie), cmocka_unit_test(test_streams_and_events),
+      cmocka_unit_test(test_kernels),         cmocka_unit_test(test_spin_latch),
+      cmocka_unit_test(test_oneshot),         cmocka_unit_test(test_oneshot_epochs_in_graph),
+      cmocka_unit_test(test_capture),         cmocka_unit_test(test_nccl_sums),
+      cmocka_unit_test(test_nccl_model),      cmocka_unit_test(test_faults_async),
       cmocka_unit_test(test_hang_async),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
