@@ -30,6 +30,19 @@ static __device__ __forceinline__ void epoch_done(const ps_oneshot_args &a, unsi
     ((volatile unsigned int *)a.flags[rank])[PS_AR_EPOCH_SLOT(blockIdx.x)] = epoch;
 }
 
+// A flag store that publishes what this block wrote before it (the __syncthreads before it
+// makes the other threads' writes the storing thread's to release), and a load that makes what
+// the peer wrote before its store visible to this block: vLLM's st.release / ld.acquire at
+// system scope, cheaper than a full __threadfence_system per barrier.
+static __device__ __forceinline__ void store_release(unsigned int *p, unsigned int v) {
+  asm volatile("st.release.sys.global.u32 [%1], %0;" ::"r"(v), "l"(p) : "memory");
+}
+static __device__ __forceinline__ unsigned int load_acquire(const unsigned int *p) {
+  unsigned int v;
+  asm volatile("ld.acquire.sys.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+  return v;
+}
+
 // Thread p < ranks of each block signals peer p and waits for peer p's signal to this block.
 // Slots are per block, so no block waits on another block of its own rank.
 static __device__ void barrier(const ps_oneshot_args &a, unsigned int rank, unsigned int phase,
@@ -37,18 +50,16 @@ static __device__ void barrier(const ps_oneshot_args &a, unsigned int rank, unsi
   __syncthreads();
   const unsigned int peer = threadIdx.x;
   if (peer < a.ranks) {
-    __threadfence_system(); // this block's writes before the signal, on every GPU
-    volatile unsigned int *theirs = (volatile unsigned int *)a.flags[peer];
-    volatile unsigned int *mine = (volatile unsigned int *)a.flags[rank];
-    theirs[PS_AR_SLOT(phase, rank, blockIdx.x)] = epoch;
+    unsigned int *theirs = (unsigned int *)a.flags[peer];
+    const unsigned int *mine = (const unsigned int *)a.flags[rank];
+    store_release(&theirs[PS_AR_SLOT(phase, rank, blockIdx.x)], epoch);
     const unsigned long long start = now_ns();
-    while (mine[PS_AR_SLOT(phase, peer, blockIdx.x)] < epoch) {
+    while (load_acquire(&mine[PS_AR_SLOT(phase, peer, blockIdx.x)]) < epoch) {
       if (now_ns() - start > a.timeout_ns) {
         atomicExch((unsigned int *)a.status, 1u); // the host reports it; never hang
         break;
       }
     }
-    __threadfence_system(); // the peer's writes before anything this block reads next
   }
   __syncthreads();
 }
