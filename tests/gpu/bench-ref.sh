@@ -3,7 +3,7 @@
 # tools tests/gpu/ref-build.sh built into $refbuild at peerscope's sizes, then prints the tables of
 # tests/gpu/compare_ref.py (ref-compare.txt). Needs $OUT, $refbuild and log(); NCCL_NVLS_ENABLE=0
 # is exported by bench.sh. A tool that did not build or fails is named and the others still run.
-# PEERSCOPE_REF_GRAPH_LAUNCHES: all_reduce_perf -G (graph launches of its 20 operations; 1).
+# PEERSCOPE_REF_GRAPH_LAUNCHES: all_reduce_perf -G (graph launches of its 20 operations; 20, as peerscope replays its graph up to 1 MiB).
 # shellcheck disable=SC1091,SC2154 # env.sh is written by ref-build.sh; bench.sh sets refbuild
 . "$refbuild/env.sh" 2>/dev/null
 refbin=$refbuild/bin
@@ -47,7 +47,7 @@ ref_run nvbandwidth "$OUT/ref-nvbandwidth.json" "$refbin/nvbandwidth" --json \
 ar=("$refbin/all_reduce_perf" -b 1K -e 64M -f 2 -g "$ngpus" -d half)
 ref_run all_reduce_perf "$OUT/ref-allreduce.txt" "${ar[@]}" -J "$OUT/ref-allreduce.json"
 ref_run "all_reduce_perf -G" "$OUT/ref-allreduce-graph.txt" "${ar[@]}" \
-  -G "${PEERSCOPE_REF_GRAPH_LAUNCHES:-1}" -J "$OUT/ref-allreduce-graph.json"
+  -G "${PEERSCOPE_REF_GRAPH_LAUNCHES:-20}" -J "$OUT/ref-allreduce-graph.json"
 ref_run p2pBandwidthLatencyTest "$OUT/ref-p2p.txt" "$refbin/p2pBandwidthLatencyTest" \
   --numElems=$((copy_bytes / 4))
 
