@@ -1,6 +1,6 @@
 """peerscope.cluster: several machines over the Ray cluster the user already runs.
 
-- :func:`gather` runs ``peerscope check --json --live`` on every alive node of a Ray cluster
+- :func:`gather` runs ``peerscope check --json --live --all-gpus`` on every alive node of a Ray cluster
   (one Ray task per node, pinned with ``NodeAffinitySchedulingStrategy(soft=False)``, using
   the ``peerscope`` installed on that node) and gathers the verified reports into one
   ``peerscope.cluster/1`` report: nodes, GPUs, verified matrices, the NICs near each GPU

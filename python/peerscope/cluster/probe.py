@@ -1,4 +1,4 @@
-"""The probe: the function Ray runs on every node (``peerscope check --json --live`` and
+"""The probe: the function Ray runs on every node (``peerscope check --json --live --all-gpus`` and
 ``nvidia-smi topo -m`` there). Shipped by value, so a node needs no peerscope Python package."""
 
 from typing import Any, Callable, Dict, Optional
@@ -39,7 +39,9 @@ def _make_probe() -> Callable[..., Dict[str, Any]]:
         start = tm.monotonic()
         try:
             done = sp.run(
-                [cli, "check", "--json", "--live"],
+                # --all-gpus: the node's whole machine, whatever CUDA_VISIBLE_DEVICES Ray set for
+                # a task that asked for no GPU ("").
+                [cli, "check", "--json", "--live", "--all-gpus"],
                 capture_output=True, text=True, timeout=max(1.0, deadline_s), stdin=sp.DEVNULL,
             )
         except sp.TimeoutExpired:
