@@ -53,7 +53,10 @@ typedef struct worker_run {
   session *s;
   ps__watch watch; /* the worker, its deadline and its stderr tail */
   phase phase;
-  int ctx_gpu;
+  int ctx_gpu;          /* the first GPU whose context is being made */
+  bool *ctx_pending;    /* per GPU: `step ctx` without its `ctx` line yet (parallel contexts) */
+  int ctx_pending_count;
+  double ctx_start_ms;
   int job; /* slot index in PHASE_JOB */
   double step_start_ms;
   int completed;
@@ -232,14 +235,25 @@ static void handle_line(void *user, ps__watch *watch, const char *line) {
       s->report->gpus[a].valid |= PS_GPU_CUDA_ORDINAL;
     }
   } else if (sscanf(line, "step ctx %d", &a) == 1) {
+    if (a < 0 || a >= s->report->gpu_count) return;
+    if (!w->ctx_pending_count) w->ctx_gpu = a, w->ctx_start_ms = now;
+    w->ctx_pending_count += !w->ctx_pending[a];
+    w->ctx_pending[a] = true;
     w->phase = PHASE_CTX;
-    w->ctx_gpu = a;
     watch->deadline_ms = now + s->setup_deadline_ms;
   } else if (sscanf(line, "ctx %d %31s", &a, verdict) == 2) {
-    if (strcmp(verdict, "ok") == 0) {
-      if (s->report->timings.contexts_ms < 0) s->report->timings.contexts_ms = 0;
-      s->report->timings.contexts_ms += field_ms(line);
+    if (a < 0 || a >= s->report->gpu_count) return;
+    w->ctx_pending_count -= w->ctx_pending[a];
+    w->ctx_pending[a] = false;
+    if (w->ctx_pending_count > 0) { /* others still being made: the first pending one */
+      for (int g = 0; g < s->report->gpu_count; g++)
+        if (w->ctx_pending[g]) w->ctx_gpu = g;
+      watch->deadline_ms = now + s->setup_deadline_ms;
+      return;
     }
+    /* contexts: the wall time they took (made in parallel, or one by one) */
+    if (s->report->timings.contexts_ms < 0) s->report->timings.contexts_ms = 0;
+    s->report->timings.contexts_ms += now - w->ctx_start_ms;
     w->phase = PHASE_IDLE;
     watch->deadline_ms = now + s->setup_deadline_ms;
   } else if (strncmp(line, "step ", 5) == 0 && step_job(line + 5, &job, NULL)) {
@@ -301,10 +315,13 @@ static void on_deadline(void *user, ps__watch *watch) {
     }
     break;
   case PHASE_CTX:
-    snprintf(reason, sizeof(reason), "context creation on GPU %d did not finish within %d ms",
-             w->ctx_gpu, limit);
-    finish_involving(s, w->ctx_gpu, PS_VERDICT_HANG, NULL, reason);
-    note_restart(s, PS_RESTART_HANG, w->ctx_gpu, w->ctx_gpu, NULL, reason);
+    for (int g = 0; g < s->report->gpu_count; g++) {
+      if (!w->ctx_pending[g] && g != w->ctx_gpu) continue;
+      snprintf(reason, sizeof(reason), "context creation on GPU %d did not finish within %d ms",
+               g, limit);
+      finish_involving(s, g, PS_VERDICT_HANG, NULL, reason);
+      if (g == w->ctx_gpu) note_restart(s, PS_RESTART_HANG, g, g, NULL, reason);
+    }
     break;
   case PHASE_SETUP:
   case PHASE_IDLE:
@@ -332,10 +349,13 @@ static void on_early_exit(void *user, ps__watch *watch, int status) {
     const ps__job *j = &s->jobs[w->job].job;
     note_restart(s, PS_RESTART_DIED, j->a, j->local ? j->a : j->b, NULL, reason);
   } else if (w->phase == PHASE_CTX) {
-    snprintf(reason, sizeof(reason), "the worker died creating a context on GPU %d (%s)",
-             w->ctx_gpu, how);
-    finish_involving(s, w->ctx_gpu, PS_VERDICT_ERROR, NULL, reason);
-    note_restart(s, PS_RESTART_DIED, w->ctx_gpu, w->ctx_gpu, NULL, reason);
+    for (int g = 0; g < s->report->gpu_count; g++) {
+      if (!w->ctx_pending[g] && g != w->ctx_gpu) continue;
+      snprintf(reason, sizeof(reason), "the worker died creating a context on GPU %d (%s)", g,
+               how);
+      finish_involving(s, g, PS_VERDICT_ERROR, NULL, reason);
+      if (g == w->ctx_gpu) note_restart(s, PS_RESTART_DIED, g, g, NULL, reason);
+    }
   } else {
     s->status = ps__fail(s->ctx, PS_ERR_WORKER, "%s exited before its work was done (%s)%s%s",
                          s->worker, how, tail[0] ? ": " : "", tail);
@@ -378,7 +398,13 @@ static void run_worker(session *s) {
     return;
   }
   s->restarting = false;
+  w.ctx_pending = ps__calloc((size_t)s->report->gpu_count + 1, sizeof(*w.ctx_pending));
   char *gpus = ps__arglist_gpus(s->report), *jobs = job_list(s);
+  if (!w.ctx_pending) {
+    ps__free(gpus);
+    ps__free(jobs);
+    gpus = jobs = NULL; /* out of memory: said below */
+  }
   char bytes[32], nonce[32];
   snprintf(bytes, sizeof(bytes), "%zu", s->bytes);
   snprintf(nonce, sizeof(nonce), "%" PRIx64, s->nonce);
@@ -426,6 +452,7 @@ static void run_worker(session *s) {
 out:
   ps__free(gpus);
   ps__free(jobs);
+  ps__free(w.ctx_pending);
 }
 
 /* The GPUs given, else every one CUDA_VISIBLE_DEVICES allows (ps_report_apply_visible). */

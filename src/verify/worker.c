@@ -81,10 +81,10 @@ void ps__vw_emit_result(const char *word, int a, int b, const vw_outcome *out, i
 
 /* ---- contexts and peer access ----------------------------------------------------------- */
 
-bool ps__vw_ensure_ctx(vw_worker *w, int g) {
+/* Creates GPU g's context and buffers (no `step` line); the driver error, CUDA_SUCCESS. May
+ * run on a thread of its own (ps__vw_make_contexts): it touches only w->gpus[g]. */
+CUresult ps__vw_create_ctx(vw_worker *w, int g) {
   vw_gpu *s = &w->gpus[g];
-  if (s->ctx_state) return s->ctx_state > 0;
-  vw_emit("step ctx %d", g);
   double t0 = ps__now_ms();
   CUresult rc = CUDA_ERROR_INVALID_DEVICE;
   int ordinal = w->base.gpus[g].ordinal;
@@ -97,16 +97,29 @@ bool ps__vw_ensure_ctx(vw_worker *w, int g) {
   }
   if (rc != CUDA_SUCCESS) {
     s->ctx_state = -1;
-    job_error = rc;
+    s->ctx_rc = rc;
     ps__strlcpy(s->ctx_error,
                 ordinal < 0 ? "NOT_VISIBLE_TO_CUDA" : ps__cuda_error_name(&w->base.cuda, rc),
                 sizeof(s->ctx_error));
     vw_emit("ctx %d fail %s", g, s->ctx_error);
-    return false;
+    return rc;
   }
   s->ctx_state = 1;
   vw_emit("ctx %d ok ms=%.3f", g, ps__now_ms() - t0);
-  return true;
+  return CUDA_SUCCESS;
+}
+
+bool ps__vw_ensure_ctx(vw_worker *w, int g) {
+  vw_gpu *s = &w->gpus[g];
+  if (!s->ctx_state) {
+    vw_emit("step ctx %d", g);
+    ps__vw_create_ctx(w, g);
+  }
+  if (s->ctx_rc != CUDA_SUCCESS) { /* the job that meets it asks whether it poisoned us */
+    job_error = s->ctx_rc;
+    s->ctx_rc = CUDA_SUCCESS;
+  }
+  return s->ctx_state > 0;
 }
 
 /* cuCtxEnablePeerAccess from a's (current) context to b's. At the driver's peer limit
@@ -313,6 +326,10 @@ static bool run(ps__worker *base, int index, const char *token) {
   if (!ps__job_parse(token, &job) || job.a >= base->gpu_count || job.b >= base->gpu_count)
     return false;
   vw_worker *w = self(base);
+  if (!w->contexts_made) {
+    w->contexts_made = true;
+    ps__vw_make_contexts(w);
+  }
   job_error = CUDA_SUCCESS;
   switch (job.mode) {
   case PS_MODE_CE: job.local ? run_local(w, job.a) : run_pair(w, job.a, job.b); break;

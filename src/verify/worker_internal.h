@@ -30,6 +30,7 @@ typedef struct vw_export {
 typedef struct vw_gpu {
   int ctx_state; /* 0 not tried, 1 ready, -1 failed */
   char ctx_error[48];
+  CUresult ctx_rc; /* a failure not yet seen by a job (contexts made ahead, in parallel) */
   CUdevice dev;
   CUcontext ctx;
   CUdeviceptr src, dst;
@@ -61,6 +62,7 @@ typedef struct vw_worker {
   vw_peer peer;
   unsigned char *ipc_sent; /* per job index: its `open` commands went to the peer */
   int ipc_ahead;           /* jobs before this index have been looked at for sending */
+  bool contexts_made;      /* the jobs' contexts were created, in parallel, before the first */
 } vw_worker;
 
 #define vw_emit ps__worker_emit
@@ -91,6 +93,12 @@ void ps__vw_emit_result(const char *word, int a, int b, const vw_outcome *out, i
 
 /* Context and buffers of GPU g, once (worker.c); false after `ctx <g> fail`. */
 bool ps__vw_ensure_ctx(vw_worker *w, int g);
+/* Creates it, writing `ctx g ok|fail` but no `step` (the caller's); the driver error. */
+CUresult ps__vw_create_ctx(vw_worker *w, int g);
+/* The contexts of every GPU the jobs use, one thread per GPU (worker_ctx.c); each says
+ * `step ctx g` first and `ctx g ok|fail` when done, so a GPU whose context hangs does not hold
+ * back the others' lines. Fewer than two GPUs: nothing (ps__vw_ensure_ctx makes it). */
+void ps__vw_make_contexts(vw_worker *w);
 /* Enables peer access from a's context to b's (already on is fine); false with out filled
  * (unsupported or error). *access = cuDeviceCanAccessPeer. */
 bool ps__vw_peer_on(vw_worker *w, int a, int b, int *access, vw_outcome *out);
