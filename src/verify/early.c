@@ -93,11 +93,13 @@ static bool probe_cache_path(const ps_verify_opts *opts, uint64_t key, char *out
 }
 
 /* Best effort: the probe's report under its key, atomically (temp file and rename). */
-static void store_probe(ps_ctx *ctx, const ps_report *report, const ps_verify_opts *opts) {
-  uint64_t key;
+static void store_probe(ps_ctx *ctx, const ps_report *report, const ps_verify_opts *opts,
+                        uint64_t key) {
   char path[1024], tmp[1100];
   char *text = NULL;
-  if (!ps__probe_key_of(report, &key) || !probe_cache_path(opts, key, path, sizeof(path))) return;
+  for (int g = 0; g < report->gpu_count; g++)
+    if (!(report->gpus[g].valid & PS_GPU_UUID)) return; /* the verdicts are not cached either */
+  if (!probe_cache_path(opts, key, path, sizeof(path))) return;
   if (ps_report_to_json(ctx, report, &text) != PS_OK) {
     ctx->error[0] = '\0';
     return;
@@ -114,19 +116,12 @@ static void store_probe(ps_ctx *ctx, const ps_report *report, const ps_verify_op
   ps_free(text);
 }
 
-/* The cached probe for this machine's key, or NULL. */
-static ps_report *cached_probe(ps_ctx *ctx, const ps_probe_opts *popts,
-                               const ps_verify_opts *vopts) {
-  uint64_t key;
-  bool usable;
-  double init_ms, read_ms;
+/* The cached probe under key, or NULL. */
+static ps_report *cached_probe(ps_ctx *ctx, const ps_verify_opts *vopts, uint64_t key,
+                               double init_ms, double read_ms) {
   char path[1024];
   ps_report *report = NULL;
-  if (ps__probe_key_read(ctx, popts, &key, &usable, &init_ms, &read_ms) != PS_OK || !usable ||
-      !probe_cache_path(vopts, key, path, sizeof(path)) || access(path, R_OK) != 0) {
-    ctx->error[0] = '\0';
-    return NULL;
-  }
+  if (!probe_cache_path(vopts, key, path, sizeof(path)) || access(path, R_OK) != 0) return NULL;
   double t0 = ps__now_ms();
   if (ps_report_read_json(ctx, path, &report) != PS_OK) {
     ctx->error[0] = '\0';
@@ -151,7 +146,15 @@ ps_status ps_probe_for_verify(ps_ctx *ctx, const ps_probe_opts *popts,
   *out = NULL;
   if ((st = PS__OPTS_IN(ctx, popts, &po, "ps_probe_opts")) != PS_OK) return st;
   if ((st = PS__OPTS_IN(ctx, vopts, &vo, "ps_verify_opts")) != PS_OK) return st;
-  if (!vo.refresh && (*out = cached_probe(ctx, &po, &vo)) != NULL) return PS_OK;
+  uint64_t key = 0;
+  bool keyed = false;
+  double init_ms = 0, read_ms = 0;
+  if (ps__probe_key_read(ctx, &po, &key, &keyed, &init_ms, &read_ms) != PS_OK) {
+    keyed = false; /* ps_probe says why, below */
+    ctx->error[0] = '\0';
+  }
+  if (keyed && !vo.refresh && (*out = cached_probe(ctx, &vo, key, init_ms, read_ms)) != NULL)
+    return PS_OK;
   start_early(ctx, &vo);
   st = ps_probe(ctx, &po, out);
   if (st != PS_OK) {
@@ -159,6 +162,6 @@ ps_status ps_probe_for_verify(ps_ctx *ctx, const ps_probe_opts *popts,
     ctx->early = NULL;
     return st;
   }
-  store_probe(ctx, *out, &vo);
+  if (keyed) store_probe(ctx, *out, &vo, key);
   return PS_OK;
 }
