@@ -71,7 +71,10 @@ static void start_early(ps_ctx *ctx, const ps_verify_opts *opts) {
   char bytes[32], nonce[32];
   snprintf(bytes, sizeof(bytes), "%zu", e->bytes);
   snprintf(nonce, sizeof(nonce), "%" PRIx64, e->nonce);
-  const char *options[] = {"--protocol", "1", "--bytes", bytes, "--nonce", nonce, NULL};
+  /* The ipc peer starts before the worker's cuInit too, when the ipc mode will run. */
+  bool ipc = !opts->modes || (opts->modes & PS_MODE_BIT(PS_MODE_IPC));
+  const char *options[] = {"--protocol", "1",        "--bytes",     bytes, "--nonce",
+                           nonce,        "--ipc-early", ipc ? "1" : "0", NULL};
   ps__worker_cmd cmd = {.path = e->worker,
                         .options = options,
                         .driver_dir = opts->driver_dir,
@@ -146,6 +149,7 @@ ps_status ps_probe_for_verify(ps_ctx *ctx, const ps_probe_opts *popts,
   *out = NULL;
   if ((st = PS__OPTS_IN(ctx, popts, &po, "ps_probe_opts")) != PS_OK) return st;
   if ((st = PS__OPTS_IN(ctx, vopts, &vo, "ps_verify_opts")) != PS_OK) return st;
+  if (vo.refresh) start_early(ctx, &vo); /* a worker will be needed: before anything */
   uint64_t key = 0;
   bool keyed = false;
   double init_ms = 0, read_ms = 0;
@@ -155,7 +159,7 @@ ps_status ps_probe_for_verify(ps_ctx *ctx, const ps_probe_opts *popts,
   }
   if (keyed && !vo.refresh && (*out = cached_probe(ctx, &vo, key, init_ms, read_ms)) != NULL)
     return PS_OK;
-  start_early(ctx, &vo);
+  if (!vo.refresh) start_early(ctx, &vo);
   st = ps_probe(ctx, &po, out);
   if (st != PS_OK) {
     ps__early_free(ctx->early);

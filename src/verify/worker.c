@@ -260,6 +260,8 @@ static bool option(ps__worker *base, const char *name, const char *value) {
     self(base)->bytes = strtoull(value, NULL, 10);
   else if (strcmp(name, "--nonce") == 0)
     self(base)->nonce = strtoull(value, NULL, 16);
+  else if (strcmp(name, "--ipc-early") == 0)
+    self(base)->ipc_early = strcmp(value, "1") == 0;
   else
     return false;
   return true;
@@ -287,7 +289,12 @@ static bool prepare(ps__worker *base) {
     vw_emit("init fail OUT_OF_MEMORY host memory for the job list");
     return false;
   }
-  if (w->wants_ipc) ps__vw_start_peer(w);
+  if (w->peer_early && w->wants_ipc)
+    ps__vw_peer_lists(w);
+  else if (w->peer_early)
+    ps__vw_stop_peer(w); /* started for nothing: the jobs left hold no ipc job */
+  else if (w->wants_ipc)
+    ps__vw_start_peer(w);
   return true;
 }
 
@@ -295,6 +302,12 @@ static bool prepare(ps__worker *base) {
  * in the ce mode, and the others say "unavailable" with the missing name. */
 static bool opened(ps__worker *base) {
   vw_worker *w = self(base);
+  /* Lists to come (the parent is still probing): the ipc peer's CUDA start-up overlaps ours
+   * only if it starts now, before cuInit; it gets its GPU list when we have it. */
+  if (w->ipc_early && !base->gpus) {
+    ps__vw_start_peer(w);
+    w->peer_early = w->peer.state > 0;
+  }
   w->bench_api = ps__cuda_open_bench(&base->cuda, w->bench_error, sizeof(w->bench_error));
   w->ipc_api = ps__cuda_open_ipc(&base->cuda, w->ipc_error, sizeof(w->ipc_error));
   ps__cuda_open_peer_disable(&base->cuda); /* enable_peer's way out of the peer limit */
@@ -374,7 +387,8 @@ static void free_host(ps__worker *base) {
 
 static const ps__worker_mode verify_mode = {
     .usage = "peerscope-worker: usage: --gpus BUS,... --jobs L0,P0.1,S0.1,I0.1,... "
-             "[--bytes N] [--nonce HEX] [--driver-dir DIR]\n"
+             "[--bytes N] [--nonce HEX] [--driver-dir DIR] [--ipc-early 0|1]\n"
+             "(--gpus - --jobs -: both lists on stdin, one line each, read after cuInit)\n"
              "(started by peerscope; not meant to be run by hand)\n",
     .job_word = "job",
     .max_gpus = MAX_GPUS,

@@ -39,10 +39,15 @@ static int gpus_used(const vw_worker *w, bool *needed) {
 }
 
 void ps__vw_make_contexts(vw_worker *w) {
+  bool *needed = calloc((size_t)w->base.gpu_count + 1, sizeof(*needed));
+  if (needed && gpus_used(w, needed) >= 2) ps__vw_make_contexts_of(w, needed);
+  free(needed); /* fewer than two: made one by one, lazily */
+}
+
+void ps__vw_make_contexts_of(vw_worker *w, const bool *needed) {
   int count = w->base.gpu_count;
-  bool *needed = calloc((size_t)count + 1, sizeof(*needed));
   ctx_thread *threads = calloc((size_t)count + 1, sizeof(*threads));
-  if (!needed || !threads || gpus_used(w, needed) < 2) goto out; /* made one by one, lazily */
+  if (!threads) return; /* made one by one, lazily */
   /* Every `step ctx` first: the parent then knows which GPUs a hang could be on. */
   for (int g = 0; g < count; g++)
     if (needed[g]) vw_emit("step ctx %d", g);
@@ -54,7 +59,5 @@ void ps__vw_make_contexts(vw_worker *w) {
   }
   for (int g = 0; g < count; g++)
     if (threads[g].started) pthread_join(threads[g].thread, NULL);
-out:
-  free(needed);
   free(threads);
 }

@@ -63,6 +63,8 @@ typedef struct vw_worker {
   unsigned char *ipc_sent; /* per job index: its `open` commands went to the peer */
   int ipc_ahead;           /* jobs before this index have been looked at for sending */
   bool contexts_made;      /* the jobs' contexts were created, in parallel, before the first */
+  bool ipc_early;          /* --ipc-early 1: with lists to come, start the peer before cuInit */
+  bool peer_early;         /* it was: it waits for its GPU list (ps__vw_peer_lists) */
 } vw_worker;
 
 #define vw_emit ps__worker_emit
@@ -99,6 +101,8 @@ CUresult ps__vw_create_ctx(vw_worker *w, int g);
  * `step ctx g` first and `ctx g ok|fail` when done, so a GPU whose context hangs does not hold
  * back the others' lines. Fewer than two GPUs: nothing (ps__vw_ensure_ctx makes it). */
 void ps__vw_make_contexts(vw_worker *w);
+/* The same for the GPUs needed[] names (the ipc peer's `C<g>` jobs), even one. */
+void ps__vw_make_contexts_of(vw_worker *w, const bool *needed);
 /* Enables peer access from a's context to b's (already on is fine); false with out filled
  * (unsupported or error). *access = cuDeviceCanAccessPeer. */
 bool ps__vw_peer_on(vw_worker *w, int a, int b, int *access, vw_outcome *out);
@@ -109,6 +113,8 @@ void ps__vw_release_sm(vw_worker *w, int g);
 
 /* The ipc mode (worker_ipc.c): job I<a>.<b>; the peer starts at prepare when wanted. */
 void ps__vw_start_peer(vw_worker *w);
+/* The GPU list for a peer started before the worker had it (--ipc-early). */
+void ps__vw_peer_lists(vw_worker *w);
 void ps__vw_run_ipc(vw_worker *w, int index, int a, int b);
 void ps__vw_release_ipc(vw_worker *w, int g);
 void ps__vw_stop_peer(vw_worker *w);
