@@ -129,8 +129,13 @@ ps_status ps__probe_key_read(ps_ctx *ctx, const ps_probe_opts *opts, uint64_t *k
   ps__nvml nvml;
   double t0 = ps__now_ms();
   *usable = false;
-  const char *root = getenv("PEERSCOPE_PROC_ROOT");
-  if (system_driver(opts) && ps__probe_key_procfs(root ? root : "", key)) {
+  /* $PEERSCOPE_PROC_ROOT: another root for those files, used with any driver (tests and
+   * benchmarks play a machine's files beside a fixture; its content still counts). */
+  const char *root = getenv("PEERSCOPE_PROC_ROOT"), *fixture = opts->fixture;
+  bool forced = root && *root;
+  if (!fixture) fixture = getenv("PEERSCOPE_FIXTURE");
+  if ((forced || system_driver(opts)) && ps__probe_key_procfs(forced ? root : "", key)) {
+    if (fixture && *fixture) *key = ps__hash_file(ps__hash_str(*key, fixture), fixture);
     *init_ms = 0;
     *read_ms = ps__now_ms() - t0;
     *usable = true;

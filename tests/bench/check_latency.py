@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark (not a test): the wall time of `peerscope check` on the fake drivers, cold
-(--refresh: full probe, worker, contexts, copies) and cached (the verdicts of an earlier run),
+(--refresh: full probe, worker, contexts, copies) and cached (the verdicts of an earlier run;
+the machine key from the fake NVML, and from kernel-module files as for a real driver),
 with the fakes slowed down like a real driver (PEERSCOPE_FAKE_LATENCY_MS: nvmlInit, cuInit
 and each cuDevicePrimaryCtxRetain sleep as on one H200; issue 17 item 5 measured cuInit
 105 ms and a primary context 115 ms). Give two CLIs to compare a build before the change
@@ -29,6 +30,26 @@ def one_gpu_fixture(tmp):
     with open(path, "w") as f:
         f.writelines(lines)
     return path
+
+
+def proc_tree(root, topo):
+    """The kernel module's files of the fixture's machine (PEERSCOPE_PROC_ROOT): a cached check
+    of the system driver reads its key there, without NVML."""
+    with open(topo) as f:
+        text = f.read()
+    version = re.search(r"^driver version=(\S+)", text, re.M).group(1)
+    for d in ("proc/sys/kernel/random", "proc/driver/nvidia", "dev"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    with open(os.path.join(root, "proc/sys/kernel/random/boot_id"), "w") as f:
+        f.write("0d6cbd8c-1111-2222-3333-444455556666\n")
+    with open(os.path.join(root, "proc/driver/nvidia/version"), "w") as f:
+        f.write("NVRM version: NVIDIA UNIX x86_64 Kernel Module  %s\n" % version)
+    for i, (uuid, bus) in enumerate(re.findall(r"uuid=(\S+) bus=(\S+)", text)):
+        d = os.path.join(root, "proc/driver/nvidia/gpus", bus.lower()[4:])
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "information"), "w") as f:
+            f.write("GPU UUID: \t %s\n" % uuid)
+        open(os.path.join(root, "dev", "nvidia%d" % i), "w").close()
 
 
 def timed(cli, args, env, runs):
@@ -72,9 +93,17 @@ def main():
             env.pop("PEERSCOPE_FIXTURE", None)
             cold, t_cold = timed(cli, ["--refresh", "--fixture", fixture], env, a.runs)
             cached, t_cached = timed(cli, ["--fixture", fixture], env, a.runs)
-            print("%-6s %-6s cold %7.1f ms   cached %6.1f ms" % (label, name, cold, cached))
+            # The system driver's key from its kernel module's files: no nvmlInit (after only).
+            root = tempfile.mkdtemp(dir=tmp)
+            proc_tree(root, fixture)
+            env["PEERSCOPE_PROC_ROOT"] = root
+            timed(cli, ["--fixture", fixture], env, 1)  # caches the probe under that key
+            procfs, t_procfs = timed(cli, ["--fixture", fixture], env, a.runs)
+            print("%-6s %-6s cold %7.1f ms   cached %6.1f ms   cached, key from procfs %6.1f ms"
+                  % (label, name, cold, cached, procfs))
             print("       cold:   %s" % fields(t_cold))
             print("       cached: %s" % fields(t_cached))
+            print("       procfs: %s" % fields(t_procfs))
 
 
 if __name__ == "__main__":

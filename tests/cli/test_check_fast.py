@@ -21,9 +21,31 @@ FAKE_DIR = os.environ["PEERSCOPE_FAKE_DIR"]
 
 
 def nvml_calls(log):
-    """The NVML calls each load of the fake NVML made (PEERSCOPE_FAKE_CALLS_LOG), summed."""
+    """The NVML calls each load of the fake NVML made (PEERSCOPE_FAKE_CALLS_LOG), summed; 0
+    when NVML was never loaded."""
+    if not os.path.exists(log):
+        return 0
     with open(log) as f:
         return sum(int(line.split()[1]) for line in f if line.startswith("nvml "))
+
+
+def proc_tree(root, topo):
+    """The kernel module's files of the fixture's machine under root (PEERSCOPE_PROC_ROOT)."""
+    with open(topo) as f:
+        text = f.read()
+    version = re.search(r"^driver version=(\S+)", text, re.M).group(1)
+    for d in ("proc/sys/kernel/random", "proc/driver/nvidia", "dev"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    with open(os.path.join(root, "proc/sys/kernel/random/boot_id"), "w") as f:
+        f.write("0d6cbd8c-1111-2222-3333-444455556666\n")
+    with open(os.path.join(root, "proc/driver/nvidia/version"), "w") as f:
+        f.write("NVRM version: NVIDIA UNIX x86_64 Kernel Module  %s  Tue Jan 1 2024\n" % version)
+    for i, (uuid, bus) in enumerate(re.findall(r"uuid=(\S+) bus=(\S+)", text)):
+        d = os.path.join(root, "proc/driver/nvidia/gpus", bus.lower()[4:])
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "information"), "w") as f:
+            f.write("Model: \t\t NVIDIA X\nIRQ: \t\t 1\nGPU UUID: \t %s\n" % uuid)
+        open(os.path.join(root, "dev", "nvidia%d" % i), "w").close()
 
 
 def checked(args, env, log):
@@ -82,6 +104,30 @@ def test_cached_reads_only_the_key():
                     v.pop("from_cache", None)
     check("fast: cached JSON equals the fresh", a["gpus"] == b["gpus"] and a["pairs"] == b["pairs"],
           (a["gpus"][0], b["gpus"][0]))
+
+
+def test_cached_from_procfs():
+    """The system driver's key comes from its kernel module's files: no NVML at all."""
+    ex = fixture("example-4x-a100.topo")
+    root = tempfile.mkdtemp(dir=clitest.TMP)
+    proc_tree(root, ex)
+    env = {"PEERSCOPE_CACHE_DIR": tempfile.mkdtemp(dir=clitest.TMP), "PEERSCOPE_PROC_ROOT": root}
+    log = os.path.join(clitest.TMP, "calls-procfs.log")
+    _, cold_calls = checked(["--fixture", ex], env, log)
+    cached, cached_calls = checked(["--fixture", ex], env, log)
+    check("procfs: cold probes fully", cold_calls > 4 * 10, cold_calls)
+    check("procfs: cached check never loads NVML", cached_calls == 0, cached_calls)
+    check("procfs: cached verdicts", "12 from the cache" in cached.stdout, cached.stdout[-300:])
+    # Another GPU in the same slot (a new UUID): another machine, probed again.
+    info = os.path.join(root, "proc/driver/nvidia/gpus",
+                        sorted(os.listdir(os.path.join(root, "proc/driver/nvidia/gpus")))[0],
+                        "information")
+    with open(info) as f:
+        text = f.read()
+    with open(info, "w") as f:
+        f.write(re.sub(r"GPU-[0-9a-f]", "GPU-0", text, count=1))
+    _, swapped_calls = checked(["--fixture", ex], env, log)
+    check("procfs: a changed UUID is probed again", swapped_calls > 4 * 10, swapped_calls)
 
 
 def test_early_worker_unused():
@@ -144,7 +190,7 @@ def test_parallel_contexts_fail():
 
 
 def main():
-    for test in (test_cached_reads_only_the_key, test_early_worker_unused,
+    for test in (test_cached_reads_only_the_key, test_cached_from_procfs, test_early_worker_unused,
                  test_worker_lists_on_stdin, test_parallel_contexts_fail):
         try:
             test()
