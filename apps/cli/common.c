@@ -150,8 +150,8 @@ int cli_load_report(const char *cmd, cli_source *source, const cli_selection *se
   vo.driver_dir = po.driver_dir;
   vo.fixture = po.fixture;
   /* check: a cached answer reads only the machine key; else CUDA starts while NVML probes. */
-  ps_status st = source->verify ? ps_probe_for_verify(ctx, &po, &vo, &report)
-                                : ps_probe(ctx, &po, &report);
+  ps_status st =
+      source->verify ? ps_probe_for_verify(ctx, &po, &vo, &report) : ps_probe(ctx, &po, &report);
   if (st == PS_ERR_NO_DRIVER && !source->live && !(fixture && *fixture) &&
       !getenv("PEERSCOPE_DRIVER_DIR")) {
     if ((code = fall_back_to_example(cmd, ctx, drv, notice, notice_len)) != EXIT_VERIFIED) goto out;
@@ -160,8 +160,7 @@ int cli_load_report(const char *cmd, cli_source *source, const cli_selection *se
                          .fixture = cli_opt(drv->fixture)};
     vo.driver_dir = po.driver_dir;
     vo.fixture = po.fixture;
-    st = source->verify ? ps_probe_for_verify(ctx, &po, &vo, &report)
-                        : ps_probe(ctx, &po, &report);
+    st = source->verify ? ps_probe_for_verify(ctx, &po, &vo, &report) : ps_probe(ctx, &po, &report);
   }
   if (st != PS_OK) {
     code = cli_fail(cmd, status_exit(st), "%s", ps_ctx_error(ctx));

@@ -73,7 +73,7 @@ static void start_early(ps_ctx *ctx, const ps_verify_opts *opts) {
   snprintf(nonce, sizeof(nonce), "%" PRIx64, e->nonce);
   /* The ipc peer starts before the worker's cuInit too, when the ipc mode will run. */
   bool ipc = !opts->modes || (opts->modes & PS_MODE_BIT(PS_MODE_IPC));
-  const char *options[] = {"--protocol", "1",        "--bytes",     bytes, "--nonce",
+  const char *options[] = {"--protocol", "1",           "--bytes",       bytes, "--nonce",
                            nonce,        "--ipc-early", ipc ? "1" : "0", NULL};
   ps__worker_cmd cmd = {.path = e->worker,
                         .options = options,
@@ -140,8 +140,8 @@ static ps_report *cached_probe(ps_ctx *ctx, const ps_verify_opts *vopts, uint64_
   return report;
 }
 
-ps_status ps_probe_for_verify(ps_ctx *ctx, const ps_probe_opts *popts,
-                              const ps_verify_opts *vopts, ps_report **out) {
+ps_status ps_probe_for_verify(ps_ctx *ctx, const ps_probe_opts *popts, const ps_verify_opts *vopts,
+                              ps_report **out) {
   ps_probe_opts po;
   ps_verify_opts vo;
   ps_status st;

@@ -53,8 +53,8 @@ typedef struct worker_run {
   session *s;
   ps__watch watch; /* the worker, its deadline and its stderr tail */
   phase phase;
-  int ctx_gpu;          /* the first GPU whose context is being made */
-  bool *ctx_pending;    /* per GPU: `step ctx` without its `ctx` line yet (parallel contexts) */
+  int ctx_gpu;       /* the first GPU whose context is being made */
+  bool *ctx_pending; /* per GPU: `step ctx` without its `ctx` line yet (parallel contexts) */
   int ctx_pending_count;
   double ctx_start_ms;
   int job; /* slot index in PHASE_JOB */
@@ -317,8 +317,8 @@ static void on_deadline(void *user, ps__watch *watch) {
   case PHASE_CTX:
     for (int g = 0; g < s->report->gpu_count; g++) {
       if (!w->ctx_pending[g] && g != w->ctx_gpu) continue;
-      snprintf(reason, sizeof(reason), "context creation on GPU %d did not finish within %d ms",
-               g, limit);
+      snprintf(reason, sizeof(reason), "context creation on GPU %d did not finish within %d ms", g,
+               limit);
       finish_involving(s, g, PS_VERDICT_HANG, NULL, reason);
       if (g == w->ctx_gpu) note_restart(s, PS_RESTART_HANG, g, g, NULL, reason);
     }
@@ -351,8 +351,7 @@ static void on_early_exit(void *user, ps__watch *watch, int status) {
   } else if (w->phase == PHASE_CTX) {
     for (int g = 0; g < s->report->gpu_count; g++) {
       if (!w->ctx_pending[g] && g != w->ctx_gpu) continue;
-      snprintf(reason, sizeof(reason), "the worker died creating a context on GPU %d (%s)", g,
-               how);
+      snprintf(reason, sizeof(reason), "the worker died creating a context on GPU %d (%s)", g, how);
       finish_involving(s, g, PS_VERDICT_ERROR, NULL, reason);
       if (g == w->ctx_gpu) note_restart(s, PS_RESTART_DIED, g, g, NULL, reason);
     }

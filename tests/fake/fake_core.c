@@ -55,7 +55,6 @@ const ps_fixture *ps__fake_fixture(bool reload) {
 
 void ps__fake_count_call(void) { calls++; }
 
-
 /* Every call since the library loaded. */
 static long total_calls(void) { return counted_before_reload + calls; }
 
