@@ -41,6 +41,11 @@ void ps__early_free(void *early) {
 
 static const char *or_empty(const char *s) { return s ? s : ""; }
 
+/* A step that failed without consequence (no cache, no early worker) leaves no error behind. */
+static void clear_error(ps_ctx *ctx) {
+  if (ctx) ctx->error[0] = '\0';
+}
+
 ps__early_worker *ps__early_take(ps_ctx *ctx, const char *worker, const ps_verify_opts *opts,
                                  size_t bytes) {
   ps__early_worker *e = ctx ? ctx->early : NULL;
@@ -57,11 +62,11 @@ ps__early_worker *ps__early_take(ps_ctx *ctx, const char *worker, const ps_verif
 /* Starts the worker with its lists to come; nothing when it cannot (ps_verify then starts
  * one itself and reports why). */
 static void start_early(ps_ctx *ctx, const ps_verify_opts *opts) {
-  ps__early_worker *e = ps__calloc(1, sizeof(*e));
+  ps__early_worker *e = ctx ? ps__calloc(1, sizeof(*e)) : NULL; /* parked in ctx: none, none */
   if (!e) return;
   if (ps__worker_find(ctx, opts->worker_path, e->worker, sizeof(e->worker)) != PS_OK) {
     ps__free(e);
-    ctx->error[0] = '\0';
+    clear_error(ctx);
     return;
   }
   ps__strlcpy(e->driver_dir, or_empty(opts->driver_dir), sizeof(e->driver_dir));
@@ -104,7 +109,7 @@ static void store_probe(ps_ctx *ctx, const ps_report *report, const ps_verify_op
     if (!(report->gpus[g].valid & PS_GPU_UUID)) return; /* the verdicts are not cached either */
   if (!probe_cache_path(opts, key, path, sizeof(path))) return;
   if (ps_report_to_json(ctx, report, &text) != PS_OK) {
-    ctx->error[0] = '\0';
+    clear_error(ctx);
     return;
   }
   char *slash = strrchr(path, '/');
@@ -127,7 +132,7 @@ static ps_report *cached_probe(ps_ctx *ctx, const ps_verify_opts *vopts, uint64_
   if (!probe_cache_path(vopts, key, path, sizeof(path)) || access(path, R_OK) != 0) return NULL;
   double t0 = ps__now_ms();
   if (ps_report_read_json(ctx, path, &report) != PS_OK) {
-    ctx->error[0] = '\0';
+    clear_error(ctx);
     return NULL;
   }
   /* What the probe reads of the process itself is this run's, not the cached run's. */
@@ -155,17 +160,17 @@ ps_status ps_probe_for_verify(ps_ctx *ctx, const ps_probe_opts *popts, const ps_
   double init_ms = 0, read_ms = 0;
   if (ps__probe_key_read(ctx, &po, &key, &keyed, &init_ms, &read_ms) != PS_OK) {
     keyed = false; /* ps_probe says why, below */
-    ctx->error[0] = '\0';
+    clear_error(ctx);
   }
   if (keyed && !vo.refresh && (*out = cached_probe(ctx, &vo, key, init_ms, read_ms)) != NULL)
     return PS_OK;
   if (!vo.refresh) start_early(ctx, &vo);
   st = ps_probe(ctx, &po, out);
-  if (st != PS_OK) {
+  if (st != PS_OK && ctx) {
     ps__early_free(ctx->early);
     ctx->early = NULL;
-    return st;
   }
+  if (st != PS_OK) return st;
   if (keyed) store_probe(ctx, *out, &vo, key);
   return PS_OK;
 }
