@@ -143,14 +143,24 @@ int cli_load_report(const char *cmd, cli_source *source, const cli_selection *se
 
   ps_probe_opts po = {
       .size = sizeof(po), .driver_dir = cli_opt(drv->dir), .fixture = cli_opt(drv->fixture)};
-  ps_status st = ps_probe(ctx, &po, &report);
+  ps_verify_opts vo = PS_INIT(ps_verify_opts);
+  vo.timeout_ms = source->timeout_ms;
+  vo.refresh = source->refresh;
+  vo.modes = source->modes;
+  vo.driver_dir = po.driver_dir;
+  vo.fixture = po.fixture;
+  /* check: a cached answer reads only the machine key; else CUDA starts while NVML probes. */
+  ps_status st =
+      source->verify ? ps_probe_for_verify(ctx, &po, &vo, &report) : ps_probe(ctx, &po, &report);
   if (st == PS_ERR_NO_DRIVER && !source->live && !(fixture && *fixture) &&
       !getenv("PEERSCOPE_DRIVER_DIR")) {
     if ((code = fall_back_to_example(cmd, ctx, drv, notice, notice_len)) != EXIT_VERIFIED) goto out;
     po = (ps_probe_opts){.size = sizeof(ps_probe_opts),
                          .driver_dir = cli_opt(drv->dir),
                          .fixture = cli_opt(drv->fixture)};
-    st = ps_probe(ctx, &po, &report);
+    vo.driver_dir = po.driver_dir;
+    vo.fixture = po.fixture;
+    st = source->verify ? ps_probe_for_verify(ctx, &po, &vo, &report) : ps_probe(ctx, &po, &report);
   }
   if (st != PS_OK) {
     code = cli_fail(cmd, status_exit(st), "%s", ps_ctx_error(ctx));
@@ -160,14 +170,8 @@ int cli_load_report(const char *cmd, cli_source *source, const cli_selection *se
     goto out;
   if ((code = cli_resolve_gpus(cmd, report, (cli_selection *)sel)) != EXIT_VERIFIED) goto out;
   if (source->verify) {
-    ps_verify_opts vo = PS_INIT(ps_verify_opts);
-    vo.timeout_ms = source->timeout_ms;
-    vo.refresh = source->refresh;
-    vo.modes = source->modes;
     vo.gpus = sel->count ? sel->gpus : NULL;
     vo.gpu_count = sel->count;
-    vo.driver_dir = cli_opt(drv->dir);
-    vo.fixture = cli_opt(drv->fixture);
     st = ps_verify(ctx, report, &vo);
     if (st != PS_OK) {
       code = cli_fail(cmd, status_exit(st), "%s", ps_ctx_error(ctx));

@@ -260,6 +260,17 @@ typedef struct ps_verify_opts {
  * for a moment (about 100 ms on an H200), and a thread of the library reaps it then. */
 PS_API ps_status ps_verify(ps_ctx *ctx, ps_report *report, const ps_verify_opts *opts);
 
+/* ps_probe for a caller that calls ps_verify(ctx, report, vopts) next, as peerscope check
+ * does: the same report, sooner. Unless vopts->refresh, a probe cached for this machine under
+ * vopts' cache directory (the key of the verification cache: the GPUs' UUIDs in NVML's order,
+ * the driver version, the boot id; a fixture's content) is returned after reading only that
+ * key from NVML; its changing fields (free memory, current PCIe link) are those of the run
+ * that cached it. Otherwise the verification worker is started first, so that CUDA starts
+ * (cuInit) while NVML probes, and the next ps_verify on ctx hands it its GPUs and jobs (one
+ * it cannot use is killed, at the latest by ps_ctx_free); the probe is then cached. */
+PS_API ps_status ps_probe_for_verify(ps_ctx *ctx, const ps_probe_opts *popts,
+                                     const ps_verify_opts *vopts, ps_report **out);
+
 /* ---- the caller's CUDA_VISIBLE_DEVICES ------------------------------------------------ */
 
 typedef struct ps_visible_opts {

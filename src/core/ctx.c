@@ -6,7 +6,10 @@
 
 ps_ctx *ps_ctx_new(void) { return ps__calloc(1, sizeof(ps_ctx)); }
 
-void ps_ctx_free(ps_ctx *ctx) { ps__free(ctx); }
+void ps_ctx_free(ps_ctx *ctx) {
+  if (ctx && ctx->early && ctx->early_free) ctx->early_free(ctx->early);
+  ps__free(ctx);
+}
 
 const char *ps_ctx_error(const ps_ctx *ctx) { return ctx ? ctx->error : ""; }
 

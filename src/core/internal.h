@@ -13,6 +13,10 @@
 
 struct ps_ctx {
   char error[PS_ERRBUF_LEN];
+  /* A verification worker started ahead (ps_probe_for_verify) for the next ps_verify, and
+   * how to kill and free it (the verify module's; core only calls it). */
+  void *early;
+  void (*early_free)(void *early);
 };
 
 /* Records a one-line error detail in ctx (may be NULL) and returns st. */
@@ -30,6 +34,8 @@ char *ps__strlcpy(char *dst, const char *src, size_t dst_len);
 /* peerscope's cache directory: `given` (may be NULL), else $PEERSCOPE_CACHE_DIR, else
  * $XDG_CACHE_HOME/peerscope, else ~/.cache/peerscope; false when none can be named. */
 bool ps__cache_dir(const char *given, char *out, size_t len);
+/* mkdir -p path (mode 0700 for what it creates); best effort. */
+void ps__make_dirs(char *path);
 
 /* s quoted for a one-line message: bytes outside printable ASCII (and backslash) as \xNN,
  * cut with "..." to fit len; returns buf. A message never carries a raw newline or escape. */

@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -67,4 +68,14 @@ bool ps__cache_dir(const char *given, char *out, size_t len) {
   dir = getenv("HOME");
   if (dir && *dir) return snprintf(out, len, "%s/.cache/peerscope", dir) < (int)len;
   return false;
+}
+
+void ps__make_dirs(char *path) {
+  for (char *p = path + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    mkdir(path, 0700);
+    *p = '/';
+  }
+  mkdir(path, 0700);
 }

@@ -10,70 +10,38 @@
 #include <unistd.h>
 
 #include "core/internal.h"
+#include "probe/key.h"
 #include "report/report_internal.h"
 
 #define CACHE_SCHEMA "peerscope.verify-cache/1"
-
-static uint64_t fnv1a(uint64_t h, const void *data, size_t len) {
-  const unsigned char *p = data;
-  for (size_t i = 0; i < len; i++) {
-    h ^= p[i];
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
-static uint64_t hash_str(uint64_t h, const char *s) { return fnv1a(h, s, strlen(s) + 1); }
 
 static int cmp_str(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Hash of the fixture file, so an edited fixture is not answered from an old cache. */
-static uint64_t hash_file(uint64_t h, const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return hash_str(h, path);
-  char buf[4096];
-  size_t got;
-  while ((got = fread(buf, 1, sizeof(buf), f)) > 0)
-    h = fnv1a(h, buf, got);
-  fclose(f);
-  return h;
-}
-
 static uint64_t cache_key(const ps_report *r, size_t bytes) {
-  uint64_t h = 0xcbf29ce484222325ull;
+  uint64_t h = PS_HASH_SEED;
   char buf[64];
   snprintf(buf, sizeof(buf), "%zu", bytes);
-  h = hash_str(h, CACHE_SCHEMA);
-  h = hash_str(h, buf);
-  h = hash_str(h, r->driver_version);
-  h = hash_str(h, r->boot_id);
+  h = ps__hash_str(h, CACHE_SCHEMA);
+  h = ps__hash_str(h, buf);
+  h = ps__hash_str(h, r->driver_version);
+  h = ps__hash_str(h, r->boot_id);
   const char **uuids = ps__calloc((size_t)r->gpu_count + 1, sizeof(*uuids));
   if (uuids) {
     for (int g = 0; g < r->gpu_count; g++)
       uuids[g] = r->gpus[g].uuid;
     qsort(uuids, (size_t)r->gpu_count, sizeof(*uuids), cmp_str);
     for (int g = 0; g < r->gpu_count; g++)
-      h = hash_str(h, uuids[g]);
+      h = ps__hash_str(h, uuids[g]);
     ps__free(uuids);
   }
-  if (r->source == PS_SOURCE_FIXTURE) h = hash_file(h, r->origin);
+  if (r->source == PS_SOURCE_FIXTURE) h = ps__hash_file(h, r->origin);
   return h;
 }
 
 static bool cache_dir(const ps_verify_opts *opts, char *out, size_t len) {
   return ps__cache_dir(opts->cache_dir, out, len);
-}
-
-static void make_dirs(char *path) {
-  for (char *p = path + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = '\0';
-    mkdir(path, 0700);
-    *p = '/';
-  }
-  mkdir(path, 0700);
 }
 
 void ps__cache_open(ps__cache *cache, const ps_report *report, const ps_verify_opts *opts,
@@ -255,7 +223,7 @@ void ps__cache_store(ps__cache *cache, const ps_report *report) {
   char *slash = strrchr(dir, '/');
   if (slash) {
     *slash = '\0';
-    make_dirs(dir);
+    ps__make_dirs(dir);
   }
   snprintf(tmp, sizeof(tmp), "%s.%d.tmp", cache->path, (int)getpid());
   if (json_dump_file(doc, tmp, JSON_INDENT(1) | JSON_SORT_KEYS) == 0) {

@@ -138,6 +138,23 @@ static void serve_open(vw_worker *w, const char *cmd, int fd) {
 
 static bool run(ps__worker *base, int index, const char *token) {
   (void)index;
+  vw_worker *w = self(base);
+  if (token[0] == 'C') { /* contexts to make ahead: all the C tokens at once, in parallel */
+    char *end = NULL;
+    long g = strtol(token + 1, &end, 10);
+    if (!end || *end || g < 0 || g >= base->gpu_count) return false;
+    if (!w->contexts_made) {
+      w->contexts_made = true;
+      bool *needed = calloc((size_t)base->gpu_count + 1, sizeof(*needed));
+      for (int j = 0; needed && j < base->job_count; j++)
+        if (base->jobs[j][0] == 'C' && (g = strtol(base->jobs[j] + 1, NULL, 10)) >= 0 &&
+            g < base->gpu_count)
+          needed[g] = true;
+      if (needed) ps__vw_make_contexts_of(w, needed);
+      free(needed);
+    }
+    return true;
+  }
   if (strcmp(token, "serve") != 0) return false;
   char cmd[512];
   for (;;) {
@@ -205,12 +222,12 @@ static void free_host(ps__worker *base) {
 }
 
 static const ps__worker_mode peer_mode = {
-    .usage = "peerscope-worker: usage: --mode ipc-peer --gpus BUS,... --jobs serve "
+    .usage = "peerscope-worker: usage: --mode ipc-peer --gpus BUS,... --jobs [C0,C1,...,]serve "
              "[--bytes N] [--nonce HEX] [--driver-dir DIR]\n"
              "(started by a verification worker with a socket on stdin and stdout)\n",
     .job_word = "ipc peer job",
     .max_gpus = 1024,
-    .max_jobs = 1,
+    .max_jobs = 1025, /* a C<g> per GPU, then serve */
     .option = option,
     .valid = valid,
     .prepare = prepare,

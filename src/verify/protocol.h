@@ -2,15 +2,17 @@
  * the parent starts `peerscope-worker` with the job in argv and reads one text line per event
  * from its stdout.
  *
- *   argv:  --protocol 1 --bytes N --nonce X [--driver-dir D] --gpus BUS0,BUS1,...
- *          --jobs L0,L1,P0.1,P1.0,S0.0,S0.1,I0.1,...
+ *   argv:  --protocol 1 --bytes N --nonce X [--driver-dir D] [--ipc-early 0|1]
+ *          --gpus BUS0,BUS1,... --jobs L0,L1,P0.1,P1.0,S0.0,S0.1,I0.1,...  (or `-`: on stdin)
  *          (ce mode: L<g> local control copy, P<a>.<b> pair a->b; sm mode: S<a>.<b>, ipc mode:
  *           I<a>.<b>, the local control when a == b)
- *   lines: hello 1 <pid>
+ *   lines: hello 1 <pid> t=<ms>
  *          init ok version=<cuda driver version> count=<cuda devices> ms=<cuInit ms>
  *          init fail <error name> <message>             (fatal: the worker exits 3)
  *          map <gpu> <cuda ordinal|-1>
  *          step ctx <gpu>            ctx <gpu> ok ms=<ms> | ctx <gpu> fail <error name>
+ *                                    (several GPUs: every `step ctx` first, then each `ctx`
+ *                                    line as its thread ends, in any order)
  *          step local <gpu>          result local <gpu> <verdict> <fields...>
  *          step pair <a> <b>         result pair <a> <b> <verdict> <fields...>
  *          step sm <a> <b>           result sm <a> <b> <verdict> <fields...>

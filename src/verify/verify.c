@@ -7,19 +7,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/internal.h"
 #include "report/report_internal.h"
 #include "verify/cache.h"
+#include "verify/early.h"
 #include "verify/protocol.h"
 #include "worker/arglist.h"
 #include "worker/spawn.h"
 #include "worker/watchdog.h"
 
 #define DEFAULT_TIMEOUT_MS 2000
-#define DEFAULT_COPY_BYTES (1u << 20)
 /* cuInit and a first context can take seconds on a big machine without persistence mode. */
 #define MIN_SETUP_DEADLINE_MS 15000
 
@@ -44,6 +43,7 @@ typedef struct session {
   bool first_spawn_timed;
   bool restarting; /* the next worker replaces one that ended early: next_why says why */
   ps_restart next_why;
+  ps__early_worker *early; /* started ahead (ps_probe_for_verify): the first worker */
 } session;
 
 /* What the current worker is doing, for the watchdog. */
@@ -53,7 +53,10 @@ typedef struct worker_run {
   session *s;
   ps__watch watch; /* the worker, its deadline and its stderr tail */
   phase phase;
-  int ctx_gpu;
+  int ctx_gpu;       /* the first GPU whose context is being made */
+  bool *ctx_pending; /* per GPU: `step ctx` without its `ctx` line yet (parallel contexts) */
+  int ctx_pending_count;
+  double ctx_start_ms;
   int job; /* slot index in PHASE_JOB */
   double step_start_ms;
   int completed;
@@ -200,7 +203,11 @@ static void handle_line(void *user, ps__watch *watch, const char *line) {
   ps__job job;
   double now = ps__now_ms();
   if (strncmp(line, "hello ", 6) == 0) {
-    if (!s->first_spawn_timed) s->report->timings.worker_spawn_ms = now - watch->spawn_ms;
+    /* t=: when the worker said it (one clock for all processes); it may have been started
+     * ahead and read only now. */
+    const char *t = strstr(line, " t=");
+    double said = t ? strtod(t + 3, NULL) : now;
+    if (!s->first_spawn_timed) s->report->timings.worker_spawn_ms = said - watch->spawn_ms;
     s->first_spawn_timed = true;
   } else if (strncmp(line, "init ok", 7) == 0) {
     if (s->report->timings.cuda_init_ms < 0) s->report->timings.cuda_init_ms = field_ms(line);
@@ -228,14 +235,25 @@ static void handle_line(void *user, ps__watch *watch, const char *line) {
       s->report->gpus[a].valid |= PS_GPU_CUDA_ORDINAL;
     }
   } else if (sscanf(line, "step ctx %d", &a) == 1) {
+    if (a < 0 || a >= s->report->gpu_count) return;
+    if (!w->ctx_pending_count) w->ctx_gpu = a, w->ctx_start_ms = now;
+    w->ctx_pending_count += !w->ctx_pending[a];
+    w->ctx_pending[a] = true;
     w->phase = PHASE_CTX;
-    w->ctx_gpu = a;
     watch->deadline_ms = now + s->setup_deadline_ms;
   } else if (sscanf(line, "ctx %d %31s", &a, verdict) == 2) {
-    if (strcmp(verdict, "ok") == 0) {
-      if (s->report->timings.contexts_ms < 0) s->report->timings.contexts_ms = 0;
-      s->report->timings.contexts_ms += field_ms(line);
+    if (a < 0 || a >= s->report->gpu_count) return;
+    w->ctx_pending_count -= w->ctx_pending[a];
+    w->ctx_pending[a] = false;
+    if (w->ctx_pending_count > 0) { /* others still being made: the first pending one */
+      for (int g = 0; g < s->report->gpu_count; g++)
+        if (w->ctx_pending[g]) w->ctx_gpu = g;
+      watch->deadline_ms = now + s->setup_deadline_ms;
+      return;
     }
+    /* contexts: the wall time they took (made in parallel, or one by one) */
+    if (s->report->timings.contexts_ms < 0) s->report->timings.contexts_ms = 0;
+    s->report->timings.contexts_ms += now - w->ctx_start_ms;
     w->phase = PHASE_IDLE;
     watch->deadline_ms = now + s->setup_deadline_ms;
   } else if (strncmp(line, "step ", 5) == 0 && step_job(line + 5, &job, NULL)) {
@@ -297,10 +315,13 @@ static void on_deadline(void *user, ps__watch *watch) {
     }
     break;
   case PHASE_CTX:
-    snprintf(reason, sizeof(reason), "context creation on GPU %d did not finish within %d ms",
-             w->ctx_gpu, limit);
-    finish_involving(s, w->ctx_gpu, PS_VERDICT_HANG, NULL, reason);
-    note_restart(s, PS_RESTART_HANG, w->ctx_gpu, w->ctx_gpu, NULL, reason);
+    for (int g = 0; g < s->report->gpu_count; g++) {
+      if (!w->ctx_pending[g] && g != w->ctx_gpu) continue;
+      snprintf(reason, sizeof(reason), "context creation on GPU %d did not finish within %d ms", g,
+               limit);
+      finish_involving(s, g, PS_VERDICT_HANG, NULL, reason);
+      if (g == w->ctx_gpu) note_restart(s, PS_RESTART_HANG, g, g, NULL, reason);
+    }
     break;
   case PHASE_SETUP:
   case PHASE_IDLE:
@@ -328,10 +349,12 @@ static void on_early_exit(void *user, ps__watch *watch, int status) {
     const ps__job *j = &s->jobs[w->job].job;
     note_restart(s, PS_RESTART_DIED, j->a, j->local ? j->a : j->b, NULL, reason);
   } else if (w->phase == PHASE_CTX) {
-    snprintf(reason, sizeof(reason), "the worker died creating a context on GPU %d (%s)",
-             w->ctx_gpu, how);
-    finish_involving(s, w->ctx_gpu, PS_VERDICT_ERROR, NULL, reason);
-    note_restart(s, PS_RESTART_DIED, w->ctx_gpu, w->ctx_gpu, NULL, reason);
+    for (int g = 0; g < s->report->gpu_count; g++) {
+      if (!w->ctx_pending[g] && g != w->ctx_gpu) continue;
+      snprintf(reason, sizeof(reason), "the worker died creating a context on GPU %d (%s)", g, how);
+      finish_involving(s, g, PS_VERDICT_ERROR, NULL, reason);
+      if (g == w->ctx_gpu) note_restart(s, PS_RESTART_DIED, g, g, NULL, reason);
+    }
   } else {
     s->status = ps__fail(s->ctx, PS_ERR_WORKER, "%s exited before its work was done (%s)%s%s",
                          s->worker, how, tail[0] ? ": " : "", tail);
@@ -374,7 +397,13 @@ static void run_worker(session *s) {
     return;
   }
   s->restarting = false;
+  w.ctx_pending = ps__calloc((size_t)s->report->gpu_count + 1, sizeof(*w.ctx_pending));
   char *gpus = ps__arglist_gpus(s->report), *jobs = job_list(s);
+  if (!w.ctx_pending) {
+    ps__free(gpus);
+    ps__free(jobs);
+    gpus = jobs = NULL; /* out of memory: said below */
+  }
   char bytes[32], nonce[32];
   snprintf(bytes, sizeof(bytes), "%zu", s->bytes);
   snprintf(nonce, sizeof(nonce), "%" PRIx64, s->nonce);
@@ -391,7 +420,21 @@ static void run_worker(session *s) {
                         .jobs = jobs,
                         .fixture = s->opts->fixture};
   w.phase = PHASE_SETUP;
-  int rc = ps__watch_run(&w.watch, &cmd, s->setup_deadline_ms, &watch_ops, &w);
+  int rc = 0;
+  if (s->early) { /* its CUDA start-up ran while NVML probed */
+    w.watch = s->early->watch;
+    s->early->watch.child.pid = -1;
+    ps__early_free(s->early);
+    s->early = NULL;
+    if (ps__watch_send_lists(&w.watch, gpus, jobs))
+      ps__watch_loop(&w.watch, s->setup_deadline_ms, &watch_ops, &w);
+    else { /* it could not take them (ended, or lists beyond its socket's buffer): afresh */
+      ps__watch_abandon(&w.watch);
+      rc = ps__watch_run(&w.watch, &cmd, s->setup_deadline_ms, &watch_ops, &w);
+    }
+  } else {
+    rc = ps__watch_run(&w.watch, &cmd, s->setup_deadline_ms, &watch_ops, &w);
+  }
   if (rc != 0) {
     s->status = ps__fail(s->ctx, PS_ERR_WORKER, "cannot start %s: %s", s->worker, strerror(rc));
     finish_involving(s, -1, PS_VERDICT_ERROR, NULL, "the worker could not be started");
@@ -408,6 +451,7 @@ static void run_worker(session *s) {
 out:
   ps__free(gpus);
   ps__free(jobs);
+  ps__free(w.ctx_pending);
 }
 
 /* The GPUs given, else every one CUDA_VISIBLE_DEVICES allows (ps_report_apply_visible). */
@@ -463,17 +507,13 @@ ps_status ps_verify(ps_ctx *ctx, ps_report *report, const ps_verify_opts *opts) 
   s.timeout_ms = s.opts->timeout_ms > 0 ? s.opts->timeout_ms : DEFAULT_TIMEOUT_MS;
   s.setup_deadline_ms =
       s.timeout_ms * 4 > MIN_SETUP_DEADLINE_MS ? s.timeout_ms * 4 : MIN_SETUP_DEADLINE_MS;
-  s.bytes = s.opts->copy_bytes ? s.opts->copy_bytes : DEFAULT_COPY_BYTES;
+  s.bytes = ps__verify_bytes(s.opts);
   s.modes = s.opts->modes ? s.opts->modes & PS_MODES_ALL : PS_MODES_ALL;
   if (!s.modes)
     return ps__fail(ctx, PS_ERR_INVALID_ARG, "ps_verify_opts.modes names no mode (0x%x)",
                     s.opts->modes);
   report->modes = s.modes;
-  /* A fresh pattern every run, so a buffer left from an earlier run cannot pass; tests fix
-   * it (PEERSCOPE_VERIFY_SEED, hex) to get the same corrupt bytes in golden files. */
-  const char *seed = getenv("PEERSCOPE_VERIFY_SEED");
-  s.nonce = seed && *seed ? strtoull(seed, NULL, 16)
-                          : (uint64_t)getpid() * 0x9E3779B97F4A7C15ull ^ (uint64_t)time(NULL);
+  s.nonce = ps__verify_nonce();
   s.status = PS_OK;
   double t0 = ps__now_ms();
 
@@ -495,6 +535,7 @@ ps_status ps_verify(ps_ctx *ctx, ps_report *report, const ps_verify_opts *opts) 
       ps__cache_close(&cache);
       goto out;
     }
+    if ((s.early = ps__early_take(ctx, s.worker, s.opts, s.bytes))) s.nonce = s.early->nonce;
     if (report->timings.copies_ms < 0) report->timings.copies_ms = 0;
     while (s.remaining > 0 && !s.fatal)
       run_worker(&s);
@@ -508,5 +549,10 @@ out:
       (report->timings.driver_init_ms > 0 ? report->timings.driver_init_ms : 0) +
       (report->timings.probe_ms > 0 ? report->timings.probe_ms : 0) + (ps__now_ms() - t0);
   ps__free(s.jobs);
+  ps__early_free(s.early); /* not used (a fatal error first) */
+  if (ctx && ctx->early) { /* every verdict came from the cache: never needed */
+    ctx->early_free(ctx->early);
+    ctx->early = NULL;
+  }
   return st;
 }

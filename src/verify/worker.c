@@ -81,10 +81,10 @@ void ps__vw_emit_result(const char *word, int a, int b, const vw_outcome *out, i
 
 /* ---- contexts and peer access ----------------------------------------------------------- */
 
-bool ps__vw_ensure_ctx(vw_worker *w, int g) {
+/* Creates GPU g's context and buffers (no `step` line); the driver error, CUDA_SUCCESS. May
+ * run on a thread of its own (ps__vw_make_contexts): it touches only w->gpus[g]. */
+CUresult ps__vw_create_ctx(vw_worker *w, int g) {
   vw_gpu *s = &w->gpus[g];
-  if (s->ctx_state) return s->ctx_state > 0;
-  vw_emit("step ctx %d", g);
   double t0 = ps__now_ms();
   CUresult rc = CUDA_ERROR_INVALID_DEVICE;
   int ordinal = w->base.gpus[g].ordinal;
@@ -97,16 +97,29 @@ bool ps__vw_ensure_ctx(vw_worker *w, int g) {
   }
   if (rc != CUDA_SUCCESS) {
     s->ctx_state = -1;
-    job_error = rc;
+    s->ctx_rc = rc;
     ps__strlcpy(s->ctx_error,
                 ordinal < 0 ? "NOT_VISIBLE_TO_CUDA" : ps__cuda_error_name(&w->base.cuda, rc),
                 sizeof(s->ctx_error));
     vw_emit("ctx %d fail %s", g, s->ctx_error);
-    return false;
+    return rc;
   }
   s->ctx_state = 1;
   vw_emit("ctx %d ok ms=%.3f", g, ps__now_ms() - t0);
-  return true;
+  return CUDA_SUCCESS;
+}
+
+bool ps__vw_ensure_ctx(vw_worker *w, int g) {
+  vw_gpu *s = &w->gpus[g];
+  if (!s->ctx_state) {
+    vw_emit("step ctx %d", g);
+    ps__vw_create_ctx(w, g);
+  }
+  if (s->ctx_rc != CUDA_SUCCESS) { /* the job that meets it asks whether it poisoned us */
+    job_error = s->ctx_rc;
+    s->ctx_rc = CUDA_SUCCESS;
+  }
+  return s->ctx_state > 0;
 }
 
 /* cuCtxEnablePeerAccess from a's (current) context to b's. At the driver's peer limit
@@ -247,6 +260,8 @@ static bool option(ps__worker *base, const char *name, const char *value) {
     self(base)->bytes = strtoull(value, NULL, 10);
   else if (strcmp(name, "--nonce") == 0)
     self(base)->nonce = strtoull(value, NULL, 16);
+  else if (strcmp(name, "--ipc-early") == 0)
+    self(base)->ipc_early = strcmp(value, "1") == 0;
   else
     return false;
   return true;
@@ -274,7 +289,12 @@ static bool prepare(ps__worker *base) {
     vw_emit("init fail OUT_OF_MEMORY host memory for the job list");
     return false;
   }
-  if (w->wants_ipc) ps__vw_start_peer(w);
+  if (w->peer_early && w->wants_ipc)
+    ps__vw_peer_lists(w);
+  else if (w->peer_early)
+    ps__vw_stop_peer(w); /* started for nothing: the jobs left hold no ipc job */
+  else if (w->wants_ipc)
+    ps__vw_start_peer(w);
   return true;
 }
 
@@ -282,6 +302,12 @@ static bool prepare(ps__worker *base) {
  * in the ce mode, and the others say "unavailable" with the missing name. */
 static bool opened(ps__worker *base) {
   vw_worker *w = self(base);
+  /* Lists to come (the parent is still probing): the ipc peer's CUDA start-up overlaps ours
+   * only if it starts now, before cuInit; it gets its GPU list when we have it. */
+  if (w->ipc_early && !base->gpus) {
+    ps__vw_start_peer(w);
+    w->peer_early = w->peer.state > 0;
+  }
   w->bench_api = ps__cuda_open_bench(&base->cuda, w->bench_error, sizeof(w->bench_error));
   w->ipc_api = ps__cuda_open_ipc(&base->cuda, w->ipc_error, sizeof(w->ipc_error));
   ps__cuda_open_peer_disable(&base->cuda); /* enable_peer's way out of the peer limit */
@@ -313,6 +339,10 @@ static bool run(ps__worker *base, int index, const char *token) {
   if (!ps__job_parse(token, &job) || job.a >= base->gpu_count || job.b >= base->gpu_count)
     return false;
   vw_worker *w = self(base);
+  if (!w->contexts_made) {
+    w->contexts_made = true;
+    ps__vw_make_contexts(w);
+  }
   job_error = CUDA_SUCCESS;
   switch (job.mode) {
   case PS_MODE_CE: job.local ? run_local(w, job.a) : run_pair(w, job.a, job.b); break;
@@ -357,7 +387,8 @@ static void free_host(ps__worker *base) {
 
 static const ps__worker_mode verify_mode = {
     .usage = "peerscope-worker: usage: --gpus BUS,... --jobs L0,P0.1,S0.1,I0.1,... "
-             "[--bytes N] [--nonce HEX] [--driver-dir DIR]\n"
+             "[--bytes N] [--nonce HEX] [--driver-dir DIR] [--ipc-early 0|1]\n"
+             "(--gpus - --jobs -: both lists on stdin, one line each, read after cuInit)\n"
              "(started by peerscope; not meant to be run by hand)\n",
     .job_word = "job",
     .max_gpus = MAX_GPUS,

@@ -30,6 +30,7 @@ typedef struct vw_export {
 typedef struct vw_gpu {
   int ctx_state; /* 0 not tried, 1 ready, -1 failed */
   char ctx_error[48];
+  CUresult ctx_rc; /* a failure not yet seen by a job (contexts made ahead, in parallel) */
   CUdevice dev;
   CUcontext ctx;
   CUdeviceptr src, dst;
@@ -61,6 +62,9 @@ typedef struct vw_worker {
   vw_peer peer;
   unsigned char *ipc_sent; /* per job index: its `open` commands went to the peer */
   int ipc_ahead;           /* jobs before this index have been looked at for sending */
+  bool contexts_made;      /* the jobs' contexts were created, in parallel, before the first */
+  bool ipc_early;          /* --ipc-early 1: with lists to come, start the peer before cuInit */
+  bool peer_early;         /* it was: it waits for its GPU list (ps__vw_peer_lists) */
 } vw_worker;
 
 #define vw_emit ps__worker_emit
@@ -91,6 +95,14 @@ void ps__vw_emit_result(const char *word, int a, int b, const vw_outcome *out, i
 
 /* Context and buffers of GPU g, once (worker.c); false after `ctx <g> fail`. */
 bool ps__vw_ensure_ctx(vw_worker *w, int g);
+/* Creates it, writing `ctx g ok|fail` but no `step` (the caller's); the driver error. */
+CUresult ps__vw_create_ctx(vw_worker *w, int g);
+/* The contexts of every GPU the jobs use, one thread per GPU (worker_ctx.c); each says
+ * `step ctx g` first and `ctx g ok|fail` when done, so a GPU whose context hangs does not hold
+ * back the others' lines. Fewer than two GPUs: nothing (ps__vw_ensure_ctx makes it). */
+void ps__vw_make_contexts(vw_worker *w);
+/* The same for the GPUs needed[] names (the ipc peer's `C<g>` jobs), even one. */
+void ps__vw_make_contexts_of(vw_worker *w, const bool *needed);
 /* Enables peer access from a's context to b's (already on is fine); false with out filled
  * (unsupported or error). *access = cuDeviceCanAccessPeer. */
 bool ps__vw_peer_on(vw_worker *w, int a, int b, int *access, vw_outcome *out);
@@ -101,6 +113,8 @@ void ps__vw_release_sm(vw_worker *w, int g);
 
 /* The ipc mode (worker_ipc.c): job I<a>.<b>; the peer starts at prepare when wanted. */
 void ps__vw_start_peer(vw_worker *w);
+/* The GPU list for a peer started before the worker had it (--ipc-early). */
+void ps__vw_peer_lists(vw_worker *w);
 void ps__vw_run_ipc(vw_worker *w, int index, int a, int b);
 void ps__vw_release_ipc(vw_worker *w, int g);
 void ps__vw_stop_peer(vw_worker *w);

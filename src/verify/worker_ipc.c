@@ -47,10 +47,30 @@ static char *gpu_list(const vw_worker *w) {
   return list;
 }
 
+/* --jobs for the peer: `C<a>` for each GPU a it will open exports on (the ipc jobs' a), so it
+ * makes those contexts while this worker runs its ce and sm jobs, then `serve`. */
+static char *peer_jobs(const vw_worker *w) {
+  char *list = calloc((size_t)w->base.gpu_count + 1, 8);
+  bool *on = calloc((size_t)w->base.gpu_count + 1, sizeof(*on));
+  for (int j = 0; list && on && j < w->base.job_count; j++) {
+    ps__job job;
+    if (ps__job_parse(w->base.jobs[j], &job) && job.mode == PS_MODE_IPC && job.a >= 0 &&
+        job.a < w->base.gpu_count && !on[job.a]) {
+      on[job.a] = true;
+      sprintf(list + strlen(list), "C%d,", job.a);
+    }
+  }
+  if (list) strcat(list, "serve");
+  free(on);
+  return list;
+}
+
 void ps__vw_start_peer(vw_worker *w) {
   vw_peer *p = &w->peer;
   int sv[2];
-  char bytes[32], nonce[32], *gpus = gpu_list(w);
+  /* Before the lists are known (ipc_early): `-`, and ps__vw_peer_lists sends them. */
+  char bytes[32], nonce[32], *gpus = w->base.gpus ? gpu_list(w) : strdup("-");
+  char *jobs = w->base.gpus ? peer_jobs(w) : strdup("-");
   snprintf(bytes, sizeof(bytes), "%zu", w->bytes);
   snprintf(nonce, sizeof(nonce), "%llx", (unsigned long long)w->nonce);
   /* This very executable, by its own name: a leftover peer shows up as peerscope-worker. */
@@ -69,12 +89,13 @@ void ps__vw_start_peer(vw_worker *w) {
                   "--gpus",
                   gpus,
                   "--jobs",
-                  "serve",
+                  jobs,
                   w->base.driver_dir ? "--driver-dir" : NULL,
                   (char *)w->base.driver_dir,
                   NULL};
-  if (!gpus || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+  if (!gpus || !jobs || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
     free(gpus);
+    free(jobs);
     return peer_fail(p, "the ipc peer process could not be started (no socket)");
   }
   /* Its stdin and stdout are the socket; stderr stays ours (the parent keeps its tail). Same
@@ -88,6 +109,7 @@ void ps__vw_start_peer(vw_worker *w) {
   posix_spawn_file_actions_destroy(&fa);
   close(sv[1]);
   free(gpus);
+  free(jobs);
   if (rc != 0) {
     close(sv[0]);
     char why[160];
@@ -97,6 +119,20 @@ void ps__vw_start_peer(vw_worker *w) {
   p->pid = pid;
   p->sock = sv[0];
   p->state = 1;
+}
+
+void ps__vw_peer_lists(vw_worker *w) {
+  vw_peer *p = &w->peer;
+  char *gpus = gpu_list(w), *jobs = peer_jobs(w);
+  char *line = gpus && jobs ? malloc(strlen(gpus) + strlen(jobs) + 2) : NULL;
+  /* One record per line: the peer reads each with one read() through stdio (ps__worker_run). */
+  bool sent = line && p->sock >= 0;
+  if (sent) sent = sprintf(line, "%s\n", gpus) > 0 && ps__ipc_send(p->sock, line, -1);
+  if (sent) sent = sprintf(line, "%s\n", jobs) > 0 && ps__ipc_send(p->sock, line, -1);
+  free(gpus);
+  free(jobs);
+  free(line);
+  if (!sent && p->state > 0) peer_fail(p, "the ipc peer process could not be given its GPUs");
 }
 
 /* Reaps the peer, killing it when it does not end by itself within PEER_STOP_MS; its wait

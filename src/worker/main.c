@@ -94,9 +94,37 @@ static void map_devices(ps__worker *w, int cuda_count) {
   }
 }
 
-/* The driver library, cuInit, `init ok` and the device map; false after `init fail` (the
- * library is closed again). */
-static bool start_driver(ps__worker *w, const ps__worker_mode *mode) {
+/* `--gpus -` and `--jobs -`: the parent started us before it knew them (its NVML probe runs
+ * while we start CUDA) and writes them on stdin, one line each. */
+static bool lists_later(char *const *gpu_list, char *const *job_list) {
+  return strcmp(*gpu_list, "-") == 0 || strcmp(*job_list, "-") == 0;
+}
+
+static bool read_lists(char **gpu_list, char **job_list) {
+  size_t cap[2] = {0, 0};
+  *gpu_list = *job_list = NULL;
+  ssize_t a = getline(gpu_list, &cap[0], stdin);
+  ssize_t b = a > 0 ? getline(job_list, &cap[1], stdin) : -1;
+  if (a <= 0 || b <= 0) return false;
+  (*gpu_list)[strcspn(*gpu_list, "\n")] = '\0';
+  (*job_list)[strcspn(*job_list, "\n")] = '\0';
+  return true;
+}
+
+/* take_lists and the mode's prepare; false after `init fail` (or prepare's silence). */
+static bool prepare_lists(ps__worker *w, const ps__worker_mode *mode, char *gpu_list,
+                          char *job_list) {
+  if (!take_lists(w, mode, gpu_list, job_list)) {
+    ps__worker_emit("init fail OUT_OF_MEMORY host memory for the GPU and job lists");
+    return false;
+  }
+  return mode->prepare(w);
+}
+
+/* The driver library, cuInit (and, when they come late, the lists), `init ok` and the device
+ * map; false after `init fail` (the library is closed again). */
+static bool start_driver(ps__worker *w, const ps__worker_mode *mode, char **gpu_list,
+                         char **job_list, bool later) {
   char err[PS_ERRBUF_LEN];
   double t0 = ps__now_ms();
   if (!ps__cuda_open(&w->cuda, w->driver_dir, err, sizeof(err))) {
@@ -110,12 +138,18 @@ static bool start_driver(ps__worker *w, const ps__worker_mode *mode) {
   if (opened && rc == CUDA_SUCCESS) rc = w->cuda.DeviceGetCount(&count);
   if (opened && rc != CUDA_SUCCESS)
     ps__worker_emit("init fail %s cuInit failed", ps__cuda_error_name(&w->cuda, rc));
+  double init_ms = ps__now_ms() - t0;
+  if (opened && rc == CUDA_SUCCESS && later) {
+    opened = read_lists(gpu_list, job_list);
+    if (!opened) fputs("peerscope-worker: no GPU and job lists on stdin\n", stderr);
+    opened = opened && prepare_lists(w, mode, *gpu_list, *job_list);
+  }
   if (!opened || rc != CUDA_SUCCESS) {
     ps__cuda_close(&w->cuda);
     return false;
   }
   char fields[256] = "";
-  mode->started(w, ps__now_ms() - t0, fields, sizeof(fields));
+  mode->started(w, init_ms, fields, sizeof(fields));
   ps__worker_emit("init ok version=%d count=%d%s%s", version, count, fields[0] ? " " : "", fields);
   map_devices(w, count);
   return true;
@@ -138,17 +172,21 @@ int ps__worker_run(ps__worker *w, const ps__worker_mode *mode, int argc, char **
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   char *gpu_list = NULL, *job_list = NULL;
   if (!parse_args(w, mode, argc, argv, &gpu_list, &job_list)) return PS_WORKER_EXIT_USAGE;
-  ps__worker_emit("hello %d %d", PS_WORKER_PROTOCOL, (int)getpid());
+  ps__worker_emit("hello %d %d t=%.3f", PS_WORKER_PROTOCOL, (int)getpid(), ps__now_ms());
   int exit_code = PS_WORKER_EXIT_INIT_FAILED;
-  if (!take_lists(w, mode, gpu_list, job_list)) {
-    ps__worker_emit("init fail OUT_OF_MEMORY host memory for the GPU and job lists");
-  } else {
-    if (mode->prepare(w) && start_driver(w, mode)) {
+  bool later = lists_later(&gpu_list, &job_list);
+  if (later) gpu_list = job_list = NULL; /* read_lists allocates them */
+  if (later || prepare_lists(w, mode, gpu_list, job_list)) {
+    if (start_driver(w, mode, &gpu_list, &job_list, later)) {
       exit_code = run_jobs(w, mode);
       if (!w->stop) mode->release(w); /* a poisoned driver frees it all at exit */
       ps__cuda_close(&w->cuda);
     }
-    mode->free_host(w);
+  }
+  mode->free_host(w); /* safe on what prepare never filled */
+  if (later) {
+    free(gpu_list);
+    free(job_list);
   }
   free(w->gpus);
   free(w->jobs);

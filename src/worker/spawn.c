@@ -60,12 +60,12 @@ static char **worker_environment(const char *const *extra, bool caller_devices) 
 }
 
 int ps__worker_spawn(ps__spawned *child, char *const argv[], const char *const *extra_env,
-                     bool caller_devices) {
+                     bool caller_devices, bool stdin_socket) {
   child->pid = -1;
-  child->out_fd = child->err_fd = -1;
+  child->out_fd = child->err_fd = child->in_fd = -1;
   char **envp = worker_environment(extra_env, caller_devices);
   if (!envp) return ENOMEM;
-  int rc = ps__spawn_grouped(argv, envp, false, child);
+  int rc = ps__spawn_grouped_in(argv, envp, false, stdin_socket, child);
   ps__free(envp);
   return rc;
 }
@@ -73,7 +73,8 @@ int ps__worker_spawn(ps__spawned *child, char *const argv[], const char *const *
 static void close_fds(ps__spawned *child) {
   if (child->out_fd >= 0) close(child->out_fd);
   if (child->err_fd >= 0) close(child->err_fd);
-  child->out_fd = child->err_fd = -1;
+  if (child->in_fd >= 0) close(child->in_fd);
+  child->out_fd = child->err_fd = child->in_fd = -1;
 }
 
 void ps__worker_kill(ps__spawned *child) {

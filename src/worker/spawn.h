@@ -19,10 +19,11 @@ ps_status ps__worker_find(ps_ctx *ctx, const char *path, char *out, size_t len);
  * and touches no other), and with extra_env's NAME=value entries replacing the caller's (a
  * bench worker's NCCL configuration; NULL-terminated, may be NULL). With caller_devices, the
  * caller's two variables are kept instead: the worker sees CUDA as the caller does
- * (ps_report_apply_visible). Returns an errno value, 0 on success; on failure child->pid is
- * -1. */
+ * (ps_report_apply_visible). With stdin_socket, child->in_fd writes to its stdin (a worker
+ * started before its GPU and job lists are known reads them there). Returns an errno value,
+ * 0 on success; on failure child->pid is -1. */
 int ps__worker_spawn(ps__spawned *child, char *const argv[], const char *const *extra_env,
-                     bool caller_devices);
+                     bool caller_devices, bool stdin_socket);
 
 /* Kills the worker's whole process group and reaps it. */
 void ps__worker_kill(ps__spawned *child);

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/internal.h"
@@ -72,9 +73,11 @@ static void watch(ps__watch *w, const ps__watch_ops *ops, void *user) {
 #define MAX_OPTIONS 16
 #define MAX_ENV 8
 
-int ps__watch_run(ps__watch *w, const ps__worker_cmd *cmd, int setup_ms, const ps__watch_ops *ops,
-                  void *user) {
+int ps__watch_start(ps__watch *w, const ps__worker_cmd *cmd) {
   memset(w, 0, sizeof(*w));
+  w->child.pid = -1;
+  w->child.out_fd = w->child.err_fd = w->child.in_fd = -1;
+  bool later = !cmd->gpus || !cmd->jobs;
   char *argv[MAX_OPTIONS + 8];
   int argc = 0;
   argv[argc++] = (char *)cmd->path;
@@ -85,9 +88,9 @@ int ps__watch_run(ps__watch *w, const ps__worker_cmd *cmd, int setup_ms, const p
     argv[argc++] = (char *)cmd->driver_dir;
   }
   argv[argc++] = "--gpus";
-  argv[argc++] = (char *)cmd->gpus;
+  argv[argc++] = later ? "-" : (char *)cmd->gpus;
   argv[argc++] = "--jobs";
-  argv[argc++] = (char *)cmd->jobs;
+  argv[argc++] = later ? "-" : (char *)cmd->jobs;
   argv[argc] = NULL;
   /* The worker's extra environment: the fixture it plays, then the caller's entries. */
   char fixture_env[PATH_MAX + 32];
@@ -101,9 +104,47 @@ int ps__watch_run(ps__watch *w, const ps__worker_cmd *cmd, int setup_ms, const p
     env[envc++] = cmd->env[i];
   env[envc] = NULL;
   w->spawn_ms = ps__now_ms();
-  int rc = ps__worker_spawn(&w->child, argv, env, cmd->caller_devices);
-  if (rc != 0) return rc;
+  return ps__worker_spawn(&w->child, argv, env, cmd->caller_devices, later);
+}
+
+/* Writes all of text or nothing useful: the socket is non-blocking and the worker reads only
+ * after cuInit, so what does not fit in its buffer now is a failure, never a wait. */
+static bool send_all(int fd, const char *text, size_t len) {
+  while (len > 0) {
+    ssize_t got = send(fd, text, len, MSG_NOSIGNAL);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    text += got;
+    len -= (size_t)got;
+  }
+  return true;
+}
+
+bool ps__watch_send_lists(ps__watch *w, const char *gpus, const char *jobs) {
+  if (w->child.in_fd < 0) return false;
+  size_t need = strlen(gpus) + strlen(jobs) + 2;
+  int size = need > (1u << 20) ? 1 << 20 : (int)need + 4096;
+  setsockopt(w->child.in_fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+  bool ok = send_all(w->child.in_fd, gpus, strlen(gpus)) && send_all(w->child.in_fd, "\n", 1) &&
+            send_all(w->child.in_fd, jobs, strlen(jobs)) && send_all(w->child.in_fd, "\n", 1);
+  close(w->child.in_fd);
+  w->child.in_fd = -1;
+  return ok;
+}
+
+void ps__watch_abandon(ps__watch *w) {
+  if (w->child.pid > 0) ps__worker_kill(&w->child);
+}
+
+void ps__watch_loop(ps__watch *w, int setup_ms, const ps__watch_ops *ops, void *user) {
   w->deadline_ms = w->spawn_ms + setup_ms;
   watch(w, ops, user);
+}
+
+int ps__watch_run(ps__watch *w, const ps__worker_cmd *cmd, int setup_ms, const ps__watch_ops *ops,
+                  void *user) {
+  int rc = ps__watch_start(w, cmd);
+  if (rc != 0) return rc;
+  ps__watch_loop(w, setup_ms, ops, user);
   return 0;
 }

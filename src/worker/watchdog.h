@@ -25,7 +25,7 @@ typedef struct ps__worker_cmd {
   const char *path;           /* peerscope-worker */
   const char *const *options; /* the mode's NAME VALUE pairs, NULL-terminated; may be NULL */
   const char *driver_dir;     /* --driver-dir, or NULL */
-  const char *gpus, *jobs;    /* --gpus and --jobs, comma-joined (arglist.h) */
+  const char *gpus, *jobs;    /* --gpus and --jobs, comma-joined (arglist.h); NULL: later */
   const char *const *env;     /* NAME=value entries replacing the caller's; may be NULL */
   const char *fixture;        /* a fixture for the fake drivers: PEERSCOPE_FIXTURE in the worker's
                                  own environment (never the caller's); NULL = none */
@@ -53,5 +53,15 @@ typedef struct ps__watch_ops {
  * reaped and its descriptors closed. */
 int ps__watch_run(ps__watch *w, const ps__worker_cmd *cmd, int setup_ms, const ps__watch_ops *ops,
                   void *user);
+
+/* ps__watch_run in parts, for a worker started before its lists are known: start spawns it
+ * (with cmd->gpus or cmd->jobs NULL, as `--gpus - --jobs -`: it reads both lines on stdin
+ * after cuInit), send_lists hands them over (false: the worker could not take them; abandon
+ * it), loop watches it as ps__watch_run does, its first deadline setup_ms after the spawn.
+ * abandon kills a started worker that will not be used. */
+int ps__watch_start(ps__watch *w, const ps__worker_cmd *cmd);
+bool ps__watch_send_lists(ps__watch *w, const char *gpus, const char *jobs);
+void ps__watch_loop(ps__watch *w, int setup_ms, const ps__watch_ops *ops, void *user);
+void ps__watch_abandon(ps__watch *w);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifndef PS_FAKE_DRIVER
 #error "PS_FAKE_DRIVER must be PS_FIX_DRV_NVML or PS_FIX_DRV_CUDA"
@@ -19,6 +20,7 @@ static bool chosen;                   /* peerscope_fake_use_fixture named one: n
 static char chosen_path[PATH_MAX];
 static char machine[sizeof(((ps_fixture *)0)->machine)];
 static long calls;
+static long counted_before_reload; /* calls before the last reload */
 
 void ps__fake_lock(void) { pthread_mutex_lock(&lock); }
 void ps__fake_unlock(void) { pthread_mutex_unlock(&lock); }
@@ -28,6 +30,7 @@ static void load(const char *path) {
   ps__fake_reset_hook();
   ps__fixture_free(fixture);
   fixture = NULL;
+  counted_before_reload += calls;
   calls = 0;
   machine[0] = '\0';
   attempted = true;
@@ -51,6 +54,30 @@ const ps_fixture *ps__fake_fixture(bool reload) {
 }
 
 void ps__fake_count_call(void) { calls++; }
+
+/* Every call since the library loaded. */
+static long total_calls(void) { return counted_before_reload + calls; }
+
+__attribute__((destructor)) static void log_calls(void) {
+  const char *path = getenv("PEERSCOPE_FAKE_CALLS_LOG");
+  FILE *f = path && *path ? fopen(path, "a") : NULL;
+  if (!f) return;
+  fprintf(f, "%s %ld\n", PS_FAKE_DRIVER == PS_FIX_DRV_NVML ? "nvml" : "cuda", total_calls());
+  fclose(f);
+}
+
+void ps__fake_latency(const char *name) {
+  const char *spec = getenv("PEERSCOPE_FAKE_LATENCY_MS");
+  size_t n = strlen(name);
+  for (const char *p = spec; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+    if (strncmp(p, name, n) != 0 || p[n] != '=') continue;
+    long ms = strtol(p + n + 1, NULL, 10);
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (ms > 0 && nanosleep(&ts, &ts) != 0) {
+    }
+    return;
+  }
+}
 long ps__fake_calls(void) { return calls; }
 
 bool ps__fake_gpu_lost(int gpu) {

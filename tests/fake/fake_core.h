@@ -36,7 +36,14 @@ const ps_fixture *ps__fake_fixture(bool reload);
 /* Called on a reload, before the new fixture is in place: drops library state. */
 void ps__fake_reset_hook(void);
 
-/* Counts one driver call of this library (lock held). */
+/* $PEERSCOPE_FAKE_LATENCY_MS, "name=ms,...": the call `name` (nvmlInit, cuInit, ctx for
+ * cuDevicePrimaryCtxRetain) sleeps that long, outside the lock (calls on several threads
+ * sleep at once), as a real driver's start-up does: benchmarks of peerscope's own overlap
+ * (tests/bench/check_latency.py). Lock not held. */
+void ps__fake_latency(const char *name);
+
+/* Counts one driver call of this library (lock held). With $PEERSCOPE_FAKE_CALLS_LOG set, the
+ * count is appended there when the library is unloaded or the process exits ("nvml 42"). */
 void ps__fake_count_call(void);
 long ps__fake_calls(void);
 

@@ -135,6 +135,7 @@ static void parse_visible(const ps_fixture *f) {
 /* ---- init, version, errors --------------------------------------------------------- */
 
 PS_FAKE_EXPORT CUresult cuInit(unsigned int flags) {
+  ps__fake_latency("cuInit");
   ps__fake_lock();
   const ps_fixture *f = ps__fake_fixture(true); /* before counting: a reload resets */
   ps__fake_count_call();
@@ -332,6 +333,7 @@ PS_FAKE_EXPORT CUresult cuDeviceCanAccessPeer(int *can_access, CUdevice dev, CUd
 /* ---- contexts ---------------------------------------------------------------------- */
 
 PS_FAKE_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *ctx, CUdevice dev) {
+  ps__fake_latency("ctx");
   ps__fake_lock();
   int gpu = 0;
   CUresult r = enter_device(dev, &gpu);

@@ -65,6 +65,7 @@ static nvmlReturn_t put_str(char *dst, unsigned int len, const char *src) {
 /* ---- init, system ------------------------------------------------------------------ */
 
 static nvmlReturn_t init(void) {
+  ps__fake_latency("nvmlInit");
   ps__fake_lock();
   nvmlReturn_t r = NVML_SUCCESS;
   /* Load first: a reload restarts the call counter, and this call counts. */

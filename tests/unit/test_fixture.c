@@ -227,7 +227,7 @@ static void test_fault_fixtures(void **state) {
     if (ft->kind == PS_FAULT_MISSING_SYMBOL)
       assert_string_equal(ft->symbol, "cuCtxEnablePeerAccess");
     if (ft->kind == PS_FAULT_GPU_LOST) {
-      assert_int_equal(ft->after_calls, 40);
+      assert_int_equal(ft->after_calls, 35);
       assert_int_equal(ft->drivers, PS_FIX_DRV_CUDA);
     }
     ps__fixture_free(f);
