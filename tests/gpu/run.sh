@@ -71,3 +71,13 @@ for m in ce sm ipc; do
   done
   grep -E "local|Verification modes|Checked" "$OUT/mode-$m.txt" | tee -a "$OUT/summary.txt"
 done
+
+log "the cache key without NVML: /proc/driver/nvidia readable? probe cached? NVML opened when cached?"
+grep -h "GPU UUID" /proc/driver/nvidia/gpus/*/information 2>&1 | head -4 | tee -a "$OUT/summary.txt"
+ls "$PEERSCOPE_CACHE_DIR" | tee -a "$OUT/summary.txt"
+if command -v strace >/dev/null; then
+  echo "libnvidia-ml opens in a cached check: $(strace -f -e trace=openat $ps check --live 2>&1 |
+    grep -c libnvidia-ml)" | tee -a "$OUT/summary.txt"
+else
+  echo "no strace on this machine" | tee -a "$OUT/summary.txt"
+fi
