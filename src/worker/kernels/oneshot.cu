@@ -44,17 +44,26 @@ static __device__ __forceinline__ unsigned int load_acquire(const unsigned int *
 }
 
 // Thread p < ranks of each block signals peer p and waits for peer p's signal to this block.
-// Slots are per block, so no block waits on another block of its own rank.
+// Slots are per block, so no block waits on another block of its own rank. Only a barrier
+// after which peers read what this block wrote in this launch (two-shot's middle one) needs
+// the release/acquire pair; the others order nothing but reads, and the inputs were written
+// before the launch: plain volatile flags there, as vLLM's custom all-reduce does (a
+// system-scope release costs about a microsecond per barrier).
+template <bool fenced>
 static __device__ void barrier(const ps_oneshot_args &a, unsigned int rank, unsigned int phase,
                                unsigned int epoch) {
   __syncthreads();
   const unsigned int peer = threadIdx.x;
   if (peer < a.ranks) {
-    unsigned int *theirs = (unsigned int *)a.flags[peer];
-    const unsigned int *mine = (const unsigned int *)a.flags[rank];
-    store_release(&theirs[PS_AR_SLOT(phase, rank, blockIdx.x)], epoch);
+    unsigned int *theirs = (unsigned int *)a.flags[peer] + PS_AR_SLOT(phase, rank, blockIdx.x);
+    const unsigned int *mine =
+        (const unsigned int *)a.flags[rank] + PS_AR_SLOT(phase, peer, blockIdx.x);
+    if (fenced)
+      store_release(theirs, epoch);
+    else
+      *(volatile unsigned int *)theirs = epoch;
     const unsigned long long start = now_ns();
-    while (load_acquire(&mine[PS_AR_SLOT(phase, peer, blockIdx.x)]) < epoch) {
+    while ((fenced ? load_acquire(mine) : *(const volatile unsigned int *)mine) < epoch) {
       if (now_ns() - start > a.timeout_ns) {
         atomicExch((unsigned int *)a.status, 1u); // the host reports it; never hang
         break;
@@ -103,12 +112,12 @@ static __device__ __forceinline__ uint4 sum_vec(const ps_oneshot_args &a, unsign
 
 template <typename T> static __device__ void oneshot(const ps_oneshot_args &a) {
   const unsigned int rank = a.rank_base + blockIdx.y, epoch = epoch_begin(a, rank);
-  barrier(a, rank, 0, epoch);
+  barrier<false>(a, rank, 0, epoch);
   const unsigned long long vecs = a.count / 8, stride = (unsigned long long)gridDim.x * blockDim.x;
   for (unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; i < vecs;
        i += stride)
     ((uint4 *)a.out[rank])[i] = sum_vec<T>(a, i);
-  barrier(a, rank, 1, epoch);
+  barrier<false>(a, rank, 1, epoch); // peers have read this rank's input
   epoch_done(a, rank, epoch);
 }
 
@@ -117,11 +126,11 @@ template <typename T> static __device__ void twoshot(const ps_oneshot_args &a) {
   const unsigned long long vecs = a.count / 8, part = (vecs + a.ranks - 1) / a.ranks;
   const unsigned long long first = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x,
                            stride = (unsigned long long)gridDim.x * blockDim.x;
-  barrier(a, rank, 0, epoch);
+  barrier<false>(a, rank, 0, epoch);
   const unsigned long long lo = rank * part, hi = lo + part < vecs ? lo + part : vecs;
   for (unsigned long long i = lo + first; i < hi; i += stride)
     ((uint4 *)a.out[rank])[i] = sum_vec<T>(a, i);
-  barrier(a, rank, 1, epoch);
+  barrier<true>(a, rank, 1, epoch); // every slice reduced and visible to the peers
   for (unsigned int q = 0; q < a.ranks; q++) {
     if (q == rank) continue;
     const unsigned long long qlo = q * part, qhi = qlo + part < vecs ? qlo + part : vecs;
@@ -129,7 +138,7 @@ template <typename T> static __device__ void twoshot(const ps_oneshot_args &a) {
     for (unsigned long long i = qlo + first; i < qhi; i += stride)
       ((uint4 *)a.out[rank])[i] = src[i];
   }
-  barrier(a, rank, 2, epoch); // no peer still reads this rank's output
+  barrier<false>(a, rank, 2, epoch); // no peer still reads this rank's output
   epoch_done(a, rank, epoch);
 }
 
