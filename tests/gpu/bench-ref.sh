@@ -44,10 +44,13 @@ fi
 ref_run nvbandwidth "$OUT/ref-nvbandwidth.json" "$refbin/nvbandwidth" --json \
   -b $((copy_bytes >> 20)) -t "${nvb_tests[@]}"
 # fp16 as peerscope's all-reduce; -J writes JSON beside the usual table on stdout.
+# Three runs each: one run is a single timing per size (peerscope reports a median of trials).
 ar=("$refbin/all_reduce_perf" -b 1K -e 64M -f 2 -g "$ngpus" -d half)
-ref_run all_reduce_perf "$OUT/ref-allreduce.txt" "${ar[@]}" -J "$OUT/ref-allreduce.json"
-ref_run "all_reduce_perf -G" "$OUT/ref-allreduce-graph.txt" "${ar[@]}" \
-  -G "${PEERSCOPE_REF_GRAPH_LAUNCHES:-20}" -J "$OUT/ref-allreduce-graph.json"
+for i in 1 2 3; do
+  ref_run "all_reduce_perf ($i)" "$OUT/ref-allreduce-$i.txt" "${ar[@]}" -J "$OUT/ref-allreduce-$i.json"
+  ref_run "all_reduce_perf -G ($i)" "$OUT/ref-allreduce-graph-$i.txt" "${ar[@]}" \
+    -G "${PEERSCOPE_REF_GRAPH_LAUNCHES:-20}" -J "$OUT/ref-allreduce-graph-$i.json"
+done
 ref_run p2pBandwidthLatencyTest "$OUT/ref-p2p.txt" "$refbin/p2pBandwidthLatencyTest" \
   --numElems=$((copy_bytes / 4))
 
@@ -55,7 +58,7 @@ ref_run p2pBandwidthLatencyTest "$OUT/ref-p2p.txt" "$refbin/p2pBandwidthLatencyT
 pick() { if [ -s "$1" ]; then echo "$1"; else echo "$2"; fi; }
 log "peerscope beside the reference tools (ratio = peerscope / reference)"
 python3 tests/gpu/compare_ref.py "$OUT/bench.json" --nvbandwidth "$OUT/ref-nvbandwidth.json" \
-  --nccl "$(pick "$OUT/ref-allreduce.json" "$OUT/ref-allreduce.txt")" \
-  --nccl-graph "$(pick "$OUT/ref-allreduce-graph.json" "$OUT/ref-allreduce-graph.txt")" \
+  --nccl "$(for i in 1 2 3; do printf '%s,' "$(pick "$OUT/ref-allreduce-$i.json" "$OUT/ref-allreduce-$i.txt")"; done)" \
+  --nccl-graph "$(for i in 1 2 3; do printf '%s,' "$(pick "$OUT/ref-allreduce-graph-$i.json" "$OUT/ref-allreduce-graph-$i.txt")"; done)" \
   --p2p "$OUT/ref-p2p.txt" > "$OUT/ref-compare.txt" 2>&1
 cat "$OUT/ref-compare.txt"

@@ -12,6 +12,7 @@ when the peerscope file was read (the tables are for people, not a pass/fail gat
 """
 import argparse
 import json
+import statistics
 import re
 import sys
 
@@ -256,15 +257,30 @@ def allreduce_tables(t, results, nccl_runs):
                                                                    else "eager"), "us", rows)
 
 
+def median_nccl(runs):
+    """Several all_reduce_perf runs as one: the median time per size (one run of it is a single
+    timing, which moves by 10-30% between runs at a few microseconds)."""
+    ngpus, graph = runs[0][0], runs[0][1]
+    sizes = set.intersection(*(set(r[2]) for r in runs))
+    return ngpus, graph, {b: statistics.median(r[2][b] for r in runs) for b in sizes}
+
+
 def read(path, parser, name, errors):
+    """The parsed file; PATH1,PATH2,... for repeated all_reduce_perf runs (their median)."""
     if not path:
         return {}
     try:
-        with open(path) as f:
-            return parser(f.read())
+        if "," in path and parser is parse_nccl:
+            return median_nccl([read_one(p, parser) for p in path.split(",") if p])
+        return read_one(path, parser)
     except (OSError, ValueError, KeyError, TypeError) as e:
         errors.append("reference: %s: %s unreadable (%s)" % (name, path, e))
         return {}
+
+
+def read_one(path, parser):
+    with open(path) as f:
+        return parser(f.read())
 
 
 def main(argv):
