@@ -1,4 +1,4 @@
-/* The registry of tmpdir.h and its signal handler. */
+/* The registry of tmpdir.h (directories and files) and its signal handler. */
 #include "core/tmpdir.h"
 
 #include <errno.h>
@@ -113,18 +113,34 @@ bool ps__tmpdir_register(const char *path) {
   return ok;
 }
 
-char *ps__tmpdir_make(char *templ) {
-  sigset_t block, old;
+static void block_signals(sigset_t *old) {
+  sigset_t block;
   sigemptyset(&block);
   for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
     sigaddset(&block, signals[i]);
-  pthread_sigmask(SIG_BLOCK, &block, &old);
+  pthread_sigmask(SIG_BLOCK, &block, old);
+}
+
+char *ps__tmpdir_make(char *templ) {
+  sigset_t old;
+  block_signals(&old);
   char *dir = mkdtemp(templ);
   int saved = errno;
   if (dir) ps__tmpdir_register(dir);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   errno = saved;
   return dir;
+}
+
+int ps__tmpfile_make(char *templ) {
+  sigset_t old;
+  block_signals(&old);
+  int fd = mkstemp(templ);
+  int saved = errno;
+  if (fd >= 0) ps__tmpdir_register(templ);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  errno = saved;
+  return fd;
 }
 
 void ps__tmpdir_unregister(const char *path) {

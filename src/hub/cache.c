@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/internal.h"
+#include "core/tmpdir.h"
 #include "hub/hub_internal.h"
 
 void ps__hub_repo_dir(const ps__hub_env *env, const char *repo, char *out, size_t len) {
@@ -78,7 +79,7 @@ ps_status ps__hub_write_atomic(ps_ctx *ctx, const char *path, const void *data, 
   parent_of(path, dir, sizeof(dir));
   if (!ps__hub_mkdirs(dir)) return ps__fail(ctx, PS_ERR_IO, "%s: %s", dir, strerror(errno));
   ps__hub_fmt(tmp, sizeof(tmp), "%s.incomplete.XXXXXX", path);
-  int fd = mkstemp(tmp);
+  int fd = ps__tmpfile_make(tmp); /* removed on SIGINT/SIGTERM/SIGHUP: nothing partial stays */
   if (fd < 0) return ps__fail(ctx, PS_ERR_IO, "%s: %s", tmp, strerror(errno));
   const char *p = data;
   size_t left = len;
@@ -94,10 +95,9 @@ ps_status ps__hub_write_atomic(ps_ctx *ctx, const char *path, const void *data, 
   if (close(fd) != 0 && !err) err = errno;
   if (!err && fchmodat(AT_FDCWD, tmp, 0644, 0) != 0) err = errno;
   if (!err && rename(tmp, path) != 0) err = errno;
-  if (err) {
-    unlink(tmp);
-    return ps__fail(ctx, PS_ERR_IO, "%s: %s", path, strerror(err ? err : EIO));
-  }
+  if (err) unlink(tmp);
+  ps__tmpdir_unregister(tmp);
+  if (err) return ps__fail(ctx, PS_ERR_IO, "%s: %s", path, strerror(err ? err : EIO));
   return PS_OK;
 }
 

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "support.h"
@@ -141,6 +143,34 @@ static void test_printable(void **state) {
   assert_string_equal(ps__printable("0123456789012345678901234567890123456789", buf, 16),
                       "012345678901...");
   assert_string_equal(ps__printable(NULL, buf, sizeof(buf)), "");
+}
+
+/* A file being written beside its final name (the Hub cache's way) goes on SIGTERM. */
+static void test_tmpfile_removed_on_signal(void **state) {
+  (void)state;
+  char templ[PATH_MAX * 2];
+  snprintf(templ, sizeof(templ), "%s/config.json.incomplete.XXXXXX", new_dir("hub"));
+  int ready[2];
+  assert_int_equal(pipe(ready), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    int fd = ps__tmpfile_make(templ);
+    if (fd < 0 || write(ready[1], templ, sizeof(templ)) != (ssize_t)sizeof(templ)) _exit(2);
+    pause(); /* the parent's SIGTERM ends it here */
+    _exit(3);
+  }
+  close(ready[1]);
+  char made[PATH_MAX * 2];
+  assert_int_equal(read(ready[0], made, sizeof(made)), (ssize_t)sizeof(made));
+  close(ready[0]);
+  struct stat st;
+  assert_int_equal(stat(made, &st), 0);
+  assert_int_equal(kill(pid, SIGTERM), 0);
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+  assert_int_equal(stat(made, &st), -1); /* removed by the handler */
 }
 
 static void test_tmpdir_remove_tree(void **state) {
@@ -440,12 +470,19 @@ static void test_plan_emitters(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_checked_arithmetic), cmocka_unit_test(test_strset),
-      cmocka_unit_test(test_printable),          cmocka_unit_test(test_tmpdir_remove_tree),
-      cmocka_unit_test(test_index_many_shards),  cmocka_unit_test(test_index_confined),
-      cmocka_unit_test(test_index_absurd_sizes), cmocka_unit_test(test_safetensors_sizes),
-      cmocka_unit_test(test_safetensors_tiling), cmocka_unit_test(test_config_absurd),
-      cmocka_unit_test(test_plan_never_wraps),   cmocka_unit_test(test_plan_emitters),
+      cmocka_unit_test(test_checked_arithmetic),
+      cmocka_unit_test(test_strset),
+      cmocka_unit_test(test_printable),
+      cmocka_unit_test(test_tmpdir_remove_tree),
+      cmocka_unit_test(test_tmpfile_removed_on_signal),
+      cmocka_unit_test(test_index_many_shards),
+      cmocka_unit_test(test_index_confined),
+      cmocka_unit_test(test_index_absurd_sizes),
+      cmocka_unit_test(test_safetensors_sizes),
+      cmocka_unit_test(test_safetensors_tiling),
+      cmocka_unit_test(test_config_absurd),
+      cmocka_unit_test(test_plan_never_wraps),
+      cmocka_unit_test(test_plan_emitters),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
