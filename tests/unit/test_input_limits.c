@@ -148,7 +148,7 @@ static void test_printable(void **state) {
 /* A file being written beside its final name (the Hub cache's way) goes on SIGTERM. */
 static void test_tmpfile_removed_on_signal(void **state) {
   (void)state;
-  char templ[PATH_MAX * 2];
+  char templ[PATH_MAX * 3];
   snprintf(templ, sizeof(templ), "%s/config.json.incomplete.XXXXXX", new_dir("hub"));
   int ready[2];
   assert_int_equal(pipe(ready), 0);
@@ -161,7 +161,7 @@ static void test_tmpfile_removed_on_signal(void **state) {
     _exit(3);
   }
   close(ready[1]);
-  char made[PATH_MAX * 2];
+  char made[PATH_MAX * 3];
   assert_int_equal(read(ready[0], made, sizeof(made)), (ssize_t)sizeof(made));
   close(ready[0]);
   struct stat st;
