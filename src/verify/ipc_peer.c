@@ -237,10 +237,4 @@ static const ps__worker_mode peer_mode = {
     .release = release,
     .free_host = free_host};
 
-int ps__verify_ipc_peer_main(int argc, char **argv) {
-  vw_worker w;
-  memset(&w, 0, sizeof(w));
-  w.bytes = 1 << 20;
-  w.peer.sock = -1;
-  return ps__worker_run(&w.base, &peer_mode, argc, argv);
-}
+int ps__verify_ipc_peer_main(int argc, char **argv) { return ps__vw_main(&peer_mode, argc, argv); }

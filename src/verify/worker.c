@@ -402,10 +402,12 @@ static const ps__worker_mode verify_mode = {
     .release = release,
     .free_host = free_host};
 
-int ps__verify_worker_main(int argc, char **argv) {
+int ps__vw_main(const ps__worker_mode *mode, int argc, char **argv) {
   vw_worker w;
   memset(&w, 0, sizeof(w));
   w.bytes = 1 << 20;
   w.peer.sock = -1;
-  return ps__worker_run(&w.base, &verify_mode, argc, argv);
+  return ps__worker_run(&w.base, mode, argc, argv);
 }
+
+int ps__verify_worker_main(int argc, char **argv) { return ps__vw_main(&verify_mode, argc, argv); }

@@ -107,6 +107,10 @@ void ps__vw_make_contexts_of(vw_worker *w, const bool *needed);
  * (unsupported or error). *access = cuDeviceCanAccessPeer. */
 bool ps__vw_peer_on(vw_worker *w, int a, int b, int *access, vw_outcome *out);
 
+/* Runs a worker of `mode` (the verification's, or its ipc peer's) over fresh default state;
+ * the exit code. */
+int ps__vw_main(const ps__worker_mode *mode, int argc, char **argv);
+
 /* The sm mode (worker_sm.c): job S<a>.<b>. */
 void ps__vw_run_sm(vw_worker *w, int a, int b);
 void ps__vw_release_sm(vw_worker *w, int g);

@@ -80,3 +80,23 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
 int ps_test_remove_tree(const char *root) {
   return nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
+
+ps_model ps_test_llama8b(void) {
+  ps_model m = {0};
+  snprintf(m.name, sizeof(m.name), "Llama-3.1-8B-Instruct");
+  m.valid = PS_MODEL_WEIGHTS_EXACT | PS_MODEL_MAX_POSITIONS;
+  m.num_layers = 32, m.hidden_size = 4096, m.num_heads = 32, m.num_kv_heads = 8;
+  m.head_dim = 128, m.vocab_size = 128256, m.intermediate_size = 14336;
+  m.max_position_embeddings = 131072, m.dtype_bytes = 2;
+  snprintf(m.dtype, sizeof(m.dtype), "bfloat16");
+  m.weight_bytes = 16060522496ull;
+  return m;
+}
+
+ps_model ps_test_llama70b(void) {
+  ps_model m = ps_test_llama8b();
+  snprintf(m.name, sizeof(m.name), "Llama-3.1-70B-Instruct");
+  m.num_layers = 80, m.hidden_size = 8192, m.num_heads = 64, m.intermediate_size = 28672;
+  m.weight_bytes = 141107412992ull;
+  return m;
+}

@@ -33,6 +33,10 @@ const char *ps_test_env(const char *name);
 
 /* The public model functions return library memory; these copy the model into the test's
  * struct (zeroed on failure) and free it, so tests compare plain values. */
+/* Llama-3.1-8B- and 70B-Instruct as their config.json files give them, with their exact
+ * weight totals (tests/fixtures/models/README.md cites them). */
+ps_model ps_test_llama8b(void);
+ps_model ps_test_llama70b(void);
 ps_status ps_test_model_load(ps_ctx *ctx, const char *dir, ps_model *m);
 ps_status ps_test_model_synthetic(ps_ctx *ctx, double params_b, const char *dtype, double size_gb,
                                   ps_model *m);
