@@ -39,7 +39,7 @@ typedef struct cli_source {
   bool verify;         /* run the worker */
   bool refresh;
   int timeout_ms;
-  unsigned modes; /* --modes: PS_MODE_BIT of each verification mode; 0 = all */
+  unsigned modes; /* --modes: PS_MODE_BIT of each verification mode; 0 = the default */
   bool quiet;
   bool all_gpus;       /* --all-gpus: the whole machine, whatever CUDA_VISIBLE_DEVICES says */
   cli_drivers drivers; /* set by cli_load_report */

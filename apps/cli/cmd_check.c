@@ -26,7 +26,8 @@ static const char check_usage[] =
     "  --json            write the topology report (peerscope.topology/1) instead\n"
     "  --refresh         ignore cached verdicts and test again\n"
     "  --timeout-ms N    deadline for each copy step (default 2000)\n"
-    "  --modes LIST      verification modes: ce, sm, ipc or all (default all)\n"
+    "  --modes LIST      verification modes: ce, sm, ipc or all (default all; ce,sm on one\n"
+    "                    GPU, where no pair shares memory across processes)\n"
     "  --ascii           OK/FAIL instead of check marks\n"
     "  --fixture FILE    play back a described machine through the fake drivers\n"
     "  --live            use this machine's driver or fail; never the bundled example\n"
@@ -266,7 +267,13 @@ static void print_modes(const check_opts *o, const ps_report *r) {
       printf("%d/%d pairs, %d/%d local controls ok", ok, tested, local_ok, local_tested);
     first = 0;
   }
-  printf("; every pair in each mode that ran, ipc's second process working alongside.\n");
+  if (r->modes & PS_MODE_BIT(PS_MODE_IPC))
+    printf("; every pair in each mode that ran, ipc's second process working alongside.\n");
+  else if (!o->source.modes)
+    printf("; ipc (across processes) not run on one GPU: no tensor-parallel group shares "
+           "memory there (--modes all runs it).\n");
+  else
+    printf("; every pair in each mode that ran.\n");
 }
 
 static void print_group(const check_opts *o, const ps_report *r, int tp) {

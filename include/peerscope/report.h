@@ -251,7 +251,8 @@ typedef struct ps_verify_opts {
   const int *gpus;         /* test only pairs within these indexes; NULL = all */
   int gpu_count;
   const char *fixture; /* as ps_probe_opts.fixture, passed on to the worker */
-  unsigned modes;      /* PS_MODE_BIT of each mode to run; 0 = PS_MODES_ALL */
+  unsigned modes;      /* PS_MODE_BIT of each mode to run; 0 = all where two GPUs or more
+                        * are selected, ce and sm on one GPU (no pair shares memory there) */
 } ps_verify_opts;
 
 /* Fills verdicts (one per mode asked for), claims from CUDA and timings in `report`. A

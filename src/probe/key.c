@@ -89,6 +89,15 @@ static bool find_line(const char *path, const char *label, char *out, size_t len
   return found;
 }
 
+int ps__probe_gpu_nodes(const char *root) {
+  char path[1024], names[PS_REPORT_MAX_GPUS * 2][64];
+  snprintf(path, sizeof(path), "%s/dev", root);
+  int n = list_dir(path, "nvidia", names, PS_REPORT_MAX_GPUS * 2), gpus = 0;
+  for (int i = 0; i < n; i++)
+    gpus += names[i][6] && strspn(names[i] + 6, "0123456789") == strlen(names[i] + 6);
+  return n < 0 ? -1 : gpus;
+}
+
 bool ps__probe_key_procfs(const char *root, uint64_t *key) {
   char path[1024], text[512], host[256] = "";
   char names[PS_REPORT_MAX_GPUS * 2][64];

@@ -29,5 +29,8 @@ ps_status ps__probe_key_read(ps_ctx *ctx, const ps_probe_opts *opts, uint64_t *k
  * "GPU UUID:"), with the boot id, the host name and the /dev/nvidia<N> nodes (a container that
  * sees fewer GPUs has fewer); false when they cannot be read. */
 bool ps__probe_key_procfs(const char *root, uint64_t *key);
+/* How many GPU device nodes (/dev/nvidia<N>) this process sees under root ("" for /): what a
+ * container was given, without NVML; -1 when /dev cannot be read. */
+int ps__probe_gpu_nodes(const char *root);
 
 #endif

@@ -59,6 +59,20 @@ ps__early_worker *ps__early_take(ps_ctx *ctx, const char *worker, const ps_verif
   return e;
 }
 
+/* Whether the default modes will hold ipc (two GPUs or more selected), guessed before the
+ * probe: --gpus says; else the GPU nodes this process sees, narrowed by CUDA_VISIBLE_DEVICES.
+ * Unknown counts as two: the worker stops a peer it turns out not to need. */
+static bool may_select_two(const ps_verify_opts *opts) {
+  if (opts->gpus) return opts->gpu_count >= 2;
+  if (opts->fixture || opts->driver_dir) return true;
+  const char *fixture = getenv("PEERSCOPE_FIXTURE"), *dir = getenv("PEERSCOPE_DRIVER_DIR");
+  if ((fixture && *fixture) || (dir && *dir)) return true;
+  int nodes = ps__probe_gpu_nodes("");
+  const char *visible = getenv("CUDA_VISIBLE_DEVICES");
+  if (visible && *visible && !strchr(visible, ',')) return false; /* one entry at most */
+  return nodes < 0 || nodes >= 2;
+}
+
 /* Starts the worker with its lists to come; nothing when it cannot (ps_verify then starts
  * one itself and reports why). */
 static void start_early(ps_ctx *ctx, const ps_verify_opts *opts) {
@@ -77,7 +91,7 @@ static void start_early(ps_ctx *ctx, const ps_verify_opts *opts) {
   snprintf(bytes, sizeof(bytes), "%zu", e->bytes);
   snprintf(nonce, sizeof(nonce), "%" PRIx64, e->nonce);
   /* The ipc peer starts before the worker's cuInit too, when the ipc mode will run. */
-  bool ipc = !opts->modes || (opts->modes & PS_MODE_BIT(PS_MODE_IPC));
+  bool ipc = opts->modes ? (opts->modes & PS_MODE_BIT(PS_MODE_IPC)) != 0 : may_select_two(opts);
   const char *options[] = {"--protocol", "1",           "--bytes",       bytes, "--nonce",
                            nonce,        "--ipc-early", ipc ? "1" : "0", NULL};
   ps__worker_cmd cmd = {.path = e->worker,

@@ -23,6 +23,12 @@ uint64_t ps__verify_nonce(void);
 /* The copy size of opts (its default when 0). */
 size_t ps__verify_bytes(const ps_verify_opts *opts);
 
+/* The modes a verification runs when its options name none (ps_verify_opts.modes 0): all of
+ * them where the selection holds two GPUs or more; on one GPU ce and sm only, since no
+ * tensor-parallel group there shares memory across processes, and the ipc mode's second
+ * process would double the check's CUDA start-up (the driver serialises the two). */
+unsigned ps__verify_default_modes(const ps_report *r, const ps_verify_opts *opts);
+
 /* Takes ctx's early worker if it was started for this worker path, driver, fixture and copy
  * size (the caller owns it: ps__early_free); any other is killed. NULL when none. */
 ps__early_worker *ps__early_take(ps_ctx *ctx, const char *worker, const ps_verify_opts *opts,

@@ -462,6 +462,13 @@ static bool in_selection(const ps_report *r, const ps_verify_opts *opts, int gpu
   return false;
 }
 
+unsigned ps__verify_default_modes(const ps_report *r, const ps_verify_opts *opts) {
+  int selected = 0;
+  for (int g = 0; g < r->gpu_count; g++)
+    selected += in_selection(r, opts, g);
+  return selected >= 2 ? PS_MODES_ALL : PS_MODES_ALL & ~PS_MODE_BIT(PS_MODE_IPC);
+}
+
 static ps_status make_jobs(session *s) {
   ps_report *r = s->report;
   for (int i = 0; s->opts->gpus && i < s->opts->gpu_count; i++)
@@ -508,7 +515,7 @@ ps_status ps_verify(ps_ctx *ctx, ps_report *report, const ps_verify_opts *opts) 
   s.setup_deadline_ms =
       s.timeout_ms * 4 > MIN_SETUP_DEADLINE_MS ? s.timeout_ms * 4 : MIN_SETUP_DEADLINE_MS;
   s.bytes = ps__verify_bytes(s.opts);
-  s.modes = s.opts->modes ? s.opts->modes & PS_MODES_ALL : PS_MODES_ALL;
+  s.modes = s.opts->modes ? s.opts->modes & PS_MODES_ALL : ps__verify_default_modes(report, &o);
   if (!s.modes)
     return ps__fail(ctx, PS_ERR_INVALID_ARG, "ps_verify_opts.modes names no mode (0x%x)",
                     s.opts->modes);

@@ -392,12 +392,25 @@ def test_modes():
     check("--modes bad: exit 2 naming the list", proc.returncode == 2 and "--modes" in proc.stderr,
           proc.stderr)
 
-    # One GPU: each mode runs its local control (two processes on one GPU for ipc).
+    # One GPU: by default ce and sm run their local controls and ipc is left out (no pair
+    # shares memory across processes there), said so; --modes all runs ipc's too (two
+    # processes on one GPU).
+    proc, _ = run(["check", "--gpus", "1", "--fixture", fixture("example-4x-a100.topo")])
+    check("one GPU: the default leaves ipc out and says why",
+          "ipc (across processes) not run on one GPU" in proc.stdout and "--modes all" in proc.stdout,
+          proc.stdout)
     proc, _ = run(["check", "--json", "--gpus", "1", "--fixture", fixture("example-4x-a100.topo")])
     doc = json.loads(proc.stdout)
     g = doc["gpus"][1]["local_copy"]
     got = (g["verdict"], g["modes"]["sm"]["verdict"], g["modes"]["ipc"]["verdict"])
-    check("one GPU: a local control in each mode", got == ("ok", sm_ok, "ok"), g)
+    check("one GPU, default modes: ce and sm local controls, ipc not run",
+          got == ("ok", sm_ok, "not_run") and doc["verification"]["modes"] == ["ce", "sm"], g)
+    proc, _ = run(["check", "--json", "--gpus", "1", "--modes", "all", "--fixture",
+                   fixture("example-4x-a100.topo")])
+    doc = json.loads(proc.stdout)
+    g = doc["gpus"][1]["local_copy"]
+    got = (g["verdict"], g["modes"]["sm"]["verdict"], g["modes"]["ipc"]["verdict"])
+    check("one GPU, --modes all: a local control in each mode", got == ("ok", sm_ok, "ok"), g)
 
     proc, took = run(["check", "--json", "--timeout-ms", "1500", "--fixture",
                       fixture("fault-hang.topo")])

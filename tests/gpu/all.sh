@@ -14,5 +14,6 @@ echo "bench.sh exit $?" >> "$work/bench/summary.txt"
 python3 tests/gpu/allreduce_summary.py "$work/bench/bench.json" > "$work/allreduce.txt" 2>&1
 cp "$work/run/summary.txt" "$FINAL/run-summary.txt"
 cp "$work/bench/summary.txt" "$FINAL/bench-summary.txt"
-cp "$work/bench/ref-compare.txt" "$work/allreduce.txt" "$FINAL/" 2>/dev/null
+cp "$work/bench/ref-compare.txt" "$work/bench/nccl-rounds.txt" "$work/allreduce.txt" "$FINAL/" \
+  2>/dev/null
 tar czf "$FINAL/all.tgz" -C "$work" .

@@ -4,6 +4,8 @@
 # tests/gpu/compare_ref.py (ref-compare.txt). Needs $OUT, $refbuild and log(); NCCL_NVLS_ENABLE=0
 # is exported by bench.sh. A tool that did not build or fails is named and the others still run.
 # PEERSCOPE_REF_GRAPH_LAUNCHES: all_reduce_perf -G (graph launches of its 20 operations; 20, as peerscope replays its graph up to 1 MiB).
+# PEERSCOPE_NCCL_ROUNDS: interleaved rounds of peerscope's and all_reduce_perf's NCCL timings
+# on one GPU (tests/gpu/nccl_rounds.py, nccl-rounds.txt; default 10, 0 = none).
 # shellcheck disable=SC1091,SC2154 # env.sh is written by ref-build.sh; bench.sh sets refbuild
 . "$refbuild/env.sh" 2>/dev/null
 refbin=$refbuild/bin
@@ -62,3 +64,14 @@ python3 tests/gpu/compare_ref.py "$OUT/bench.json" --nvbandwidth "$OUT/ref-nvban
   --nccl-graph "$(for i in 1 2 3; do printf '%s,' "$(pick "$OUT/ref-allreduce-graph-$i.json" "$OUT/ref-allreduce-graph-$i.txt")"; done)" \
   --p2p "$OUT/ref-p2p.txt" > "$OUT/ref-compare.txt" 2>&1
 cat "$OUT/ref-compare.txt"
+
+rounds=${PEERSCOPE_NCCL_ROUNDS:-10}
+if [ "$rounds" -gt 0 ] && [ "$ngpus" -eq 1 ] && [ -x "$refbin/all_reduce_perf" ]; then
+  log "NCCL: $rounds interleaved rounds of peerscope bench allreduce and all_reduce_perf"
+  t0=$(date +%s%N)
+  python3 tests/gpu/nccl_rounds.py "$ps" "$refbin/all_reduce_perf" "$OUT/nccl-rounds" "$rounds" \
+    > "$OUT/nccl-rounds.txt" 2>&1
+  echo "nccl_rounds exit code $? in $(( ($(date +%s%N) - t0) / 1000000 )) ms" |
+    tee -a "$OUT/summary.txt"
+  cat "$OUT/nccl-rounds.txt"
+fi

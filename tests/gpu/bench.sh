@@ -68,6 +68,6 @@ if [ -d .ref/src ]; then
   . tests/gpu/bench-ref.sh
 fi
 cp "$OUT/summary.txt" "$OUT/bench.json" "$OUT/bench.svg" "$OUT/bench.txt" "$OUT/ref-compare.txt" \
-  "$FINAL/" 2>/dev/null
+  "$OUT/nccl-rounds.txt" "$FINAL/" 2>/dev/null
 tar czf "$FINAL/raw.tgz" -C "$FINAL" raw && rm -rf "$OUT"
 ls -la "$FINAL"
