@@ -25,12 +25,6 @@ static ps_plan *cluster(const ps_report *const *nodes, int n, const ps_plan_requ
   return p;
 }
 
-static const ps_plan_item *find(const ps_plan_item *items, int n, const char *name) {
-  for (int i = 0; i < n; i++)
-    if (strcmp(items[i].name, name) == 0) return &items[i];
-  return NULL;
-}
-
 static bool has_reason(const ps_plan *p, const char *text) {
   for (int i = 0; i < p->reason_count; i++)
     if (strstr(p->reasons[i], text)) return true;
@@ -39,7 +33,7 @@ static bool has_reason(const ps_plan *p, const char *text) {
 
 /* The plan passes vLLM `name` with `value`. */
 static void assert_arg(const ps_plan *p, const char *name, const char *value) {
-  const ps_plan_item *arg = find(p->args, p->arg_count, name);
+  const ps_plan_item *arg = ps_test_plan_item(p->args, p->arg_count, name);
   assert_non_null(arg);
   assert_string_equal(arg->value, value);
 }
@@ -87,7 +81,7 @@ static void test_one_node_when_it_fits(void **state) {
     assert_int_equal(p->replicas, 2 * n);
     assert_int_equal(p->command_count, 0); /* no Ray */
     assert_arg(p, "--distributed-executor-backend", "mp");
-    assert_null(find(p->args, p->arg_count, "--pipeline-parallel-size"));
+    assert_null(ps_test_plan_item(p->args, p->arg_count, "--pipeline-parallel-size"));
     for (int i = 0; i < p->gpu_count; i++)
       assert_int_equal(p->gpu_node[i], 0);
     assert_true(has_reason(p, "the model fits one, so one instance on node 0 without Ray"));
@@ -197,7 +191,7 @@ static void test_mixed_nodes(void **state) {
   assert_int_equal(p->pp, 2);
   for (int i = 0; i < p->gpu_count; i++)
     assert_int_equal(p->gpu_node[i], i < 4 ? 0 : 2);
-  assert_non_null(find(p->env, p->env_count, "VLLM_PP_LAYER_PARTITION"));
+  assert_non_null(ps_test_plan_item(p->env, p->env_count, "VLLM_PP_LAYER_PARTITION"));
   assert_non_null(strstr(p->commands[1].why, "on node 2"));
   assert_true(has_reason(p, "give node 2 first to plan on it"));
   assert_true(has_reason(p, "every node of the instance gives 4"));
