@@ -11,13 +11,15 @@ usage: check_latency.py PEERSCOPE [OLD_PEERSCOPE] [--runs N] [--latency SPEC]"""
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "cli"))
+from clitest import proc_tree  # noqa: E402
 FIXTURES = os.path.join(HERE, "..", "fixtures")
 LATENCY = "nvmlInit=30,cuInit=105,ctx=115"
 
@@ -30,26 +32,6 @@ def one_gpu_fixture(tmp):
     with open(path, "w") as f:
         f.writelines(lines)
     return path
-
-
-def proc_tree(root, topo):
-    """The kernel module's files of the fixture's machine (PEERSCOPE_PROC_ROOT): a cached check
-    of the system driver reads its key there, without NVML."""
-    with open(topo) as f:
-        text = f.read()
-    version = re.search(r"^driver version=(\S+)", text, re.M).group(1)
-    for d in ("proc/sys/kernel/random", "proc/driver/nvidia", "dev"):
-        os.makedirs(os.path.join(root, d), exist_ok=True)
-    with open(os.path.join(root, "proc/sys/kernel/random/boot_id"), "w") as f:
-        f.write("0d6cbd8c-1111-2222-3333-444455556666\n")
-    with open(os.path.join(root, "proc/driver/nvidia/version"), "w") as f:
-        f.write("NVRM version: NVIDIA UNIX x86_64 Kernel Module  %s\n" % version)
-    for i, (uuid, bus) in enumerate(re.findall(r"uuid=(\S+) bus=(\S+)", text)):
-        d = os.path.join(root, "proc/driver/nvidia/gpus", bus.lower()[4:])
-        os.makedirs(d, exist_ok=True)
-        with open(os.path.join(d, "information"), "w") as f:
-            f.write("GPU UUID: \t %s\n" % uuid)
-        open(os.path.join(root, "dev", "nvidia%d" % i), "w").close()
 
 
 def timed(cli, args, env, runs):

@@ -1,16 +1,19 @@
 """Shared helpers of the CLI script tests: counting checks, running the CLI on the fake
-drivers in a clean environment, and finding worker processes a test left behind.
-(Older tests carry their own copies of these; new ones import this.)"""
+drivers in a clean environment, finding worker processes a test left behind, and a fake
+kernel-module tree under PEERSCOPE_PROC_ROOT. (Older tests carry their own copies of these;
+new ones import this.) tests/bench/check_latency.py imports it outside ctest too, where the
+PEERSCOPE_* paths below are unset (None)."""
 import atexit
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import time
 
-CLI = os.environ["PEERSCOPE_CLI"]
-FIXTURES = os.environ["PEERSCOPE_FIXTURES"]
-SOURCE = os.environ["PEERSCOPE_SOURCE_DIR"]
+CLI = os.environ.get("PEERSCOPE_CLI")
+FIXTURES = os.environ.get("PEERSCOPE_FIXTURES")
+SOURCE = os.environ.get("PEERSCOPE_SOURCE_DIR")
 
 results = {"passed": 0, "failed": 0, "skipped": 0}
 SKIP_EXIT = 77  # ctest's SKIP_RETURN_CODE for these scripts (tests/CMakeLists.txt)
@@ -63,6 +66,26 @@ def workers_left():
         except OSError:
             pass  # gone already
     return left
+
+
+def proc_tree(root, topo):
+    """The kernel module's files of the fixture's machine under root (PEERSCOPE_PROC_ROOT): a
+    cached check of the system driver reads its machine key there, without NVML."""
+    with open(topo) as f:
+        text = f.read()
+    version = re.search(r"^driver version=(\S+)", text, re.M).group(1)
+    for d in ("proc/sys/kernel/random", "proc/driver/nvidia", "dev"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    with open(os.path.join(root, "proc/sys/kernel/random/boot_id"), "w") as f:
+        f.write("0d6cbd8c-1111-2222-3333-444455556666\n")
+    with open(os.path.join(root, "proc/driver/nvidia/version"), "w") as f:
+        f.write("NVRM version: NVIDIA UNIX x86_64 Kernel Module  %s  Tue Jan 1 2024\n" % version)
+    for i, (uuid, bus) in enumerate(re.findall(r"uuid=(\S+) bus=(\S+)", text)):
+        d = os.path.join(root, "proc/driver/nvidia/gpus", bus.lower()[4:])
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "information"), "w") as f:
+            f.write("Model: \t\t NVIDIA X\nIRQ: \t\t 1\nGPU UUID: \t %s\n" % uuid)
+        open(os.path.join(root, "dev", "nvidia%d" % i), "w").close()
 
 
 def finish(counts=None):

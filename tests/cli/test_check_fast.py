@@ -14,7 +14,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import clitest  # noqa: E402
-from clitest import check, fixture, run, workers_left  # noqa: E402
+from clitest import check, fixture, proc_tree, run, workers_left  # noqa: E402
 
 WORKER = os.environ["PEERSCOPE_WORKER"]
 FAKE_DIR = os.environ["PEERSCOPE_FAKE_DIR"]
@@ -27,25 +27,6 @@ def nvml_calls(log):
         return 0
     with open(log) as f:
         return sum(int(line.split()[1]) for line in f if line.startswith("nvml "))
-
-
-def proc_tree(root, topo):
-    """The kernel module's files of the fixture's machine under root (PEERSCOPE_PROC_ROOT)."""
-    with open(topo) as f:
-        text = f.read()
-    version = re.search(r"^driver version=(\S+)", text, re.M).group(1)
-    for d in ("proc/sys/kernel/random", "proc/driver/nvidia", "dev"):
-        os.makedirs(os.path.join(root, d), exist_ok=True)
-    with open(os.path.join(root, "proc/sys/kernel/random/boot_id"), "w") as f:
-        f.write("0d6cbd8c-1111-2222-3333-444455556666\n")
-    with open(os.path.join(root, "proc/driver/nvidia/version"), "w") as f:
-        f.write("NVRM version: NVIDIA UNIX x86_64 Kernel Module  %s  Tue Jan 1 2024\n" % version)
-    for i, (uuid, bus) in enumerate(re.findall(r"uuid=(\S+) bus=(\S+)", text)):
-        d = os.path.join(root, "proc/driver/nvidia/gpus", bus.lower()[4:])
-        os.makedirs(d, exist_ok=True)
-        with open(os.path.join(d, "information"), "w") as f:
-            f.write("Model: \t\t NVIDIA X\nIRQ: \t\t 1\nGPU UUID: \t %s\n" % uuid)
-        open(os.path.join(root, "dev", "nvidia%d" % i), "w").close()
 
 
 def checked(args, env, log):

@@ -80,6 +80,36 @@ def ratio_of(line):
     return float(re.split(r"\s{2,}", line.strip())[4])
 
 
+def check_median_of_runs():
+    """Repeated runs (PATH,PATH,...): the median per size; the text and JSON of one table twice
+    and a third run twice as slow give the table itself."""
+    slow = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+    doc = json.loads(text("all_reduce_perf-1gpu.json"))
+    for r in doc["results"]:
+        if r.get("out_of_place"):
+            r["out_of_place"]["time"] *= 2
+    json.dump(doc, slow)
+    slow.close()
+    errors = []
+    merged = compare_ref.read(",".join([sample("all_reduce_perf-1gpu.json")] * 2 + [slow.name]),
+                              compare_ref.parse_nccl, "all_reduce_perf", errors)
+    os.unlink(slow.name)
+    check("nccl: the median of three runs", not errors and
+          merged[2] == compare_ref.parse_nccl(text("all_reduce_perf-1gpu.json"))[2], errors)
+
+
+def bench_gbps(bench, kind, src, **match):
+    """The one result of that kind from GPU src (and the other fields given) in GB/s."""
+    return [r for r in bench if r["kind"] == kind and r["src"] == src and
+            all(r[k] == v for k, v in match.items())][0]["gbps"]
+
+
+def check_ratio(name, rows, figure, tool, ours, theirs):
+    """The row of that figure against that tool shows ours / theirs (to its printed digits)."""
+    line = row(rows, figure, tool)
+    check(name, line and abs(ratio_of(line) - ours / theirs) < 6e-4, line)
+
+
 def test_parsers():
     nvb = compare_ref.parse_nvbandwidth(text("nvbandwidth-2gpu.json"))
     check("nvbandwidth: passed testcases only", "device_local_copy" in nvb and len(nvb) == 10,
@@ -108,21 +138,7 @@ def test_parsers():
           compare_ref.parse_nccl(text("all_reduce_perf-2gpu.txt"))[2][65536] ==
           float(line.split()[5]))
 
-    # Repeated runs (PATH,PATH,...): the median per size; the text and JSON of one table twice
-    # and a third run twice as slow give the table itself.
-    slow = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
-    doc = json.loads(text("all_reduce_perf-1gpu.json"))
-    for r in doc["results"]:
-        if r.get("out_of_place"):
-            r["out_of_place"]["time"] *= 2
-    json.dump(doc, slow)
-    slow.close()
-    errors = []
-    merged = compare_ref.read(",".join([sample("all_reduce_perf-1gpu.json")] * 2 + [slow.name]),
-                              compare_ref.parse_nccl, "all_reduce_perf", errors)
-    os.unlink(slow.name)
-    check("nccl: the median of three runs", not errors and
-          merged[2] == compare_ref.parse_nccl(text("all_reduce_perf-1gpu.json"))[2], errors)
+    check_median_of_runs()
 
     p2p = compare_ref.parse_p2p(text("p2pBandwidthLatencyTest-2gpu.txt"))
     check("p2p: six matrices", len(p2p) == 6 and all(len(m) == 2 and len(m[0]) == 2
@@ -151,40 +167,21 @@ def test_two_gpus():
 
     bench = json.loads(text("peerscope-2gpu.json"))["bench"]["results"]
     nvb = compare_ref.parse_nvbandwidth(text("nvbandwidth-2gpu.json"))
-    # Repeated runs (PATH,PATH,...): the median per size; the text and JSON of one table twice
-    # and a third run twice as slow give the table itself.
-    slow = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
-    doc = json.loads(text("all_reduce_perf-1gpu.json"))
-    for r in doc["results"]:
-        if r.get("out_of_place"):
-            r["out_of_place"]["time"] *= 2
-    json.dump(doc, slow)
-    slow.close()
-    errors = []
-    merged = compare_ref.read(",".join([sample("all_reduce_perf-1gpu.json")] * 2 + [slow.name]),
-                              compare_ref.parse_nccl, "all_reduce_perf", errors)
-    os.unlink(slow.name)
-    check("nccl: the median of three runs", not errors and
-          merged[2] == compare_ref.parse_nccl(text("all_reduce_perf-1gpu.json"))[2], errors)
+    check_median_of_runs()
 
     p2p = compare_ref.parse_p2p(text("p2pBandwidthLatencyTest-2gpu.txt"))
-    local0 = [r for r in bench if r["kind"] == "local_ce" and r["src"] == 0][0]["gbps"]
-    line = row(t["local copy, copy engine"], "GPU 0", "nvbandwidth device_local_copy")
-    check("local copy: ratio against nvbandwidth",
-          line and abs(ratio_of(line) - local0 / nvb["device_local_copy"][0][0]) < 6e-4, line)
-    line = row(t["local copy, copy engine"], "GPU 1", "p2pBandwidthLatencyTest diagonal / 2")
-    local1 = [r for r in bench if r["kind"] == "local_ce" and r["src"] == 1][0]["gbps"]
-    check("local copy: p2pBandwidthLatencyTest diagonal halved",
-          line and abs(ratio_of(line) - local1 / (p2p[compare_ref.P2P_UNI_OFF][1][1] / 2)) < 6e-4,
-          line)
+    check_ratio("local copy: ratio against nvbandwidth", t["local copy, copy engine"], "GPU 0",
+                "nvbandwidth device_local_copy", bench_gbps(bench, "local_ce", 0),
+                nvb["device_local_copy"][0][0])
+    check_ratio("local copy: p2pBandwidthLatencyTest diagonal halved",
+                t["local copy, copy engine"], "GPU 1", "p2pBandwidthLatencyTest diagonal / 2",
+                bench_gbps(bench, "local_ce", 1), p2p[compare_ref.P2P_UNI_OFF][1][1] / 2)
     # nvbandwidth's read test puts the reader (the copy's destination) in the row.
-    line = row(t["GPU to GPU copy engine, P2P on, one direction"], "GPU0 -> GPU1",
-               "nvbandwidth device_to_device_memcpy_read_ce")
-    ce01 = [r for r in bench if r["kind"] == "copy_ce" and r["p2p"] and not r["bidirectional"]
-            and r["src"] == 0 and r["dst"] == 1][0]["gbps"]
-    check("P2P copy: read matrix transposed",
-          line and abs(ratio_of(line) - ce01 / nvb["device_to_device_memcpy_read_ce"][1][0]) < 6e-4,
-          line)
+    check_ratio("P2P copy: read matrix transposed",
+                t["GPU to GPU copy engine, P2P on, one direction"], "GPU0 -> GPU1",
+                "nvbandwidth device_to_device_memcpy_read_ce",
+                bench_gbps(bench, "copy_ce", 0, dst=1, p2p=True, bidirectional=False),
+                nvb["device_to_device_memcpy_read_ce"][1][0])
     check("P2P both directions: one row per pair, <->",
           [ln.split("  ")[0] for ln in t["GPU to GPU copy engine, P2P on, both directions"]] ==
           ["GPU0 <-> GPU1"], t["GPU to GPU copy engine, P2P on, both directions"])

@@ -100,3 +100,9 @@ ps_model ps_test_llama70b(void) {
   m.weight_bytes = 141107412992ull;
   return m;
 }
+
+const ps_plan_item *ps_test_plan_item(const ps_plan_item *items, int n, const char *name) {
+  for (int i = 0; i < n; i++)
+    if (strcmp(items[i].name, name) == 0) return &items[i];
+  return NULL;
+}

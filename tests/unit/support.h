@@ -44,4 +44,7 @@ ps_status ps_test_model_resolve(ps_ctx *ctx, const char *dir_or_id,
                                 const ps_model_resolve_opts *opts, ps_model *m,
                                 ps_model_source **source);
 
+/* The item called `name` among a plan's n args or env, or NULL. */
+const ps_plan_item *ps_test_plan_item(const ps_plan_item *items, int n, const char *name);
+
 #endif

@@ -17,12 +17,14 @@ static ps_fixture *load(const char *name) {
   return f;
 }
 
-static ps_fixture *parse(const char *text, char *err, size_t err_len) {
-  return ps__fixture_parse(text, strlen(text), "t.topo", err, err_len);
-}
-
 static const ps_fix_pair *pair(const ps_fixture *f, int a, int b) {
   return ps__fixture_pair(f, a, b);
+}
+
+/* A fixture file by its name: NAME.topo. */
+static bool is_topo(const char *name) {
+  size_t n = strlen(name);
+  return n >= 5 && strcmp(name + n - 5, ".topo") == 0;
 }
 
 /* Reads a whole file into a malloc'ed buffer. */
@@ -288,8 +290,7 @@ static void test_all_shipped_fixtures_parse(void **state) {
   assert_non_null(dir);
   int count = 0;
   for (struct dirent *e; (e = readdir(dir));) {
-    size_t n = strlen(e->d_name);
-    if (n < 5 || strcmp(e->d_name + n - 5, ".topo") != 0) continue;
+    if (!is_topo(e->d_name)) continue;
     ps_fixture *f = load(e->d_name);
     assert_true(f->machine[0] != '\0');
     assert_true(f->source[0] != '\0');
@@ -311,8 +312,7 @@ static void test_bad_fixtures(void **state) {
   assert_non_null(dir);
   int count = 0;
   for (struct dirent *e; (e = readdir(dir));) {
-    size_t n = strlen(e->d_name);
-    if (n < 5 || strcmp(e->d_name + n - 5, ".topo") != 0) continue;
+    if (!is_topo(e->d_name)) continue;
     char path[PATH_MAX + 256], err[512], want[PATH_MAX + 512];
     snprintf(path, sizeof(path), "%s/%s", dir_path, e->d_name);
     size_t len;
@@ -343,25 +343,34 @@ static const char *const minimal =
     "gpu 2 name=C uuid=GPU-00000000-0000-0000-0000-00000000000a bus=0001:ab:1f.7 "
     "mem_mib=2000 cc=9.0 free_mib=10\n";
 
+/* `minimal` followed by tail, as t.topo: NULL with the message in err when it does not parse. */
+static ps_fixture *parse_minimal(const char *tail, char *err, size_t err_len) {
+  char text[4096];
+  snprintf(text, sizeof(text), "%s%s", minimal, tail);
+  return ps__fixture_parse(text, strlen(text), "t.topo", err, err_len);
+}
+
+/* `minimal` followed by tail, which must parse. */
+static ps_fixture *parsed_minimal(const char *tail) {
+  char err[512];
+  ps_fixture *f = parse_minimal(tail, err, sizeof(err));
+  if (!f) fail_msg("%s", err);
+  return f;
+}
+
 static void test_defaults_and_overrides(void **state) {
   (void)state;
-  char err[512], text[4096];
-  snprintf(text, sizeof(text),
-           "%s"
-           "link all all SYS\n"
-           "link 0 1,2 NV2 nvswitch=1\n"
-           "link 0 2 PHB\t\t# later line wins\n"
-           "p2p 0-2 0-2 read=OK\n"
-           "p2p 1 0 write=DR cuda=1\r\n"
-           "fault corrupt 0 0\n"
-           "fault corrupt all 0 offset=1 xor=0x80\n"
-           "fault corrupt 0 0 offset=2\n"
-           "fault gpu_lost 1-2 after=5 driver=nvml\n"
-           "fault missing_symbol cuInit\n"
-           "fault missing_symbol cuInit\n",
-           minimal);
-  ps_fixture *f = parse(text, err, sizeof(err));
-  if (!f) fail_msg("%s", err);
+  ps_fixture *f = parsed_minimal("link all all SYS\n"
+                                 "link 0 1,2 NV2 nvswitch=1\n"
+                                 "link 0 2 PHB\t\t# later line wins\n"
+                                 "p2p 0-2 0-2 read=OK\n"
+                                 "p2p 1 0 write=DR cuda=1\r\n"
+                                 "fault corrupt 0 0\n"
+                                 "fault corrupt all 0 offset=1 xor=0x80\n"
+                                 "fault corrupt 0 0 offset=2\n"
+                                 "fault gpu_lost 1-2 after=5 driver=nvml\n"
+                                 "fault missing_symbol cuInit\n"
+                                 "fault missing_symbol cuInit\n");
   assert_string_equal(f->path, "t.topo");
   assert_string_equal(f->nvml_version, "12.1.2");
   assert_string_equal(f->gpus[1].name, "B \"quoted\" \\");
@@ -424,25 +433,19 @@ static void test_defaults_and_overrides(void **state) {
  * sticky, illegal_address and gpu_lost code keys). */
 static void test_hostile_faults(void **state) {
   (void)state;
-  char err[512], text[4096];
-  snprintf(text, sizeof(text),
-           "%s"
-           "link all all PIX\n"
-           "link 0 1 NV4\n"
-           "fault copy_error 0 2\n"
-           "fault copy_error 2 0 code=5\n"
-           "fault copy_error 1 2 code=5 sticky=1\n"
-           "fault illegal_address 2 1\n"
-           "fault illegal_address 1 0 sticky=0\n"
-           "fault gpu_lost 2 after=3\n"
-           "fault nvlink_down 0 1 0\n"
-           "fault nvlink_down 1 0 3\n"
-           "fault peer_limit max=3\n"
-           "fault nccl_hang 0-1 2\n"
-           "fault nccl_corrupt 1 0 offset=6 xor=0x40\n",
-           minimal);
-  ps_fixture *f = parse(text, err, sizeof(err));
-  if (!f) fail_msg("%s", err);
+  ps_fixture *f = parsed_minimal("link all all PIX\n"
+                                 "link 0 1 NV4\n"
+                                 "fault copy_error 0 2\n"
+                                 "fault copy_error 2 0 code=5\n"
+                                 "fault copy_error 1 2 code=5 sticky=1\n"
+                                 "fault illegal_address 2 1\n"
+                                 "fault illegal_address 1 0 sticky=0\n"
+                                 "fault gpu_lost 2 after=3\n"
+                                 "fault nvlink_down 0 1 0\n"
+                                 "fault nvlink_down 1 0 3\n"
+                                 "fault peer_limit max=3\n"
+                                 "fault nccl_hang 0-1 2\n"
+                                 "fault nccl_corrupt 1 0 offset=6 xor=0x40\n");
   const ps_fix_fault *ft = f->faults;
   assert_int_equal(ft[0].code, 719); /* default: the driver's sticky rule decides */
   assert_int_equal(ft[0].sticky, -1);
@@ -473,9 +476,7 @@ static void test_hostile_faults(void **state) {
   ps__fixture_free(f);
 
   /* `all` is exactly the pair's links, whichever line declares them. */
-  snprintf(text, sizeof(text), "%sfault nvlink_down 0 1 all\nlink all all NV3\n", minimal);
-  f = parse(text, err, sizeof(err));
-  if (!f) fail_msg("%s", err);
+  f = parsed_minimal("fault nvlink_down 0 1 all\nlink all all NV3\n");
   assert_int_equal(f->faults[0].links, 0x7);
   ps__fixture_free(f);
 }
@@ -511,9 +512,8 @@ static void test_inline_errors(void **state) {
        "t.topo:7:19: duplicate uuid 'GPU-00000000-0000-0000-0000-00000000000A' (also GPU 2)"},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-    char err[512], text[4096];
-    snprintf(text, sizeof(text), "%s%s", minimal, cases[i].tail);
-    ps_fixture *f = parse(text, err, sizeof(err));
+    char err[512];
+    ps_fixture *f = parse_minimal(cases[i].tail, err, sizeof(err));
     if (f) fail_msg("case %zu parsed", i);
     assert_string_equal(err, cases[i].err);
   }

@@ -59,21 +59,59 @@ static void write_text(const char *dir, const char *name, const char *text) {
   write_file(dir, name, text, strlen(text));
 }
 
-/* A safetensors file: the 8-byte length, the header, then data_len zero bytes. */
-static void write_st(const char *dir, const char *name, const char *header, size_t data_len) {
+/* A safetensors file in memory (malloc'ed, *len bytes): the 8-byte length, the header, then
+ * data_len zero bytes. */
+static unsigned char *st_bytes(const char *header, size_t data_len, size_t *len) {
   size_t h = strlen(header);
   unsigned char *buf = calloc(1, 8 + h + data_len);
   assert_non_null(buf);
   for (int i = 0; i < 8; i++)
     buf[i] = (unsigned char)((uint64_t)h >> (8 * i));
   memcpy(buf + 8, header, h);
-  write_file(dir, name, buf, 8 + h + data_len);
+  *len = 8 + h + data_len;
+  return buf;
+}
+
+static void write_st(const char *dir, const char *name, const char *header, size_t data_len) {
+  size_t len;
+  unsigned char *buf = st_bytes(header, data_len, &len);
+  write_file(dir, name, buf, len);
   free(buf);
+}
+
+/* ps__safetensors_parse_header on a file "x.st" of only the length and the header. */
+static ps_status parse_st_header(const char *header, ps__st_sum *sum) {
+  size_t len;
+  unsigned char *buf = st_bytes(header, 0, &len);
+  ps_status st = ps__safetensors_parse_header(ctx, buf, len, "x.st", sum);
+  free(buf);
+  return st;
 }
 
 static const char *tiny_config =
     "{\"num_hidden_layers\": 2, \"hidden_size\": 8, \"num_attention_heads\": 2, "
     "\"vocab_size\": 10, \"intermediate_size\": 16, \"torch_dtype\": \"bfloat16\"}";
+
+/* A new model directory `name` holding tiny_config (in new_dir's static buffer). */
+static const char *tiny_model(const char *name) {
+  const char *dir = new_dir(name);
+  write_text(dir, "config.json", tiny_config);
+  return dir;
+}
+
+/* A tiny model whose model.safetensors.index.json is `index`. */
+static const char *tiny_model_index(const char *name, const char *index) {
+  const char *dir = tiny_model(name);
+  write_text(dir, "model.safetensors.index.json", index);
+  return dir;
+}
+
+/* A tiny model whose weights are one model.safetensors: that header, data_len bytes. */
+static const char *tiny_model_st(const char *name, const char *header, size_t data_len) {
+  const char *dir = tiny_model(name);
+  write_st(dir, "model.safetensors", header, data_len);
+  return dir;
+}
 
 /* Loading `dir` fails with PS_ERR_BAD_INPUT and exactly `dir` + `rest`. */
 static void load_fails(const char *dir, const char *rest) {
@@ -230,14 +268,12 @@ static void write_big_index(const char *dir, int n) {
 static void test_index_many_shards(void **state) {
   (void)state;
   /* The largest index allowed: read in one pass (timings: tests/bench/input_scaling.py). */
-  const char *dir = new_dir("idx-100k");
-  write_text(dir, "config.json", tiny_config);
+  const char *dir = tiny_model("idx-100k");
   write_big_index(dir, PS_MODEL_MAX_SHARDS);
   ps_model m = load_ok(dir);
   assert_int_equal(m.weight_bytes, 123456);
 
-  dir = new_dir("idx-100k-plus-1");
-  write_text(dir, "config.json", tiny_config);
+  dir = tiny_model("idx-100k-plus-1");
   write_big_index(dir, PS_MODEL_MAX_SHARDS + 1);
   load_fails(dir, "/model.safetensors.index.json: weight_map: more than 100000 shard files");
 }
@@ -250,10 +286,8 @@ static void test_index_confined(void **state) {
   for (size_t i = 0; i < PS_ARRAY_LEN(bad); i++) {
     char name[32];
     snprintf(name, sizeof(name), "conf-%zu", i);
-    const char *dir = new_dir(name);
-    write_text(dir, "config.json", tiny_config);
     snprintf(index, sizeof(index), "{\"weight_map\": {\"w\": \"%s\"}}", bad[i]);
-    write_text(dir, "model.safetensors.index.json", index);
+    const char *dir = tiny_model_index(name, index);
     snprintf(rest, sizeof(rest),
              "/model.safetensors.index.json: weight_map: '%s' is not a file inside the model "
              "directory",
@@ -261,23 +295,19 @@ static void test_index_confined(void **state) {
     load_fails(dir, rest);
   }
   /* A subdirectory that is a symlink out of the model directory. */
-  const char *dir = new_dir("conf-link");
+  const char *dir = tiny_model("conf-link");
   char link[PATH_MAX * 3];
-  write_text(dir, "config.json", tiny_config);
   snprintf(link, sizeof(link), "%s/sub", dir);
   assert_int_equal(symlink("/etc", link), 0);
   write_text(dir, "model.safetensors.index.json", "{\"weight_map\": {\"w\": \"sub/passwd\"}}");
   load_fails(dir, "/model.safetensors.index.json: weight_map: 'sub/passwd' is not a file inside "
                   "the model directory");
   /* A control character in the name stays out of the one-line message. */
-  dir = new_dir("conf-newline");
-  write_text(dir, "config.json", tiny_config);
-  write_text(dir, "model.safetensors.index.json", "{\"weight_map\": {\"w\": \"../a\\nb\"}}");
+  dir = tiny_model_index("conf-newline", "{\"weight_map\": {\"w\": \"../a\\nb\"}}");
   load_fails(dir, "/model.safetensors.index.json: weight_map: '../a\\x0Ab' is not a file inside "
                   "the model directory");
   /* A real subdirectory inside is fine. */
-  dir = new_dir("conf-sub");
-  write_text(dir, "config.json", tiny_config);
+  dir = tiny_model("conf-sub");
   char sub[PATH_MAX * 3];
   snprintf(sub, sizeof(sub), "%s", new_dir("conf-sub/shards"));
   dir = new_dir("conf-sub");
@@ -290,16 +320,13 @@ static void test_index_confined(void **state) {
 
 static void test_index_absurd_sizes(void **state) {
   (void)state;
-  const char *dir = new_dir("idx-huge");
-  write_text(dir, "config.json", tiny_config);
-  write_text(dir, "model.safetensors.index.json",
-             "{\"metadata\": {\"total_size\": 4611686018427387904}, \"weight_map\": {}}");
+  const char *dir = tiny_model_index(
+      "idx-huge", "{\"metadata\": {\"total_size\": 4611686018427387904}, \"weight_map\": {}}");
   load_fails(dir, "/model.safetensors.index.json: metadata.total_size: 4611686018427387904 is "
                   "absurd (more than 1125899906842624; no model is that large)");
-  dir = new_dir("idx-params");
-  write_text(dir, "config.json", tiny_config);
-  write_text(dir, "model.safetensors.index.json",
-             "{\"metadata\": {\"total_size\": 10, \"total_parameters\": 9000000000000000000}}");
+  dir = tiny_model_index(
+      "idx-params",
+      "{\"metadata\": {\"total_size\": 10, \"total_parameters\": 9000000000000000000}}");
   load_fails(dir, "/model.safetensors.index.json: metadata.total_parameters: 9000000000000000000 "
                   "is absurd (more than 1125899906842624; no model is that large)");
 }
@@ -309,19 +336,16 @@ static void test_index_absurd_sizes(void **state) {
 static void test_safetensors_sizes(void **state) {
   (void)state;
   /* 100 bytes whose header claims 1.8 TB of data. */
-  const char *dir = new_dir("st-claims");
-  write_text(dir, "config.json", tiny_config);
-  write_st(dir, "model.safetensors",
-           "{\"w\": {\"dtype\": \"U8\", \"shape\": [1800000000000], \"data_offsets\": [0, "
-           "1800000000000]}}",
-           0);
+  const char *dir =
+      tiny_model_st("st-claims",
+                    "{\"w\": {\"dtype\": \"U8\", \"shape\": [1800000000000], \"data_offsets\": [0, "
+                    "1800000000000]}}",
+                    0);
   load_fails(dir, "/model.safetensors: offset 92: the tensors need 1800000000000 bytes of data, "
                   "but the file has 0 after the header (cut short: an interrupted download?)");
   /* Bytes after the last tensor. */
-  dir = new_dir("st-extra");
-  write_text(dir, "config.json", tiny_config);
-  write_st(dir, "model.safetensors",
-           "{\"w\": {\"dtype\": \"BF16\", \"shape\": [2], \"data_offsets\": [0, 4]}}", 6);
+  dir = tiny_model_st(
+      "st-extra", "{\"w\": {\"dtype\": \"BF16\", \"shape\": [2], \"data_offsets\": [0, 4]}}", 6);
   load_fails(dir, "/model.safetensors: offset 70: the tensors need 4 bytes of data, but the file "
                   "has 6 after the header (bytes no tensor describes)");
   /* A header claiming more than any model, checked before the file: each tensor at the cap,
@@ -330,21 +354,14 @@ static void test_safetensors_sizes(void **state) {
                      "\"data_offsets\": [0, 1125899906842624]}, "
                      "\"b\": {\"dtype\": \"U8\", \"shape\": [1125899906842624], "
                      "\"data_offsets\": [1125899906842624, 2251799813685248]}}";
-  unsigned char buf[512] = {sizeof(hdr) - 1};
-  memcpy(buf + 8, hdr, sizeof(hdr) - 1);
   ps__st_sum sum;
-  assert_int_equal(ps__safetensors_parse_header(ctx, buf, 8 + sizeof(hdr) - 1, "x.st", &sum),
-                   PS_ERR_BAD_INPUT);
+  assert_int_equal(parse_st_header(hdr, &sum), PS_ERR_BAD_INPUT);
   assert_string_equal(ps_ctx_error(ctx),
                       "x.st: offset 8: the tensors claim 2251799813685248 bytes of data; no model "
                       "is that large (at most 1125899906842624)");
   const char one[] = "{\"w\": {\"dtype\": \"U8\", \"shape\": [4611686018427387904], "
                      "\"data_offsets\": [0, 4611686018427387904]}}";
-  memset(buf, 0, sizeof(buf));
-  buf[0] = sizeof(one) - 1;
-  memcpy(buf + 8, one, sizeof(one) - 1);
-  assert_int_equal(ps__safetensors_parse_header(ctx, buf, 8 + sizeof(one) - 1, "x.st", &sum),
-                   PS_ERR_BAD_INPUT);
+  assert_int_equal(parse_st_header(one, &sum), PS_ERR_BAD_INPUT);
   assert_string_equal(ps_ctx_error(ctx), "x.st: offset 9: tensor 'w': 4611686018427387904 "
                                          "elements; no model is that large (at most "
                                          "1125899906842624)");
@@ -353,30 +370,25 @@ static void test_safetensors_sizes(void **state) {
 static void test_safetensors_tiling(void **state) {
   (void)state;
   /* Listed out of order, tiling exactly: fine. */
-  const char *dir = new_dir("st-order");
-  write_text(dir, "config.json", tiny_config);
-  write_st(dir, "model.safetensors",
-           "{\"b\": {\"dtype\": \"BF16\", \"shape\": [2], \"data_offsets\": [4, 8]}, "
-           "\"e\": {\"dtype\": \"BF16\", \"shape\": [0], \"data_offsets\": [8, 8]}, "
-           "\"a\": {\"dtype\": \"BF16\", \"shape\": [2], \"data_offsets\": [0, 4]}}",
-           8);
+  const char *dir =
+      tiny_model_st("st-order",
+                    "{\"b\": {\"dtype\": \"BF16\", \"shape\": [2], \"data_offsets\": [4, 8]}, "
+                    "\"e\": {\"dtype\": \"BF16\", \"shape\": [0], \"data_offsets\": [8, 8]}, "
+                    "\"a\": {\"dtype\": \"BF16\", \"shape\": [2], \"data_offsets\": [0, 4]}}",
+                    8);
   assert_int_equal(load_ok(dir).weight_bytes, 8);
   /* Overlapping. */
-  dir = new_dir("st-overlap");
-  write_text(dir, "config.json", tiny_config);
-  write_st(dir, "model.safetensors",
-           "{\"a\": {\"dtype\": \"BF16\", \"shape\": [4], \"data_offsets\": [0, 8]}, "
-           "\"b\": {\"dtype\": \"BF16\", \"shape\": [4], \"data_offsets\": [4, 12]}}",
-           12);
+  dir = tiny_model_st("st-overlap",
+                      "{\"a\": {\"dtype\": \"BF16\", \"shape\": [4], \"data_offsets\": [0, 8]}, "
+                      "\"b\": {\"dtype\": \"BF16\", \"shape\": [4], \"data_offsets\": [4, 12]}}",
+                      12);
   load_fails(dir, "/model.safetensors: offset 71: tensor 'b': data starts at byte 4, inside "
                   "tensor 'a' (which ends at 8): tensors must not overlap");
   /* Nested: b lies wholly inside a. */
-  dir = new_dir("st-nested");
-  write_text(dir, "config.json", tiny_config);
-  write_st(dir, "model.safetensors",
-           "{\"a\": {\"dtype\": \"BF16\", \"shape\": [6], \"data_offsets\": [0, 12]}, "
-           "\"b\": {\"dtype\": \"BF16\", \"shape\": [2], \"data_offsets\": [4, 8]}}",
-           12);
+  dir = tiny_model_st("st-nested",
+                      "{\"a\": {\"dtype\": \"BF16\", \"shape\": [6], \"data_offsets\": [0, 12]}, "
+                      "\"b\": {\"dtype\": \"BF16\", \"shape\": [2], \"data_offsets\": [4, 8]}}",
+                      12);
   load_fails(dir, "/model.safetensors: offset 72: tensor 'b': data starts at byte 4, inside "
                   "tensor 'a' (which ends at 12): tensors must not overlap");
 }

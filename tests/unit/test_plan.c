@@ -34,12 +34,6 @@ static ps_plan *plan(const ps_report *r, const ps_plan_request *req, ps_status e
   return p;
 }
 
-static const ps_plan_item *find(const ps_plan_item *items, int n, const char *name) {
-  for (int i = 0; i < n; i++)
-    if (strcmp(items[i].name, name) == 0) return &items[i];
-  return NULL;
-}
-
 static void test_small_model_is_tp1(void **state) {
   (void)state;
   ps_report *r = ps_test_verified_machine("example-4x-a100.topo");
@@ -52,7 +46,7 @@ static void test_small_model_is_tp1(void **state) {
   assert_int_equal(p->replicas, 4);
   assert_int_equal(p->max_model_len, 131072); /* 40 GB A100: the full context fits */
   assert_true(p->weights_bytes + p->overhead_bytes + p->kv_bytes <= p->budget_bytes);
-  assert_null(find(p->args, p->arg_count, "--disable-custom-all-reduce"));
+  assert_null(ps_test_plan_item(p->args, p->arg_count, "--disable-custom-all-reduce"));
   ps_plan_free(p);
   /* latency objective on an NVLink machine: the largest verified TP group */
   req.objective = PS_OBJECTIVE_LATENCY;
@@ -119,7 +113,8 @@ static void test_measured_all_reduce_decides(void **state) {
   add_allreduce(&bench, PS_BENCH_ALLREDUCE_ONESHOT, PS_BENCH_WRONG, 10.0, "rank 2 element 9");
   p = plan(r, &req, PS_OK);
   assert_false(p->custom_all_reduce);
-  const ps_plan_item *flag = find(p->args, p->arg_count, "--disable-custom-all-reduce");
+  const ps_plan_item *flag =
+      ps_test_plan_item(p->args, p->arg_count, "--disable-custom-all-reduce");
   assert_non_null(flag);
   assert_non_null(strstr(flag->why, "wrong on this group: rank 2 element 9"));
   ps_plan_free(p);
@@ -137,7 +132,7 @@ static void test_70b_needs_four(void **state) {
   assert_int_equal(p->tp * p->pp, 4);
   assert_int_equal(p->tp, 4);
   assert_true(p->custom_all_reduce); /* NVLink between all 4, verified */
-  assert_non_null(find(p->args, p->arg_count, "--distributed-executor-backend"));
+  assert_non_null(ps_test_plan_item(p->args, p->arg_count, "--distributed-executor-backend"));
   ps_plan_free(p);
   /* one GPU cannot hold it: a verdict with numbers */
   int one[] = {0};
@@ -188,8 +183,8 @@ static void test_broken_pair_environment(void **state) {
   ps_plan_request req = {.size = sizeof(req), .model = &m, .tp = 4};
   ps_plan *p = plan(r, &req, PS_OK);
   if (p->feasible) {
-    assert_non_null(find(p->args, p->arg_count, "--disable-custom-all-reduce"));
-    const ps_plan_item *nccl = find(p->env, p->env_count, "NCCL_P2P_DISABLE");
+    assert_non_null(ps_test_plan_item(p->args, p->arg_count, "--disable-custom-all-reduce"));
+    const ps_plan_item *nccl = ps_test_plan_item(p->env, p->env_count, "NCCL_P2P_DISABLE");
     assert_non_null(nccl);
     assert_string_equal(nccl->value, "1");
   }
@@ -201,7 +196,7 @@ static void test_broken_pair_environment(void **state) {
   p = plan(r, &req, PS_OK);
   assert_true(p->feasible);
   assert_false((p->gpus[0] == 1 && p->gpus[1] == 2) || (p->gpus[0] == 2 && p->gpus[1] == 1));
-  assert_null(find(p->env, p->env_count, "NCCL_P2P_DISABLE"));
+  assert_null(ps_test_plan_item(p->env, p->env_count, "NCCL_P2P_DISABLE"));
   ps_plan_free(p);
   ps_report_free(r);
 }
@@ -311,8 +306,8 @@ static void test_properties(void **state) {
           if (i != j && ps_report_pair(r, p->gpus[i], p->gpus[j])->verdict == PS_VERDICT_CORRUPT)
             broken = true;
       if (broken)
-        assert_true(find(p->env, p->env_count, "NCCL_P2P_DISABLE") ||
-                    find(p->env, p->env_count, "NCCL_P2P_LEVEL"));
+        assert_true(ps_test_plan_item(p->env, p->env_count, "NCCL_P2P_DISABLE") ||
+                    ps_test_plan_item(p->env, p->env_count, "NCCL_P2P_LEVEL"));
       /* custom all-reduce only on a fully verified TP group */
       if (p->custom_all_reduce)
         for (int i = 0; i < p->tp; i++)

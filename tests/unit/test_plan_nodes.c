@@ -7,11 +7,9 @@
 
 #include "support.h"
 
-static ps_model llama70b(void) { return ps_test_llama70b(); }
-
 /* Llama-3.1-405B's config.json; weights: its 405.85 billion parameters in bfloat16. */
 static ps_model llama405b(void) {
-  ps_model m = llama70b();
+  ps_model m = ps_test_llama70b();
   snprintf(m.name, sizeof(m.name), "Llama-3.1-405B-Instruct");
   m.num_layers = 126, m.hidden_size = 16384, m.num_heads = 128, m.intermediate_size = 53248;
   m.weight_bytes = 811700000000ull;
@@ -27,29 +25,42 @@ static ps_plan *cluster(const ps_report *const *nodes, int n, const ps_plan_requ
   return p;
 }
 
-static const ps_plan_item *find(const ps_plan_item *items, int n, const char *name) {
-  for (int i = 0; i < n; i++)
-    if (strcmp(items[i].name, name) == 0) return &items[i];
-  return NULL;
-}
-
 static bool has_reason(const ps_plan *p, const char *text) {
   for (int i = 0; i < p->reason_count; i++)
     if (strstr(p->reasons[i], text)) return true;
   return false;
 }
 
-static ps_report *h100;
+/* The plan passes vLLM `name` with `value`. */
+static void assert_arg(const ps_plan *p, const char *name, const char *value) {
+  const ps_plan_item *arg = ps_test_plan_item(p->args, p->arg_count, name);
+  assert_non_null(arg);
+  assert_string_equal(arg->value, value);
+}
+
+/* ps_plan_make_cluster refuses the request as an invalid argument, with no plan; the message
+ * holds `why` unless it is NULL. */
+static void refused(ps_ctx *ctx, const ps_report *const *nodes, int n, const ps_plan_request *req,
+                    const char *why) {
+  ps_plan *none = NULL;
+  assert_int_equal(ps_plan_make_cluster(ctx, nodes, n, req, &none), PS_ERR_INVALID_ARG);
+  if (why) assert_non_null(strstr(ps_ctx_error(ctx), why));
+  assert_null(none);
+}
+
+static ps_report *h100, *a100; /* 8x H100 80 GB; 4x A100 40 GB */
 
 static int setup(void **state) {
   (void)state;
   h100 = ps_test_verified_machine("hgx-h100-8.topo");
-  return h100 ? 0 : -1;
+  a100 = ps_test_verified_machine("example-4x-a100.topo");
+  return h100 && a100 ? 0 : -1;
 }
 
 static int teardown(void **state) {
   (void)state;
   ps_report_free(h100);
+  ps_report_free(a100);
   return 0;
 }
 
@@ -58,7 +69,7 @@ static int teardown(void **state) {
 static void test_one_node_when_it_fits(void **state) {
   (void)state;
   const ps_report *nodes[] = {h100, h100, h100, h100};
-  ps_model m = llama70b();
+  ps_model m = ps_test_llama70b();
   ps_plan_request req = {.size = sizeof(req), .model = &m};
   for (int n = 2; n <= 4; n += 2) {
     ps_plan *p = cluster(nodes, n, &req);
@@ -69,10 +80,8 @@ static void test_one_node_when_it_fits(void **state) {
     assert_int_equal(p->max_model_len, 131072);
     assert_int_equal(p->replicas, 2 * n);
     assert_int_equal(p->command_count, 0); /* no Ray */
-    const ps_plan_item *backend = find(p->args, p->arg_count, "--distributed-executor-backend");
-    assert_non_null(backend);
-    assert_string_equal(backend->value, "mp");
-    assert_null(find(p->args, p->arg_count, "--pipeline-parallel-size"));
+    assert_arg(p, "--distributed-executor-backend", "mp");
+    assert_null(ps_test_plan_item(p->args, p->arg_count, "--pipeline-parallel-size"));
     for (int i = 0; i < p->gpu_count; i++)
       assert_int_equal(p->gpu_node[i], 0);
     assert_true(has_reason(p, "the model fits one, so one instance on node 0 without Ray"));
@@ -102,12 +111,8 @@ static void test_405b_over_two_nodes(void **state) {
   assert_int_equal(p->command_count, 2);
   assert_non_null(strstr(p->commands[0].value, "ray start --head --port=6379 --num-gpus=8"));
   assert_non_null(strstr(p->commands[1].value, "ray start --address=HEAD_IP:6379 --num-gpus=8"));
-  const ps_plan_item *backend = find(p->args, p->arg_count, "--distributed-executor-backend");
-  assert_non_null(backend);
-  assert_string_equal(backend->value, "ray");
-  const ps_plan_item *pp = find(p->args, p->arg_count, "--pipeline-parallel-size");
-  assert_non_null(pp);
-  assert_string_equal(pp->value, "2");
+  assert_arg(p, "--distributed-executor-backend", "ray");
+  assert_arg(p, "--pipeline-parallel-size", "2");
   for (int i = 0; i < p->gpu_count; i++)
     assert_int_equal(p->gpu_node[i], i / 8);
   assert_true(has_reason(p, "TP = the GPUs of a node, PP = the nodes"));
@@ -118,9 +123,8 @@ static void test_405b_over_two_nodes(void **state) {
  * which --max-model-len asks for. */
 static void test_context_on_more_nodes(void **state) {
   (void)state;
-  ps_report *a = ps_test_verified_machine("example-4x-a100.topo");
-  const ps_report *nodes[] = {a, a};
-  ps_model m = llama70b();
+  const ps_report *nodes[] = {a100, a100};
+  ps_model m = ps_test_llama70b();
   ps_plan_request req = {.size = sizeof(req), .model = &m};
   ps_plan *p = cluster(nodes, 2, &req);
   assert_true(p->feasible);
@@ -137,7 +141,6 @@ static void test_context_on_more_nodes(void **state) {
   assert_int_equal(p->pp, 2);
   assert_int_equal(p->replicas, 1);
   ps_plan_free(p);
-  ps_report_free(a);
 }
 
 /* A Ray cluster of 128 nodes gets a plan, and so does one of 1024; 1025 is refused. */
@@ -148,7 +151,7 @@ static void test_many_nodes(void **state) {
   assert_non_null(nodes);
   for (int i = 0; i < MANY; i++)
     nodes[i] = h100;
-  ps_model m70 = llama70b(), m405 = llama405b();
+  ps_model m70 = ps_test_llama70b(), m405 = llama405b();
   ps_plan_request req = {.size = sizeof(req), .model = &m70};
   ps_plan *p = cluster(nodes, 128, &req);
   assert_int_equal(p->node_count, 1);
@@ -167,10 +170,7 @@ static void test_many_nodes(void **state) {
   assert_int_equal(p->replicas, 512);
   ps_plan_free(p);
   ps_ctx *ctx = ps_ctx_new();
-  ps_plan *none = NULL;
-  assert_int_equal(ps_plan_make_cluster(ctx, nodes, MANY, &req, &none), PS_ERR_INVALID_ARG);
-  assert_non_null(strstr(ps_ctx_error(ctx), "1025 nodes: peerscope plans 1 to 1024"));
-  assert_null(none);
+  refused(ctx, nodes, MANY, &req, "1025 nodes: peerscope plans 1 to 1024");
   ps_ctx_free(ctx);
   free(nodes);
 }
@@ -180,10 +180,9 @@ static void test_many_nodes(void **state) {
  * the plan says to give the larger node first. */
 static void test_mixed_nodes(void **state) {
   (void)state;
-  ps_report *a = ps_test_verified_machine("example-4x-a100.topo");
   ps_report *v = ps_test_verified_machine("dgx1-v100-8.topo");
-  const ps_report *nodes[] = {a, v, h100};
-  ps_model m = llama70b();
+  const ps_report *nodes[] = {a100, v, h100};
+  ps_model m = ps_test_llama70b();
   ps_plan_request req = {.size = sizeof(req), .model = &m, .max_model_len = 131072};
   ps_plan *p = cluster(nodes, 3, &req);
   assert_true(p->feasible);
@@ -192,7 +191,7 @@ static void test_mixed_nodes(void **state) {
   assert_int_equal(p->pp, 2);
   for (int i = 0; i < p->gpu_count; i++)
     assert_int_equal(p->gpu_node[i], i < 4 ? 0 : 2);
-  assert_non_null(find(p->env, p->env_count, "VLLM_PP_LAYER_PARTITION"));
+  assert_non_null(ps_test_plan_item(p->env, p->env_count, "VLLM_PP_LAYER_PARTITION"));
   assert_non_null(strstr(p->commands[1].why, "on node 2"));
   assert_true(has_reason(p, "give node 2 first to plan on it"));
   assert_true(has_reason(p, "every node of the instance gives 4"));
@@ -210,50 +209,41 @@ static void test_mixed_nodes(void **state) {
       p,
       "node 1: no replica (fewer than 4 usable GPUs, or TP=4 at max_model_len 4096 does not fit"));
   ps_plan_free(p);
-  ps_report_free(a);
   ps_report_free(v);
 }
 
 static void test_bad_requests(void **state) {
   (void)state;
-  ps_report *a = ps_test_verified_machine("example-4x-a100.topo");
-  const ps_report *nodes[] = {a, a};
-  ps_model m = llama70b();
+  const ps_report *nodes[] = {a100, a100};
+  ps_model m = ps_test_llama70b();
   ps_plan_request req = {.size = sizeof(req), .model = &m};
   ps_ctx *ctx = ps_ctx_new();
-  ps_plan *none = NULL;
   int gpus[] = {0};
   ps_plan_request bad = req;
   bad.gpus = gpus;
   bad.gpu_count = 1;
-  assert_int_equal(ps_plan_make_cluster(ctx, nodes, 2, &bad, &none), PS_ERR_INVALID_ARG);
+  refused(ctx, nodes, 2, &bad, NULL);
   bad = req;
   bad.tp = 8;
-  assert_int_equal(ps_plan_make_cluster(ctx, nodes, 2, &bad, &none), PS_ERR_INVALID_ARG);
-  assert_non_null(strstr(ps_ctx_error(ctx), "largest node"));
+  refused(ctx, nodes, 2, &bad, "largest node");
   bad = req;
   bad.tp = 2, bad.pp = 3; /* 6 GPUs on one node, or 3 stages on two nodes: neither */
-  assert_int_equal(ps_plan_make_cluster(ctx, nodes, 2, &bad, &none), PS_ERR_INVALID_ARG);
-  assert_non_null(strstr(ps_ctx_error(ctx), "no configuration with TP=2 and PP=3"));
-  assert_int_equal(ps_plan_make_cluster(ctx, nodes, 0, &req, &none), PS_ERR_INVALID_ARG);
+  refused(ctx, nodes, 2, &bad, "no configuration with TP=2 and PP=3");
+  refused(ctx, nodes, 0, &req, NULL);
   /* a node without GPUs: left out, said so; the head without any: refused */
-  ps_report empty = *a;
+  ps_report empty = *a100;
   empty.gpu_count = 0;
   empty.pair_count = 0;
-  const ps_report *with_empty[] = {a, &empty}, *empty_head[] = {&empty, a};
+  const ps_report *with_empty[] = {a100, &empty}, *empty_head[] = {&empty, a100};
   ps_plan *p = cluster(with_empty, 2, &req);
   assert_true(p->feasible);
   assert_int_equal(p->node_count, 1);
   assert_true(has_reason(p, "node 1: no usable GPU, left out"));
   ps_plan_free(p);
-  assert_int_equal(ps_plan_make_cluster(ctx, empty_head, 2, &req, &none), PS_ERR_INVALID_ARG);
-  assert_non_null(
-      strstr(ps_ctx_error(ctx), "node 0 (the head, where vllm serve runs) has no GPUs"));
-  const ps_report *missing[] = {a, NULL};
-  assert_int_equal(ps_plan_make_cluster(ctx, missing, 2, &req, &none), PS_ERR_INVALID_ARG);
-  assert_null(none);
+  refused(ctx, empty_head, 2, &req, "node 0 (the head, where vllm serve runs) has no GPUs");
+  const ps_report *missing[] = {a100, NULL};
+  refused(ctx, missing, 2, &req, NULL);
   ps_ctx_free(ctx);
-  ps_report_free(a);
 }
 
 int main(void) {
