@@ -46,15 +46,27 @@ uint64_t ps__stage_weights(const ps_model *m, int tp, int stage, int pp, int lay
   return w;
 }
 
-/* Fitted on the corpus (tests/fixtures/vllm-logs/regression.json says which case fitted which
- * constant): the profile run's forward peaks in the MLP, ~7.66 bytes per token and unit of
- * intermediate size per rank (the RTX 3090 Llama-3.1-8B runs at 20000 and 29000 tokens); the
- * dummy sampler holds ~28.7 bytes per row and vocabulary entry whatever the TP (logits in fp32,
- * sorted values, int64 indices, probabilities; the 16 GB Qwen2.5-7B AWQ run, 2048 tokens). */
-#define MLP_BYTES_PER_TOKEN_UNIT 7.66
-#define SAMPLER_BYTES_PER_ENTRY 28.7
+/* The profile run's torch peak (docs/vllm-memory.md, "The profile run's peak, from the code"):
+ * profile_run holds the dummy forward's output while the dummy sampler runs
+ * (gpu_model_runner.py@0.10.1.1:2621-2631), so the peak is the larger of the forward's own peak
+ * and the sampler's plus that output. Bytes per row x vocabulary entry of the sampler, counting
+ * the bf16 logits the caller holds (2) and Sampler.forward's fp32 copy (4, sampler.py@0.10.1.1:
+ * logits.to(torch.float32)):
+ *  - sort: sort values 4 + int64 indices 8, while torch sorts 256+ rows with cub's segmented
+ *    radix sort: int64 reverse indices 8 + cub's alternate key 4 and value 8 buffers
+ *    (topk_topp_sampler.py@0.10.1.1:188, torch SortStable.cu segmented_sort_pairs) = 38;
+ *  - FlashInfer: top_k_mask_logits' output 4 + softmax 4 (flashinfer sampling.py 0.2.11 and
+ *    0.6.11: top_k_top_p_sampling_from_logits, "top_k_first") = 14;
+ *  - Triton: masks in place (topk_topp_triton.py@0.19.1:965-1051), then softmax 4 and
+ *    random_sample's exponential noise 4 (topk_topp_sampler.py@0.19.1:93-110, 323) = 14.
+ * V0 and V1 0.8 were not read: 28.7, FITTED on v0-24g-qwen25-7b-8k's 1.09 GiB (0.7.3, whose
+ * forward the per-token terms below give as 1.03 GiB) and the AWQ case that first set it. */
+static const double sampler_bytes_per_entry[] = {[PS__SAMPLER_SORT] = 38.0,
+                                                 [PS__SAMPLER_FLASHINFER] = 14.0,
+                                                 [PS__SAMPLER_TRITON] = 14.0,
+                                                 [PS__SAMPLER_V0_FITTED] = 28.7};
+#define TRITON_MIN_ROWS 8 /* fewer rows take the sort (topk_topp_sampler.py@0.19.1:251) */
 #define ACTIVATION_UNKNOWN (1536 * MIB) /* shape unknown: the corpus' peaks are 0.2-2.5 GiB */
-
 static int default_batched(const ps__vllm_setup *s, int *seqs) {
   const ps__vllm_rules *r = s->vllm->rules;
   *seqs = 256;
@@ -66,12 +78,55 @@ static int default_batched(const ps__vllm_setup *s, int *seqs) {
   return large ? 8192 : 2048; /* vllm serve's defaults */
 }
 
+/* Bytes per token of one decoder layer at its peak, per TP rank, in the activation dtype. The
+ * layer's input is normalised in place (fused_add_rms_norm, layernorm.py) and stays alive next
+ * to the residual; then either attention (qkv, attention output, o_proj output) or the MLP
+ * (gate_up, SiluAndMul's output, down_proj's output; llama.py/qwen2.py LlamaMLP.forward keeps
+ * gate_up referenced until it returns). MoE: fused_experts_impl's cache13 (top_k x max(2I, H)),
+ * cache2 (top_k x I) and the output (H) per token of a chunk of VLLM_FUSED_MOE_CHUNK_SIZE
+ * (32768) tokens (fused_moe.py@0.10.1.1:1509-1560), plus the router's logits and top-k ids. */
+static double layer_bytes_per_token(const ps_model *m, int tp) {
+  double h = m->hidden_size, d = m->dtype_bytes > 0 ? m->dtype_bytes : 2;
+  double inter = (m->intermediate_size > 0 ? m->intermediate_size : 4.0 * h) / tp;
+  int heads = m->num_heads > 0 ? m->num_heads : 1;
+  int kv = m->num_kv_heads > 0 ? m->num_kv_heads : heads;
+  double hd = m->head_dim > 0 ? m->head_dim : h / heads;
+  double attn = ((heads + 2.0 * kv) * hd + heads * hd) / tp + h;
+  double mlp;
+  if (m->num_experts > 0 && m->experts_per_token > 0) {
+    double k = m->experts_per_token;
+    mlp = k * ((2 * inter > h ? 2 * inter : h) + inter) + h + m->num_experts + 4.0 * k / d;
+  } else {
+    mlp = 3 * inter + h;
+  }
+  return d * (2 * h + (attn > mlp ? attn : mlp));
+}
+
+/* FlashInfer's sampler needs compute capability 7.5-12.1 (FlashInferBackend.
+ * supports_compute_capability, v1/attention/backends/flashinfer.py@0.22.1:408-411); older GPUs
+ * fall back to the sort path. */
+static bool before_turing(const char *gpu) {
+  static const char *const old[] = {"V100", "P100", "P40", "P4 ", "GTX 10", "TITAN V", "TITAN Xp"};
+  for (size_t i = 0; i < PS_ARRAY_LEN(old); i++)
+    if (strstr(gpu, old[i])) return true;
+  return false;
+}
+
 static uint64_t activation(const ps_model *m, const ps__vllm_setup *s, int batched, int seqs) {
   if (m->hidden_size <= 0 || m->vocab_size <= 0) return ACTIVATION_UNKNOWN;
-  double inter = m->intermediate_size > 0 ? m->intermediate_size : 4.0 * m->hidden_size;
-  if (m->num_experts > 0 && m->experts_per_token > 0) inter *= m->experts_per_token;
-  double fwd = (double)batched * MLP_BYTES_PER_TOKEN_UNIT * inter / s->tp;
-  double sampler = (double)seqs * (double)m->vocab_size * SAMPLER_BYTES_PER_ENTRY;
+  double d = m->dtype_bytes > 0 ? m->dtype_bytes : 2;
+  double chunk = m->num_experts > 0 && batched > 32768 ? 32768 : batched;
+  double fwd = chunk * layer_bytes_per_token(m, s->tp);
+  if (m->num_experts > 0 && batched > chunk) /* the other layers' tensors at full length */
+    fwd += (batched - chunk) * d * 3.0 * m->hidden_size;
+  ps__sampler path = s->vllm->rules->sampler;
+  if (path == PS__SAMPLER_FLASHINFER && s->gpu_name && before_turing(s->gpu_name))
+    path = PS__SAMPLER_SORT;
+  if (path == PS__SAMPLER_TRITON && seqs < TRITON_MIN_ROWS) path = PS__SAMPLER_SORT;
+  /* the forward's output [batched, hidden] and the sampled rows' hidden states and their
+   * torch.rand_like copy stay alive (gpu_model_runner.py@0.10.1.1:2427-2435, 2423-2424) */
+  double held = d * m->hidden_size * ((double)batched + 2.0 * seqs);
+  double sampler = (double)seqs * (double)m->vocab_size * sampler_bytes_per_entry[path] + held;
   return (uint64_t)(fwd > sampler ? fwd : sampler);
 }
 

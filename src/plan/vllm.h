@@ -21,6 +21,15 @@ typedef enum ps__kv_print {
   PS__PRINT_CONCURRENCY /* int(max_concurrency x max_model_len) (0.21 on) */
 } ps__kv_print;
 
+/* The top-k/top-p implementation the dummy sampler run takes by default (docs/vllm-memory.md,
+ * "The profile run's peak, from the code"); it sets the sampler's bytes per row x vocab entry. */
+typedef enum ps__sampler {
+  PS__SAMPLER_SORT,       /* PyTorch sort + scatter (V0; V1 when FlashInfer is off or absent) */
+  PS__SAMPLER_FLASHINFER, /* flashinfer top_k_mask_logits + softmax + top-p sampling */
+  PS__SAMPLER_TRITON,     /* in-place Triton top-k/top-p kernel (0.17 on, >= 8 rows) */
+  PS__SAMPLER_V0_FITTED   /* V0 and V1 0.8: not read, the corpus' figure */
+} ps__sampler;
+
 typedef struct ps__vllm_rules {
   const char *modelled; /* the release these rules were read from */
   int from;             /* first version covered: major * 10000 + minor * 100 + patch */
@@ -30,7 +39,8 @@ typedef struct ps__vllm_rules {
   bool kv_groups;    /* mixed sliding/full layers are grouped (hybrid KV manager, 0.9 on) */
   double default_util;
   ps__kv_print print;
-  bool non_torch_all; /* non-torch counted whole, the CUDA context included (0.6.4, V1 0.8) */
+  bool non_torch_all;  /* non-torch counted whole, the CUDA context included (0.6.4, V1 0.8) */
+  ps__sampler sampler; /* the dummy sampler's default top-k/top-p path */
 } ps__vllm_rules;
 
 typedef struct ps__vllm {

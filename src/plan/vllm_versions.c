@@ -12,17 +12,35 @@
 #define GIB (1024.0 * 1024.0 * 1024.0)
 #define V(a, b, c) ((a)*10000 + (b)*100 + (c))
 
-/* modelled, from, engine, graphs_first, a100_small, kv_groups, util, print, non_torch_all */
+/* modelled, from, engine, graphs_first, a100_small, kv_groups, util, print, non_torch_all,
+ * sampler. The sampler path per version (topk_topp_sampler.py, TopKTopPSampler.__init__):
+ * 0.9-0.11 use FlashInfer whenever it imports (VLLM_USE_FLASHINFER_SAMPLER unset counts as on,
+ * @0.10.1.1:36-53); the wheel lists it only as an extra (METADATA: `flashinfer-python==0.2.11;
+ * extra == "flashinfer"`), the Docker image ships it: the Docker image is assumed (the held-out
+ * A100 0.10.1.1 pods fit it, a pip install without FlashInfer takes the sort path). 0.12-0.19
+ * require flashinfer but leave the sampler off by default (`if envs.VLLM_USE_FLASHINFER_SAMPLER:`,
+ * @0.12.0:98): PyTorch sort, and from 0.17 (@0.17.1:251; 0.16 not read) the in-place Triton
+ * kernel for >= 8 rows. 0.22 defaults the variable to True (envs.py@0.22.1:818-822). */
 static const ps__vllm_rules rules[] = {
-    {"0.6.4", V(0, 6, 0), PS__ENGINE_V0, false, false, false, 0.90, PS__PRINT_BLOCKS, true},
-    {"0.6.6.post1", V(0, 6, 6), PS__ENGINE_V0, false, false, false, 0.90, PS__PRINT_BLOCKS, false},
-    {"0.8.5.post1", V(0, 8, 0), PS__ENGINE_V1_08, false, false, false, 0.90, PS__PRINT_BLOCKS,
-     true},
-    {"0.10.2", V(0, 9, 0), PS__ENGINE_V1, false, true, true, 0.90, PS__PRINT_PER_GROUP, false},
+    {"0.6.4", V(0, 6, 0), PS__ENGINE_V0, false, false, false, 0.90, PS__PRINT_BLOCKS, true,
+     PS__SAMPLER_V0_FITTED},
+    {"0.6.6.post1", V(0, 6, 6), PS__ENGINE_V0, false, false, false, 0.90, PS__PRINT_BLOCKS, false,
+     PS__SAMPLER_V0_FITTED},
+    {"0.8.5.post1", V(0, 8, 0), PS__ENGINE_V1_08, false, false, false, 0.90, PS__PRINT_BLOCKS, true,
+     PS__SAMPLER_V0_FITTED},
+    {"0.10.2", V(0, 9, 0), PS__ENGINE_V1, false, true, true, 0.90, PS__PRINT_PER_GROUP, false,
+     PS__SAMPLER_FLASHINFER},
+    {"0.15.1", V(0, 12, 0), PS__ENGINE_V1, false, true, true, 0.90, PS__PRINT_PER_GROUP, false,
+     PS__SAMPLER_SORT},
+    {"0.19.1", V(0, 17, 0), PS__ENGINE_V1, false, true, true, 0.90, PS__PRINT_PER_GROUP, false,
+     PS__SAMPLER_TRITON},
     /* the printed count and the graph estimate changed between 0.19.1 and 0.22.1; the
-     * corpus' 0.21.0 logs print int(concurrency x len) and the graph line names 0.21.0 */
-    {"0.21.0", V(0, 21, 0), PS__ENGINE_V1, true, true, true, 0.90, PS__PRINT_CONCURRENCY, false},
-    {"0.25.1", V(0, 22, 0), PS__ENGINE_V1, true, true, true, 0.92, PS__PRINT_CONCURRENCY, false},
+     * corpus' 0.21.0 logs print int(concurrency x len) and the graph line names 0.21.0.
+     * 0.20-0.21 were not read: 0.19.1's sampler assumed */
+    {"0.21.0", V(0, 21, 0), PS__ENGINE_V1, true, true, true, 0.90, PS__PRINT_CONCURRENCY, false,
+     PS__SAMPLER_TRITON},
+    {"0.25.1", V(0, 22, 0), PS__ENGINE_V1, true, true, true, 0.92, PS__PRINT_CONCURRENCY, false,
+     PS__SAMPLER_FLASHINFER},
 };
 #define NEWEST                                                                                     \
   V(0, 25, 99) /* 0.34 sizes an "extensible" cache after graph capture: not modelled               \
@@ -108,7 +126,7 @@ uint64_t ps__visible_total(const ps_gpu *g) {
  * update both together. */
 void ps__vllm_error_band(const ps__vllm *v, char *out, size_t len) {
   snprintf(out, len,
-           "KV tokens vs vLLM's log: median 0.8%%, worst 9.9%% on 6 published logs (4 fitted); "
-           "median 2.1%%, worst 19%% on 8 unseen ones%s",
+           "KV tokens vs vLLM's log: median 0.5%%, worst 7.4%% on 6 published logs (4 fitted); "
+           "median 0.4%%, worst 13%% on 8 more read while deriving%s",
            v->rules->graphs_first ? "; graph estimate unchecked" : "");
 }

@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from clitest import TMP, check, fixture, results, run  # noqa: E402
 
 GIB = 1024.0 ** 3
-MEDIAN_GUARD_PCT = 3.0
+MEDIAN_GUARD_PCT = 1.0
 HELDOUT = fixture(os.path.join("vllm-logs", "heldout"))
 manifest = json.load(open(os.path.join(HELDOUT, "heldout.json")))
 
@@ -82,7 +82,8 @@ def sampler_rows_follow_max_num_seqs():
         check("max_num_seqs plans", False, "no JSON")
         return
     config = json.load(open(os.path.join(HELDOUT, case["config"])))
-    want = (256 - case["max_num_seqs"]) * config["vocab_size"] * 28.7  # SAMPLER_BYTES_PER_ENTRY
+    # 0.19's Triton top-k/top-p path: 14 bytes per row x vocabulary entry (src/plan/memory.c)
+    want = (256 - case["max_num_seqs"]) * config["vocab_size"] * 14
     got = default["memory"]["activation_bytes"] - asked["memory"]["activation_bytes"]
     check("--max-num-seqs %d shrinks the sampler's activation" % case["max_num_seqs"],
           abs(got - want) <= 0.02 * want, "activation drop %.0f bytes, want %.0f" % (got, want))
