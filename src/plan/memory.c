@@ -112,14 +112,14 @@ static bool before_turing(const char *gpu) {
   return false;
 }
 
-static uint64_t activation(const ps_model *m, const ps__vllm_setup *s, int batched, int seqs) {
+static uint64_t activation(const ps_model *m, const ps__vllm_setup *s, int batched, int seqs,
+                           ps__sampler path) {
   if (m->hidden_size <= 0 || m->vocab_size <= 0) return ACTIVATION_UNKNOWN;
   double d = m->dtype_bytes > 0 ? m->dtype_bytes : 2;
   double chunk = m->num_experts > 0 && batched > 32768 ? 32768 : batched;
   double fwd = chunk * layer_bytes_per_token(m, s->tp);
   if (m->num_experts > 0 && batched > chunk) /* the other layers' tensors at full length */
     fwd += (batched - chunk) * d * 3.0 * m->hidden_size;
-  ps__sampler path = s->vllm->rules->sampler;
   if (path == PS__SAMPLER_FLASHINFER && s->gpu_name && before_turing(s->gpu_name))
     path = PS__SAMPLER_SORT;
   if (path == PS__SAMPLER_TRITON && seqs < TRITON_MIN_ROWS) path = PS__SAMPLER_SORT;
@@ -156,7 +156,13 @@ void ps__vllm_memory_make(const ps_model *m, const ps__vllm_setup *s, ps__vllm_m
   if (seqs > batched) seqs = batched;
   out->batched = batched;
   out->profile_seqs = seqs;
-  out->activation = activation(m, s, batched, seqs);
+  out->activation = activation(m, s, batched, seqs, s->vllm->rules->sampler);
+  /* where FlashInfer is optional (0.9-0.11: the Docker image ships it, a pip install may not),
+   * the peak if vLLM sorts instead */
+  uint64_t sorted = s->vllm->rules->flashinfer_optional
+                        ? activation(m, s, batched, seqs, PS__SAMPLER_SORT)
+                        : out->activation;
+  out->without_flashinfer = sorted > out->activation ? sorted - out->activation : 0;
   out->non_torch = non_torch(s);
   out->graphs = graphs(m, s);
 }

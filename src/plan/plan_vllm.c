@@ -101,6 +101,14 @@ void ps__plan_vllm_reasons(const ps__plan_input *in, const ps__candidate *c, ps_
              "non-torch %.2f + CUDA graphs %.2f (%s); budget from the CUDA-visible %.2f GiB",
              gib(c->overhead), gib(c->mem.activation), c->mem.batched, gib(c->mem.non_torch),
              gib(c->mem.graphs), graphs, gib(p->visible_bytes));
+  if (c->mem.without_flashinfer > 0 && !c->cal)
+    add_reason(p,
+               "profile's sampler: FlashInfer assumed (vLLM's Docker image); a pip install of "
+               "vLLM %s without flashinfer sorts: activation +%.2f GiB, ~%.0f%% fewer KV tokens "
+               "(--vllm-log measures it)",
+               in->vllm.version, gib(c->mem.without_flashinfer),
+               c->kv_room[0] > 0 ? 100.0 * (double)c->mem.without_flashinfer / (double)c->kv_room[0]
+                               : 0.0);
   if (c->cal)
     add_reason(p,
                "weights, overhead%s %s; the model's difference between those settings and "

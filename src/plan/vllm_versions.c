@@ -13,7 +13,7 @@
 #define V(a, b, c) ((a)*10000 + (b)*100 + (c))
 
 /* modelled, from, engine, graphs_first, a100_small, kv_groups, util, print, non_torch_all,
- * sampler. The sampler path per version (topk_topp_sampler.py, TopKTopPSampler.__init__):
+ * sampler, flashinfer_optional. The sampler path per version (topk_topp_sampler.py, TopKTopPSampler.__init__):
  * 0.9-0.11 use FlashInfer whenever it imports (VLLM_USE_FLASHINFER_SAMPLER unset counts as on,
  * @0.10.1.1:36-53); the wheel lists it only as an extra (METADATA: `flashinfer-python==0.2.11;
  * extra == "flashinfer"`), the Docker image ships it: the Docker image is assumed (the held-out
@@ -23,24 +23,24 @@
  * kernel for >= 8 rows. 0.22 defaults the variable to True (envs.py@0.22.1:818-822). */
 static const ps__vllm_rules rules[] = {
     {"0.6.4", V(0, 6, 0), PS__ENGINE_V0, false, false, false, 0.90, PS__PRINT_BLOCKS, true,
-     PS__SAMPLER_V0_FITTED},
+     PS__SAMPLER_V0_FITTED, false},
     {"0.6.6.post1", V(0, 6, 6), PS__ENGINE_V0, false, false, false, 0.90, PS__PRINT_BLOCKS, false,
-     PS__SAMPLER_V0_FITTED},
+     PS__SAMPLER_V0_FITTED, false},
     {"0.8.5.post1", V(0, 8, 0), PS__ENGINE_V1_08, false, false, false, 0.90, PS__PRINT_BLOCKS, true,
-     PS__SAMPLER_V0_FITTED},
+     PS__SAMPLER_V0_FITTED, false},
     {"0.10.2", V(0, 9, 0), PS__ENGINE_V1, false, true, true, 0.90, PS__PRINT_PER_GROUP, false,
-     PS__SAMPLER_FLASHINFER},
+     PS__SAMPLER_FLASHINFER, true},
     {"0.15.1", V(0, 12, 0), PS__ENGINE_V1, false, true, true, 0.90, PS__PRINT_PER_GROUP, false,
-     PS__SAMPLER_SORT},
+     PS__SAMPLER_SORT, false},
     {"0.19.1", V(0, 17, 0), PS__ENGINE_V1, false, true, true, 0.90, PS__PRINT_PER_GROUP, false,
-     PS__SAMPLER_TRITON},
+     PS__SAMPLER_TRITON, false},
     /* the printed count and the graph estimate changed between 0.19.1 and 0.22.1; the
      * corpus' 0.21.0 logs print int(concurrency x len) and the graph line names 0.21.0.
      * 0.20-0.21 were not read: 0.19.1's sampler assumed */
     {"0.21.0", V(0, 21, 0), PS__ENGINE_V1, true, true, true, 0.90, PS__PRINT_CONCURRENCY, false,
-     PS__SAMPLER_TRITON},
+     PS__SAMPLER_TRITON, false},
     {"0.25.1", V(0, 22, 0), PS__ENGINE_V1, true, true, true, 0.92, PS__PRINT_CONCURRENCY, false,
-     PS__SAMPLER_FLASHINFER},
+     PS__SAMPLER_FLASHINFER, false},
 };
 #define NEWEST                                                                                     \
   V(0, 25, 99) /* 0.34 sizes an "extensible" cache after graph capture: not modelled               \

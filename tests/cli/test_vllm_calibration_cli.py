@@ -195,6 +195,19 @@ def test_safe_values():
     check("text output says so", "vLLM may refuse" in p.stdout, p.stdout)
 
 
+def test_sampler_install_note():
+    """0.9-0.11 sample with FlashInfer only where it is installed (the Docker image): the plan
+    assumes it and says what a pip install without it costs; later versions say nothing."""
+    env = cache_env()
+    p, old = plan_json(["--model", LLAMA, "--fixture", H100, "--vllm-version", "0.10.1.1"], env)
+    note = [r for r in old["reasons"] if "FlashInfer assumed" in r] if old else []
+    check("0.10: the FlashInfer assumption and its cost, named", len(note) == 1 and
+          re.search(r"activation \+\d+\.\d\d GiB, ~\d+% fewer KV tokens", note[0]), note)
+    p, new = plan_json(["--model", LLAMA, "--fixture", H100, "--vllm-version", "0.19.1"], env)
+    check("0.19: no such note", new and not any("FlashInfer assumed" in r for r in new["reasons"]),
+          new and new["reasons"])
+
+
 def test_launch_keeps_figures():
     env = dict(os.environ, **cache_env())
     env.update(FAKE_VLLM_VERSION="0.21.0", PEERSCOPE_CACHE_DIR=tempfile.mkdtemp(dir=TMP))
@@ -248,6 +261,6 @@ def test_launch_keeps_figures():
 
 
 for t in (test_corpus_logs_calibrate, test_bad_logs, test_default_version, test_safe_values,
-          test_launch_keeps_figures):
+          test_sampler_install_note, test_launch_keeps_figures):
     t()
 sys.exit(finish())
