@@ -13,8 +13,9 @@
 #define V(a, b, c) ((a)*10000 + (b)*100 + (c))
 
 /* modelled, from, engine, graphs_first, a100_small, kv_groups, util, print, non_torch_all,
- * sampler, flashinfer_optional. The sampler path per version (topk_topp_sampler.py, TopKTopPSampler.__init__):
- * 0.9-0.11 use FlashInfer whenever it imports (VLLM_USE_FLASHINFER_SAMPLER unset counts as on,
+ * sampler, flashinfer_optional. The sampler path per version (topk_topp_sampler.py,
+ * TopKTopPSampler.__init__): 0.9-0.11 use FlashInfer whenever it imports
+ * (VLLM_USE_FLASHINFER_SAMPLER unset counts as on,
  * @0.10.1.1:36-53); the wheel lists it only as an extra (METADATA: `flashinfer-python==0.2.11;
  * extra == "flashinfer"`), the Docker image ships it: the Docker image is assumed (the held-out
  * A100 0.10.1.1 pods fit it, a pip install without FlashInfer takes the sort path). 0.12-0.19
