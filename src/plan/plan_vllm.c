@@ -108,7 +108,7 @@ void ps__plan_vllm_reasons(const ps__plan_input *in, const ps__candidate *c, ps_
                "(--vllm-log measures it)",
                in->vllm.version, gib(c->mem.without_flashinfer),
                c->kv_room[0] > 0 ? 100.0 * (double)c->mem.without_flashinfer / (double)c->kv_room[0]
-                               : 0.0);
+                                 : 0.0);
   if (c->cal)
     add_reason(p,
                "weights, overhead%s %s; the model's difference between those settings and "

@@ -39,8 +39,8 @@ typedef struct ps__vllm_rules {
   bool kv_groups;    /* mixed sliding/full layers are grouped (hybrid KV manager, 0.9 on) */
   double default_util;
   ps__kv_print print;
-  bool non_torch_all;  /* non-torch counted whole, the CUDA context included (0.6.4, V1 0.8) */
-  ps__sampler sampler; /* the dummy sampler's default top-k/top-p path */
+  bool non_torch_all;       /* non-torch counted whole, the CUDA context included (0.6.4, V1 0.8) */
+  ps__sampler sampler;      /* the dummy sampler's default top-k/top-p path */
   bool flashinfer_optional; /* FlashInfer sampler assumed, but a pip install may lack it */
 } ps__vllm_rules;
 
@@ -62,8 +62,8 @@ void ps__vllm_error_band(const ps__vllm *v, char *out, size_t len);
 /* The non-KV terms vLLM subtracts from total x utilization, besides the weights. */
 typedef struct ps__vllm_memory {
   uint64_t activation, non_torch, graphs;
-  int batched;      /* max_num_batched_tokens of the profile run */
-  int profile_seqs; /* rows the dummy sampler runs (max_num_seqs' default) */
+  int batched;                 /* max_num_batched_tokens of the profile run */
+  int profile_seqs;            /* rows the dummy sampler runs (max_num_seqs' default) */
   uint64_t without_flashinfer; /* more activation if the sampler sorts (flashinfer_optional) */
 } ps__vllm_memory;
 
