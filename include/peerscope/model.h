@@ -25,6 +25,14 @@ enum {
   PS_MODEL_MAX_POSITIONS = 1u << 2
 };
 
+/* The vision tower of a multimodal model (config.json's vision_config); all 0 without one. */
+typedef struct ps_vision {
+  bool present; /* a vision_config: vLLM profiles its encoder before the text forward */
+  int depth, hidden_size, intermediate_size, num_heads;
+  int patch_size, spatial_merge_size, temporal_patch_size, in_channels;
+  int out_hidden_size; /* the merger's output: the language model's hidden size */
+} ps_vision;
+
 typedef struct ps_model {
   uint32_t valid;        /* PS_MODEL_* bits */
   char name[128];        /* directory name ("org/name" for an HF cache snapshot), or
@@ -54,6 +62,7 @@ typedef struct ps_model {
   char estimate_note[256];            /* which KV estimate applies, in one sentence */
   int attention_layers; /* layers holding a KV cache: num_layers less a hybrid's linear-attention
                            and state-space layers */
+  ps_vision vision;
 } ps_model;
 
 /* Reads `dir`: config.json (required) plus safetensors headers (8-byte length + JSON; never

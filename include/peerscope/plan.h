@@ -125,6 +125,12 @@ typedef struct ps_plan {
   double kv_band_pct;
   int safe_max_model_len;
   int safe_max_num_seqs;
+  /* Multimodal models: the vision encoder's part of the profile peak (in activation_bytes),
+   * and "" (text-only), "modelled" (derived from vLLM's code), "estimated" (derived for the
+   * image, but a longer video item may be profiled instead) or "unmodelled" (0 here: the KV
+   * figure may be high). */
+  uint64_t encoder_profile_bytes;
+  char encoder_profile[16];
 } ps_plan;
 
 /* Plans `req` on one machine (`report`: live, fixture, saved or imported). PS_OK also when

@@ -26,7 +26,7 @@ from ._version import __version__
 from .errors import Error, error_for
 
 #: PS_ABI_VERSION of the header these structs mirror; the library must report the same.
-ABI_VERSION = 6
+ABI_VERSION = 7
 
 # Bits of ps_gpu.valid / ps_pair.valid / ps_model.valid.
 PS_GPU_NAME = 1 << 0
@@ -247,6 +247,21 @@ class ps_bench_opts(Sized):
 PS_BENCH_TESTS = {"copy": 1, "latency": 2, "allreduce": 4, "all": 7}
 
 
+class ps_vision(Structure):
+    _fields_ = [
+        ("present", c_bool),
+        ("depth", c_int),
+        ("hidden_size", c_int),
+        ("intermediate_size", c_int),
+        ("num_heads", c_int),
+        ("patch_size", c_int),
+        ("spatial_merge_size", c_int),
+        ("temporal_patch_size", c_int),
+        ("in_channels", c_int),
+        ("out_hidden_size", c_int),
+    ]
+
+
 class ps_model(Structure):
     _fields_ = [
         ("valid", c_uint32),
@@ -276,6 +291,7 @@ class ps_model(Structure):
         ("sliding_layers", c_int),
         ("estimate_note", c_char * 256),
         ("attention_layers", c_int),
+        ("vision", ps_vision),
     ]
 
 
@@ -369,6 +385,8 @@ class ps_plan(Structure):
         ("kv_band_pct", c_double),
         ("safe_max_model_len", c_int),
         ("safe_max_num_seqs", c_int),
+        ("encoder_profile_bytes", c_uint64),
+        ("encoder_profile", c_char * 16),
     ]
 
 

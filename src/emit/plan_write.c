@@ -97,6 +97,10 @@ static void add_vllm_memory(json_t *memory, const ps_plan *p) {
   json_object_set_new(memory, "activation_bytes", json_integer((json_int_t)p->activation_bytes));
   json_object_set_new(memory, "non_torch_bytes", json_integer((json_int_t)p->non_torch_bytes));
   json_object_set_new(memory, "graphs_bytes", json_integer((json_int_t)p->graphs_bytes));
+  json_object_set_new(memory, "encoder_profile_bytes",
+                      json_integer((json_int_t)p->encoder_profile_bytes));
+  json_object_set_new(memory, "encoder_profile",
+                      p->encoder_profile[0] ? json_string(p->encoder_profile) : json_null());
   json_object_set_new(memory, "max_num_batched_tokens", json_integer(p->max_num_batched_tokens));
   json_object_set_new(memory, "block_size", json_integer(p->block_size));
   json_object_set_new(memory, "kv_blocks", json_integer((json_int_t)p->kv_blocks));

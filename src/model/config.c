@@ -167,6 +167,7 @@ static ps_status read_config(const ps__cfg *c, ps_model *m, ps__model_extra *x) 
   CHECK(read_experts(c, m, x));
   CHECK(ps__model_quant(c, m, x));
   CHECK(ps__model_layers(c, m, x));
+  CHECK(ps__model_vision(c, m));
   if (m->attention != PS_ATTENTION_MLA) {
     if (x->state_layers > 0)
       m->attention = PS_ATTENTION_HYBRID;

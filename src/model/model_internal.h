@@ -76,6 +76,8 @@ ps_status ps__model_layers(const ps__cfg *c, ps_model *m, ps__model_extra *extra
 
 /* quant.c: quantization_config -> m->quantization and extra->weight_bits. */
 ps_status ps__model_quant(const ps__cfg *c, ps_model *m, ps__model_extra *extra);
+/* vision_config -> m->vision (vision.c); absent leaves it zero. */
+ps_status ps__model_vision(const ps__cfg *c, ps_model *m);
 
 /* estimate.c: weight bytes from the shapes alone (no files), experts included. */
 uint64_t ps__model_estimate_weights(const ps_model *m, const ps__model_extra *extra);

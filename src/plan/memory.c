@@ -146,6 +146,13 @@ static uint64_t graphs(const ps_model *m, const ps__vllm_setup *s) {
   return (uint64_t)m->num_layers * (m->num_experts > 0 ? 36 : 17) * MIB;
 }
 
+/* The profile peak with a multimodal encoder run first: max(encoder run, its held outputs +
+ * the text peak) (src/plan/encoder.c). */
+static uint64_t with_encoder(uint64_t text, const ps__encoder_profile *e) {
+  uint64_t held = ps__add_u64_sat(text, e->held);
+  return e->run > held ? e->run : held;
+}
+
 void ps__vllm_memory_make(const ps_model *m, const ps__vllm_setup *s, ps__vllm_memory *out) {
   int seqs;
   int batched = default_batched(s, &seqs);
@@ -156,12 +163,16 @@ void ps__vllm_memory_make(const ps_model *m, const ps__vllm_setup *s, ps__vllm_m
   if (seqs > batched) seqs = batched;
   out->batched = batched;
   out->profile_seqs = seqs;
-  out->activation = activation(m, s, batched, seqs, s->vllm->rules->sampler);
+  uint64_t text = activation(m, s, batched, seqs, s->vllm->rules->sampler);
+  ps__vllm_encoder(m, s, batched, &out->encoder);
+  out->activation = with_encoder(text, &out->encoder);
+  out->encoder_bytes = out->activation - text;
   /* where FlashInfer is optional (0.9-0.11: the Docker image ships it, a pip install may not),
    * the peak if vLLM sorts instead */
-  uint64_t sorted = s->vllm->rules->flashinfer_optional
-                        ? activation(m, s, batched, seqs, PS__SAMPLER_SORT)
-                        : out->activation;
+  uint64_t sorted =
+      s->vllm->rules->flashinfer_optional
+          ? with_encoder(activation(m, s, batched, seqs, PS__SAMPLER_SORT), &out->encoder)
+          : out->activation;
   out->without_flashinfer = sorted > out->activation ? sorted - out->activation : 0;
   out->non_torch = non_torch(s);
   out->graphs = graphs(m, s);

@@ -80,6 +80,9 @@ void ps__plan_vllm_fill(const ps__plan_input *in, const ps__candidate *c, ps_pla
   p->activation_bytes = c->mem.activation;
   p->non_torch_bytes = c->mem.non_torch;
   p->graphs_bytes = c->mem.graphs;
+  static const char *const encoder_kinds[] = {"", "modelled", "estimated", "unmodelled"};
+  p->encoder_profile_bytes = c->mem.encoder_bytes;
+  ps__strlcpy(p->encoder_profile, encoder_kinds[c->mem.encoder.kind], sizeof(p->encoder_profile));
   p->max_num_batched_tokens = c->mem.batched;
   p->block_size = c->block_size;
   p->kv_groups = c->kv_groups;
@@ -89,6 +92,29 @@ void ps__plan_vllm_fill(const ps__plan_input *in, const ps__candidate *c, ps_pla
   if (c->kv_known) ps__vllm_error_band(&in->vllm, p->error_band, sizeof(p->error_band));
   ps_vllm_calibration_describe(c->cal, p->calibration, sizeof(p->calibration));
   safe_values(in, c, p);
+}
+
+/* Multimodal models: vLLM profiles the vision encoder before the text forward
+ * (docs/vllm-memory.md, "The multimodal encoder profile"). */
+static void encoder_reason(const ps__candidate *c, ps_plan *p) {
+  const ps__encoder_profile *e = &c->mem.encoder;
+  const char *avoid = "text-only serving skips it with --limit-mm-per-prompt "
+                      "'{\"image\":0,\"video\":0}'; peerscope plan --vllm-log FILE measures it";
+  if (e->kind == PS__ENCODER_UNMODELLED)
+    add_reason(p,
+               "multimodal: vLLM profiles the vision encoder first and this tower is not "
+               "modelled, so the KV figure may be high; %s",
+               avoid);
+  else if (e->kind != PS__ENCODER_NONE)
+    add_reason(p,
+               "multimodal: the encoder profile (%d image%s of %d tokens: run %.2f GiB, outputs "
+               "held %.2f GiB) adds %.2f GiB to the activation peak%s; %s",
+               e->items, e->items == 1 ? "" : "s", e->tokens_per_item, gib(e->run), gib(e->held),
+               gib(c->mem.encoder_bytes),
+               e->kind == PS__ENCODER_ESTIMATED
+                   ? " (at this max-model-len vLLM may profile a longer video instead: higher)"
+                   : "",
+               avoid);
 }
 
 void ps__plan_vllm_reasons(const ps__plan_input *in, const ps__candidate *c, ps_plan *p) {
@@ -109,6 +135,7 @@ void ps__plan_vllm_reasons(const ps__plan_input *in, const ps__candidate *c, ps_
                in->vllm.version, gib(c->mem.without_flashinfer),
                c->kv_room[0] > 0 ? 100.0 * (double)c->mem.without_flashinfer / (double)c->kv_room[0]
                                  : 0.0);
+  encoder_reason(c, p);
   if (c->cal)
     add_reason(p,
                "weights, overhead%s %s; the model's difference between those settings and "

@@ -59,9 +59,26 @@ uint64_t ps__visible_total(const ps_gpu *gpu);
 /* The error band of the KV figure against the published logs, one line. */
 void ps__vllm_error_band(const ps__vllm *v, char *out, size_t len);
 
+/* The multimodal encoder's share of the profile run (encoder.c). */
+typedef enum ps__encoder_kind {
+  PS__ENCODER_NONE,      /* text-only model (or V0) */
+  PS__ENCODER_MODELLED,  /* derived from vLLM's code for this tower */
+  PS__ENCODER_ESTIMATED, /* derived for the image; a larger video item may be profiled */
+  PS__ENCODER_UNMODELLED /* a vision tower the plan cannot size: the KV figure may be high */
+} ps__encoder_kind;
+
+typedef struct ps__encoder_profile {
+  ps__encoder_kind kind;
+  uint64_t run;  /* the encoder run's own peak */
+  uint64_t held; /* its outputs, kept in the encoder cache through the text forward */
+  int items, tokens_per_item;
+} ps__encoder_profile;
+
 /* The non-KV terms vLLM subtracts from total x utilization, besides the weights. */
 typedef struct ps__vllm_memory {
   uint64_t activation, non_torch, graphs;
+  ps__encoder_profile encoder;
+  uint64_t encoder_bytes;      /* what the encoder adds to activation (0 where not modelled) */
   int batched;                 /* max_num_batched_tokens of the profile run */
   int profile_seqs;            /* rows the dummy sampler runs (max_num_seqs' default) */
   uint64_t without_flashinfer; /* more activation if the sampler sorts (flashinfer_optional) */
@@ -79,6 +96,8 @@ typedef struct ps__vllm_setup {
 } ps__vllm_setup;
 
 void ps__vllm_memory_make(const ps_model *m, const ps__vllm_setup *s, ps__vllm_memory *out);
+void ps__vllm_encoder(const ps_model *m, const ps__vllm_setup *s, int batched,
+                      ps__encoder_profile *out);
 
 /* KV blocks as vLLM lays them out on one GPU of a stage. */
 typedef struct ps__kv_layout {

@@ -249,12 +249,64 @@ def test_synthetic_kv_unknown():
           "(0 tokens)" not in proc.stdout, proc.stdout[:600])
 
 
+def test_multimodal_encoder():
+    """vLLM profiles a multimodal model's vision encoder before the text forward: the plan adds
+    the derived term for Qwen2.5-VL and flags towers it cannot size (docs/vllm-memory.md)."""
+    src = os.path.join(FIXTURES, "vllm-logs", "heldout2", "configs",
+                       "Qwen--Qwen2.5-VL-7B-Instruct.json")
+    base = json.load(open(src))
+
+    def plan(name, config, length=2048):
+        d = os.path.join(TMP, "mm-" + name)
+        os.makedirs(d)
+        json.dump(config, open(os.path.join(d, "config.json"), "w"))
+        json.dump({"metadata": {"total_size": 16779448320}, "weight_map": {}},
+                  open(os.path.join(d, "model.safetensors.index.json"), "w"))
+        proc = run(["--model", d, "--fixture", os.path.join(FIXTURES, "example-4x-a100.topo"),
+                    "--tp", "1", "--vllm-version", "0.9.2", "--max-model-len", str(length),
+                    "--json"])
+        check("mm %s: exit 0" % name, proc.returncode == 0, proc.stderr)
+        doc = json.loads(proc.stdout)
+        check("mm %s: schema" % name, not list(SCHEMA.iter_errors(doc)), proc.stdout[:300])
+        return doc, "\n".join(doc.get("reasons", []))
+
+    text_only = {k: v for k, v in base.items() if k != "vision_config"}
+    t, _ = plan("text", text_only)
+    check("mm text: no encoder", t["memory"]["encoder_profile"] is None and
+          t["memory"]["encoder_profile_bytes"] == 0, t["memory"])
+    m, why = plan("qwen25vl", base)
+    # qwen2_5_vl.py@0.9.2: 1 image of 16384 tokens = 65536 patches of 3x2x14x14 fp32 pixels
+    # + 2 x (2 x 1280 + max(9 x 1280, 3 x 3420 + 1280)) bytes; outputs 16384 x 3584 x 2 held
+    run_bytes = 65536 * (4 * 1176 + 2 * (2 * 1280 + max(9 * 1280, 3 * 3420 + 1280)))
+    held = 16384 * 3584 * 2
+    text = t["memory"]["activation_bytes"]
+    want = max(run_bytes, held + text) - text
+    got = m["memory"]
+    check("mm qwen25vl: modelled", got["encoder_profile"] == "modelled", got)
+    check("mm qwen25vl: bytes", abs(got["encoder_profile_bytes"] - want) <= 1,
+          (got["encoder_profile_bytes"], want))
+    check("mm qwen25vl: in activation",
+          got["activation_bytes"] == text + got["encoder_profile_bytes"], got)
+    check("mm qwen25vl: fewer tokens", got["kv_tokens"] < t["memory"]["kv_tokens"], got)
+    check("mm qwen25vl: reason", "1 image of 16384 tokens" in why and
+          "--limit-mm-per-prompt" in why, why)
+    e, why = plan("qwen25vl-long", base, 65536)
+    check("mm long: estimated (a video may outrank the image)",
+          e["memory"]["encoder_profile"] == "estimated" and "video" in why, why)
+    other = dict(base, model_type="llava_next")
+    u, why = plan("unknown-tower", other)
+    check("mm unknown tower: flagged", u["memory"]["encoder_profile"] == "unmodelled" and
+          u["memory"]["encoder_profile_bytes"] == 0, u["memory"])
+    check("mm unknown tower: note", "KV figure may be high" in why and "--vllm-log" in why and
+          "--limit-mm-per-prompt" in why, why)
+
+
 def main():
     try:
         for test in (test_golden_plans, test_formats, test_imported_topology,
                      test_topo_without_p2p_section, test_cluster, test_cluster_one_node,
                      test_cluster_many_nodes,
-                     test_bad_inputs, test_synthetic_kv_unknown):
+                     test_bad_inputs, test_synthetic_kv_unknown, test_multimodal_encoder):
             try:
                 test()
             except Exception as e:  # one broken group must not hide the others

@@ -55,7 +55,7 @@
   X(T, max_position_embeddings) X(T, tied_embeddings) X(T, num_experts) X(T, experts_per_token)    \
   X(T, dtype) X(T, dtype_bytes) X(T, quantization) X(T, weight_bytes) X(T, param_count)            \
   X(T, attention) X(T, kv_lora_rank) X(T, qk_rope_head_dim) X(T, sliding_window)                   \
-  X(T, sliding_layers) X(T, estimate_note) X(T, attention_layers)
+  X(T, sliding_layers) X(T, estimate_note) X(T, attention_layers) X(T, vision)
 #define PS_PLAN_REQUEST_FIELDS(T, X)                                                               \
   X(T, size) X(T, model) X(T, tp) X(T, pp) X(T, gpus) X(T, gpu_count)                              \
   X(T, gpu_memory_utilization) X(T, max_model_len) X(T, max_num_seqs) X(T, kv_cache_dtype)         \
@@ -76,7 +76,8 @@
   X(T, visible_bytes) X(T, activation_bytes) X(T, non_torch_bytes) X(T, graphs_bytes)              \
   X(T, max_num_batched_tokens) X(T, block_size) X(T, kv_groups) X(T, kv_blocks)                    \
   X(T, kv_group_tokens) X(T, max_concurrency) X(T, error_band) X(T, calibration)                  \
-  X(T, kv_band_pct) X(T, safe_max_model_len) X(T, safe_max_num_seqs)
+  X(T, kv_band_pct) X(T, safe_max_model_len) X(T, safe_max_num_seqs)  \
+  X(T, encoder_profile_bytes) X(T, encoder_profile)
 #define PS_LOG_SUMMARY_FIELDS(T, X)                                                                \
   X(T, custom_all_reduce) X(T, custom_all_reduce_reason) X(T, nccl_transports)                     \
   X(T, kv_cache_tokens) X(T, max_concurrency) X(T, concurrency_tokens) X(T, kv_available_gib)      \

@@ -291,6 +291,40 @@ static void test_gemma3_text_config(void **state) {
   uint64_t per_token_layer = 2 * 16 * 128 * 2;
   assert_int_equal(ps_model_kv_bytes(&m, 1, 0, 32768, 1),
                    (10ull * 32768 + 52ull * 1024) * per_token_layer);
+  /* SigLIP's vision_config through the CLIP-style aliases; no merge or temporal patch */
+  assert_true(m.vision.present);
+  assert_int_equal(m.vision.depth, 27);
+  assert_int_equal(m.vision.hidden_size, 1152);
+  assert_int_equal(m.vision.intermediate_size, 4304);
+  assert_int_equal(m.vision.num_heads, 16);
+  assert_int_equal(m.vision.patch_size, 14);
+  assert_int_equal(m.vision.spatial_merge_size, 0);
+}
+
+/* Qwen2.5-VL's vision_config: every fact the encoder profile needs (src/plan/encoder.c). */
+static void test_vision_config(void **state) {
+  (void)state;
+  ps_model m = parse_ok("{\"model_type\": \"qwen2_5_vl\", \"num_hidden_layers\": 2, "
+                        "\"hidden_size\": 64, \"num_attention_heads\": 4, \"vision_config\": "
+                        "{\"depth\": 32, \"hidden_size\": 1280, \"intermediate_size\": 3420, "
+                        "\"num_heads\": 16, \"in_chans\": 3, \"out_hidden_size\": 3584, "
+                        "\"patch_size\": 14, \"spatial_merge_size\": 2, "
+                        "\"temporal_patch_size\": 2}}");
+  assert_true(m.vision.present);
+  assert_int_equal(m.vision.depth, 32);
+  assert_int_equal(m.vision.in_channels, 3);
+  assert_int_equal(m.vision.out_hidden_size, 3584);
+  assert_int_equal(m.vision.spatial_merge_size, 2);
+  assert_int_equal(m.vision.temporal_patch_size, 2);
+  ps_model t = parse_ok("{\"num_hidden_layers\": 2, \"hidden_size\": 64, "
+                        "\"num_attention_heads\": 4}");
+  assert_false(t.vision.present);
+  parse_fails("{\"num_hidden_layers\": 2, \"hidden_size\": 64, \"num_attention_heads\": 4, "
+              "\"vision_config\": []}",
+              "cfg.json: vision_config: expected an object");
+  parse_fails("{\"num_hidden_layers\": 2, \"hidden_size\": 64, \"num_attention_heads\": 4, "
+              "\"vision_config\": {\"depth\": -1}}",
+              "cfg.json: vision_config.depth: expected a non-negative integer");
 }
 
 static void test_qwen35_hybrid(void **state) {
@@ -876,29 +910,18 @@ static void test_kv_edges(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_llama31_8b),
-      cmocka_unit_test(test_llama31_70b_index),
-      cmocka_unit_test(test_qwen25_7b),
-      cmocka_unit_test(test_mixtral),
-      cmocka_unit_test(test_deepseek_v3_mla),
-      cmocka_unit_test(test_gemma2_alternating),
-      cmocka_unit_test(test_gemma3_text_config),
-      cmocka_unit_test(test_qwen35_hybrid),
-      cmocka_unit_test(test_all_fixture_notes_fit),
-      cmocka_unit_test(test_hybrid_patterns),
-      cmocka_unit_test(test_sliding_patterns),
-      cmocka_unit_test(test_shapes_and_aliases),
-      cmocka_unit_test(test_quantization),
-      cmocka_unit_test(test_config_errors),
-      cmocka_unit_test(test_missing_and_broken_config),
-      cmocka_unit_test(test_gguf_and_bin_only),
-      cmocka_unit_test(test_safetensors_headers),
-      cmocka_unit_test(test_safetensors_errors),
-      cmocka_unit_test(test_parse_header_buffer),
-      cmocka_unit_test(test_index_sources),
-      cmocka_unit_test(test_names_and_paths),
-      cmocka_unit_test(test_synthetic),
-      cmocka_unit_test(test_kv_edges),
+      cmocka_unit_test(test_llama31_8b),         cmocka_unit_test(test_llama31_70b_index),
+      cmocka_unit_test(test_qwen25_7b),          cmocka_unit_test(test_mixtral),
+      cmocka_unit_test(test_deepseek_v3_mla),    cmocka_unit_test(test_gemma2_alternating),
+      cmocka_unit_test(test_gemma3_text_config), cmocka_unit_test(test_vision_config),
+      cmocka_unit_test(test_qwen35_hybrid),      cmocka_unit_test(test_all_fixture_notes_fit),
+      cmocka_unit_test(test_hybrid_patterns),    cmocka_unit_test(test_sliding_patterns),
+      cmocka_unit_test(test_shapes_and_aliases), cmocka_unit_test(test_quantization),
+      cmocka_unit_test(test_config_errors),      cmocka_unit_test(test_missing_and_broken_config),
+      cmocka_unit_test(test_gguf_and_bin_only),  cmocka_unit_test(test_safetensors_headers),
+      cmocka_unit_test(test_safetensors_errors), cmocka_unit_test(test_parse_header_buffer),
+      cmocka_unit_test(test_index_sources),      cmocka_unit_test(test_names_and_paths),
+      cmocka_unit_test(test_synthetic),          cmocka_unit_test(test_kv_edges),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
