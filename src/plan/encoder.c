@@ -2,7 +2,7 @@
  * multimodal encoder profile"). profile_run first runs the vision encoder on dummy items of
  * the modality with the most tokens per item, as many as the encoder budget
  * max(max_num_batched_tokens, tokens per item) holds, and keeps their outputs in the encoder
- * cache while the text forward and the sampler run (gpu_model_runner.py@0.9.2:2210-2262,
+ * cache while the text forward and the sampler run (gpu_model_runner.py@0.9.2:2204-2270,
  * @0.11.0:3325-3402; MultiModalBudget, v1/worker/utils.py@0.11.0:24-127). So
  *   peak = max(encoder run, encoder outputs + text peak).
  * Derived for Qwen2.5-VL only (qwen2_5_vl.py@0.9.2); other vision towers are flagged. */
@@ -59,7 +59,11 @@ void ps__vllm_encoder(const ps_model *m, const ps__vllm_setup *s, int batched,
   double unit = (double)v->patch_size * v->spatial_merge_size;
   double tokens = (double)(long long)(QWEN_VL_MAX_PIXELS / (unit * unit)); /* per image */
   double budget = batched > tokens ? batched : tokens;
-  double items = (double)(long long)(budget / tokens); /* >= 1 */
+  /* items: cdiv(budget, tokens) in 0.9 (gpu_model_runner.py@0.9.2:2221), budget // tokens
+   * from 0.10 (MultiModalBudget.get_max_items, v1/worker/utils.py@0.10.1.1:98); the decoder's
+   * cap (max_num_seqs x items per prompt) is never the smaller for these sizes */
+  double items = version_minor(s->vllm) <= 9 ? (double)(long long)((budget + tokens - 1) / tokens)
+                                             : (double)(long long)(budget / tokens);
   double patches = items * tokens * v->spatial_merge_size * v->spatial_merge_size;
   out->run = (uint64_t)(patches * qwen25_bytes_per_patch(v, s->tp, d));
   /* the outputs [tokens, out_hidden]; 0.11 widens each to the whole budget (new_zeros,
