@@ -102,7 +102,7 @@ def test_vllm_args_for_llama_70b(manager) -> None:
         "disable_custom_all_reduce": False,
         "distributed_executor_backend": "mp",
         "gpu_memory_utilization": 0.92,
-        "max_model_len": 11984,
+        "max_model_len": 17360,
     }
     for key, value in args["engine_args"].items():
         assert args[key] == value

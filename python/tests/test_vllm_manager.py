@@ -27,9 +27,9 @@ def test_optimize_reads_the_model_directory(manager) -> None:
     out = vm.optimize_tensor_parallelism()
     assert out["basis"] == "model directory"
     assert out["recommended_tensor_parallel_size"] == 4
-    assert out["max_model_len"] == 11984
+    assert out["max_model_len"] == 17360
     assert out["p2p_optimized"] is True
-    assert out["memory"]["kv_tokens"] == 11984
+    assert out["memory"]["kv_tokens"] == 17360
     assert out["vllm_args"]["engine_args"]["tensor_parallel_size"] == 4
 
 
@@ -186,7 +186,7 @@ def test_optimize_and_args_by_hugging_face_id(manager, monkeypatch, tmp_path) ->
     out = vm.optimize_tensor_parallelism()
     assert out["basis"] == "model id"
     assert out["recommended_tensor_parallel_size"] == 4
-    assert out["max_model_len"] == 11984  # the same facts as the directory fixture
+    assert out["max_model_len"] == 17360  # the same facts as the directory fixture
     args = gm.get_vllm_gpu_args(model_path="meta-llama/Llama-3.1-8B-Instruct")
     assert args["engine_args"]["tensor_parallel_size"] >= 1
     with pytest.raises(peerscope.NetworkError):
