@@ -43,6 +43,9 @@ ps_status ps__plan_vllm_version(ps_ctx *ctx, const ps_report *report, const ps_p
  * KV pool? Then the largest length and sequences that stay outside it. */
 static void safe_values(const ps__plan_input *in, const ps__candidate *c, ps_plan *p) {
   p->kv_band_pct = c->cal ? KV_BAND_MEASURED_PCT : KV_BAND_MODEL_PCT;
+  /* 0.9-0.11 without FlashInfer sort in the profile: the band covers that install too */
+  if (!c->cal && c->mem.without_flashinfer > 0 && c->kv_room[0] > 0)
+    p->kv_band_pct += 100.0 * (double)c->mem.without_flashinfer / (double)c->kv_room[0];
   ps__kv_layout l;
   if (!c->feasible || !c->kv_known || c->max_model_len <= 0 ||
       !ps__kv_layout_make(in->model, &in->vllm, c->tp, in->kv_dtype_bytes, in->block_size,

@@ -206,6 +206,10 @@ def test_sampler_install_note():
     p, new = plan_json(["--model", LLAMA, "--fixture", H100, "--vllm-version", "0.19.1"], env)
     check("0.19: no such note", new and not any("FlashInfer assumed" in r for r in new["reasons"]),
           new and new["reasons"])
+    check("0.10: the safe-value band covers that install too, 0.19 keeps 2%",
+          old and new and old["memory"]["kv_band_pct"] > 2.0 and
+          new["memory"]["kv_band_pct"] == 2.0,
+          (old and old["memory"]["kv_band_pct"], new and new["memory"]["kv_band_pct"]))
 
 
 def test_launch_keeps_figures():
