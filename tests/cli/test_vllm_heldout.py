@@ -82,6 +82,8 @@ def plan(case):
         args += ["--max-num-batched-tokens", str(case["max_num_batched_tokens"])]
     if case.get("max_num_seqs"):
         args += ["--max-num-seqs", str(case["max_num_seqs"])]
+    if case.get("kv_cache_dtype") not in (None, "auto"):  # e.g. an fp8 KV cache
+        args += ["--kv-cache-dtype", case["kv_cache_dtype"]]
     p = run(args)
     return p, json.loads(p.stdout) if p.stdout.strip().startswith("{") else None
 
