@@ -53,7 +53,7 @@ extern "C" {
 #define PS_VERSION_MINOR 1
 #define PS_VERSION_PATCH 0
 /* Bumped whenever a public struct changes layout; the Python package checks it. */
-#define PS_ABI_VERSION 7
+#define PS_ABI_VERSION 8
 
 /* Declares an option or request struct with its size set and every other field zero:
  * `ps_probe_opts opts = PS_INIT(ps_probe_opts);`. */

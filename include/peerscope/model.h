@@ -30,7 +30,13 @@ typedef struct ps_vision {
   bool present; /* a vision_config: vLLM profiles its encoder before the text forward */
   int depth, hidden_size, intermediate_size, num_heads;
   int patch_size, spatial_merge_size, temporal_patch_size, in_channels;
-  int out_hidden_size; /* the merger's output: the language model's hidden size */
+  int out_hidden_size;  /* the merger's output: the language model's hidden size */
+  int image_size;       /* CLIP/SigLIP: the side of the square crop, pixels */
+  int deepstack_layers; /* Qwen3-VL: len(deepstack_visual_indexes), outputs kept beside the last */
+  int tokens_per_image; /* Gemma-3: config.json's mm_tokens_per_image (after pooling) */
+  bool full_features;   /* LLaVA: vision_feature_select_strategy "full" (keeps the CLS token) */
+  int num_pinpoints;    /* LLaVA-NeXT image_grid_pinpoints held below; -1 = more than fit */
+  int pinpoints[32][2]; /* [height, width] in pixels */
 } ps_vision;
 
 typedef struct ps_model {

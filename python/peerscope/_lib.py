@@ -26,7 +26,7 @@ from ._version import __version__
 from .errors import Error, error_for
 
 #: PS_ABI_VERSION of the header these structs mirror; the library must report the same.
-ABI_VERSION = 7
+ABI_VERSION = 8
 
 # Bits of ps_gpu.valid / ps_pair.valid / ps_model.valid.
 PS_GPU_NAME = 1 << 0
@@ -259,6 +259,12 @@ class ps_vision(Structure):
         ("temporal_patch_size", c_int),
         ("in_channels", c_int),
         ("out_hidden_size", c_int),
+        ("image_size", c_int),
+        ("deepstack_layers", c_int),
+        ("tokens_per_image", c_int),
+        ("full_features", c_bool),
+        ("num_pinpoints", c_int),
+        ("pinpoints", (c_int * 2) * 32),
     ]
 
 

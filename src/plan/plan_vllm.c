@@ -110,10 +110,10 @@ static void encoder_reason(const ps__candidate *c, ps_plan *p) {
                avoid);
   else if (e->kind != PS__ENCODER_NONE)
     add_reason(p,
-               "multimodal: the encoder profile (%d image%s of %d tokens: run %.2f GiB, outputs "
+               "multimodal: the encoder profile (%d %s%s of %d tokens: run %.2f GiB, outputs "
                "held %.2f GiB) adds %.2f GiB to the activation peak%s; %s",
-               e->items, e->items == 1 ? "" : "s", e->tokens_per_item, gib(e->run), gib(e->held),
-               gib(c->mem.encoder_bytes),
+               e->items, e->video ? "video" : "image", e->items == 1 ? "" : "s", e->tokens_per_item,
+               gib(e->run), gib(e->held), gib(c->mem.encoder_bytes),
                e->kind == PS__ENCODER_ESTIMATED
                    ? " (at this max-model-len vLLM may profile a longer video instead: higher)"
                    : "",

@@ -69,9 +69,10 @@ typedef enum ps__encoder_kind {
 
 typedef struct ps__encoder_profile {
   ps__encoder_kind kind;
-  uint64_t run;  /* the encoder run's own peak */
-  uint64_t held; /* its outputs, kept in the encoder cache through the text forward */
-  int items, tokens_per_item;
+  uint64_t run;               /* the encoder run's own peak */
+  uint64_t held;              /* its outputs, kept in the encoder cache through the text forward */
+  int items, tokens_per_item; /* tokens in the encoder budget per item */
+  bool video;                 /* the dummy items are videos (else images) */
 } ps__encoder_profile;
 
 /* The non-KV terms vLLM subtracts from total x utilization, besides the weights. */

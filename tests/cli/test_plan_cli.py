@@ -256,14 +256,14 @@ def test_multimodal_encoder():
                        "Qwen--Qwen2.5-VL-7B-Instruct.json")
     base = json.load(open(src))
 
-    def plan(name, config, length=2048):
+    def plan(name, config, length=2048, version="0.9.2"):
         d = os.path.join(TMP, "mm-" + name)
         os.makedirs(d)
         json.dump(config, open(os.path.join(d, "config.json"), "w"))
         json.dump({"metadata": {"total_size": 16779448320}, "weight_map": {}},
                   open(os.path.join(d, "model.safetensors.index.json"), "w"))
         proc = run(["--model", d, "--fixture", os.path.join(FIXTURES, "example-4x-a100.topo"),
-                    "--tp", "1", "--vllm-version", "0.9.2", "--max-model-len", str(length),
+                    "--tp", "1", "--vllm-version", version, "--max-model-len", str(length),
                     "--json"])
         check("mm %s: exit 0" % name, proc.returncode == 0, proc.stderr)
         doc = json.loads(proc.stdout)
@@ -293,7 +293,35 @@ def test_multimodal_encoder():
     e, why = plan("qwen25vl-long", base, 65536)
     check("mm long: estimated (a video may outrank the image)",
           e["memory"]["encoder_profile"] == "estimated" and "video" in why, why)
-    other = dict(base, model_type="llava_next")
+    # Qwen2-VL: embed_dim is the width, hidden_size the output, fc1/act without a gate
+    q2 = dict(base, model_type="qwen2_vl", vision_config={
+        "depth": 32, "embed_dim": 1280, "hidden_size": 3584, "mlp_ratio": 4, "num_heads": 16,
+        "in_chans": 3, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2})
+    q, why = plan("qwen2vl", q2)
+    run2 = 65536 * (4 * 1176 + 2 * (2 * 1280 + max(9 * 1280, 2 * 5120 + 1280)))
+    want2 = max(run2, 65536 * 4 * 1176 + held + text) - text
+    check("mm qwen2vl: modelled", q["memory"]["encoder_profile"] == "modelled" and
+          abs(q["memory"]["encoder_profile_bytes"] - want2) <= 1,
+          (q["memory"], want2))
+    # Qwen3-VL at 0.11.0: a video of 24576 32x32 frames, 12288 tokens counted 12.5 times
+    q3 = json.load(open(os.path.join(FIXTURES, "vllm-logs", "heldout2", "configs",
+                                     "Qwen--Qwen3-VL-30B-A3B-Instruct.json")))
+    r, why = plan("qwen3vl", q3, 65536, "0.11.0")
+    check("mm qwen3vl: video", r["memory"]["encoder_profile"] == "modelled" and
+          "1 video of 153600 tokens" in why, why)
+    r14, why = plan("qwen3vl-14", q3, 65536, "0.14.1")
+    check("mm qwen3vl 0.14: image", "1 image of 16384 tokens" in why, why)
+    # LLaVA-NeXT: 672x672 is the pinpoint with most features, 576 x 5 + 48 = 2928 tokens
+    ln = json.load(open(os.path.join(FIXTURES, "vllm-logs", "heldout2", "configs",
+                                     "llava-hf--llava-v1.6-mistral-7b-hf.json")))
+    n, why = plan("llava-next", ln, 4096, "0.10.2")
+    check("mm llava_next: 2928 tokens", n["memory"]["encoder_profile"] == "modelled" and
+          "of 2928 tokens" in why, why)
+    g3 = json.load(open(os.path.join(FIXTURES, "models", "gemma-3-27b-it", "config.json")))
+    g, why = plan("gemma3", g3, 4096, "0.10.2")
+    check("mm gemma3: 256 + 4 tokens", g["memory"]["encoder_profile"] == "modelled" and
+          "7 images of 260 tokens" in why, why)
+    other = dict(base, model_type="idefics3")
     u, why = plan("unknown-tower", other)
     check("mm unknown tower: flagged", u["memory"]["encoder_profile"] == "unmodelled" and
           u["memory"]["encoder_profile_bytes"] == 0, u["memory"])

@@ -316,6 +316,28 @@ static void test_vision_config(void **state) {
   assert_int_equal(m.vision.out_hidden_size, 3584);
   assert_int_equal(m.vision.spatial_merge_size, 2);
   assert_int_equal(m.vision.temporal_patch_size, 2);
+  /* Qwen2-VL: embed_dim is the tower's width, hidden_size its output, mlp_ratio the MLP */
+  ps_model q2 = parse_ok("{\"model_type\": \"qwen2_vl\", \"num_hidden_layers\": 2, "
+                         "\"hidden_size\": 64, \"num_attention_heads\": 4, \"vision_config\": "
+                         "{\"embed_dim\": 1280, \"hidden_size\": 3584, \"mlp_ratio\": 4}}");
+  assert_int_equal(q2.vision.hidden_size, 1280);
+  assert_int_equal(q2.vision.out_hidden_size, 3584);
+  assert_int_equal(q2.vision.intermediate_size, 5120);
+  /* Qwen3-VL's deepstack, LLaVA-NeXT's pinpoints and strategy, Gemma-3's tokens per image */
+  ps_model mm = parse_ok("{\"num_hidden_layers\": 2, \"hidden_size\": 64, "
+                         "\"num_attention_heads\": 4, \"mm_tokens_per_image\": 256, "
+                         "\"vision_feature_select_strategy\": \"full\", "
+                         "\"image_grid_pinpoints\": [[336, 672], [672, 672]], \"vision_config\": "
+                         "{\"image_size\": 336, \"deepstack_visual_indexes\": [8, 16, 24]}}");
+  assert_int_equal(mm.vision.image_size, 336);
+  assert_int_equal(mm.vision.deepstack_layers, 3);
+  assert_int_equal(mm.vision.tokens_per_image, 256);
+  assert_true(mm.vision.full_features);
+  assert_int_equal(mm.vision.num_pinpoints, 2);
+  assert_int_equal(mm.vision.pinpoints[1][0], 672);
+  parse_fails("{\"num_hidden_layers\": 2, \"hidden_size\": 64, \"num_attention_heads\": 4, "
+              "\"image_grid_pinpoints\": [[336]], \"vision_config\": {}}",
+              "cfg.json: image_grid_pinpoints: expected [height, width] pairs of pixels");
   ps_model t = parse_ok("{\"num_hidden_layers\": 2, \"hidden_size\": 64, "
                         "\"num_attention_heads\": 4}");
   assert_false(t.vision.present);
