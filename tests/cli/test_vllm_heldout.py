@@ -132,7 +132,8 @@ def evaluate(name):
 
 def summary(label, errors):
     if errors:
-        print("%s KV tokens: median error %.2f%%, worst %.2f%% on %d held-out logs (read since; the blind figures are in docs/vllm-memory.md)"
+        print("%s KV tokens: median error %.2f%%, worst %.2f%% on %d held-out logs (read since;"
+              " the blind figures are in docs/vllm-memory.md)"
               % (label, statistics.median(errors), max(errors), len(errors)))
 
 
