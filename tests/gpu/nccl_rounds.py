@@ -6,13 +6,12 @@ all-reduce on one host moves by 10-30% from one process to the next (host clock,
 frequency, what else runs). So the two tools run in turn, ROUNDS times, the order swapped
 every round, each with its default counts (20 operations after its warm-up), eager and in a
 CUDA graph (-G 20); the table gives each tool's median over the rounds per size, their ratio,
-and the spread (25th-75th percentile) of the per-round ratios. all_reduce_perf runs with its
-data check off (-c 0): with it on, a kernel rewrites the buffers right before each timing, which
-adds 0.5-1.3 us per operation from 64 KiB on an H200
-(tests/gpu/results/h200-x1-2026-12-04-nccl-variants.txt); peerscope writes its inputs once per
-group and checks the outputs after the timing.
-
-usage: nccl_rounds.py PEERSCOPE ALL_REDUCE_PERF OUTDIR [ROUNDS]
+and the spread (25th-75th percentile) of the per-round ratios. all_reduce_perf runs as a user
+runs it, its data check on (-c 1: a kernel writes the buffers right before each timing). Both
+settings were tried on an H200 (tests/gpu/results/h200-x1-2026-12-04-nccl-rounds*.txt): with
+-c 1 the reference is 0.5-1.3 us slower per eager operation from 64 KiB; with -c 0 it times
+buffers it never wrote and is 3-20% faster in a graph at 16 KiB-16 MiB; peerscope, which writes
+its inputs once per group and checks the outputs after the timing, sits between the two.
 """
 import json
 import os
@@ -52,8 +51,7 @@ def peerscope_round(ps, out_dir, r):
 
 def reference_round(arp, out_dir, r):
     times = {}
-    base = [arp, "-b", str(SIZES[0]), "-e", str(SIZES[-1]), "-f", "4", "-g", "1", "-d", "half",
-            "-c", "0"]
+    base = [arp, "-b", str(SIZES[0]), "-e", str(SIZES[-1]), "-f", "4", "-g", "1", "-d", "half"]
     for graph, extra in ((False, []), (True, ["-G", "20"])):
         name = "ref-%s-%d.txt" % ("graph" if graph else "eager", r)
         _, _, t = parse_nccl(run(base + extra, os.path.join(out_dir, name)))
@@ -86,7 +84,7 @@ def main(argv):
         json.dump({"ours": [{"%d/%d" % k: v for k, v in t.items()} for t in ours_t],
                    "reference": [{"%d/%d" % k: v for k, v in t.items()} for t in ref_t]}, f)
     print("NCCL all-reduce, 1 rank, fp16, out of place: peerscope bench vs all_reduce_perf "
-          "-g 1 -d half -c 0 (-G 20 in a graph), %d interleaved rounds" % rounds)
+          "-g 1 -d half (-G 20 in a graph), %d interleaved rounds" % rounds)
     print("%-6s %-7s %11s %11s %7s %17s %s" % ("mode", "size", "peerscope", "reference",
                                               "ratio", "per-round 25-75%", "within 5%"))
     worst = 0.0
