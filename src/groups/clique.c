@@ -20,39 +20,31 @@ typedef struct finder {
   int *witness;
 } finder;
 
-int ps__set_colors(const ps__graph *g, const ps__set *p) {
+/* Greedy sequential colouring of p; the number of colours. With order, vertices land in
+ * order[] by colour, their colours in color[] (non-decreasing), and *size = |p|. */
+static int greedy_colors(const ps__graph *g, const ps__set *p, int *order, int *color, int *size) {
   ps__set left = *p;
-  int colors = 0;
+  int m = 0, c = 0;
   while (!ps__set_empty(&left, g->words)) {
-    colors++;
+    c++;
     ps__set can = left; /* vertices that may still take this colour */
     for (int v; (v = ps__set_first(&can, g->words)) >= 0;) {
       ps__set_del(&can, v);
       ps__set_del(&left, v);
       for (int i = 0; i < g->words; i++)
         can.w[i] &= ~g->adj[v].w[i];
+      if (order) {
+        order[m] = v;
+        color[m++] = c;
+      }
     }
   }
-  return colors;
+  if (order) *size = m;
+  return c;
 }
 
-/* Greedy sequential colouring of p; vertices land in order[] by colour. Returns |p|. */
-static int color_sort(const ps__graph *g, const ps__set *p, int *order, int *color) {
-  ps__set left = *p;
-  int m = 0, c = 0;
-  while (!ps__set_empty(&left, g->words)) {
-    c++;
-    ps__set can = left;
-    for (int v; (v = ps__set_first(&can, g->words)) >= 0;) {
-      ps__set_del(&can, v);
-      ps__set_del(&left, v);
-      for (int i = 0; i < g->words; i++)
-        can.w[i] &= ~g->adj[v].w[i];
-      order[m] = v;
-      color[m++] = c;
-    }
-  }
-  return m;
+int ps__set_colors(const ps__graph *g, const ps__set *p) {
+  return greedy_colors(g, p, NULL, NULL, NULL);
 }
 
 static int cmp_int(const void *a, const void *b) {
@@ -73,7 +65,8 @@ static bool expand(finder *f, ps__set p, int depth) {
   }
   int n = f->g->n;
   int *order = f->order + (size_t)depth * n, *color = f->color + (size_t)depth * n;
-  int m = color_sort(f->g, &p, order, color);
+  int m = 0;
+  greedy_colors(f->g, &p, order, color, &m);
   /* Highest colours first: they are the most likely to lead to large cliques. */
   for (int i = m - 1; i >= 0; i--) {
     if (depth + color[i] < f->k) return false;

@@ -1,8 +1,6 @@
 /* Bench results as data: names of the kinds and outcomes, what each kind measures, freeing,
  * and the slowest P2P copy. Here, with the report that holds them, so the JSON reader and
  * writer, the planner and the renderers need nothing from the benchmarks that fill them. */
-#include <string.h>
-
 #include "core/internal.h"
 #include "report/report_internal.h"
 
@@ -25,13 +23,6 @@ static const char *const outcome_names[] = {[PS_BENCH_OK] = "ok",
                                             [PS_BENCH_HANG] = "hang",
                                             [PS_BENCH_WRONG] = "wrong"};
 
-static int find_name(const char *const *table, size_t count, const char *name) {
-  if (!name) return -1;
-  for (size_t i = 0; i < count; i++)
-    if (table[i] && strcmp(table[i], name) == 0) return (int)i;
-  return -1;
-}
-
 const char *ps_bench_kind_name(ps_bench_kind kind) {
   return (unsigned)kind < PS_ARRAY_LEN(kind_names) ? kind_names[kind] : "?";
 }
@@ -41,14 +32,14 @@ const char *ps_bench_outcome_name(ps_bench_outcome outcome) {
 }
 
 bool ps__bench_kind_parse(const char *name, ps_bench_kind *out) {
-  int i = find_name(kind_names, PS_ARRAY_LEN(kind_names), name);
+  int i = ps__report_name_index(kind_names, PS_ARRAY_LEN(kind_names), name);
   if (i < 0) return false;
   *out = (ps_bench_kind)i;
   return true;
 }
 
 bool ps__bench_outcome_parse(const char *name, ps_bench_outcome *out) {
-  int i = find_name(outcome_names, PS_ARRAY_LEN(outcome_names), name);
+  int i = ps__report_name_index(outcome_names, PS_ARRAY_LEN(outcome_names), name);
   if (i < 0) return false;
   *out = (ps_bench_outcome)i;
   return true;

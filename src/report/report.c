@@ -96,8 +96,7 @@ static const char *const mode_names[PS_MODE_COUNT] = {
 static const char *const source_names[] = {
     [PS_SOURCE_LIVE] = "live", [PS_SOURCE_FIXTURE] = "fixture", [PS_SOURCE_FILE] = "file"};
 
-/* Index of name in table, or -1. */
-static int find_name(const char *const *table, size_t count, const char *name) {
+int ps__report_name_index(const char *const *table, size_t count, const char *name) {
   if (!name) return -1;
   for (size_t i = 0; i < count; i++)
     if (table[i] && strcmp(table[i], name) == 0) return (int)i;
@@ -127,7 +126,7 @@ const char *ps_mode_name(ps_verify_mode mode) {
 }
 
 bool ps__mode_parse(const char *name, ps_verify_mode *out) {
-  int i = find_name(mode_names, PS_ARRAY_LEN(mode_names), name);
+  int i = ps__report_name_index(mode_names, PS_ARRAY_LEN(mode_names), name);
   if (i < 0) return false;
   *out = (ps_verify_mode)i;
   return true;
@@ -170,7 +169,7 @@ const char *ps__source_name(ps_source source) {
 }
 
 bool ps__link_class_parse(const char *name, ps_link_class *out) {
-  int i = find_name(link_class_names, PS_ARRAY_LEN(link_class_names), name);
+  int i = ps__report_name_index(link_class_names, PS_ARRAY_LEN(link_class_names), name);
   if (i < 0) return false;
   *out = (ps_link_class)i;
   return true;
@@ -191,7 +190,7 @@ bool ps__link_parse(const char *text, ps_link_class *link, int *nvlink_count) {
     *nvlink_count = (int)count;
     return true;
   }
-  int i = find_name(link_short, PS_ARRAY_LEN(link_short), text);
+  int i = ps__report_name_index(link_short, PS_ARRAY_LEN(link_short), text);
   if (i < 0) return false;
   *link = (ps_link_class)i;
   *nvlink_count = 0;
@@ -199,21 +198,21 @@ bool ps__link_parse(const char *text, ps_link_class *link, int *nvlink_count) {
 }
 
 bool ps__claim_parse(const char *name, ps_claim *out) {
-  int i = find_name(claim_names, PS_ARRAY_LEN(claim_names), name);
+  int i = ps__report_name_index(claim_names, PS_ARRAY_LEN(claim_names), name);
   if (i <= PS_CLAIM_UNKNOWN) return false;
   *out = (ps_claim)i;
   return true;
 }
 
 bool ps__verdict_parse(const char *name, ps_verdict *out) {
-  int i = find_name(verdict_names, PS_ARRAY_LEN(verdict_names), name);
+  int i = ps__report_name_index(verdict_names, PS_ARRAY_LEN(verdict_names), name);
   if (i < 0) return false;
   *out = (ps_verdict)i;
   return true;
 }
 
 bool ps__source_parse(const char *name, ps_source *out) {
-  int i = find_name(source_names, PS_ARRAY_LEN(source_names), name);
+  int i = ps__report_name_index(source_names, PS_ARRAY_LEN(source_names), name);
   if (i < 0) return false;
   *out = (ps_source)i;
   return true;

@@ -38,6 +38,10 @@ bool ps__source_parse(const char *name, ps_source *out);
 
 /* --- worker restarts (restarts.c) --- */
 
+/* Index of name in a table of names (NULL entries skipped), or -1 (also for a NULL name):
+ * the parsers of report.c and bench_names.c. */
+int ps__report_name_index(const char *const *table, size_t count, const char *name);
+
 /* Appends a copy of restart to report->restarts; false when out of memory. */
 bool ps__report_add_restart(ps_report *report, const ps_restart *restart);
 

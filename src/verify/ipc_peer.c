@@ -166,40 +166,13 @@ static bool run(ps__worker *base, int index, const char *token) {
   }
 }
 
-static bool option(ps__worker *base, const char *name, const char *value) {
-  if (strcmp(name, "--bytes") == 0)
-    self(base)->bytes = strtoull(value, NULL, 10);
-  else if (strcmp(name, "--nonce") == 0)
-    self(base)->nonce = strtoull(value, NULL, 16);
-  else
-    return false;
-  return true;
-}
-
-static bool valid(ps__worker *base) {
-  return self(base)->bytes > 0 && self(base)->bytes <= (1ull << 30);
-}
-
-static bool prepare(ps__worker *base) {
-  vw_worker *w = self(base);
-  w->gpus = calloc((size_t)base->gpu_count + 1, sizeof(*w->gpus));
-  w->pattern = malloc(w->bytes);
-  w->seen = malloc(w->bytes);
-  if (w->gpus && w->pattern && w->seen) return true;
-  ps__worker_emit("init fail OUT_OF_MEMORY host memory for %zu-byte buffers", w->bytes);
-  return false;
-}
+static bool prepare(ps__worker *base) { return ps__vw_alloc_host(self(base)); }
 
 static bool opened(ps__worker *base) {
   vw_worker *w = self(base);
   if (ps__cuda_open_ipc(&base->cuda, w->ipc_error, sizeof(w->ipc_error))) return true;
   ps__worker_emit("init fail DRIVER_UNAVAILABLE %s", w->ipc_error);
   return false;
-}
-
-static void started(ps__worker *base, double init_ms, char *fields, size_t len) {
-  (void)base;
-  snprintf(fields, len, "ms=%.3f", init_ms);
 }
 
 static void release(ps__worker *base) {
@@ -228,11 +201,11 @@ static const ps__worker_mode peer_mode = {
     .job_word = "ipc peer job",
     .max_gpus = 1024,
     .max_jobs = 1025, /* a C<g> per GPU, then serve */
-    .option = option,
-    .valid = valid,
+    .option = ps__vw_option,
+    .valid = ps__vw_valid,
     .prepare = prepare,
     .opened = opened,
-    .started = started,
+    .started = ps__vw_started,
     .run = run,
     .release = release,
     .free_host = free_host};

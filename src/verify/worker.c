@@ -255,31 +255,44 @@ static void run_pair(vw_worker *w, int a, int b) {
 
 static vw_worker *self(ps__worker *base) { return (vw_worker *)base; }
 
-static bool option(ps__worker *base, const char *name, const char *value) {
+/* What both modes share (this one and the ipc peer's, ipc_peer.c). */
+bool ps__vw_option(ps__worker *base, const char *name, const char *value) {
   if (strcmp(name, "--bytes") == 0)
     self(base)->bytes = strtoull(value, NULL, 10);
   else if (strcmp(name, "--nonce") == 0)
     self(base)->nonce = strtoull(value, NULL, 16);
-  else if (strcmp(name, "--ipc-early") == 0)
-    self(base)->ipc_early = strcmp(value, "1") == 0;
   else
     return false;
   return true;
 }
 
-static bool valid(ps__worker *base) {
+bool ps__vw_valid(ps__worker *base) {
   return self(base)->bytes > 0 && self(base)->bytes <= (1ull << 30);
+}
+
+bool ps__vw_alloc_host(vw_worker *w) {
+  w->gpus = calloc((size_t)w->base.gpu_count + 1, sizeof(*w->gpus));
+  w->pattern = malloc(w->bytes);
+  w->seen = malloc(w->bytes);
+  if (w->gpus && w->pattern && w->seen) return true;
+  vw_emit("init fail OUT_OF_MEMORY host memory for %zu-byte buffers", w->bytes);
+  return false;
+}
+
+void ps__vw_started(ps__worker *base, double init_ms, char *fields, size_t len) {
+  (void)base;
+  snprintf(fields, len, "ms=%.3f", init_ms);
+}
+
+static bool option(ps__worker *base, const char *name, const char *value) {
+  if (strcmp(name, "--ipc-early") != 0) return ps__vw_option(base, name, value);
+  self(base)->ipc_early = strcmp(value, "1") == 0;
+  return true;
 }
 
 static bool prepare(ps__worker *base) {
   vw_worker *w = self(base);
-  w->gpus = calloc((size_t)base->gpu_count + 1, sizeof(*w->gpus));
-  w->pattern = malloc(w->bytes);
-  w->seen = malloc(w->bytes);
-  if (!w->gpus || !w->pattern || !w->seen) {
-    vw_emit("init fail OUT_OF_MEMORY host memory for %zu-byte buffers", w->bytes);
-    return false;
-  }
+  if (!ps__vw_alloc_host(w)) return false;
   for (int g = 0; g < base->gpu_count; g++)
     w->gpus[g].exp.fd = -1;
   for (int j = 0; j < base->job_count; j++)
@@ -312,11 +325,6 @@ static bool opened(ps__worker *base) {
   w->ipc_api = ps__cuda_open_ipc(&base->cuda, w->ipc_error, sizeof(w->ipc_error));
   ps__cuda_open_peer_disable(&base->cuda); /* enable_peer's way out of the peer limit */
   return true;
-}
-
-static void started(ps__worker *base, double init_ms, char *fields, size_t len) {
-  (void)base;
-  snprintf(fields, len, "ms=%.3f", init_ms);
 }
 
 /* Whether the error the job ended with poisoned the process: one the driver documents as
@@ -394,10 +402,10 @@ static const ps__worker_mode verify_mode = {
     .max_gpus = MAX_GPUS,
     .max_jobs = MAX_JOBS,
     .option = option,
-    .valid = valid,
+    .valid = ps__vw_valid,
     .prepare = prepare,
     .opened = opened,
-    .started = started,
+    .started = ps__vw_started,
     .run = run,
     .release = release,
     .free_host = free_host};

@@ -107,6 +107,14 @@ void ps__vw_make_contexts_of(vw_worker *w, const bool *needed);
  * (unsupported or error). *access = cuDeviceCanAccessPeer. */
 bool ps__vw_peer_on(vw_worker *w, int a, int b, int *access, vw_outcome *out);
 
+/* The hooks both modes (the verification's and its ipc peer's) share: --bytes N and
+ * --nonce HEX (false for any other name); whether --bytes is in 1..1 GiB; the host buffers
+ * (w->gpus, pattern, seen), false after `init fail OUT_OF_MEMORY`; the `init ok` fields. */
+bool ps__vw_option(ps__worker *base, const char *name, const char *value);
+bool ps__vw_valid(ps__worker *base);
+bool ps__vw_alloc_host(vw_worker *w);
+void ps__vw_started(ps__worker *base, double init_ms, char *fields, size_t len);
+
 /* Runs a worker of `mode` (the verification's, or its ipc peer's) over fresh default state;
  * the exit code. */
 int ps__vw_main(const ps__worker_mode *mode, int argc, char **argv);

@@ -11,12 +11,10 @@
 
 #define GB 1000000000ull
 
-/* Shapes from the models' config.json files (tests/fixtures/models/README.md cites them). */
-static ps_model llama8b(void) { return ps_test_llama8b(); }
-static ps_model llama70b(void) { return ps_test_llama70b(); }
-
+/* Shapes from the models' config.json files (tests/fixtures/models/README.md cites them); the
+ * Llamas are support.c's ps_test_llama8b and ps_test_llama70b. */
 static ps_model qwen7b(void) {
-  ps_model m = llama8b();
+  ps_model m = ps_test_llama8b();
   snprintf(m.name, sizeof(m.name), "Qwen2.5-7B-Instruct");
   m.num_layers = 28, m.hidden_size = 3584, m.num_heads = 28, m.num_kv_heads = 4;
   m.vocab_size = 152064, m.intermediate_size = 18944, m.max_position_embeddings = 32768;
@@ -37,7 +35,7 @@ static ps_plan *plan(const ps_report *r, const ps_plan_request *req, ps_status e
 static void test_small_model_is_tp1(void **state) {
   (void)state;
   ps_report *r = ps_test_verified_machine("example-4x-a100.topo");
-  ps_model m = llama8b();
+  ps_model m = ps_test_llama8b();
   ps_plan_request req = {.size = sizeof(req), .model = &m};
   ps_plan *p = plan(r, &req, PS_OK);
   assert_true(p->feasible);
@@ -85,7 +83,7 @@ static bool said_in(const ps_plan *p, const char *text) {
 static void test_measured_all_reduce_decides(void **state) {
   (void)state;
   ps_report *r = ps_test_verified_machine("example-4x-a100.topo");
-  ps_model m = llama70b();
+  ps_model m = ps_test_llama70b();
   ps_plan_request req = {.size = sizeof(req), .model = &m};
   ps_bench bench = {0};
   ps_bench_result results[4];
@@ -125,7 +123,7 @@ static void test_measured_all_reduce_decides(void **state) {
 static void test_70b_needs_four(void **state) {
   (void)state;
   ps_report *r = ps_test_verified_machine("example-4x-a100.topo");
-  ps_model m = llama70b();
+  ps_model m = ps_test_llama70b();
   ps_plan_request req = {.size = sizeof(req), .model = &m};
   ps_plan *p = plan(r, &req, PS_OK);
   assert_true(p->feasible);
@@ -179,7 +177,7 @@ static void test_heads_rule(void **state) {
 static void test_broken_pair_environment(void **state) {
   (void)state;
   ps_report *r = ps_test_verified_machine("fault-corrupt.topo"); /* 1->2 corrupt while claimed OK */
-  ps_model m = llama70b();
+  ps_model m = ps_test_llama70b();
   ps_plan_request req = {.size = sizeof(req), .model = &m, .tp = 4};
   ps_plan *p = plan(r, &req, PS_OK);
   if (p->feasible) {
@@ -190,7 +188,7 @@ static void test_broken_pair_environment(void **state) {
   }
   ps_plan_free(p);
   /* without the constraint the planner avoids the pair for TP groups */
-  ps_model small = llama8b();
+  ps_model small = ps_test_llama8b();
   req.model = &small;
   req.tp = 2;
   p = plan(r, &req, PS_OK);
@@ -204,7 +202,7 @@ static void test_broken_pair_environment(void **state) {
 static void test_bad_requests(void **state) {
   (void)state;
   ps_report *r = ps_test_verified_machine("rtx3090-2-nvlink.topo");
-  ps_model m = llama8b();
+  ps_model m = ps_test_llama8b();
   ps_plan_request req = {.size = sizeof(req), .model = &m, .tp = 4};
   ps_plan_free(plan(r, &req, PS_ERR_INVALID_ARG));
   req.tp = 0;
@@ -221,7 +219,7 @@ static void test_bad_requests(void **state) {
 static void test_formats(void **state) {
   (void)state;
   ps_report *r = ps_test_verified_machine("example-4x-a100.topo");
-  ps_model m = llama70b();
+  ps_model m = ps_test_llama70b();
   ps_plan_request req = {.size = sizeof(req), .model = &m, .model_path = "/models/it's 70B"};
   ps_plan *p = plan(r, &req, PS_OK);
   ps_ctx *ctx = ps_ctx_new();
@@ -282,7 +280,7 @@ static ps_report *random_report(int n) {
 
 static void test_properties(void **state) {
   (void)state;
-  ps_model models[] = {llama8b(), llama70b(), qwen7b()};
+  ps_model models[] = {ps_test_llama8b(), ps_test_llama70b(), qwen7b()};
   for (int trial = 0; trial < 150; trial++) {
     int n = 1 + (int)rnd(8);
     ps_report *r = random_report(n);
